@@ -1,0 +1,41 @@
+# kwsc — the two commands of the README: `make demo` (the main job) and `make test`.
+# Each one sets up everything itself on a fresh machine: .venv, pinned Python packages, apt packages.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+DATA ?=
+JOBS ?= $(shell nproc)
+
+# Debian packages the tests and the demo use (cross compilers, emulators, graphviz, PortAudio).
+APT_PACKAGES := gcc-arm-none-eabi gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu qemu-user qemu-system-arm graphviz portaudio19-dev libsndfile1
+
+.PHONY: all venv apt test demo bench clean lint
+
+all: test
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c requirements/constraints.txt -e '.[train,audio,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+apt:
+	@bash tools/install_apt.sh $(APT_PACKAGES)
+
+test: venv apt
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q
+
+demo: venv apt
+	$(PY) -m kwsc.demo $(if $(DATA),--data $(DATA),) --outdir demo-out
+
+bench: venv apt
+	$(PIP) install --quiet -c requirements/constraints.txt -e '.[bench]'
+	$(PY) -m pytest benchmarks -q --benchmark-columns=median,min,max --benchmark-sort=name
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Backends: IR → something that runs or can be read (reference.py, ell.py, c/, viz.py, onnx.py)."""

@@ -1,0 +1,1 @@
+"""Frontends: source formats → IR (onnx.py, ell.py, featurizer.py). They only translate."""

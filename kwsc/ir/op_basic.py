@@ -1,0 +1,248 @@
+"""Basic ops: graph I/O, constants, elementwise math, and the shape ops ONNX models bring along."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
+from kwsc.ir.types import DTYPES, TensorType
+
+__all__: list[str] = []
+
+# ---------------------------------------------------------------------- graph I/O and constants
+register(OpDef(
+    name="Input", inputs=[], outputs=["output"], category="io",
+    attrs={"shape": Attr("ints", required=True, doc="per-tick shape"),
+           "dtype": Attr("str", "float32", choices=DTYPES),
+           "name": Attr("str", "input", doc="the graph input name")},
+    infer=lambda n: [TensorType(tuple(n.attrs["shape"]), n.attrs["dtype"])],
+    doc="A graph input: one frame per tick.",
+))
+
+def _infer_output(n):
+    in_type(n, 0)  # must be connected
+    return []
+
+
+register(OpDef(
+    name="Output", inputs=["input"], outputs=[], category="io",
+    attrs={"name": Attr("str", "output", doc="the graph output name")},
+    infer=_infer_output,
+    doc="Marks its input as a graph output.",
+))
+
+
+def _infer_constant(n):
+    value = n.attrs["value"]
+    return [TensorType.of(value)]
+
+
+register(OpDef(
+    name="Constant", inputs=[], outputs=["output"], category="constant", traits=frozenset({"pure"}),
+    attrs={"value": Attr("tensor", required=True)},
+    infer=_infer_constant,
+    doc="A constant tensor (weights, biases, offsets).",
+))
+
+register(OpDef(
+    name="Identity", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
+    infer=lambda n: [in_type(n, 0)], doc="Passes its input through.",
+))
+
+register(OpDef(
+    name="Cast", inputs=["input"], outputs=["output"], category="math", traits=frozenset({"pure", "elementwise"}),
+    attrs={"dtype": Attr("str", "float32", choices=DTYPES)},
+    infer=lambda n: [TensorType(in_type(n, 0).shape, n.attrs["dtype"])],
+    doc="Converts the element type (float→int truncates toward zero, as C does).",
+))
+
+# ---------------------------------------------------------------------- elementwise math
+_BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Max": "max", "Min": "min", "Pow": "^"}
+
+
+def _infer_binary(n):
+    a, b = in_type(n, 0), in_type(n, 1)
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise fail(n, f"shapes {a.shape} and {b.shape} do not broadcast") from None
+    return [TensorType(shape, a.dtype)]
+
+
+for _name, _sym in _BINARY.items():
+    register(OpDef(
+        name=_name, inputs=["a", "b"], outputs=["output"], category="math", symbol=_sym,
+        traits=frozenset({"pure", "elementwise", "binary"} | ({"commutative"} if _name in ("Add", "Mul", "Max", "Min") else set())),
+        infer=_infer_binary, doc=f"Elementwise a {_sym} b with numpy broadcasting.",
+    ))
+
+_UNARY = {
+    "Log": "natural logarithm", "Exp": "e^x", "Sqrt": "square root", "Abs": "absolute value", "Neg": "-x",
+    "Square": "x²", "Tanh": "hyperbolic tangent", "Sigmoid": "1/(1+e^-x), computed the numerically stable way",
+    "Relu": "max(x, 0)", "HardSigmoid": "clip(alpha·x + beta, 0, 1)", "LeakyRelu": "x if x ≥ 0 else alpha·x",
+}
+_UNARY_ATTRS = {
+    "HardSigmoid": {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
+    "LeakyRelu": {"alpha": Attr("float", 0.01)},
+}
+for _name, _doc in _UNARY.items():
+    register(OpDef(
+        name=_name, inputs=["input"], outputs=["output"], category="math", symbol=_name.lower(),
+        traits=frozenset({"pure", "elementwise", "unary"}),
+        attrs=_UNARY_ATTRS.get(_name, {}),
+        infer=lambda n: [in_type(n, 0)], doc=f"Elementwise {_doc}.",
+    ))
+
+# ---------------------------------------------------------------------- shape ops
+def _infer_reshape(n):
+    t = in_type(n, 0)
+    shape = list(n.attrs["shape"])
+    if shape.count(-1) > 1:
+        raise fail(n, f"more than one -1 in shape {shape}")
+    shape = [t.shape[i] if d == 0 and i < len(t.shape) else d for i, d in enumerate(shape)]
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        if known == 0 or t.size % known:
+            raise fail(n, f"cannot reshape {t.shape} to {n.attrs['shape']}")
+        shape[shape.index(-1)] = t.size // known
+    if int(np.prod(shape, dtype=np.int64)) != t.size:
+        raise fail(n, f"cannot reshape {t.shape} ({t.size} elements) to {shape}")
+    return [TensorType(tuple(shape), t.dtype)]
+
+
+register(OpDef(
+    name="Reshape", inputs=["input", "shape?"], outputs=["output"], category="shape",
+    traits=frozenset({"pure", "shape"}),
+    attrs={"shape": Attr("ints", required=True, doc="target shape; -1 infers one dim, 0 copies the input dim")},
+    infer=_infer_reshape,
+    doc="Same elements, new shape (row-major). The optional shape input is ONNX plumbing; the attribute rules.",
+))
+
+
+def _infer_transpose(n):
+    t = in_type(n, 0)
+    perm = n.attrs["perm"] or list(reversed(range(len(t.shape))))
+    if sorted(perm) != list(range(len(t.shape))):
+        raise fail(n, f"perm {perm} is not a permutation of {len(t.shape)} axes")
+    return [TensorType(tuple(t.shape[p] for p in perm), t.dtype)]
+
+
+register(OpDef(
+    name="Transpose", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
+    attrs={"perm": Attr("ints", [], doc="axis permutation; empty reverses the axes")},
+    infer=_infer_transpose, doc="Permutes axes.",
+))
+
+
+def _norm_axis(n, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise fail(n, f"axis {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+def _infer_concat(n):
+    types = [in_type(n, i) for i in range(len(n.inputs))]
+    rank = len(types[0].shape)
+    axis = _norm_axis(n, n.attrs["axis"], rank)
+    for t in types[1:]:
+        if len(t.shape) != rank or any(t.shape[i] != types[0].shape[i] for i in range(rank) if i != axis):
+            raise fail(n, f"cannot concatenate {', '.join(str(t.shape) for t in types)} on axis {axis}")
+    shape = list(types[0].shape)
+    shape[axis] = sum(t.shape[axis] for t in types)
+    return [TensorType(tuple(shape), types[0].dtype)]
+
+
+register(OpDef(
+    name="Concat", inputs=["inputs"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
+    variadic=True, attrs={"axis": Attr("int", 0)}, infer=_infer_concat,
+    doc="Concatenates its inputs along an axis.",
+))
+
+
+def _slice_indices(n, shape):
+    starts, ends = n.attrs["starts"], n.attrs["ends"]
+    axes = n.attrs["axes"] or list(range(len(starts)))
+    steps = n.attrs["steps"] or [1] * len(starts)
+    if not (len(starts) == len(ends) == len(axes) == len(steps)):
+        raise fail(n, "starts, ends, axes and steps must have the same length")
+    index = [slice(None)] * len(shape)
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        if st == 0:
+            raise fail(n, "slice step 0")
+        a = _norm_axis(n, a, len(shape))
+        index[a] = slice(*slice(s, e, st).indices(shape[a]))
+    return tuple(index)
+
+
+def _infer_slice(n):
+    t = in_type(n, 0)
+    shape = np.empty(t.shape, dtype=np.uint8)[_slice_indices(n, t.shape)].shape
+    return [TensorType(shape, t.dtype)]
+
+
+register(OpDef(
+    name="Slice", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
+    attrs={"starts": Attr("ints", required=True), "ends": Attr("ints", required=True),
+           "axes": Attr("ints", []), "steps": Attr("ints", [])},
+    infer=_infer_slice, doc="numpy-style slice with static bounds (ONNX clamping rules).",
+))
+
+
+def _infer_gather(n):
+    data, idx = in_type(n, 0), in_type(n, 1)
+    axis = _norm_axis(n, n.attrs["axis"], len(data.shape))
+    return [TensorType(data.shape[:axis] + idx.shape + data.shape[axis + 1:], data.dtype)]
+
+
+register(OpDef(
+    name="Gather", inputs=["data", "indices"], outputs=["output"], category="shape",
+    traits=frozenset({"pure", "shape"}), attrs={"axis": Attr("int", 0)}, infer=_infer_gather,
+    doc="Takes entries of data along an axis at the given indices (numpy.take).",
+))
+
+register(OpDef(
+    name="Shape", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
+    infer=lambda n: [TensorType((len(in_type(n, 0).shape),), "int64")],
+    doc="The (static) shape of its input as an int64 vector.",
+))
+
+
+def _infer_constant_of_shape(n):
+    return [TensorType(tuple(n.attrs["shape"]), n.attrs["dtype"])]
+
+
+register(OpDef(
+    name="ConstantOfShape", inputs=["shape?"], outputs=["output"], category="shape",
+    traits=frozenset({"pure", "shape"}),
+    attrs={"shape": Attr("ints", required=True, doc="the resolved output shape"),
+           "fill": Attr("float", 0.0), "dtype": Attr("str", "float32", choices=DTYPES)},
+    infer=_infer_constant_of_shape,
+    doc="A tensor of the given (statically resolved) shape filled with one value.",
+))
+
+
+def _infer_expand(n):
+    t = in_type(n, 0)
+    return [TensorType(tuple(np.broadcast_shapes(t.shape, tuple(n.attrs["shape"]))), t.dtype)]
+
+
+register(OpDef(
+    name="Expand", inputs=["input", "shape?"], outputs=["output"], category="shape",
+    traits=frozenset({"pure", "shape"}), attrs={"shape": Attr("ints", required=True)},
+    infer=_infer_expand, doc="Broadcasts its input to a (statically resolved) shape.",
+))
+
+
+def _infer_reduce_mean(n):
+    t = in_type(n, 0)
+    axes = [_norm_axis(n, a, len(t.shape)) for a in (n.attrs["axes"] or range(len(t.shape)))]
+    shape = tuple(1 if i in axes else d for i, d in enumerate(t.shape)) if n.attrs["keepdims"] else \
+        tuple(d for i, d in enumerate(t.shape) if i not in axes)
+    return [TensorType(shape, t.dtype)]
+
+
+register(OpDef(
+    name="ReduceMean", inputs=["input"], outputs=["output"], category="math", traits=frozenset({"pure"}),
+    attrs={"axes": Attr("ints", [], doc="axes to reduce; empty = all"), "keepdims": Attr("bool", True)},
+    infer=_infer_reduce_mean, doc="Mean over the given axes.",
+))

@@ -1,0 +1,237 @@
+"""The op registry: every IR op declared once, as data plus small functions.
+
+An ``OpDef`` names the op's inputs (some optional), outputs, typed attributes with defaults,
+``infer`` (output types from input types and attributes), the state it keeps between ticks
+(``state``), its traits and its documentation. Frontends, passes and backends look ops up here;
+nothing else keeps a list of ops. Definitions live in ``op_basic.py``, ``op_dsp.py`` and ``op_nn.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from kwsc.errors import UnsupportedOpError, VerifyError
+from kwsc.ir.types import TensorType
+
+__all__ = ["Attr", "StateVar", "OpDef", "REGISTRY", "register", "get_op", "op_names", "ops_with_trait"]
+
+# Attribute kinds and the Python values they accept.
+ATTR_KINDS = ("int", "float", "bool", "str", "ints", "floats", "strs", "tensor")
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A typed attribute of an op: kind, default (``REQUIRED`` when none), allowed values, doc."""
+
+    kind: str
+    default: Any = None
+    doc: str = ""
+    choices: tuple | None = None
+    required: bool = False
+
+    def coerce(self, value: Any, where: str) -> Any:
+        """Validate and normalise a value of this attribute (raises VerifyError naming ``where``)."""
+        try:
+            if self.kind == "int":
+                if isinstance(value, bool) or (isinstance(value, float) and not float(value).is_integer()):
+                    raise TypeError
+                out: Any = int(value)
+            elif self.kind == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+                    raise TypeError
+                out = float(value)
+            elif self.kind == "bool":
+                if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+                    raise TypeError
+                out = bool(value)
+            elif self.kind == "str":
+                if not isinstance(value, str):
+                    raise TypeError
+                out = value
+            elif self.kind == "ints":
+                out = [int(v) for v in value]
+                if any(isinstance(v, (bool, float)) and not float(v).is_integer() for v in value):
+                    raise TypeError
+            elif self.kind == "floats":
+                out = [float(v) for v in value]
+            elif self.kind == "strs":
+                if not all(isinstance(v, str) for v in value):
+                    raise TypeError
+                out = list(value)
+            elif self.kind == "tensor":
+                if not isinstance(value, np.ndarray):
+                    raise TypeError
+                out = value
+            else:  # pragma: no cover - registry bug
+                raise AssertionError(self.kind)
+        except (TypeError, ValueError) as exc:
+            raise VerifyError(f"{where}: expected {self.kind}, got {type(value).__name__} {value!r:.60}") from exc
+        if self.choices is not None and out not in self.choices:
+            raise VerifyError(f"{where}: {out!r} is not one of {', '.join(map(str, self.choices))}")
+        return out
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """One piece of persistent state: shape, dtype and the value ``reset()`` restores."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    initial: float = 0.0
+
+    def initial_array(self, batch_shape: tuple[int, ...] = ()) -> np.ndarray:
+        return np.full(batch_shape + tuple(self.shape), self.initial, dtype=self.dtype)
+
+
+InferFn = Callable[["Node"], list[TensorType]]  # noqa: F821
+StateFn = Callable[["Node"], dict[str, StateVar]]  # noqa: F821
+
+
+@dataclass
+class OpDef:
+    """The declaration of one op.
+
+    Attributes:
+        name: the op name used in graphs and files.
+        inputs: input slot names; a trailing ``?`` marks an optional input (may be None / absent).
+        outputs: output names.
+        attrs: attribute schema.
+        infer: output types from the node (its input values and attributes).
+        state: persistent state per node (empty for stateless ops).
+        traits: tags such as ``elementwise``, ``binary``, ``unary``, ``featurizer``, ``recurrent``, ``shape``.
+        category: grouping used by printers for colours (``io``, ``constant``, ``math``, ``dsp``, ``nn``, ``shape``).
+        symbol: operator symbol for printers (``+``, ``log``, …).
+        variadic: the last input slot may repeat (Concat).
+        doc: one paragraph saying what the op computes.
+    """
+
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    infer: InferFn
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    state: StateFn | None = None
+    traits: frozenset[str] = frozenset()
+    category: str = "math"
+    symbol: str | None = None
+    variadic: bool = False
+    doc: str = ""
+
+    @property
+    def input_names(self) -> list[str]:
+        return [s.rstrip("?") for s in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.outputs)
+
+    @property
+    def min_inputs(self) -> int:
+        return sum(1 for s in self.inputs if not s.endswith("?"))
+
+    @property
+    def stateful(self) -> bool:
+        return self.state is not None
+
+    def input_index(self, name: str) -> int:
+        try:
+            return self.input_names.index(name)
+        except ValueError:
+            raise VerifyError(f"op {self.name} has no input {name!r} (inputs: {', '.join(self.input_names)})") from None
+
+    def check_arity(self, count: int, where: str) -> None:
+        if count < self.min_inputs or (count > len(self.inputs) and not self.variadic):
+            raise VerifyError(
+                f"node {where} ({self.name}): {count} inputs given, expected "
+                f"{self.min_inputs}..{len(self.inputs)} ({', '.join(self.inputs) or 'none'})"
+            )
+
+    def complete_attrs(self, given: dict[str, Any], where: str) -> dict[str, Any]:
+        """Validate given attributes, fill in defaults, reject unknown names."""
+        unknown = set(given) - set(self.attrs)
+        if unknown:
+            raise VerifyError(
+                f"node {where} ({self.name}): unknown attribute(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(self.attrs) or 'none'}"
+            )
+        out: dict[str, Any] = {}
+        for key, spec in self.attrs.items():
+            if key in given and given[key] is not None:
+                out[key] = spec.coerce(given[key], f"node {where} ({self.name}) attribute {key}")
+            elif spec.required:
+                raise VerifyError(f"node {where} ({self.name}): attribute {key} is required")
+            else:
+                out[key] = list(spec.default) if isinstance(spec.default, (list, tuple)) else spec.default
+        return out
+
+    def infer_types(self, node) -> list[TensorType]:
+        try:
+            types = self.infer(node)
+        except VerifyError:
+            raise
+        except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
+            shapes = ", ".join(str(v.type) if v is not None else "-" for v in node.inputs)
+            raise VerifyError(f"node {node.name} ({self.name}): cannot infer output types from inputs ({shapes}): {exc}") from exc
+        if len(types) != len(self.outputs):  # pragma: no cover - registry bug
+            raise AssertionError(f"{self.name}.infer returned {len(types)} types")
+        return types
+
+    def state_spec(self, node) -> dict[str, StateVar]:
+        return self.state(node) if self.state is not None else {}
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def register(opdef: OpDef) -> OpDef:
+    """Add an op to the registry (once)."""
+    if opdef.name in REGISTRY:
+        raise ValueError(f"op {opdef.name} registered twice")
+    REGISTRY[opdef.name] = opdef
+    return opdef
+
+
+def _ensure_loaded() -> None:
+    if not REGISTRY:
+        from kwsc.ir import op_basic, op_dsp, op_nn  # noqa: F401  (registration side effect)
+
+
+def get_op(name: str) -> OpDef:
+    """The OpDef of ``name``; an unknown name raises UnsupportedOpError with the closest names."""
+    _ensure_loaded()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(REGISTRY), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnsupportedOpError(f"unknown op {name!r}{hint}") from None
+
+
+def op_names() -> list[str]:
+    """All registered op names, sorted."""
+    _ensure_loaded()
+    return sorted(REGISTRY)
+
+
+def ops_with_trait(trait: str) -> frozenset[str]:
+    """Names of the ops carrying a trait (e.g. ``recurrent``, ``elementwise``)."""
+    _ensure_loaded()
+    return frozenset(name for name, op in REGISTRY.items() if trait in op.traits)
+
+
+# ---------------------------------------------------------------------- helpers for op definitions
+def in_type(node, index: int) -> TensorType:
+    """Type of input ``index``; a clear VerifyError when it is absent."""
+    value = node.inputs[index] if index < len(node.inputs) else None
+    if value is None:
+        raise VerifyError(f"node {node.name} ({node.op}): input {index} is required but absent")
+    return value.type
+
+
+def fail(node, message: str) -> VerifyError:
+    """A VerifyError naming the node."""
+    return VerifyError(f"node {node.name} ({node.op}): {message}")

@@ -1,0 +1,56 @@
+"""Load and save models by file extension: ``.kwsc`` (native), ``.ell`` (ELL JSON), ``.onnx``.
+
+The one place that maps extensions to frontends/backends, so every command accepts the same files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kwsc.errors import InputError
+from kwsc.ir import Graph
+
+__all__ = ["load_model", "save_model", "MODEL_SUFFIXES"]
+
+MODEL_SUFFIXES = (".kwsc", ".ell", ".onnx")
+
+
+def load_model(path: str | Path) -> Graph:
+    """Read a model in any supported format into the IR (frontends are imported lazily)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".kwsc":
+        from kwsc.ir import load
+
+        return load(p)
+    if suffix == ".ell":
+        from kwsc.frontends.ell import load_ell
+
+        return load_ell(p)
+    if suffix == ".onnx":
+        from kwsc.frontends.onnx import import_onnx
+
+        return import_onnx(p)
+    raise InputError(f"{p}: unknown model format {suffix or '(no extension)'}; expected {', '.join(MODEL_SUFFIXES)}")
+
+
+def save_model(graph: Graph, path: str | Path) -> None:
+    """Write a model; the format follows the extension. Always atomic (temp file + rename)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".kwsc":
+        from kwsc.ir import save
+
+        save(graph, p)
+    elif suffix == ".ell":
+        from kwsc.backends.ell import save_ell
+
+        save_ell(graph, p)
+    elif suffix == ".onnx":
+        from kwsc.backends.onnx import save_onnx
+
+        save_onnx(graph, p)
+    else:
+        raise InputError(f"{p}: unknown model format {suffix or '(no extension)'}; expected {', '.join(MODEL_SUFFIXES)}")
