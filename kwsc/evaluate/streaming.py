@@ -1,0 +1,232 @@
+"""Streaming keyword detection: a long stream of words in noise, scores → detections, MLPerf-Tiny-style scoring.
+
+The number that matters on a device is not per-file accuracy but how a model behaves on an endless stream:
+how many keywords it catches, how often it fires on nothing (false alarms per hour) and how late it fires.
+
+# NOTE: [Scoring rule]
+# As in the MLPerf Tiny streaming wake-word benchmark, a detection is a hit when its label equals the word's
+# and it comes after the word starts and no later than 0.5 s after the word ends. Each word can be hit once;
+# a detection matching no word (or a word already hit, or with the wrong label) is a false alarm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "StreamEvent", "Detection", "StreamReport", "word_bounds", "build_stream", "detect", "score_detections",
+    "BACKGROUND_LABELS",
+]
+
+# Labels that are never "detections" (the model's way of saying: no keyword).
+BACKGROUND_LABELS = frozenset({"_silence_", "_unknown_", "silence", "unknown", "background", "<null>",
+                               "_background_noise_"})
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One clip placed in the stream; times in seconds. ``word_*`` is where the speech is inside the clip."""
+
+    label: str
+    start: float
+    end: float
+    word_start: float
+    word_end: float
+    source: str = ""
+
+    @property
+    def is_keyword(self) -> bool:
+        return self.label not in BACKGROUND_LABELS
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The detector fired: ``label`` with (smoothed) probability ``p`` at time ``t`` (end of the frame)."""
+
+    t: float
+    label: str
+    p: float
+
+
+@dataclass
+class StreamReport:
+    """Hits, misses, false alarms and latency of a detector on a stream."""
+
+    duration_s: float
+    keywords: int
+    hits: int
+    misses: int
+    false_alarms: int
+    latency_median_s: float | None
+    latency_p90_s: float | None
+    per_label: dict[str, dict[str, int]] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.keywords if self.keywords else 0.0
+
+    @property
+    def false_alarms_per_hour(self) -> float:
+        return self.false_alarms / (self.duration_s / 3600.0) if self.duration_s else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hit_rate"] = self.hit_rate
+        d["false_alarms_per_hour"] = self.false_alarms_per_hour
+        return d
+
+
+def word_bounds(audio: np.ndarray, sample_rate: int, frame: int = 160, rel_threshold: float = 0.1) -> tuple[float, float]:
+    """Where the speech is inside a clip (seconds): frames whose RMS exceeds ``rel_threshold`` × the clip's loudest.
+
+    Speech Commands clips carry no alignment; an energy rule is what the MLPerf stream builder uses too.
+    """
+    n = len(audio) // frame
+    if n == 0:
+        return 0.0, len(audio) / sample_rate
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1))
+    active = np.flatnonzero(rms >= rel_threshold * rms.max()) if rms.max() > 0 else np.array([0, n - 1])
+    return float(active[0] * frame / sample_rate), float((active[-1] + 1) * frame / sample_rate)
+
+
+def build_stream(
+    clips: list[tuple[np.ndarray, str, str]],
+    noise: list[np.ndarray],
+    sample_rate: int,
+    minutes: float,
+    seed: int = 0,
+    gap_range: tuple[float, float] = (0.5, 2.5),
+    noise_gain: tuple[float, float] = (0.02, 0.15),
+) -> tuple[np.ndarray, list[StreamEvent]]:
+    """A long stream: clips in random order separated by random gaps, all over a background of noise or silence.
+
+    Args:
+        clips: (audio float32, label, source path) per clip; drawn without replacement, recycled if needed.
+        noise: background recordings (float32 at ``sample_rate``); empty → low-level Gaussian noise only.
+        sample_rate: samples per second.
+        minutes: stream length.
+        seed: randomness (order, gaps, noise choice and gain).
+        gap_range: seconds of pure background between clips.
+        noise_gain: the background's gain range; each gap segment alternates between noise and near-silence.
+
+    Returns:
+        (audio float32, events), events in time order.
+    """
+    rng = np.random.default_rng(seed)
+    total = int(minutes * 60 * sample_rate)
+    out = np.zeros(total, dtype=np.float32)
+    # background: segments of recorded noise at a random gain, or near-silence
+    pos = 0
+    while pos < total:
+        seg = int(rng.uniform(2.0, 10.0) * sample_rate)
+        seg = min(seg, total - pos)
+        if noise and rng.random() < 0.6:
+            src = noise[int(rng.integers(len(noise)))]
+            if len(src) > seg:
+                off = int(rng.integers(0, len(src) - seg + 1))
+                piece = src[off: off + seg]
+            else:
+                piece = np.resize(src, seg)
+            out[pos: pos + seg] = piece * rng.uniform(*noise_gain)
+        else:
+            out[pos: pos + seg] = rng.normal(0.0, 2e-4, seg)
+        pos += seg
+    events: list[StreamEvent] = []
+    order = rng.permutation(len(clips)) if clips else np.array([], dtype=int)
+    k = 0
+    t = int(rng.uniform(*gap_range) * sample_rate)
+    while clips:
+        audio, label, source = clips[int(order[k % len(order)])]
+        k += 1
+        if t + len(audio) > total:
+            break
+        out[t: t + len(audio)] += audio
+        ws, we = word_bounds(audio, sample_rate)
+        start = t / sample_rate
+        events.append(StreamEvent(label, start, start + len(audio) / sample_rate, start + ws, start + we, source))
+        t += len(audio) + int(rng.uniform(*gap_range) * sample_rate)
+    np.clip(out, -1.0, 1.0, out=out)
+    return out, events
+
+
+def detect(
+    scores: np.ndarray,
+    labels: list[str],
+    frame_seconds: float,
+    threshold: float = 0.8,
+    smoothing: int = 1,
+    refractory_s: float = 1.0,
+    ignore: frozenset[str] = BACKGROUND_LABELS,
+    probabilities: bool | None = None,
+) -> list[Detection]:
+    """Turn per-frame class scores into detections.
+
+    Args:
+        scores: (T, K) model outputs per frame: probabilities, or log-probabilities (detected automatically
+            when ``probabilities`` is None: any negative value means log-probabilities).
+        labels: the K class names.
+        frame_seconds: seconds per frame (input size / sample rate).
+        threshold: smoothed probability a keyword must exceed.
+        smoothing: moving-average window in frames over the probability vectors (1 = none).
+        refractory_s: after a detection, no new detection for this long.
+        ignore: labels that never fire (background classes).
+
+    Returns:
+        Detections in time order; ``t`` is the end time of the frame that fired.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if probabilities is None:
+        probabilities = not (scores < 0).any()
+    probs = scores if probabilities else np.exp(scores)
+    if smoothing > 1:  # trailing moving average: frame i averages frames i-smoothing+1 .. i (causal)
+        csum = np.cumsum(np.vstack([np.zeros((1, probs.shape[1])), probs]), axis=0)
+        idx = np.arange(1, len(probs) + 1)
+        lo = np.maximum(0, idx - smoothing)
+        probs = (csum[idx] - csum[lo]) / (idx - lo)[:, None]
+    active = np.array([lab not in ignore for lab in labels])
+    masked = np.where(active[None, :], probs, -np.inf)
+    best = masked.argmax(axis=1)
+    best_p = masked[np.arange(len(probs)), best]
+    detections: list[Detection] = []
+    last = -np.inf
+    for i in np.flatnonzero(best_p > threshold):
+        t = (i + 1) * frame_seconds
+        if t - last < refractory_s:
+            continue
+        detections.append(Detection(float(t), labels[int(best[i])], float(best_p[i])))
+        last = t
+    return detections
+
+
+def score_detections(detections: list[Detection], events: list[StreamEvent], duration_s: float,
+                     tolerance_after: float = 0.5, settings: dict | None = None) -> StreamReport:
+    """Score detections against the stream's words with the MLPerf-Tiny rule (see the module note)."""
+    keywords = [e for e in events if e.is_keyword]
+    hit_by: dict[int, Detection] = {}
+    false_alarms = 0
+    per_label: dict[str, dict[str, int]] = {}
+    for e in keywords:
+        per_label.setdefault(e.label, {"words": 0, "hits": 0, "false_alarms": 0})["words"] += 1
+    for d in detections:
+        match = None
+        for i, e in enumerate(keywords):
+            if i not in hit_by and e.label == d.label and e.word_start <= d.t <= e.word_end + tolerance_after:
+                match = i
+                break
+        if match is None:
+            false_alarms += 1
+            per_label.setdefault(d.label, {"words": 0, "hits": 0, "false_alarms": 0})["false_alarms"] += 1
+        else:
+            hit_by[match] = d
+            per_label[keywords[match].label]["hits"] += 1
+    latencies = [d.t - keywords[i].word_end for i, d in hit_by.items()]
+    return StreamReport(
+        duration_s=duration_s, keywords=len(keywords), hits=len(hit_by), misses=len(keywords) - len(hit_by),
+        false_alarms=false_alarms,
+        latency_median_s=float(np.median(latencies)) if latencies else None,
+        latency_p90_s=float(np.percentile(latencies, 90)) if latencies else None,
+        per_label=per_label, settings=dict(settings or {}),
+    )
