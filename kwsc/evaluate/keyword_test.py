@@ -1,0 +1,206 @@
+"""`kwsc test`: keyword accuracy per file with state reset, as one continuous stream, and with VAD-driven resets.
+
+Follows the seed's test_ell_model rules (ell-behaviour.md §5.8): wav → featurizer → classifier frame by frame;
+the first window/input chunks of each file are dropped (AudioTransform); after each file the featurizer is fed
+low-level noise (N(0, 8/32767)) until the file's frame count is a multiple of the classifier's input size (ELL
+passes the classifier input size as the frame window: 31 speech + 49 noise frames for a 1 s clip); a frame's
+prediction is its argmax when that probability exceeds the threshold (0.01); the file's prediction is the frame
+with the highest such probability (``max``) or the argmax of the summed outputs (``mean``).
+
+Modes:
+  * ``reset``: classifier (and featurizer) state reset before every file.
+  * ``stream``: one continuous stream across files, never reset (ELL's "continuous" test).
+  * ``vad``: continuous, with the VAD-added classifier (VAD on the classifier input resets the GRU states).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from kwsc.errors import InputError
+from kwsc.evaluate.runners import GraphRunner, ModelRunner
+
+__all__ = ["LabeledAudio", "FileResult", "ModeResult", "featurize_file", "file_prediction", "run_mode", "to_probabilities",
+           "NOISE_STD"]
+
+NOISE_STD = 8.0 / 32767.0  # ELL's end-of-file padding noise (auto-scaled)
+
+
+@dataclass(frozen=True)
+class LabeledAudio:
+    """A file to test: its path (for reports), expected label and audio at the featurizer's rate."""
+
+    path: str
+    expected: str
+    audio: np.ndarray
+
+
+@dataclass
+class FileResult:
+    path: str
+    expected: str
+    predicted: str | None
+    confidence: float
+    decision_frame: int | None
+
+    @property
+    def passed(self) -> bool:
+        return self.predicted == self.expected
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    files: list[FileResult]
+    seconds: float
+    frames: int
+    model: str = ""
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> int:
+        return sum(f.passed for f in self.files)
+
+    @property
+    def failed(self) -> int:
+        return len(self.files) - self.passed
+
+    @property
+    def accuracy(self) -> float:
+        return self.passed / len(self.files) if self.files else 0.0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> dict:
+        return {"mode": self.mode, "passed": self.passed, "failed": self.failed, "accuracy": self.accuracy,
+                "seconds": self.seconds, "frames": self.frames, "frames_per_second": self.frames_per_second,
+                "model": self.model, "settings": self.settings}
+
+    def to_dict(self) -> dict:
+        return {**self.summary(), "files": [asdict(f) for f in self.files]}
+
+
+def to_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """Classifier outputs as probabilities: log-probabilities (LogSoftmax models) are exponentiated."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    return np.exp(outputs) if (outputs < 0).any() else outputs
+
+
+def _drop_chunks(featurizer: ModelRunner) -> int:
+    meta = featurizer.metadata
+    window = int(meta.get("window_size", 0) or 0)
+    if not window and featurizer.graph is not None:
+        buffers = featurizer.graph.find("Buffer")
+        window = buffers[0].attrs["window_size"] if buffers else featurizer.input_size
+    return int((window or featurizer.input_size) // featurizer.input_size)
+
+
+def featurize_file(featurizer: ModelRunner, audio: np.ndarray, classifier_window: int,
+                   rng: np.random.Generator, drop: int | None = None) -> np.ndarray:
+    """Frames of one file as the seed's test tool makes them (chunks, drop, noise padding); featurizer state carried."""
+    size = featurizer.input_size
+    drop = _drop_chunks(featurizer) if drop is None else drop
+    n = -(-len(audio) // size)
+    chunks = np.zeros((n, size), np.float32)
+    chunks.reshape(-1)[: len(audio)] = audio
+    frames = featurizer.run(chunks[drop:])
+    if classifier_window > 0 and len(frames) % classifier_window:
+        pad = classifier_window - len(frames) % classifier_window
+        noise = rng.normal(0.0, NOISE_STD, (pad, size)).astype(np.float32)
+        frames = np.concatenate([frames, featurizer.run(noise)])
+    return frames
+
+
+def file_prediction(outputs: np.ndarray, labels: Sequence[str], threshold: float = 0.01,
+                    algorithm: str = "max") -> tuple[str | None, float, int | None]:
+    """(predicted label, confidence, deciding frame) from a file's per-frame classifier outputs."""
+    probs = to_probabilities(outputs)
+    if len(probs) == 0:
+        return None, 0.0, None
+    if algorithm == "mean":
+        total = probs.sum(axis=0)
+        k = int(total.argmax())
+        return labels[k], float(total[k] / len(probs)), None
+    best_k = probs.argmax(axis=1)
+    best_p = probs[np.arange(len(probs)), best_k]
+    candidates = np.flatnonzero(best_p > threshold)
+    if candidates.size == 0:
+        return None, 0.0, None
+    i = int(candidates[np.argmax(best_p[candidates])])  # first of the highest (strictly greater replaces)
+    return labels[int(best_k[i])], float(best_p[i]), i
+
+
+def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, classifier: ModelRunner,
+             labels: Sequence[str], threshold: float = 0.01, algorithm: str = "max", seed: int = 0,
+             progress: Callable | None = None) -> ModeResult:
+    """Test every item in one mode (``reset``, ``stream`` or ``vad``; vad = ``stream`` with a VAD-added classifier).
+
+    Args:
+        progress: called as progress(done, passed) after each file (the CLI shows a running pass rate).
+    """
+    if mode not in ("reset", "stream", "vad"):
+        raise InputError(f"unknown test mode {mode!r}; expected reset, stream or vad")
+    if classifier.output_size != len(labels):
+        raise InputError(f"classifier has {classifier.output_size} outputs but there are {len(labels)} categories")
+    rng = np.random.default_rng(seed)
+    featurizer.reset()
+    classifier.reset()
+    window = classifier.input_size
+    start = time.perf_counter()
+    frames_total = 0
+    results: list[FileResult] = []
+    if mode == "reset" and isinstance(classifier, GraphRunner):
+        # Independent files: featurize each, then run equal-length groups as one batch (same result, faster).
+        feats = []
+        for item in items:
+            featurizer.reset()
+            feats.append(featurize_file(featurizer, item.audio, window, rng))
+        outputs: list[np.ndarray | None] = [None] * len(items)
+        by_len: dict[int, list[int]] = {}
+        for i, f in enumerate(feats):
+            by_len.setdefault(len(f), []).append(i)
+        for length, idx in by_len.items():
+            for lo in range(0, len(idx), 256):
+                part = idx[lo: lo + 256]
+                batch = np.stack([feats[i] for i in part], axis=1)  # (T, B, F)
+                out = classifier.run_batch(batch)
+                for j, i in enumerate(part):
+                    outputs[i] = out[:, j]
+        for i, item in enumerate(items):
+            frames_total += len(feats[i])
+            pred, conf, at = file_prediction(outputs[i], labels, threshold, algorithm)
+            results.append(FileResult(item.path, item.expected, pred, conf, at))
+            if progress:
+                progress(len(results), sum(r.passed for r in results))
+    else:
+        for item in items:
+            if mode == "reset":
+                featurizer.reset()
+                classifier.reset()
+            frames = featurize_file(featurizer, item.audio, window, rng)
+            out = classifier.run(frames)
+            frames_total += len(frames)
+            pred, conf, at = file_prediction(out, labels, threshold, algorithm)
+            results.append(FileResult(item.path, item.expected, pred, conf, at))
+            if progress:
+                progress(len(results), sum(r.passed for r in results))
+    elapsed = time.perf_counter() - start
+    return ModeResult(mode, results, elapsed, frames_total, classifier.description,
+                      {"threshold": threshold, "prediction_algorithm": algorithm, "seed": seed})
+
+
+def read_list(list_file: Path) -> list[tuple[str, str]]:
+    """(relative path, expected label) per line of a Speech-Commands list file (label = the folder)."""
+    entries = []
+    for line in Path(list_file).read_text().splitlines():
+        line = line.strip()
+        if line:
+            entries.append((line, line.split("/")[0]))
+    return entries

@@ -1,0 +1,128 @@
+"""Model runners: one interface over the reference interpreter (IR, ONNX, ELL models) and compiled C models.
+
+Evaluation, streaming detection and live listening only need: ``input_size``, ``output_size``, ``step(frame)``,
+``run(frames)`` (many ticks, state carried), ``reset()``, and the model's metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwsc.errors import InputError
+from kwsc.ir import Graph
+
+__all__ = ["ModelRunner", "GraphRunner", "CompiledRunner", "open_runner", "load_graph"]
+
+
+class ModelRunner:
+    """Common interface; subclasses implement ``step`` and ``reset`` (``run`` defaults to a loop)."""
+
+    input_size: int
+    output_size: int
+    metadata: dict[str, Any]
+    graph: Graph | None = None
+    description: str = ""
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        """Many ticks (T, input_size) → (T, output_size), state carried in and left updated."""
+        return np.stack([self.step(f) for f in frames]) if len(frames) else np.zeros((0, self.output_size), np.float32)
+
+
+class GraphRunner(ModelRunner):
+    """Runs an IR graph with the numpy reference interpreter."""
+
+    def __init__(self, graph: Graph, description: str = "") -> None:
+        from kwsc.backends.reference import Interpreter
+
+        if len(graph.input_nodes) != 1 or len(graph.output_nodes) < 1:
+            raise InputError(f"model {graph.name!r}: expected one input and at least one output, got "
+                             f"{len(graph.input_nodes)} inputs")
+        self.graph = graph
+        self._interp = Interpreter(graph)
+        self.input_size = graph.inputs[0].type.size
+        self.output_size = graph.outputs[0].type.size
+        self.metadata = dict(graph.metadata)
+        self.description = description or f"reference interpreter ({graph.name})"
+        self._multi = len(graph.output_nodes) > 1
+        self._first = graph.output_nodes[0].attrs["name"]
+
+    def _first_output(self, out):
+        return out[self._first] if self._multi else out
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        x = np.asarray(frame, np.float32).reshape(self.graph.inputs[0].shape)
+        return np.asarray(self._first_output(self._interp.step(x))).reshape(-1)
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames, np.float32)
+        if len(frames) == 0:
+            return np.zeros((0, self.output_size), np.float32)
+        out = self._first_output(self._interp.run(frames.reshape((len(frames),) + self.graph.inputs[0].shape)))
+        return np.asarray(out).reshape(len(frames), -1)
+
+    def run_batch(self, frames: np.ndarray) -> np.ndarray:
+        """Independent streams from the initial state: (T, B, input) → (T, B, output). Does not touch ``self``'s state."""
+        from kwsc.backends.reference import Interpreter
+
+        t, b = frames.shape[:2]
+        interp = Interpreter(self.graph, batch_shape=(b,))
+        out = interp.run(np.asarray(frames, np.float32).reshape((t, b) + self.graph.inputs[0].shape))
+        return np.asarray(self._first_output(out)).reshape(t, b, -1)
+
+    def reset(self) -> None:
+        self._interp.reset()
+
+
+class CompiledRunner(ModelRunner):
+    """Runs a generated-C model built for the host (a directory made by ``kwsc emit --target c --build``)."""
+
+    def __init__(self, directory: Path) -> None:
+        from kwsc.backends.c import load
+
+        self._model = load(directory)
+        self.input_size = int(self._model.input_size)
+        self.output_size = int(self._model.output_size)
+        self.metadata = {}
+        for key in ("sample_rate", "input_size", "window_size", "auto_scale", "labels", "categories"):
+            value = self._model.metadata(key)
+            if value:
+                self.metadata[key] = value
+        self.description = f"compiled C ({directory})"
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model.predict(np.asarray(frame, np.float32).reshape(-1))).reshape(-1)
+
+    def reset(self) -> None:
+        self._model.reset()
+
+
+def load_graph(path: str | Path) -> Graph:
+    """Load a model file (.kwsc/.onnx/.ell) into the IR, cleaned for running (shape plumbing folded when the passes
+    exist)."""
+    from kwsc.models import load_model
+
+    graph = load_model(path)
+    if Path(path).suffix.lower() == ".onnx":
+        try:
+            from kwsc.passes import run_passes
+        except ImportError:  # passes not available: the raw import still runs
+            return graph
+        graph, _ = run_passes(graph, ["shapes", "fold", "dce"])
+    return graph
+
+
+def open_runner(path: str | Path) -> ModelRunner:
+    """A runner for a model file, or for a compiled C model directory."""
+    p = Path(path)
+    if p.is_dir():
+        return CompiledRunner(p)
+    return GraphRunner(load_graph(p), description=f"reference interpreter ({p.name})")
