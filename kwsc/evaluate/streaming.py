@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 __all__ = [
-    "StreamEvent", "Detection", "StreamReport", "word_bounds", "build_stream", "detect", "score_detections",
+    "StreamEvent", "Detection", "StreamReport", "StreamingDetector", "word_bounds", "build_stream", "detect",
+    "score_detections",
     "BACKGROUND_LABELS",
 ]
 
@@ -152,6 +153,51 @@ def build_stream(
     return out, events
 
 
+class StreamingDetector:
+    """Frame-by-frame detection: causal moving average, threshold, refractory period (used live and offline).
+
+    Args:
+        labels: class names, in output order.
+        frame_seconds: seconds per frame.
+        threshold: smoothed probability a keyword must exceed.
+        smoothing: moving-average window in frames (1 = none).
+        refractory_s: after a detection, no new detection for this long.
+        ignore: labels that never fire (background classes).
+    """
+
+    def __init__(self, labels: list[str], frame_seconds: float, threshold: float = 0.8, smoothing: int = 1,
+                 refractory_s: float = 1.0, ignore: frozenset[str] = BACKGROUND_LABELS) -> None:
+        self.labels = list(labels)
+        self.frame_seconds = frame_seconds
+        self.threshold = threshold
+        self.smoothing = max(1, int(smoothing))
+        self.refractory_s = refractory_s
+        self._active = np.array([lab not in ignore for lab in self.labels])
+        self.reset()
+
+    def reset(self) -> None:
+        self._window: list[np.ndarray] = []
+        self._sum = np.zeros(len(self.labels))
+        self._frames = 0
+        self._last = -np.inf
+
+    def push(self, probs: np.ndarray) -> Detection | None:
+        """Feed one frame of probabilities; returns a Detection when the detector fires on this frame."""
+        probs = np.asarray(probs, dtype=np.float64).reshape(-1)
+        self._window.append(probs)
+        self._sum += probs
+        if len(self._window) > self.smoothing:
+            self._sum -= self._window.pop(0)
+        self._frames += 1
+        smoothed = np.where(self._active, self._sum / len(self._window), -np.inf)
+        k = int(smoothed.argmax())
+        t = self._frames * self.frame_seconds
+        if smoothed[k] > self.threshold and t - self._last >= self.refractory_s:
+            self._last = t
+            return Detection(float(t), self.labels[k], float(smoothed[k]))
+        return None
+
+
 def detect(
     scores: np.ndarray,
     labels: list[str],
@@ -162,43 +208,18 @@ def detect(
     ignore: frozenset[str] = BACKGROUND_LABELS,
     probabilities: bool | None = None,
 ) -> list[Detection]:
-    """Turn per-frame class scores into detections.
+    """Turn per-frame class scores (T, K) into detections with a StreamingDetector.
 
-    Args:
-        scores: (T, K) model outputs per frame: probabilities, or log-probabilities (detected automatically
-            when ``probabilities`` is None: any negative value means log-probabilities).
-        labels: the K class names.
-        frame_seconds: seconds per frame (input size / sample rate).
-        threshold: smoothed probability a keyword must exceed.
-        smoothing: moving-average window in frames over the probability vectors (1 = none).
-        refractory_s: after a detection, no new detection for this long.
-        ignore: labels that never fire (background classes).
-
-    Returns:
-        Detections in time order; ``t`` is the end time of the frame that fired.
+    ``scores`` are probabilities, or log-probabilities (detected automatically when ``probabilities`` is None:
+    any negative value means log-probabilities). Detections are in time order; ``t`` is the end time of the
+    frame that fired.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if probabilities is None:
         probabilities = not (scores < 0).any()
     probs = scores if probabilities else np.exp(scores)
-    if smoothing > 1:  # trailing moving average: frame i averages frames i-smoothing+1 .. i (causal)
-        csum = np.cumsum(np.vstack([np.zeros((1, probs.shape[1])), probs]), axis=0)
-        idx = np.arange(1, len(probs) + 1)
-        lo = np.maximum(0, idx - smoothing)
-        probs = (csum[idx] - csum[lo]) / (idx - lo)[:, None]
-    active = np.array([lab not in ignore for lab in labels])
-    masked = np.where(active[None, :], probs, -np.inf)
-    best = masked.argmax(axis=1)
-    best_p = masked[np.arange(len(probs)), best]
-    detections: list[Detection] = []
-    last = -np.inf
-    for i in np.flatnonzero(best_p > threshold):
-        t = (i + 1) * frame_seconds
-        if t - last < refractory_s:
-            continue
-        detections.append(Detection(float(t), labels[int(best[i])], float(best_p[i])))
-        last = t
-    return detections
+    detector = StreamingDetector(labels, frame_seconds, threshold, smoothing, refractory_s, ignore)
+    return [d for d in map(detector.push, probs) if d is not None]
 
 
 def score_detections(detections: list[Detection], events: list[StreamEvent], duration_s: float,
