@@ -196,7 +196,8 @@ def register(opdef: OpDef) -> OpDef:
 
 
 def _ensure_loaded() -> None:
-    if not REGISTRY:
+    # Not "if not REGISTRY": importing one op module first (e.g. op_dsp.next_pow2) must not hide the others.
+    if "Input" not in REGISTRY or "VAD" not in REGISTRY or "GRU" not in REGISTRY:
         from kwsc.ir import op_basic, op_dsp, op_nn  # noqa: F401  (registration side effect)
 
 
