@@ -108,8 +108,9 @@ class Node:
         return get_op(self.op)
 
     def input(self, name: str) -> Value | None:
-        """The input connected to the named input slot of this op."""
-        return self._inputs[self.opdef.input_index(name)]
+        """The input connected to the named input slot of this op (None when an optional slot is absent)."""
+        index = self.opdef.input_index(name)
+        return self._inputs[index] if index < len(self._inputs) else None
 
     def set_input(self, index: int, value: Value | None) -> None:
         """Connect input ``index`` to ``value`` (or disconnect with None), keeping uses consistent."""
@@ -237,7 +238,12 @@ class Graph:
         for i, value in enumerate(inputs):
             node._inputs.append(None)
             node.set_input(i, value)
-        types = opdef.infer_types(node)
+        try:
+            types = opdef.infer_types(node)
+        except BaseException:
+            for i in range(len(node._inputs)):  # a node that is not added must not stay recorded as a user
+                node.set_input(i, None)
+            raise
         node.outputs = [Value(f"{node_name}" if len(types) == 1 else f"{node_name}.{opdef.output_names[i]}", t, node, i)
                         for i, t in enumerate(types)]
         if metadata:

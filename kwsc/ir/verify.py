@@ -17,6 +17,7 @@ def verify(graph: Graph) -> Graph:
     stored output types equal to what ``infer`` says; graph inputs and outputs present and uniquely named.
     """
     seen: set = set()
+    members = set(graph.nodes)
     names: set[str] = set()
     for node in graph.nodes:
         where = f"node {node.name} ({node.op})"
@@ -43,7 +44,7 @@ def verify(graph: Graph) -> Graph:
                 raise VerifyError(f"{where}: input {i} ({value.name}) does not list this use")
         for out in node.outputs:
             for use in out.uses:
-                if use.node.graph is not graph or use.index >= len(use.node.inputs) or use.node.inputs[use.index] is not out:
+                if use.node not in members or use.index >= len(use.node.inputs) or use.node.inputs[use.index] is not out:
                     raise VerifyError(f"{where}: output {out.name} lists a stale use by {use.node.name}")
         inferred = opdef.infer_types(node)
         stored = [v.type for v in node.outputs]
