@@ -94,12 +94,15 @@ def to_probabilities(outputs: np.ndarray) -> np.ndarray:
 
 
 def _drop_chunks(featurizer: ModelRunner) -> int:
+    """ELL's AudioTransform drops int(window_size / input_size) chunks at the start of every stream."""
     meta = featurizer.metadata
-    window = int(meta.get("window_size", 0) or 0)
-    if not window and featurizer.graph is not None:
-        buffers = featurizer.graph.find("Buffer")
-        window = buffers[0].attrs["window_size"] if buffers else featurizer.input_size
-    return int((window or featurizer.input_size) // featurizer.input_size)
+    if "window_size" in meta:
+        window = int(float(meta["window_size"]))
+    elif featurizer.graph is not None and featurizer.graph.find("Buffer"):
+        window = featurizer.graph.find("Buffer")[0].attrs["window_size"]
+    else:
+        window = featurizer.input_size
+    return int(window // featurizer.input_size)
 
 
 def featurize_file(featurizer: ModelRunner, audio: np.ndarray, classifier_window: int,
@@ -139,11 +142,12 @@ def file_prediction(outputs: np.ndarray, labels: Sequence[str], threshold: float
 
 def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, classifier: ModelRunner,
              labels: Sequence[str], threshold: float = 0.01, algorithm: str = "max", seed: int = 0,
-             progress: Callable | None = None) -> ModeResult:
+             progress: Callable | None = None, noise_padding: bool = True) -> ModeResult:
     """Test every item in one mode (``reset``, ``stream`` or ``vad``; vad = ``stream`` with a VAD-added classifier).
 
     Args:
         progress: called as progress(done, passed) after each file (the CLI shows a running pass rate).
+        noise_padding: ELL's end-of-file noise frames (off for datasets, whose rows are fed as they are).
     """
     if mode not in ("reset", "stream", "vad"):
         raise InputError(f"unknown test mode {mode!r}; expected reset, stream or vad")
@@ -152,7 +156,7 @@ def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, 
     rng = np.random.default_rng(seed)
     featurizer.reset()
     classifier.reset()
-    window = classifier.input_size
+    window = classifier.input_size if noise_padding else 0
     start = time.perf_counter()
     frames_total = 0
     results: list[FileResult] = []

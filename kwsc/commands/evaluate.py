@@ -1,0 +1,268 @@
+"""Commands that judge models: `kwsc test`, `kwsc listen`, `kwsc vad-tune`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from kwsc.commands._util import add_command, existing_file, option
+from kwsc.errors import InputError
+
+ORDER = 60
+VAD_OPTION_HELP = {
+    "tau_up": "noise-floor rise time constant (s)", "tau_down": "noise-floor fall time constant (s)",
+    "large_input": "level/floor ratio above which the floor rises slowly",
+    "gain_att": "extra attenuation of the rise in that case", "threshold_up": "level > threshold_up·floor → voice",
+    "threshold_down": "level < threshold_down·floor → no voice", "level_threshold": "minimum level for voice",
+}
+
+
+def _add_vad_options(p, defaults: bool = False) -> None:
+    from kwsc.evaluate.vad_tune import defaults as vad_defaults
+
+    d = vad_defaults()
+    for name, text in VAD_OPTION_HELP.items():
+        option(p, f"--{name}", type=float, default=d[name] if defaults else None,
+               help=f"{text} (ELL default {d[name]})")
+
+
+def _vad_options(args) -> dict:
+    from kwsc.evaluate.vad_tune import VAD_PARAMETERS
+
+    return {k: getattr(args, k) for k in VAD_PARAMETERS if getattr(args, k, None) is not None}
+
+
+def register(sub) -> None:
+    p = add_command(sub, "test", cmd_test, help="accuracy per file (reset / stream / VAD) and streaming detection",
+                    description=(
+                        "Test a featurizer + classifier on a list of wavs, with the seed's test_ell_model rules.\n"
+                        "Modes: reset (state reset before each file), stream (one continuous stream), vad\n"
+                        "(continuous, the classifier with a VAD resetting the GRUs). --stream-minutes adds a\n"
+                        "long-stream detection test (hits, misses, false alarms/hour, latency).\n\n"
+                        "example: kwsc test --featurizer featurizer.kwsc --classifier model.kwsc \\\n"
+                        "           --list_file data/testing_list.txt --categories categories.txt --modes reset,stream,vad"))
+    option(p, "--featurizer", "-f", required=True, help="featurizer model (.kwsc/.ell) or compiled C dir")
+    option(p, "--classifier", "-c", required=True, help="classifier (.kwsc/.onnx/.ell) or compiled C dir")
+    src = p.add_mutually_exclusive_group(required=True)
+    option(src, "--list_file", "-l", help="list of wavs (paths relative to --wav_files)")
+    option(src, "--dataset", "-d", help=".npz dataset: each row's frames are fed to the classifier in order")
+    option(p, "--wav_files", help="folder the list's paths are relative to (default: the list's folder)")
+    option(p, "--categories", "-cat", help="categories.txt (default: beside the list/dataset, or the model's)")
+    option(p, "--reset", "-r", action="store_true", help="reset state before each file (seed's --reset)")
+    option(p, "--modes", help="comma list of reset,stream,vad (default: reset with --reset, else stream)")
+    option(p, "--threshold", type=float, default=0.01, help="a frame counts when its top probability exceeds this")
+    option(p, "--prediction_algorithm", "-pa", choices=("max", "mean"), default="max")
+    option(p, "--max_tests", type=int, help="test a random subset of this many files")
+    option(p, "--output", "-o", default="results.json", help="results file; confusion PNGs are written beside it")
+    option(p, "--vad_classifier", help="an explicit VAD-added classifier for the vad mode (needed for compiled C)")
+    option(p, "--stream-minutes", type=float, default=0.0, help="also run a streaming test of this many minutes")
+    option(p, "--stream_threshold", type=float, default=0.8, help="streaming: detection threshold")
+    option(p, "--smoothing", type=int, default=3, help="streaming: moving-average window (frames)")
+    option(p, "--refractory", type=float, default=1.0, help="streaming: seconds without a new detection")
+    option(p, "--seed", type=int, default=0)
+    _add_vad_options(p)
+
+    p = add_command(sub, "listen", cmd_listen, help="detect keywords live from a microphone or a wav stream",
+                    description="Run featurizer + classifier on live audio and print DETECTED lines.\n\n"
+                                "example: kwsc listen --featurizer f.kwsc --classifier model.kwsc --wav a.wav b.wav --fast")
+    option(p, "--featurizer", "-f", required=True)
+    option(p, "--classifier", "-c", required=True)
+    option(p, "--categories", "-cat", help="categories.txt (default: beside the classifier)")
+    option(p, "--wav", nargs="+", help="wav file(s) played as one stream instead of the microphone")
+    option(p, "--device", help="audio input device (index or name)")
+    option(p, "--fast", action="store_true", help="with --wav: as fast as possible instead of real time")
+    option(p, "--seconds", type=float, help="microphone: stop after this long")
+    option(p, "--threshold", type=float, default=0.8)
+    option(p, "--smoothing", type=int, default=3)
+    option(p, "--refractory", type=float, default=1.0)
+
+    p = add_command(sub, "vad-tune", cmd_vad_tune, help="run the VAD over wavs, print segments, draw vad.png",
+                    description="Tune the VAD: featurize wav files, run ELL's VAD with the given parameters, print\n"
+                                "the voice segments and write a picture (spectrogram, level, VAD signal).\n\n"
+                                "example: kwsc vad-tune --featurizer f.kwsc a.wav b.wav --tau_up 1.5 -o vad.png")
+    option(p, "--featurizer", "-f", required=True)
+    p.add_argument("wavs", nargs="+", help="wav files (processed as one stream each)")
+    option(p, "--output", "-o", default="vad.png", help="picture (one per wav: vad.png, vad_2.png, …)")
+    _add_vad_options(p, defaults=True)
+
+
+def _categories(args, near: Path | None) -> list[str]:
+    from kwsc.evaluate.session import read_categories
+
+    if args.categories:
+        return read_categories(args.categories)
+    for folder in [near, Path(args.classifier).parent if args.classifier else None]:
+        if folder is not None and (folder / "categories.txt").is_file():
+            return read_categories(folder / "categories.txt")
+    raise InputError("no categories: pass --categories categories.txt")
+
+
+def cmd_test(args) -> int:
+    from tqdm import tqdm
+
+    from kwsc.evaluate import session
+    from kwsc.evaluate.runners import open_runner
+
+    modes = [m.strip() for m in (args.modes or ("reset" if args.reset else "stream")).split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("reset", "stream", "vad")]
+    if bad:
+        raise InputError(f"unknown mode(s) {', '.join(bad)}; expected reset, stream, vad")
+    featurizer = open_runner(existing_file(args.featurizer, "featurizer") if not Path(args.featurizer).is_dir()
+                             else args.featurizer)
+    classifier = open_runner(args.classifier)
+    classifiers = {m: classifier for m in modes if m != "vad"}
+    if "vad" in modes:
+        sr = session.featurizer_sample_rate(featurizer)
+        opts = {**_vad_options(args), "sample_rate": sr, "window_size": featurizer.input_size}
+        classifiers["vad"] = session.vad_runner(args.classifier, args.vad_classifier, opts)
+    if args.dataset:
+        items, near = _dataset_items(args, classifier), Path(args.dataset).parent
+        featurizer = _IdentityRunner(classifier.input_size)
+    else:
+        near = Path(args.list_file).parent
+        skipped: list = []
+        items = session.load_list_items(args.list_file, args.wav_files, session.featurizer_sample_rate(featurizer),
+                                        args.max_tests, args.seed, skipped)
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+    labels = _categories(args, near)
+
+    def progress_factory(mode, total):
+        bar = tqdm(total=total, desc=f"test {mode}", unit="file", file=sys.stderr, leave=False)
+
+        def update(done, passed):
+            bar.update(done - bar.n)
+            bar.set_postfix_str(f"pass rate {passed / done:.2%}")
+            if done == total:
+                bar.close()
+        return update
+
+    results = session.run_modes(modes, items, featurizer, classifiers, labels, args.threshold,
+                                args.prediction_algorithm, args.seed, progress_factory,
+                                noise_padding=not args.dataset)
+    written = session.write_results(results, args.output, labels)
+    for mode, r in results.items():
+        print(f"{mode}: passed {r.passed}, failed {r.failed}, pass rate {r.accuracy:.2%}, "
+              f"time {r.seconds:.1f}s, {r.frames_per_second:,.0f} frames/s")
+    if len(results) > 1:
+        print("\n| mode | accuracy | passed | failed |\n|---|---|---|---|")
+        for mode, r in results.items():
+            print(f"| {mode} | {r.accuracy:.2%} | {r.passed} | {r.failed} |")
+    if args.stream_minutes and not args.dataset:
+        _stream(args, items, featurizer, classifiers.get("vad") or classifier, labels, near)
+    print(f"wrote {', '.join(str(w) for w in written)}")
+    return 0
+
+
+class _IdentityRunner:
+    """Dataset mode: rows are already features; the 'featurizer' passes frames through."""
+
+    def __init__(self, size: int) -> None:
+        self.input_size = self.output_size = size
+        self.metadata = {"window_size": 0}  # nothing dropped
+        self.graph = None
+
+    def run(self, frames):
+        return frames
+
+    def reset(self):
+        pass
+
+
+def _dataset_items(args, classifier):
+    import numpy as np
+
+    from kwsc.evaluate.keyword_test import LabeledAudio
+
+    path = existing_file(args.dataset, "dataset")
+    with np.load(path, allow_pickle=False) as data:
+        features, labels = data["features"], data["labels"]
+    frames = features.reshape(len(features), -1, classifier.input_size)
+    items = [LabeledAudio(f"{path.name}[{i}]", str(lab), frames[i].reshape(-1)) for i, lab in enumerate(labels)]
+    if args.max_tests and args.max_tests < len(items):
+        rng = np.random.default_rng(args.seed)
+        items = [items[i] for i in sorted(rng.choice(len(items), args.max_tests, replace=False))]
+    return items
+
+
+def _stream(args, items, featurizer, classifier, labels, near):
+    from kwsc.audio.wav import load_audio
+    from kwsc.evaluate import session
+    from kwsc.evaluate.plots import plot_timeline
+
+    root = Path(args.wav_files) if args.wav_files else near
+    sr = session.featurizer_sample_rate(featurizer)
+    noise = [load_audio(p, sr) for p in sorted((root / "_background_noise_").glob("*.wav"))]
+    run = session.stream_test(items, noise, featurizer, classifier, labels, args.stream_minutes,
+                              args.stream_threshold, args.smoothing, args.refractory, args.seed)
+    r = run.report
+    out = Path(args.output)
+    report_path = out.with_name(f"{out.stem}_stream.json")
+    from kwsc.ir.serialize import atomic_write
+
+    atomic_write(report_path, json.dumps(r.to_dict(), indent=1) + "\n")
+    png = out.with_name(f"{out.stem}_stream_timeline.png")
+    plot_timeline(run.audio, sr, run.scores, labels, run.frame_seconds, run.events, run.detections, png,
+                  start_s=0.0, length_s=min(30.0, len(run.audio) / sr), threshold=args.stream_threshold)
+    lat = f"{r.latency_median_s * 1000:.0f} ms" if r.latency_median_s is not None else "n/a"
+    print(f"stream ({r.duration_s / 60:.1f} min, {classifier.description}): {r.keywords} keywords, hits {r.hits} "
+          f"({r.hit_rate:.1%}), misses {r.misses}, false alarms {r.false_alarms} "
+          f"({r.false_alarms_per_hour:.1f}/hour), median latency after word end {lat}")
+    print(f"wrote {report_path}, {png}")
+
+
+def cmd_listen(args) -> int:
+    from kwsc.evaluate.listen import listen, microphone_chunks, wav_chunks
+    from kwsc.evaluate.runners import open_runner
+
+    featurizer = open_runner(args.featurizer)
+    classifier = open_runner(args.classifier)
+    labels = _categories(args, None)
+    sr = int(float(featurizer.metadata.get("sample_rate", 16000)))
+    if args.wav:
+        chunks = wav_chunks(args.wav, featurizer.input_size, sr, realtime=not args.fast)
+    else:
+        device = int(args.device) if args.device and args.device.isdigit() else args.device
+        chunks = microphone_chunks(device, featurizer.input_size, sr, args.seconds)
+        print("listening… (Ctrl-C to stop)", file=sys.stderr)
+
+    def report(det):
+        print(f"DETECTED {det.label} p={det.p:.2f} at t={det.t:.2f}s", flush=True)
+
+    found = listen(featurizer, classifier, chunks, labels, args.threshold, args.smoothing, args.refractory, report)
+    print(f"{len(found)} detection(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_vad_tune(args) -> int:
+    from kwsc.audio.wav import load_audio
+    from kwsc.evaluate.plots import plot_vad
+    from kwsc.evaluate.runners import open_runner
+    from kwsc.evaluate.vad_tune import run_vad
+
+    featurizer = open_runner(args.featurizer)
+    sr = int(float(featurizer.metadata.get("sample_rate", 16000)))
+    size = featurizer.input_size
+    drop = int(float(featurizer.metadata.get("window_size", size))) // size
+    out = Path(args.output)
+    for i, wav in enumerate(args.wavs):
+        audio = load_audio(existing_file(wav, "wav file"), sr)
+        n = -(-len(audio) // size)
+        import numpy as np
+
+        chunks = np.zeros((n, size), np.float32)
+        chunks.reshape(-1)[: len(audio)] = audio
+        featurizer.reset()
+        features = featurizer.run(chunks[drop:])
+        trace = run_vad(features, size / sr, sr, **_vad_options(args))
+        offset = drop * size / sr
+        segs = [(s + offset, e + offset) for s, e in trace.segments]
+        print(f"{wav}: {len(segs)} voice segment(s)")
+        for s, e in segs:
+            print(f"  {s:7.2f}s – {e:7.2f}s  ({e - s:.2f}s)")
+        png = out if i == 0 else out.with_name(f"{out.stem}_{i + 1}{out.suffix}")
+        plot_vad(features, size / sr, trace.level, trace.signal, png, [(s - offset, e - offset) for s, e in segs],
+                 title=f"VAD on {Path(wav).name}")
+        print(f"  wrote {png}")
+    return 0

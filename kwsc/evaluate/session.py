@@ -1,0 +1,148 @@
+"""Evaluation sessions behind `kwsc test`: load models and test data, run the modes, write results and plots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from kwsc.errors import InputError
+from kwsc.evaluate.keyword_test import LabeledAudio, ModeResult, read_list, run_mode, to_probabilities
+from kwsc.evaluate.runners import GraphRunner, ModelRunner, open_runner
+from kwsc.evaluate.streaming import StreamReport, build_stream, detect, score_detections
+from kwsc.ir.serialize import atomic_write
+
+__all__ = ["read_categories", "load_list_items", "vad_runner", "run_modes", "write_results", "stream_test",
+           "StreamRun", "featurizer_sample_rate"]
+
+
+def read_categories(path: str | Path) -> list[str]:
+    """Category names, one per line (blank lines ignored)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such categories file")
+    labels = [line.strip() for line in p.read_text().splitlines() if line.strip()]
+    if not labels:
+        raise InputError(f"{p}: no categories in the file")
+    return labels
+
+
+def featurizer_sample_rate(featurizer: ModelRunner) -> int:
+    return int(float(featurizer.metadata.get("sample_rate", 16000)))
+
+
+def load_list_items(list_file: str | Path, wav_root: str | Path | None, sample_rate: int,
+                    max_tests: int | None = None, seed: int = 0,
+                    skipped: list[tuple[str, str]] | None = None) -> list[LabeledAudio]:
+    """The list's wavs (relative to ``wav_root``, default the list's folder) read at ``sample_rate``.
+
+    Unreadable files are skipped and recorded in ``skipped`` as (path, reason).
+    """
+    from kwsc.audio.wav import load_audio
+    from kwsc.errors import KwscError
+
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise InputError(f"{list_file}: no such list file")
+    root = Path(wav_root) if wav_root else list_file.parent
+    entries = read_list(list_file)
+    if max_tests and max_tests < len(entries):
+        rng = np.random.default_rng(seed)
+        entries = [entries[i] for i in sorted(rng.choice(len(entries), max_tests, replace=False))]
+    items = []
+    for rel, label in entries:
+        try:
+            items.append(LabeledAudio(rel, label, load_audio(root / rel, sample_rate)))
+        except KwscError as exc:
+            if skipped is None:
+                raise
+            skipped.append((rel, str(exc)))
+    if not items:
+        raise InputError(f"{list_file}: no readable wav files (looked under {root})")
+    return items
+
+
+def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, vad_options: dict) -> ModelRunner:
+    """The classifier with VAD-driven resets: an explicit VAD model, or ``add_vad`` applied to the classifier."""
+    if vad_classifier:
+        return open_runner(vad_classifier)
+    runner = open_runner(classifier_path)
+    if not isinstance(runner, GraphRunner):
+        raise InputError(f"{classifier_path}: a compiled model cannot get a VAD added here; build the VAD-added "
+                         "model with `kwsc transform --passes add_vad` and pass it with --vad_classifier")
+    if runner.graph.find("VAD"):
+        return runner
+    from kwsc.passes import run_passes
+
+    graph, _ = run_passes(runner.graph, ["add_vad"], {"add_vad": vad_options})
+    return GraphRunner(graph, description=runner.description + " + add_vad")
+
+
+def run_modes(modes: Sequence[str], items: Sequence[LabeledAudio], featurizer: ModelRunner,
+              classifiers: dict[str, ModelRunner], labels: Sequence[str], threshold: float, algorithm: str,
+              seed: int, progress_factory: Callable[[str, int], Callable] | None = None,
+              noise_padding: bool = True) -> dict[str, ModeResult]:
+    """Run each mode with its classifier (``classifiers[mode]``)."""
+    results = {}
+    for mode in modes:
+        progress = progress_factory(mode, len(items)) if progress_factory else None
+        results[mode] = run_mode(mode, items, featurizer, classifiers[mode], labels, threshold, algorithm, seed,
+                                 progress=progress, noise_padding=noise_padding)
+    return results
+
+
+def write_results(results: dict[str, ModeResult], output: str | Path, labels: Sequence[str]) -> list[Path]:
+    """results.json (per mode: summary + per file expected/predicted/confidence/decision frame) and one
+    confusion-matrix PNG per mode beside it. Returns the files written."""
+    from kwsc.evaluate.plots import confusion_matrix, plot_confusion
+
+    output = Path(output)
+    doc = {"labels": list(labels), "modes": {m: r.to_dict() for m, r in results.items()}}
+    atomic_write(output, json.dumps(doc, indent=1) + "\n")
+    written = [output]
+    for mode, r in results.items():
+        m = confusion_matrix([f.expected for f in r.files], [f.predicted for f in r.files], labels)
+        png = output.with_name(f"{output.stem}_{mode}_confusion.png")
+        plot_confusion(m, labels, png, title=f"kwsc test — {mode}")
+        written.append(png)
+    return written
+
+
+@dataclass
+class StreamRun:
+    """A streaming-detection run: the stream, per-frame scores, detections and the report."""
+
+    audio: np.ndarray
+    events: list
+    scores: np.ndarray
+    detections: list
+    report: StreamReport
+    frame_seconds: float
+
+
+def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featurizer: ModelRunner,
+                classifier: ModelRunner, labels: Sequence[str], minutes: float, threshold: float = 0.8,
+                smoothing: int = 3, refractory_s: float = 1.0, seed: int = 0) -> StreamRun:
+    """Build a ≥ ``minutes`` stream from the items and noise, run the models continuously, detect and score."""
+    sample_rate = featurizer_sample_rate(featurizer)
+    clips = [(it.audio, it.expected, it.path) for it in items]
+    audio, events = build_stream(clips, noise, sample_rate, minutes, seed=seed)
+    size = featurizer.input_size
+    window = int(float(featurizer.metadata.get("window_size", size)))
+    drop = window // size
+    chunks = audio[: len(audio) // size * size].reshape(-1, size)
+    featurizer.reset()
+    classifier.reset()
+    frames = featurizer.run(chunks[drop:])
+    # probabilities per chunk of the stream; the dropped leading chunks score zero, so row i is chunk i
+    probs = to_probabilities(classifier.run(frames))
+    scores = np.vstack([np.zeros((drop, probs.shape[1])), probs])
+    frame_seconds = size / sample_rate
+    dets = detect(scores, list(labels), frame_seconds, threshold, smoothing, refractory_s, probabilities=True)
+    report = score_detections(dets, events, len(audio) / sample_rate,
+                              settings={"threshold": threshold, "smoothing": smoothing, "refractory_s": refractory_s,
+                                        "minutes": minutes, "seed": seed, "model": classifier.description})
+    return StreamRun(audio, events, scores, dets, report, frame_seconds)
