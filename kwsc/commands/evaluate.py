@@ -42,7 +42,8 @@ def register(sub) -> None:
                         "long-stream detection test (hits, misses, false alarms/hour, latency).\n\n"
                         "example: kwsc test --featurizer featurizer.kwsc --classifier model.kwsc \\\n"
                         "           --list_file data/testing_list.txt --categories categories.txt --modes reset,stream,vad"))
-    option(p, "--featurizer", "-f", required=True, help="featurizer model (.kwsc/.ell) or compiled C dir")
+    option(p, "--featurizer", "-f", help="featurizer model (.kwsc/.ell) or compiled C dir; omit it when the "
+                                        "classifier is a fused model that takes audio")
     option(p, "--classifier", "-c", required=True, help="classifier (.kwsc/.onnx/.ell) or compiled C dir")
     src = p.add_mutually_exclusive_group(required=True)
     option(src, "--list_file", "-l", help="list of wavs (paths relative to --wav_files)")
@@ -102,24 +103,27 @@ def cmd_test(args) -> int:
     from tqdm import tqdm
 
     from kwsc.evaluate import session
-    from kwsc.evaluate.runners import open_runner
+    from kwsc.evaluate.runners import PassThroughRunner, open_runner
 
     modes = [m.strip() for m in (args.modes or ("reset" if args.reset else "stream")).split(",") if m.strip()]
     bad = [m for m in modes if m not in ("reset", "stream", "vad")]
     if bad:
         raise InputError(f"unknown mode(s) {', '.join(bad)}; expected reset, stream, vad")
-    featurizer = open_runner(existing_file(args.featurizer, "featurizer") if not Path(args.featurizer).is_dir()
-                             else args.featurizer)
     classifier = open_runner(args.classifier)
+    if args.featurizer:
+        featurizer = open_runner(args.featurizer)
+    else:  # a fused model: it takes audio chunks itself and carries the featurizer's metadata
+        featurizer = PassThroughRunner(classifier.input_size, classifier.metadata)
     classifiers = {m: classifier for m in modes if m != "vad"}
-    if "vad" in modes:
-        sr = session.featurizer_sample_rate(featurizer)
-        opts = {**_vad_options(args), "sample_rate": sr, "window_size": featurizer.input_size}
-        classifiers["vad"] = session.vad_runner(args.classifier, args.vad_classifier, opts)
+    sample_rate, audio_chunk = session.featurizer_sample_rate(featurizer), featurizer.input_size
     if args.dataset:
-        items, near = _dataset_items(args, classifier), Path(args.dataset).parent
-        featurizer = _IdentityRunner(classifier.input_size)
-    else:
+        items, (sample_rate, audio_chunk) = _dataset_items(args, classifier)
+        near = Path(args.dataset).parent
+        featurizer = PassThroughRunner(classifier.input_size, drop_chunks=False)
+    if "vad" in modes:  # the VAD's frame duration is one featurizer call: audio chunk / sample rate
+        opts = {**_vad_options(args), "sample_rate": sample_rate, "window_size": audio_chunk}
+        classifiers["vad"] = session.vad_runner(args.classifier, args.vad_classifier, opts)
+    if not args.dataset:
         near = Path(args.list_file).parent
         skipped: list = []
         items = session.load_list_items(args.list_file, args.wav_files, session.featurizer_sample_rate(featurizer),
@@ -155,21 +159,6 @@ def cmd_test(args) -> int:
     return 0
 
 
-class _IdentityRunner:
-    """Dataset mode: rows are already features; the 'featurizer' passes frames through."""
-
-    def __init__(self, size: int) -> None:
-        self.input_size = self.output_size = size
-        self.metadata = {"window_size": 0}  # nothing dropped
-        self.graph = None
-
-    def run(self, frames):
-        return frames
-
-    def reset(self):
-        pass
-
-
 def _dataset_items(args, classifier):
     import numpy as np
 
@@ -178,12 +167,13 @@ def _dataset_items(args, classifier):
     path = existing_file(args.dataset, "dataset")
     with np.load(path, allow_pickle=False) as data:
         features, labels = data["features"], data["labels"]
+        params = data["parameters"] if "parameters" in data else np.array([16000, 512])
     frames = features.reshape(len(features), -1, classifier.input_size)
     items = [LabeledAudio(f"{path.name}[{i}]", str(lab), frames[i].reshape(-1)) for i, lab in enumerate(labels)]
     if args.max_tests and args.max_tests < len(items):
         rng = np.random.default_rng(args.seed)
         items = [items[i] for i in sorted(rng.choice(len(items), args.max_tests, replace=False))]
-    return items
+    return items, (int(params[0]), int(params[1]))  # (sample_rate, featurizer input size)
 
 
 def _stream(args, items, featurizer, classifier, labels, near):

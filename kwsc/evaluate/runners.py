@@ -14,7 +14,7 @@ import numpy as np
 from kwsc.errors import InputError
 from kwsc.ir import Graph
 
-__all__ = ["ModelRunner", "GraphRunner", "CompiledRunner", "open_runner", "load_graph"]
+__all__ = ["ModelRunner", "GraphRunner", "CompiledRunner", "PassThroughRunner", "open_runner", "load_graph"]
 
 
 class ModelRunner:
@@ -103,6 +103,27 @@ class CompiledRunner(ModelRunner):
 
     def reset(self) -> None:
         self._model.reset()
+
+
+class PassThroughRunner(ModelRunner):
+    """Frames in = frames out. Stands in for the featurizer when the classifier takes audio itself (a fused model)
+    or when the data are features already (datasets)."""
+
+    def __init__(self, size: int, metadata: dict | None = None, drop_chunks: bool = True) -> None:
+        self.input_size = self.output_size = int(size)
+        self.metadata = dict(metadata or {})
+        if not drop_chunks:
+            self.metadata["window_size"] = 0  # nothing dropped at the start of a stream
+        self.description = "pass-through"
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        return np.asarray(frame, np.float32).reshape(-1)
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        return np.asarray(frames, np.float32).reshape(len(frames), -1)
+
+    def reset(self) -> None:
+        pass
 
 
 def load_graph(path: str | Path) -> Graph:
