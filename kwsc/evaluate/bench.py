@@ -1,0 +1,186 @@
+"""Benchmark helpers behind `kwsc bench` and benchmarks/: timing statistics, FLOPs per frame, this CPU's measured
+single-core floating-point peak, and instructions per frame of emulated ARM targets.
+
+# NOTE: [Instructions as a stand-in for cycles]
+# Emulated targets have no meaningful wall-clock time. qemu runs the program with one guest instruction per
+# translation block (-singlestep) and logs every executed block (-d exec,nochain): the log's line count is the
+# number of instructions executed. Running N and 2N frames and taking the difference removes start-up and I/O,
+# so the result is instructions per frame — exact and repeatable for a given binary and input.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from kwsc.errors import ToolchainError
+from kwsc.ir import Graph
+
+__all__ = ["TimingStats", "time_per_call", "flops_per_frame", "fma_peak_flops", "count_instructions",
+           "instructions_per_frame", "FRAME_SECONDS"]
+
+FRAME_SECONDS = 0.032  # a 512-sample frame at 16 kHz
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Microseconds per call."""
+
+    median_us: float
+    min_us: float
+    max_us: float
+    calls: int
+
+    def realtime_factor(self, frame_seconds: float = FRAME_SECONDS) -> float:
+        """How many times faster than real time (a frame every ``frame_seconds``)."""
+        return frame_seconds * 1e6 / self.median_us if self.median_us > 0 else math.inf
+
+
+def time_per_call(fn: Callable[[int], None], calls_per_round: int = 200, rounds: int = 15,
+                  warmup: int = 2) -> TimingStats:
+    """Time ``fn(i)`` (one frame per call) in rounds; stats over the per-round mean (robust to timer noise)."""
+    for i in range(warmup * calls_per_round):
+        fn(i)
+    per_round = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for i in range(calls_per_round):
+            fn(i)
+        per_round.append((time.perf_counter() - t0) / calls_per_round * 1e6)
+    return TimingStats(float(np.median(per_round)), float(np.min(per_round)), float(np.max(per_round)),
+                       calls_per_round * rounds)
+
+
+def flops_per_frame(graph: Graph) -> dict[str, float]:
+    """Floating-point operations per tick by node (multiply-add = 2), and the total under "total".
+
+    Counts the arithmetic a straightforward implementation must do: matrix-vector products, the real FFT
+    (≈ 2.5·N·log2 N for a real N-point transform), the sparse filter bank's non-zeros, and a few operations per
+    element for elementwise ops and gates (exp/tanh counted as 1 each: a lower bound).
+    """
+    from kwsc.backends import tables
+
+    counts: dict[str, float] = {}
+    for node in graph.nodes:
+        op = node.op
+        outs = [v.type.size for v in node.outputs]
+        n_in = node.inputs[0].type.size if node.inputs and node.inputs[0] is not None else 0
+        if op == "Dense":
+            o, i = node.inputs[1].shape
+            f = 2.0 * o * i + (o if len(node.inputs) > 2 and node.inputs[2] is not None else 0)
+        elif op in ("GRU", "LSTM", "RNN"):
+            gates = {"GRU": 3, "LSTM": 4, "RNN": 1}[op]
+            h = node.attrs["hidden_size"]
+            f = 2.0 * gates * h * (n_in + h) + 2 * gates * h + {"GRU": 8, "LSTM": 8, "RNN": 1}[op] * h
+        elif op == "FFT":
+            nfft = (outs[0] - 1) * 2
+            f = 2.5 * nfft * math.log2(nfft) + 3 * outs[0]  # transform + magnitude (2 mul, 1 add, sqrt)
+        elif op in ("MelFilterBank", "LinearFilterBank"):
+            kind = "mel" if op == "MelFilterBank" else "linear"
+            m = tables.filterbank_matrix(kind, n_in, node.attrs["sample_rate"], node.attrs["num_filters"],
+                                         node.attrs.get("fft_size", 0), node.attrs["offset"])
+            f = 2.0 * np.count_nonzero(m)
+        elif op == "DCT":
+            f = 2.0 * n_in * n_in
+        elif op == "VAD":
+            f = 2.0 * n_in + 20
+        elif op in ("Input", "Output", "Constant", "Reshape", "Identity", "Buffer", "Shape", "Cast"):
+            f = 0.0
+        elif op in ("Softmax", "LogSoftmax"):
+            f = 4.0 * outs[0]
+        else:
+            f = float(sum(outs))
+        counts[node.name] = f
+    counts["total"] = float(sum(counts.values()))
+    return counts
+
+
+_FMA_SOURCE = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+typedef float v8 __attribute__((vector_size(32)));
+int main(int argc, char** argv) {
+    long iters = argc > 1 ? atol(argv[1]) : 100000000L;
+    v8 a[10], x = {1.0000001f,1,1,1,1,1,1,1}, y = {1e-7f,1e-7f,1e-7f,1e-7f,1e-7f,1e-7f,1e-7f,1e-7f};
+    for (int k = 0; k < 10; k++) a[k] = (v8){0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < iters; i++) {
+        /* ten independent FMA chains hide the FMA latency: the loop runs at the FMA throughput limit */
+        a[0] = a[0] * x + y; a[1] = a[1] * x + y; a[2] = a[2] * x + y; a[3] = a[3] * x + y; a[4] = a[4] * x + y;
+        a[5] = a[5] * x + y; a[6] = a[6] * x + y; a[7] = a[7] * x + y; a[8] = a[8] * x + y; a[9] = a[9] * x + y;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float s = 0; for (int k = 0; k < 10; k++) for (int j = 0; j < 8; j++) s += a[k][j];
+    double sec = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    printf("%.6e %f\n", (double)iters * 10 * 8 * 2 / sec, s);
+    return 0;
+}
+"""
+
+
+@lru_cache(maxsize=1)
+def fma_peak_flops(iterations: int = 50_000_000) -> float:
+    """This CPU's single-core float32 FMA peak in FLOP/s, measured with a tight vectorized FMA loop (gcc -O3
+    -march=native). The best of three runs."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise ToolchainError("no C compiler (gcc) to measure the FMA peak; apt-get install gcc")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = Path(tmp) / "fma.c", Path(tmp) / "fma"
+        src.write_text(_FMA_SOURCE)
+        subprocess.run([cc, "-O3", "-march=native", "-ffp-contract=fast", str(src), "-o", str(exe)], check=True,
+                       capture_output=True)
+        best = 0.0
+        for _ in range(3):
+            out = subprocess.run([str(exe), str(iterations)], check=True, capture_output=True, text=True).stdout
+            best = max(best, float(out.split()[0]))
+    return best
+
+
+def count_instructions(command: Sequence[str], emulator: str, emulator_args: Sequence[str] = (),
+                       stdin: bytes | None = None, timeout: float = 300.0) -> int:
+    """Guest instructions executed by ``command`` under a qemu emulator (see the module note)."""
+    exe = shutil.which(emulator)
+    if exe is None:
+        raise ToolchainError(f"{emulator} not found; apt-get install qemu-user qemu-system-arm")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "exec.log"
+        args = [exe, *emulator_args, "-singlestep", "-d", "exec,nochain", "-D", str(log), *command]
+        proc = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise ToolchainError(f"{emulator} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}")
+        count = 0
+        with open(log, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                count += block.count(b"Trace ")
+    return count
+
+
+def instructions_per_frame(run_frames: Callable[[int], int], frames: int = 4) -> float:
+    """(count(2N frames) − count(N frames)) / N for a function that returns the instruction count of a run."""
+    a = run_frames(frames)
+    b = run_frames(2 * frames)
+    return (b - a) / frames
+
+
+def cpu_name() -> str:
+    """A short description of this CPU (for benchmark tables)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f", {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return "unknown CPU"
