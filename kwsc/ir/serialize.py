@@ -65,8 +65,13 @@ def _decode(value: Any, where: str) -> Any:
             except (KeyError, TypeError, ValueError) as exc:
                 raise FormatError(f"{where}: bad tensor: {exc}") from None
         if "float" in value:
-            return float(value["float"])
+            try:
+                return float(value["float"])
+            except (TypeError, ValueError):
+                raise FormatError(f"{where}: bad float {value['float']!r}") from None
         if "dict" in value:
+            if not isinstance(value["dict"], dict):
+                raise FormatError(f"{where}: \"dict\" must be an object, got {type(value['dict']).__name__}")
             return {k: _decode(v, where) for k, v in value["dict"].items()}
         raise FormatError(f"{where}: unexpected object {sorted(value)}")
     if isinstance(value, list):
@@ -108,7 +113,7 @@ def graph_from_json(doc: Any, where: str = "<memory>") -> Graph:
         raise FormatError(f"{where}: written by a newer kwsc (format version {version}; this kwsc reads up to "
                           f"{FORMAT_VERSION}); upgrade kwsc")
     graph = Graph(str(doc.get("name", "model")))
-    metadata = _decode(doc.get("metadata", {"dict": {}}), where)
+    metadata = _decode(doc.get("metadata", {"dict": {}}), f"{where}: metadata")
     if not isinstance(metadata, dict):
         raise FormatError(f"{where}: metadata must be an object")
     graph.metadata = metadata
@@ -188,7 +193,9 @@ def load(path: str | os.PathLike) -> Graph:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        hint = " (file truncated?)" if exc.pos >= len(text.rstrip()) - 1 else ""
+        # A cut inside a long base64 string is reported at the string's start, not at the end of the file.
+        truncated = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
+        hint = " (file truncated?)" if truncated else ""
         raise FormatError(f"{path}:{exc.lineno}:{exc.colno}: malformed kwsc model: {exc.msg}{hint}") from None
     graph = graph_from_json(doc, str(path))
     return graph
