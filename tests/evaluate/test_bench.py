@@ -39,7 +39,7 @@ def test_instructions_per_iteration_are_exact(tmp_path):
         pytest.skip("arm-linux-gnueabihf-gcc / qemu-arm not installed")
     src = tmp_path / "loop.c"
     src.write_text("#include <stdlib.h>\nint main(int c, char** v) { volatile float acc = 0; int n = atoi(v[1]);\n"
-                   "for (int i = 0; i < n; i++) acc += i * 0.5f; return (int)acc & 1; }\n")
+                   "for (int i = 0; i < n; i++) acc += i * 0.5f; return acc < 0; }\n")
     exe = tmp_path / "loop"
     subprocess.run(["arm-linux-gnueabihf-gcc", "-O2", "-static", str(src), "-o", str(exe)], check=True)
     per = instructions_per_frame(lambda n: count_instructions([str(exe), str(100 * n)], "qemu-arm"), frames=3)
