@@ -1,0 +1,120 @@
+"""``add_vad``: one voice-activity detector on the classifier input driving every RNN's reset trigger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kwsc.errors import PassError
+from kwsc.ir.graph import Graph, Node, Value
+from kwsc.ir.op_dsp import VAD_DEFAULTS
+from kwsc.ir.ops import ops_with_trait
+from kwsc.passes.manager import PassResult, register_pass
+from kwsc.passes.patterns import remove_if_dead
+
+__all__ = ["VadOptions", "insert_vad", "recurrent_nodes"]
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """Options of ``add_vad`` (ELL's ``add_vad.py`` parameters and defaults, ell-behaviour.md §2.1).
+
+    Attributes:
+        sample_rate: audio sample rate (Hz); with window_size gives the VAD frame duration.
+        window_size: audio samples per featurizer call; frame_duration = window_size / sample_rate.
+        tau_up: time constant (s) of the noise floor rising.
+        tau_down: time constant (s) of the noise floor falling.
+        large_input: level/floor ratio above which the rise is slowed further.
+        gain_att: extra attenuation of the rise rate in that case.
+        threshold_up: level above threshold_up·floor switches to voice.
+        threshold_down: level below threshold_down·floor switches to no voice.
+        level_threshold: minimum level needed to switch to voice.
+    """
+
+    sample_rate: float = VAD_DEFAULTS["sample_rate"]
+    window_size: int = 512
+    tau_up: float = VAD_DEFAULTS["tau_up"]
+    tau_down: float = VAD_DEFAULTS["tau_down"]
+    large_input: float = VAD_DEFAULTS["large_input"]
+    gain_att: float = VAD_DEFAULTS["gain_att"]
+    threshold_up: float = VAD_DEFAULTS["threshold_up"]
+    threshold_down: float = VAD_DEFAULTS["threshold_down"]
+    level_threshold: float = VAD_DEFAULTS["level_threshold"]
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.window_size <= 0:
+            raise ValueError(f"sample_rate ({self.sample_rate}) and window_size ({self.window_size}) must be > 0")
+        if self.tau_up <= 0 or self.tau_down <= 0:
+            raise ValueError(f"tau_up ({self.tau_up}) and tau_down ({self.tau_down}) must be > 0")
+
+    def vad_attrs(self) -> dict[str, float]:
+        """The VAD node attributes these options give."""
+        return {"sample_rate": float(self.sample_rate),
+                "frame_duration": float(self.window_size) / float(self.sample_rate),
+                "tau_up": self.tau_up, "tau_down": self.tau_down, "large_input": self.large_input,
+                "gain_att": self.gain_att, "threshold_up": self.threshold_up,
+                "threshold_down": self.threshold_down, "level_threshold": self.level_threshold}
+
+
+def recurrent_nodes(graph: Graph) -> list[Node]:
+    """GRU/LSTM/RNN nodes in graph order."""
+    recurrent = ops_with_trait("recurrent")
+    return [n for n in graph.nodes if n.op in recurrent]
+
+
+def _driving_vad(node: Node) -> Node | None:
+    trigger = node.input("reset_trigger") if len(node.inputs) > 1 else None
+    return trigger.producer if trigger is not None and trigger.producer.op == "VAD" else None
+
+
+def _vad_input(graph: Graph, value: Value, before: Node) -> tuple[Value, int]:
+    """The classifier input as a flat vector (adds a Reshape when it is not 1-D); returns (value, reshapes)."""
+    if len(value.shape) == 1:
+        return value, 0
+    flat = graph.add("Reshape", [value], {"shape": [value.type.size]}, name="vad_input", before=before)
+    return flat.output, 1
+
+
+@register_pass("add_vad", VadOptions)
+def insert_vad(graph: Graph, options: VadOptions) -> PassResult:
+    """Voice-activity detection: one VAD node on the classifier input drives every RNN's reset trigger.
+
+    What ELL's ``add_vad.py`` does (ell-behaviour.md §2.5), on the IR:
+
+    Rules:
+        1. The recurrent nodes (GRU, LSTM, RNN) are visited in graph order; none at all is a PassError.
+        2. An RNN whose reset trigger already comes from a VAD node is left alone.
+        3. The VAD is created once, on the value feeding the *first* RNN's input (the classifier input, e.g. 80
+           log-mel features), flattened by a Reshape when it is not 1-D (ELL's ReinterpretLayoutNode), with
+           ``frame_duration = window_size / sample_rate`` and the other options as attributes. If some RNN is
+           already driven by a VAD, that VAD is reused instead, so there is still exactly one.
+        4. Every other RNN's reset trigger is re-pointed to the VAD output; a Constant trigger left without
+           users (what importers put there) is removed.
+        Idempotent: on a second run every RNN is already VAD-driven (rule 2) and nothing changes, whatever the
+        options; to change the parameters of an existing VAD, edit or rebuild the model.
+    """
+    rnns = recurrent_nodes(graph)
+    if not rnns:
+        ops = sorted({n.op for n in graph.nodes})
+        raise PassError(f"add_vad: graph {graph.name!r} has no recurrent node (GRU, LSTM or RNN) whose reset "
+                        f"trigger a VAD could drive; its ops are: {', '.join(ops)}")
+    pending = [n for n in rnns if _driving_vad(n) is None]
+    counts = {"vad_added": 0, "reshape_added": 0, "triggers_rewired": 0, "constants_removed": 0}
+    if not pending:
+        return PassResult(counts)
+    existing = [v for v in (_driving_vad(n) for n in rnns) if v is not None]
+    if existing:
+        vad = existing[0]
+    else:
+        first = rnns[0]
+        features, reshapes = _vad_input(graph, first.inputs[0], before=first)
+        vad = graph.add("VAD", [features], options.vad_attrs(), name="vad", before=first)
+        counts["vad_added"] = 1
+        counts["reshape_added"] = reshapes
+    for rnn in pending:
+        old = rnn.input("reset_trigger") if len(rnn.inputs) > 1 else None
+        rnn.set_named_input("reset_trigger", vad.output)
+        counts["triggers_rewired"] += 1
+        if old is not None and old.producer.op == "Constant":
+            counts["constants_removed"] += remove_if_dead(graph, old.producer)
+    graph.toposort()
+    return PassResult(counts)
