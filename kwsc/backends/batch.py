@@ -1,0 +1,294 @@
+"""The batch featurizer: a featurizer graph evaluated over all frames of many clips at once.
+
+Dataset building featurizes tens of thousands of clips; running the graph tick by tick through the reference
+interpreter is far too slow for that. ``BatchFeaturizer`` compiles the graph into two stages by walking its nodes:
+
+* the **sample stage** (Input → IIR filters → Buffer): the only state a featurizer has. It becomes framing:
+  IIR filters run over each clip's whole sample stream (``scipy.signal.lfilter``, float64 like the reference
+  kernel), and a Buffer of window W fed L samples per tick outputs, at tick t, samples ``[tL, tL + W)`` of the
+  stream prefixed with W − L zeros (its zero initial state), so every frame of every clip is cut at once with
+  a strided view;
+* the **frame stage** (everything after the Buffer: Window, FFT, Square/Div, filter bank, Add/Log, DCT, Mul, …):
+  stateless per frame, so it runs once over one ``(N_frames, W)`` float32 array for the whole batch, in blocks:
+  ``scipy.fft.rfft`` in float32 with worker threads, filter bank and DCT as float32 matrix products, other ops
+  with the reference interpreter's own kernels.
+
+A graph that does not split like that (several inputs, a stateful op after the Buffer, an unknown op in the
+sample stage) falls back to the reference interpreter with one stream per clip (``batch_shape=(clips,)``):
+same numbers, slower. ``fast`` says which path a featurizer took.
+
+Accuracy: the fast path rounds the FFT in float32 where the reference computes it in float64; features agree
+within 1e-5 relative (plus 1e-6 absolute for values near 0), tested on real speech and random input.
+
+Clip framing follows ELL's AudioTransform (see ``kwsc.backends.framing``): zero-padded last chunk, the first
+``drop_frames`` chunks of every clip dropped, model state reset per clip.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+
+from kwsc.backends import tables
+from kwsc.backends.framing import fed_chunk_count
+from kwsc.backends.reference import KERNELS, PARAM_INPUTS, Interpreter, evaluate_static, lift
+from kwsc.errors import InputError
+from kwsc.ir import Graph, get_op
+
+__all__ = ["BatchFeaturizer", "featurize_clips"]
+
+# Frames per block of the frame stage: big enough to amortise numpy's per-call cost, small enough for the cache.
+DEFAULT_BLOCK_FRAMES = 2048
+# Clips per group when falling back to the interpreter (bounds its (T, clips, L) arrays).
+FALLBACK_GROUP = 256
+
+FrameFn = Callable[[list], np.ndarray]
+
+
+class BatchFeaturizer:
+    """A featurizer graph compiled for batches of clips or streams.
+
+    Args:
+        graph: a featurizer: one float input of ``input_size`` samples per tick, one output vector.
+        workers: FFT worker threads (default: the CPUs this process may use).
+        block_frames: frames per block in the frame stage.
+
+    Example::
+
+        featurizer = BatchFeaturizer(load_model("featurizer.kwsc"))
+        features = featurizer.featurize_clips(clips)   # list of (frames, 80) arrays, one per clip
+    """
+
+    def __init__(self, graph: Graph, *, workers: int | None = None,
+                 block_frames: int = DEFAULT_BLOCK_FRAMES) -> None:
+        from kwsc.frontends.featurizer import featurizer_info
+
+        info = featurizer_info(graph)
+        self.graph = graph
+        self.input_size: int = info["input_size"]
+        self.output_size: int = info["output_size"]
+        self.drop_frames: int = info["drop_frames"]
+        self.sample_rate: int | None = info["sample_rate"]
+        self.workers = workers or max(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 1)
+        self.block_frames = int(block_frames)
+        self._static = evaluate_static(graph)
+        self.why_slow: str | None = None
+        self._sample_ops: list = []
+        self._frame_nodes: list = []
+        self._frame_source = None
+        self.window_size = self.input_size
+        self._compile()
+
+    @property
+    def fast(self) -> bool:
+        """True when the vectorized two-stage path is used, False for the interpreter fallback."""
+        return self.why_slow is None
+
+    # ------------------------------------------------------------------ compilation
+    def _compile(self) -> None:
+        """Split the graph: a chain of IIR filters and one Buffer on the samples, stateless ops on the frames."""
+        g = self.graph
+        inp = g.inputs[0]
+        if inp.dtype != "float32" or len(inp.shape) != 1:
+            self.why_slow = f"input {inp.name} is {inp.type}, not a float32 vector"
+            return
+        stage = {inp: "sample"}
+        tip = inp  # the end of the sample-stage chain
+        for node in g.nodes:
+            if node.op in ("Input", "Output", "Constant") or all(v in self._static for v in node.outputs):
+                continue
+            dynamic = [v for v in node.inputs if v is not None and v not in self._static]
+            kinds = {stage.get(v) for v in dynamic}
+            stateful = get_op(node.op).stateful
+            if kinds == {"sample"} and dynamic == [tip] and node.op == "IIR":
+                self._sample_ops.append(node)
+                tip = node.output
+                stage[tip] = "sample"
+            elif kinds == {"sample"} and dynamic == [tip] and node.op == "Buffer" and self._frame_source is None:
+                self.window_size = node.attrs["window_size"]
+                self._frame_source = node.output
+                stage[node.output] = "frame"
+            elif kinds <= {"sample", "frame"} and dynamic and not stateful and node.op in KERNELS:
+                if "sample" in kinds:
+                    if dynamic != [tip] * len(dynamic) or self._frame_source is not None:
+                        self.why_slow = f"node {node.name} ({node.op}) mixes samples and frames"
+                        return
+                    # No Buffer: each chunk of samples is a frame (window = hop).
+                    self._frame_source = tip
+                    stage[tip] = "frame"
+                self._frame_nodes.append(node)
+                for value in node.outputs:
+                    stage[value] = "frame"
+            else:
+                self.why_slow = f"node {node.name} ({node.op}) cannot run per frame"
+                return
+        out = g.outputs[0]
+        if out is tip and self._frame_source is None:
+            self._frame_source = tip  # the graph outputs its (filtered) chunks
+        elif stage.get(out) != "frame":
+            self.why_slow = f"output {out.name} is not a per-frame value"
+            return
+        self._output = out
+        self._compiled = [(node, self._kernel_for(node)) for node in self._frame_nodes]
+
+    # ------------------------------------------------------------------ frame stage
+    def _kernel_for(self, node) -> FrameFn:
+        op, a = node.op, node.attrs
+        if op == "Window":
+            table = tables.window_table(a["kind"], node.inputs[0].shape[0], a["symmetric"])
+            return lambda xs: xs[0] * table
+        if op == "FFT":
+            import scipy.fft
+
+            nfft = (node.output.shape[0] - 1) * 2
+            workers = self.workers
+            return lambda xs: np.abs(scipy.fft.rfft(xs[0], n=nfft, axis=-1, workers=workers))
+        if op in ("MelFilterBank", "LinearFilterBank"):
+            kind = "mel" if op == "MelFilterBank" else "linear"
+            matrix = tables.filterbank_matrix(kind, node.inputs[0].shape[0], a["sample_rate"], a["num_filters"],
+                                              a.get("fft_size", 0), a["offset"])
+            return _matmul(matrix)
+        if op == "DCT":
+            return _matmul(tables.dct_matrix(node.inputs[0].shape[0], a["normalize"]))
+        kernel = KERNELS[op]
+        params = PARAM_INPUTS.get(op, frozenset())
+        static = [v in self._static for v in node.inputs]
+
+        def run(xs):
+            xs = [x if x is None or not s or i in params else lift(x, 1) for i, (x, s) in enumerate(zip(xs, static))]
+            return kernel(node, xs, {}, 1)[0][0]
+        return run
+
+    def transform_frames(self, frames: np.ndarray) -> np.ndarray:
+        """The frame stage: Buffer outputs ``(N, window_size)`` → features ``(N, output_size)`` float32."""
+        if not self.fast:
+            raise InputError(f"graph {self.graph.name!r} has no stateless frame stage ({self.why_slow})")
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != self.window_size:
+            raise InputError(f"expected frames of shape (N, {self.window_size}), got {frames.shape}")
+        out = np.empty((len(frames), self.output_size), dtype=np.float32)
+        for start in range(0, len(frames), self.block_frames):
+            block = frames[start:start + self.block_frames]
+            env = {self._frame_source: block}
+            for node, fn in self._compiled:
+                xs = [None if v is None else (self._static[v] if v in self._static else env[v]) for v in node.inputs]
+                env[node.outputs[0]] = fn(xs)
+            out[start:start + len(block)] = env[self._output]
+        return out
+
+    # ------------------------------------------------------------------ sample stage
+    def _filter(self, streams: np.ndarray) -> np.ndarray:
+        """Run the IIR filters over whole streams ``(..., samples)`` from zero state (float64, as the reference)."""
+        if not self._sample_ops or streams.size == 0:
+            return streams
+        from scipy.signal import lfilter
+
+        y = streams.astype(np.float64)
+        for node in self._sample_ops:
+            y = lfilter(np.asarray(node.attrs["b"], np.float64), np.r_[1.0, node.attrs["a"]], y, axis=-1)
+            y = y.astype(np.float32).astype(np.float64)  # each node rounds its output to float32
+        return y.astype(np.float32)
+
+    def _frames(self, streams: list[np.ndarray], counts: list[int]) -> np.ndarray:
+        """All frames of several streams (each ``counts[i]·L`` samples, filtered), concatenated: ``(ΣT, W)``."""
+        hop, width = self.input_size, self.window_size
+        gap = width - hop
+        total = sum(counts)
+        if gap == 0:
+            return np.concatenate(streams).reshape(total, width) if streams else np.zeros((0, width), np.float32)
+        flat = np.zeros(sum(gap + c * hop for c in counts), dtype=np.float32)
+        starts = np.empty(total, dtype=np.int64)
+        pos = row = 0
+        for stream, count in zip(streams, counts):
+            flat[pos + gap: pos + gap + count * hop] = stream
+            starts[row:row + count] = pos + hop * np.arange(count)
+            pos += gap + count * hop
+            row += count
+        return np.lib.stride_tricks.sliding_window_view(flat, width)[starts]
+
+    # ------------------------------------------------------------------ public entry points
+    def run(self, chunks: np.ndarray) -> np.ndarray:
+        """Same as ``Interpreter(graph, batch_shape).run(chunks)`` from the reset state.
+
+        Args:
+            chunks: ``(T, *batch_shape, input_size)`` float32: T ticks of several independent streams.
+
+        Returns:
+            ``(T, *batch_shape, output_size)`` float32.
+        """
+        chunks = np.asarray(chunks, dtype=np.float32)
+        if chunks.ndim < 2 or chunks.shape[-1] != self.input_size:
+            raise InputError(f"expected chunks of shape (T, ..., {self.input_size}), got {chunks.shape}")
+        steps, batch = chunks.shape[0], chunks.shape[1:-1]
+        if not self.fast:
+            return Interpreter(self.graph, batch_shape=batch).run(chunks)
+        streams = np.moveaxis(chunks, 0, -2).reshape((-1, steps * self.input_size))
+        streams = self._filter(streams)
+        frames = self._frames(list(streams), [steps] * len(streams))
+        out = self.transform_frames(frames).reshape(batch + (steps, self.output_size))
+        return np.moveaxis(out, -2, 0)
+
+    def featurize_clips(self, clips: Sequence[np.ndarray], drop_frames: int | None = None) -> list[np.ndarray]:
+        """Features of whole clips with ELL's AudioTransform framing, model state reset per clip.
+
+        Args:
+            clips: 1-D float32 sample arrays at the featurizer's rate (scaled to [-1, 1) when auto-scaled).
+            drop_frames: chunks dropped at each clip's start (default: the graph's, ``int(window / input)``).
+
+        Returns:
+            One ``(frames, output_size)`` float32 array per clip (views into one array for the batch);
+            ``frames = ceil(len / input_size) − drop_frames`` (31 for one second at 16 kHz with 512/512).
+        """
+        drop = self.drop_frames if drop_frames is None else int(drop_frames)
+        hop = self.input_size
+        counts = [fed_chunk_count(len(c), hop, drop) for c in clips]
+        if not self.fast:
+            return self._featurize_clips_interpreted(clips, counts, drop)
+        streams = []
+        for clip, count in zip(clips, counts):
+            stream = np.zeros(count * hop, dtype=np.float32)
+            if count:
+                stream[: len(clip) - drop * hop] = np.asarray(clip, dtype=np.float32).reshape(-1)[drop * hop:]
+            streams.append(self._filter(stream))
+        if self.window_size == hop:
+            # No overlap: fill one (ΣT, W) array directly, one copy per clip.
+            frames = np.concatenate(streams).reshape(-1, hop) if streams else np.zeros((0, hop), np.float32)
+        else:
+            frames = self._frames(streams, counts)
+        features = self.transform_frames(frames)
+        return np.split(features, np.cumsum(counts)[:-1]) if counts else []
+
+    def _featurize_clips_interpreted(self, clips, counts, drop) -> list[np.ndarray]:
+        from kwsc.backends.framing import frames_of
+
+        results: list[np.ndarray] = []
+        for first in range(0, len(clips), FALLBACK_GROUP):
+            group = list(range(first, min(first + FALLBACK_GROUP, len(clips))))
+            steps = max([counts[i] for i in group] + [1])
+            chunks = np.zeros((steps, len(group), self.input_size), dtype=np.float32)
+            for j, i in enumerate(group):
+                chunks[: counts[i], j] = frames_of(np.asarray(clips[i]).reshape(-1), self.input_size, drop)
+            out = Interpreter(self.graph, batch_shape=(len(group),)).run(chunks)
+            # Ticks after a clip's end (zero chunks) never change its earlier frames: the graph is causal.
+            results.extend(np.ascontiguousarray(out[: counts[i], j]) for j, i in enumerate(group))
+        return results
+
+
+def _matmul(matrix: np.ndarray) -> FrameFn:
+    """x @ matrix.T as a sparse product: filter banks are ~98% zeros, and a sparse product uses no BLAS threads
+    (OpenBLAS's threads make small float32 products 10x slower on a busy machine)."""
+    import scipy.sparse
+
+    weights = scipy.sparse.csr_matrix(np.asarray(matrix, dtype=np.float32))
+    return lambda xs: (weights @ xs[0].astype(np.float32, copy=False).T).T
+
+
+def featurize_clips(graph: Graph, clips: Sequence[np.ndarray], **options) -> list[np.ndarray]:
+    """Features of many clips: ``BatchFeaturizer(graph, **options).featurize_clips(clips)``.
+
+    Clips are float32 at the featurizer's rate; each result is ``(frames, output_size)``. For repeated batches,
+    build one ``BatchFeaturizer`` and reuse it.
+    """
+    return BatchFeaturizer(graph, **options).featurize_clips(clips)
