@@ -21,7 +21,22 @@ __all__ = ["main", "build_parser"]
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, like every other kwsc error
-        self.exit(2, f"kwsc: {self.prog.removeprefix('kwsc ')}: {message} (see --help)\n")
+        where = "" if self.prog == "kwsc" else f"{self.prog.removeprefix('kwsc ')}: "
+        self.exit(2, f"kwsc: {where}{message} (see --help)\n")
+
+
+class _OneLineHelp(argparse.RawDescriptionHelpFormatter):
+    """--help lists each command on one line: no wrapping, help text aligned after the longest command name."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32, width=1000)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        # argparse measures command names without their extra indent, so the longest one would wrap.
+        for subaction in getattr(action, "_get_subactions", list)():
+            length = len(self._format_action_invocation(subaction)) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, length)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kwsc",
         description="kwsc — keyword-spotter compiler: data → training → graph IR → passes → ELL / C for devices.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_OneLineHelp,
     )
     parser.add_argument("--version", action="version", version=f"kwsc {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
