@@ -1,0 +1,110 @@
+"""``kwsc import / transform / emit`` through the real command line (``python -m kwsc``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kwsc.ir import load, save
+from tests.passes.graphs import gru_classifier, outputs_over
+from tests.passes.test_insert_vad import first_off_transition, speech_like, vad_signal
+
+REPO = Path(__file__).resolve().parents[1]
+
+SEED_ARGS = ["--sample_rate", "16000", "--window_size", "512", "--tau_up", "1.5", "--tau_down", "0.09",
+             "--large_input", "4", "--gain_att", "0.01", "--threshold_up", "3.5", "--threshold_down", "0.9",
+             "--level_threshold", "0.02"]
+SEED_VALUES = {"sample_rate": 16000.0, "frame_duration": 0.032, "tau_up": 1.5, "tau_down": 0.09, "large_input": 4.0,
+               "gain_att": 0.01, "threshold_up": 3.5, "threshold_down": 0.9, "level_threshold": 0.02}
+
+
+def kwsc(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kwsc", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def gru128(tmp_path_factory) -> Path:
+    """Input[80] → GRU(128) → GRU(128) → Dense(12) → LogSoftmax, random seeded weights, as a .kwsc file."""
+    path = tmp_path_factory.mktemp("models") / "GRU128KeywordSpotter.kwsc"
+    save(gru_classifier(features=80, hidden=128, layers=2, classes=12, seed=0), path)
+    return path
+
+
+def test_seed_add_vad_line(gru128, tmp_path):
+    out = tmp_path / "out.kwsc"
+    before_bytes = gru128.read_bytes()
+    res = kwsc("transform", gru128, "--passes", "add_vad", *SEED_ARGS, "-o", out)
+    assert res.returncode == 0, res.stderr
+    assert "add_vad: vad_added=1, triggers_rewired=2" in res.stdout
+    assert gru128.read_bytes() == before_bytes  # input untouched
+    graph, original = load(out), load(gru128)
+    (vad,) = graph.find("VAD")
+    gru1, gru2 = graph.find("GRU")
+    assert gru1.input("reset_trigger") is vad.output and gru2.input("reset_trigger") is vad.output
+    assert vad.inputs[0] is graph.inputs[0]
+    assert {k: vad.attrs[k] for k in SEED_VALUES} == pytest.approx(SEED_VALUES)
+
+    xs = speech_like(80)
+    cut = first_off_transition(vad_signal(vad.attrs, xs))
+    a = outputs_over(original, {"input": xs})["output"]
+    b = outputs_over(graph, {"input": xs})["output"]
+    np.testing.assert_array_equal(a[: cut + 1], b[: cut + 1])
+    assert not np.allclose(a[cut + 1:], b[cut + 1:])
+
+    # the kebab spelling and -o equal to the input (atomic overwrite) work too
+    copy = tmp_path / "same.kwsc"
+    copy.write_bytes(before_bytes)
+    res = kwsc("transform", copy, "--passes", "add_vad,dce", "--tau-up", "1.5", "-o", copy)
+    assert res.returncode == 0, res.stderr
+    assert len(load(copy).find("VAD")) == 1 and load(copy).find("VAD")[0].attrs["tau_up"] == 1.5
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_list_shows_passes_and_options():
+    res = kwsc("transform", "--list")
+    assert res.returncode == 0, res.stderr
+    for name in ("fold", "dce", "shapes", "add_vad", "reset_triggers", "fuse_featurizer", "fuse_dense"):
+        assert f"\n{name} " in "\n" + res.stdout
+    assert "--tau_up (float = 1.54)" in res.stdout and "--source (str = none)" in res.stdout
+    assert "--featurizer F.kwsc" in res.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["transform", "{model}", "--passes", "fold,nope", "-o", "{tmp}/o.kwsc"], "unknown pass 'nope'; known passes: fold"),
+    (["transform", "{tmp}/missing.kwsc", "--passes", "dce", "-o", "{tmp}/o.kwsc"], "missing.kwsc: no such model file"),
+    (["transform", "{model}", "--passes", "dce", "--tau_up", "2", "-o", "{tmp}/o.kwsc"],
+     "--tau_up belong to no pass in --passes dce"),
+    (["transform", "{model}", "--passes", "fuse_featurizer", "-o", "{tmp}/o.kwsc"], "needs --featurizer"),
+    (["transform", "{model}", "--passes", "add_vad", "--window_size", "0", "-o", "{tmp}/o.kwsc"],
+     "pass 'add_vad': bad options: sample_rate"),
+    (["import", "{tmp}/missing.onnx", "-o", "{tmp}/o.kwsc"], "missing.onnx: no such model file"),
+    (["emit", "{model}", "--target", "text", "--arch", "host", "-o", "{tmp}/o.txt"], "only apply to --target c"),
+])
+def test_errors_are_one_line_exit_2(gru128, tmp_path, args, message):
+    res = kwsc(*[a.format(model=gru128, tmp=tmp_path) for a in args])
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kwsc: error: ") and message in lines[0], res.stderr
+    assert not (tmp_path / "o.kwsc").exists()
+
+
+def test_import_and_emit(gru128, tmp_path):
+    res = kwsc("import", gru128, "-o", tmp_path / "copy.kwsc")
+    assert res.returncode == 0, res.stderr
+    assert ("18 nodes; inputs: input float32[80]; outputs: output float32[12]; recurrent: GRU(128), GRU(128)"
+            in res.stdout)
+    for target, name in (("text", "m.txt"), ("dot", "m.dot"), ("dgml", "m.dgml")):
+        res = kwsc("emit", tmp_path / "copy.kwsc", "--target", target, "-o", tmp_path / name)
+        assert res.returncode == 0, res.stderr
+    assert "gru1: GRU(" in (tmp_path / "m.txt").read_text()
+    assert (tmp_path / "m.dot").read_text().startswith("digraph")
+    assert "<DirectedGraph" in (tmp_path / "m.dgml").read_text()
+    res = kwsc("emit", tmp_path / "copy.kwsc", "-o", tmp_path / "m.ell")  # target from the extension
+    assert res.returncode == 0, res.stderr
+    ell = (tmp_path / "m.ell").read_text()
+    assert ell.startswith('{\n  "_type": "Map"') and ell.count('"_type": "GRUNode<float>"') == 2
