@@ -1,0 +1,175 @@
+"""The .ell importer: load_ell(emit_ell(g)) computes what g computes on real speech; ELL's own spellings
+(zero-constant triggers, FC + bias layers, dangling commas, unreferenced nodes) are read; bad files give one
+clear line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kwsc.backends.ell import emit_ell, save_ell
+from kwsc.backends.reference import Interpreter
+from kwsc.errors import FormatError, InputError, KwscError, UnsupportedOpError
+from kwsc.frontends.ell import load_ell
+from kwsc.models import load_model
+from tests.backends.ell_graphs import every_op_graph, gru_classifier, tutorial_featurizer
+
+
+def round_trip(graph, tmp_path, name="model.ell"):
+    path = tmp_path / name
+    save_ell(graph, path)
+    return load_ell(path)
+
+
+@pytest.fixture(scope="module")
+def speech_frames(real_speech):
+    """The real speech cut into the featurizer's 512-sample chunks (T, 512)."""
+    count = len(real_speech) // 512
+    return real_speech[: count * 512].reshape(count, 512)
+
+
+@pytest.fixture(scope="module")
+def features(speech_frames):
+    return Interpreter(tutorial_featurizer()).run(speech_frames)
+
+
+def test_featurizer_round_trip_on_real_speech(tmp_path, speech_frames):
+    original = tutorial_featurizer()
+    loaded = round_trip(original, tmp_path)
+    assert [n.op for n in loaded.nodes] == [n.op for n in original.nodes]
+    expected = Interpreter(original).run(speech_frames)
+    got = Interpreter(loaded).run(speech_frames)
+    assert expected.shape == (156, 80) and expected.max() > 1.0  # real signal, not silence
+    np.testing.assert_array_equal(got, expected)
+    # metadata comes back: node metadata as strings, graph metadata with its types
+    assert loaded.input_nodes[0].metadata == {"auto_scale": "True"}
+    assert loaded.find("MelFilterBank")[0].metadata["filterbank_type"] == "mel"
+    assert loaded.find("Log")[0].metadata == {"log": "true"}
+    assert loaded.metadata == original.metadata
+    assert loaded.find("MelFilterBank")[0].attrs == original.find("MelFilterBank")[0].attrs
+    # emitting the imported graph again gives the same file
+    assert emit_ell(loaded) == emit_ell(original)
+
+
+@pytest.mark.parametrize("vad", [False, True], ids=["gru", "gru_vad"])
+def test_gru_classifier_round_trip_on_real_speech_features(tmp_path, features, vad):
+    original = gru_classifier(vad=vad)
+    loaded = round_trip(original, tmp_path)
+    ops = [n.op for n in loaded.nodes if n.op != "Constant"]
+    assert ops == (["Input"] + ["VAD"] * vad + ["GRU", "GRU", "Dense", "LogSoftmax", "Output"])
+    grus = loaded.find("GRU")
+    if vad:  # one VAD drives both reset triggers
+        assert grus[0].inputs[1] is grus[1].inputs[1] is loaded.find("VAD")[0].outputs[0]
+    else:  # the ConstantNode<int> [0] placeholder trigger is read back as "no trigger"
+        assert all(g.inputs[1] is None for g in grus)
+    assert len(loaded.find("Constant")) == 10  # 4 per GRU layer + dense weights and bias: no leftovers
+    expected = Interpreter(original).run(features)
+    got = Interpreter(loaded).run(features)
+    # weights travel at float precision (7 significant digits, like ELL), so outputs agree to ~1e-6
+    assert np.abs(got - expected).max() < 2e-5
+    assert np.allclose(np.exp(got).sum(axis=-1), 1.0, atol=1e-4)
+    if vad:  # the VAD really reset the GRUs on this speech: the outputs differ from the untriggered model
+        plain = Interpreter(gru_classifier(vad=False)).run(features)
+        assert np.abs(plain - expected).max() > 1e-3
+
+
+def test_every_mapped_op_round_trips(tmp_path):
+    original = every_op_graph()
+    loaded = round_trip(original, tmp_path)
+    assert sorted(n.op for n in loaded.nodes) == sorted(n.op for n in original.nodes)
+    xs = np.random.default_rng(7).standard_normal((10, 64)).astype(np.float32)
+    expected, got = Interpreter(original).run(xs), Interpreter(loaded).run(xs)
+    for name in ("output", "ints"):
+        np.testing.assert_allclose(got[name], expected[name], atol=2e-6)
+    assert loaded.find("IIR")[0].metadata == {"iir": "true"}
+    assert loaded.find("LSTM")[0].outputs[1].uses  # the cell-state output port is wired
+
+
+def ell_style_file() -> str:
+    """The GRU model written the way ELL's own tools leave it: version-2 InputNode without metadata,
+    ELL's dangling comma after "_version" in activations, an unreferenced sink and unknown node."""
+    text = emit_ell(gru_classifier(hidden=4, layers=1))
+    text = text.replace('"_version": "0"\n      }', '"_version": "0",\n\n      }')
+    assert text.count('"_version": "0",\n\n      }') == 2  # tanh and sigmoid activations
+    root = json.loads(text.replace(",\n\n", "\n"), object_pairs_hook=list)
+    nodes = dict(dict(root)["model"])["nodes"]
+    assert dict(nodes[0])["_type"] == "InputNode<float>" and dict(nodes[0])["_version"] == "2"
+    sink = '{\n      "_type": "SinkNode<float>",\n      "_version": "6",\n      "id":       "2000"\n    }'
+    with_sink = text.replace('    }]\n  },\n  "inputNames"', f"    }}, \n    {sink}]\n  }},\n  \"inputNames\"")
+    assert with_sink.count("SinkNode") == 1
+    return with_sink
+
+
+def test_ell_spellings_are_read(tmp_path):
+    path = tmp_path / "ell_style.ell"
+    path.write_text(ell_style_file())
+    loaded = load_ell(path)
+    gru = loaded.find("GRU")[0]
+    assert gru.inputs[1] is None and gru.attrs["activation"] == "tanh"
+    assert gru.attrs["recurrent_activation"] == "sigmoid"
+    dense = loaded.find("Dense")[0]
+    assert dense.inputs[2] is not None and dense.inputs[2].shape == (12,)  # BiasLayerNode folded in
+    assert gru.meta["ell_id"] == "1006"
+    x = np.random.default_rng(3).standard_normal((5, 80)).astype(np.float32)
+    original = gru_classifier(hidden=4, layers=1)
+    np.testing.assert_allclose(Interpreter(loaded).run(x), Interpreter(original).run(x), atol=1e-5)
+
+
+def test_softmax_without_log_and_unfolded_bias(tmp_path):
+    from kwsc.ir import Graph
+
+    g = Graph()
+    x = g.add_input([6])
+    dense = g.op1("Dense", x, g.add_constant(np.eye(6, dtype=np.float32)), g.add_constant(np.arange(6, dtype=np.float32)))
+    g.add_output(g.op1("Softmax", dense))
+    g.add_output(dense, name="logits")
+    loaded = round_trip(g, tmp_path)
+    assert [n.op for n in loaded.nodes if n.op != "Constant"] == ["Input", "Dense", "Softmax", "Output", "Output"]
+    xs = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    got, expected = Interpreter(loaded).run(xs), Interpreter(g).run(xs)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], atol=1e-6)
+
+
+def test_unknown_node_type_is_one_clear_line(tmp_path):
+    path = tmp_path / "odd.ell"
+    path.write_text(emit_ell(tutorial_featurizer()).replace("HammingWindowNode<float>", "BlackmanWindowNode<float>"))
+    with pytest.raises(UnsupportedOpError) as err:
+        load_ell(path)
+    message = str(err.value)
+    assert "BlackmanWindowNode<float>" in message and "node 1002" in message and str(path) in message
+    assert "supported:" in message and "GRUNode" in message and "\n" not in message
+
+
+def test_malformed_json_names_file_line_and_column(tmp_path):
+    path = tmp_path / "broken.ell"
+    text = emit_ell(tutorial_featurizer())
+    path.write_text(text.replace('"fftSize": 512', '"fftSize": 512 512'))
+    with pytest.raises(FormatError) as err:
+        load_ell(path)
+    line = text[: text.index('"fftSize": 512')].count("\n") + 1
+    message = str(err.value)
+    assert message.startswith(f"{path}:{line}:") and "malformed JSON" in message and "\n" not in message
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(FormatError, match=r"broken\.ell:\d+:\d+: malformed JSON"):
+        load_ell(path)
+
+
+def test_missing_file_and_non_map_files(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_ell(tmp_path / "absent.ell")
+    path = tmp_path / "list.ell"
+    path.write_text("[1, 2]")
+    with pytest.raises(FormatError, match="not an ELL model"):
+        load_ell(path)
+    path.write_text(emit_ell(tutorial_featurizer()).replace('"1004.output"', '"9999.output"'))
+    with pytest.raises(KwscError, match="9999"):
+        load_ell(path)
+
+
+def test_load_model_dispatches_ell(tmp_path):
+    path = tmp_path / "f.ell"
+    save_ell(tutorial_featurizer(), path)
+    assert [n.op for n in load_model(path).nodes][:3] == ["Input", "Buffer", "Window"]
