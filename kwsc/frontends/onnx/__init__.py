@@ -1,0 +1,66 @@
+"""ONNX → IR: keyword-spotter models as PyTorch (both exporters), tf2onnx and Keras write them.
+
+``import_onnx(path_or_model)`` returns a verified IR graph. Supported ops: GRU, LSTM, RNN (forward, batch 1,
+one frame per tick), Gemm, MatMul, elementwise math, activations, (Log)Softmax, ReduceMean and the shape ops
+exporters add (Shape → Gather → Unsqueeze → Concat → ConstantOfShape/Expand for zero initial states, Reshape,
+Squeeze, Slice …). The frontend only translates; the fold/dce/shapes passes clean up. Explicit state
+inputs/outputs (h_in → initial_h, Y_h → h_out) become the recurrent node's own state; the pairing is kept in
+``node.meta["state_io"]``.
+
+Errors: a missing file is an InputError, undecodable bytes a FormatError, an op kwsc cannot translate one
+UnsupportedOpError listing them all, anything else wrong with the model a FrontendError naming the node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kwsc.errors import FrontendError, KwscError
+from kwsc.frontends.onnx import _ops, _rnn  # noqa: F401  (translator registration)
+from kwsc.frontends.onnx._importer import TRANSLATORS, Importer
+from kwsc.frontends.onnx._load import load_model_proto
+from kwsc.ir.graph import Graph
+from kwsc.ir.verify import verify
+
+__all__ = ["import_onnx", "supported_ops"]
+
+
+def supported_ops() -> list[str]:
+    """The ONNX op types the importer translates, sorted."""
+    return sorted(TRANSLATORS)
+
+
+def import_onnx(source: Any) -> Graph:
+    """Import an ONNX model into the IR.
+
+    Args:
+        source: a path to a ``.onnx`` file, the serialized bytes, or an ``onnx.ModelProto``.
+
+    Returns:
+        The verified graph: one tick consumes one frame of each graph input ([1, 1, F] for a PyTorch
+        streaming export). Dead plumbing is left in place for the passes.
+
+    Raises:
+        InputError: missing file. FormatError: not an ONNX protobuf. UnsupportedOpError: ops kwsc cannot
+        translate. FrontendError: anything else (dynamic shapes, bidirectional RNNs, malformed nodes …).
+    """
+    import onnx
+
+    where = "ONNX model" if isinstance(source, (onnx.ModelProto, bytes, bytearray)) else str(Path(source))
+    model = load_model_proto(source)
+    try:
+        importer = Importer(model, where)
+        graph = importer.run()
+        _rnn.resolve_states(importer)
+        verify(graph)
+    except KwscError:
+        raise
+    except Exception as exc:  # a bug or an unforeseen malformation: say where, keep the cause chained
+        raise FrontendError(f"{where}: internal error while importing: {type(exc).__name__}: {exc}") from exc
+    graph.metadata.update({key.key: key.value for key in model.metadata_props})
+    graph.metadata["source_format"] = "onnx"
+    graph.metadata["onnx_opset"] = importer.opset
+    if model.producer_name:
+        graph.metadata["onnx_producer"] = f"{model.producer_name} {model.producer_version}".strip()
+    return graph

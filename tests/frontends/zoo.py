@@ -1,0 +1,179 @@
+"""A zoo of small keyword-spotter ONNX models the frontend tests build themselves.
+
+PyTorch models (GRU/LSTM, 1–3 layers, with or without explicit state inputs/outputs) exported by the legacy
+(TorchScript) and the dynamo exporter at several opsets, plus a tf2onnx-style GRU written with onnx.helper.
+Dynamo exports run in a subprocess (``python -m tests.frontends.zoo OUTDIR SPEC...``), which also writes
+torch's whole-sequence outputs, so the test process never runs the dynamo exporter itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Spec", "build_module", "export", "torch_reference", "export_in_subprocess", "tf2onnx_gru",
+           "sequence", "TICKS"]
+
+TICKS = 12  # frames per comparison run
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One torch model and how it is exported."""
+
+    cell: str = "GRU"
+    layers: int = 1
+    exporter: str = "legacy"  # or "dynamo"
+    opset: int = 17
+    state: bool = False  # explicit state inputs/outputs (h_in/h_out) for streaming
+    features: int = 10
+    hidden: int = 8
+    classes: int = 4
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return (f"{self.cell.lower()}{self.layers}_{self.exporter}_op{self.opset}_{'state' if self.state else 'nostate'}"
+                f"_f{self.features}h{self.hidden}")
+
+
+def build_module(spec: Spec):
+    """The torch model for a spec, with seeded weights (eval mode)."""
+    import torch
+
+    class KeywordSpotter(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = getattr(torch.nn, spec.cell)(spec.features, spec.hidden, num_layers=spec.layers)
+            self.fc = torch.nn.Linear(spec.hidden, spec.classes)
+
+        def forward(self, x, *state):
+            if not state:
+                y, _ = self.rnn(x)
+                return torch.log_softmax(self.fc(y), -1)
+            y, new_state = self.rnn(x, state[0] if len(state) == 1 else state)
+            scores = torch.log_softmax(self.fc(y), -1)
+            return (scores, new_state) if len(state) == 1 else (scores, *new_state)
+
+    torch.manual_seed(spec.seed)
+    module = KeywordSpotter().eval()
+    with torch.no_grad():  # larger weights than the default init, so the recurrence matters
+        for p in module.rnn.parameters():
+            p.mul_(2.0)
+    return module
+
+
+def _example_args(spec: Spec):
+    import torch
+
+    x = torch.zeros(1, 1, spec.features)
+    if not spec.state:
+        return (x,)
+    h = torch.zeros(spec.layers, 1, spec.hidden)
+    return (x, h) if spec.cell != "LSTM" else (x, h, h.clone())
+
+
+def export(spec: Spec, path: Path) -> Path:
+    """Export a spec with its exporter in this process (the dynamo exporter should run in a subprocess)."""
+    import torch
+
+    module = build_module(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if spec.exporter == "dynamo":
+            torch.onnx.export(module, _example_args(spec), str(path), dynamo=True, opset_version=spec.opset,
+                              verbose=False)
+        else:
+            torch.onnx.export(module, _example_args(spec), str(path), dynamo=False, opset_version=spec.opset)
+    return path
+
+
+def sequence(spec: Spec, ticks: int = TICKS, seed: int = 1) -> np.ndarray:
+    """Input frames (ticks, 1, 1, F)."""
+    return np.random.default_rng(seed).standard_normal((ticks, 1, 1, spec.features)).astype(np.float32)
+
+
+def torch_reference(spec: Spec, frames: np.ndarray) -> np.ndarray:
+    """The torch model's scores over the whole sequence (ticks, 1, C): what streaming must reproduce."""
+    import torch
+
+    module = build_module(spec)
+    with torch.no_grad():
+        x = torch.from_numpy(frames.reshape(frames.shape[0], 1, spec.features))
+        out = module(x, *_example_args(spec)[1:])
+        scores = out[0] if isinstance(out, tuple) else out
+    return scores.numpy()
+
+
+def export_in_subprocess(specs: list[Spec], outdir: Path, timeout: float = 300) -> dict[str, str]:
+    """Export specs (and their torch references) in a fresh interpreter; returns name → error for failures."""
+    args = [sys.executable, "-m", "tests.frontends.zoo", str(outdir)] + [json.dumps(asdict(s)) for s in specs]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"zoo export subprocess failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads((outdir / "failures.json").read_text())
+
+
+def tf2onnx_gru(features: int = 10, hidden: int = 8, classes: int = 4, seed: int = 3):
+    """A GRU classifier as tf2onnx writes Keras GRUs: linear_before_reset=0, batch-major input transposed
+    to time-major, initial_h a graph input, Y_h a graph output, Squeeze + MatMul + Add + Softmax head."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((1, 3 * hidden, features)) * 0.5).astype(np.float32)
+    r = (rng.standard_normal((1, 3 * hidden, hidden)) * 0.5).astype(np.float32)
+    b = (rng.standard_normal((1, 6 * hidden)) * 0.2).astype(np.float32)
+    dense_w = rng.standard_normal((hidden, classes)).astype(np.float32)
+    dense_b = rng.standard_normal((classes,)).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in
+             ((w, "gru/W"), (r, "gru/R"), (b, "gru/B"), (dense_w, "dense/kernel"), (dense_b, "dense/bias"),
+              (np.array([0], np.int64), "const_axes_0"))]
+    nodes = [
+        helper.make_node("Transpose", ["input_1"], ["gru/transpose"], perm=[1, 0, 2], name="gru/transpose"),
+        helper.make_node("GRU", ["gru/transpose", "gru/W", "gru/R", "gru/B", "", "initial_h"],
+                         ["gru/Y", "gru/Y_h"], hidden_size=hidden, linear_before_reset=0, direction="forward",
+                         activations=["Sigmoid", "Tanh"], name="gru/GRU"),
+        helper.make_node("Squeeze", ["gru/Y_h", "const_axes_0"], ["gru/last2"], name="gru/Squeeze"),
+        helper.make_node("Identity", ["gru/Y_h"], ["state_out"], name="gru/state_out"),
+        helper.make_node("Flatten", ["gru/last2"], ["dense/in"], axis=1, name="dense/Flatten"),
+        helper.make_node("MatMul", ["dense/in", "dense/kernel"], ["dense/MatMul"], name="dense/MatMul"),
+        helper.make_node("Add", ["dense/MatMul", "dense/bias"], ["dense/BiasAdd"], name="dense/BiasAdd"),
+        helper.make_node("Softmax", ["dense/BiasAdd"], ["dense"], axis=-1, name="dense/Softmax"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tf2onnx",
+        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["unk__1", 1, features]),
+         helper.make_tensor_value_info("initial_h", TensorProto.FLOAT, [1, "unk__2", hidden])],
+        [helper.make_tensor_value_info("dense", TensorProto.FLOAT, ["unk__3", classes]),
+         helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [1, "unk__4", hidden])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="tf2onnx")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _main(argv: list[str]) -> int:
+    outdir = Path(argv[0])
+    failures: dict[str, str] = {}
+    for text in argv[1:]:
+        spec = Spec(**json.loads(text))
+        try:
+            export(spec, outdir / f"{spec.name}.onnx")
+            np.save(outdir / f"{spec.name}.npy", torch_reference(spec, sequence(spec)))
+        except Exception as exc:  # report per model; the test decides whether that is a skip or a failure
+            failures[spec.name] = f"{type(exc).__name__}: {str(exc)[:500]}"
+    (outdir / "failures.json").write_text(json.dumps(failures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
