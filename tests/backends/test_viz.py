@@ -148,8 +148,9 @@ def test_golden_featurizer(fmt):
     check_golden(f"featurizer.{fmt}", format_graph(featurizer_graph(), fmt).decode())
 
 
-def test_golden_classifier_text():
-    check_golden("classifier.text", format_graph(gru_vad_graph(), "text").decode())
+@pytest.mark.parametrize("fmt", ["text", "dot"])
+def test_golden_classifier(fmt):
+    check_golden(f"classifier.{fmt}", format_graph(gru_vad_graph(), fmt).decode())
 
 
 def test_output_is_deterministic():
