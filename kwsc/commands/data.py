@@ -1,0 +1,96 @@
+"""Data commands: ``make-training-list``, ``make-dataset``."""
+
+from __future__ import annotations
+
+import sys
+
+from kwsc.commands._util import add_command, existing_dir, existing_file, option
+
+ORDER = 20
+
+__all__ = ["register"]
+
+
+def _make_training_list(args) -> int:
+    from kwsc.data.training_list import make_training_list
+
+    existing_dir(args.wav_files, "wav folder")
+    result = make_training_list(args.wav_files, args.outdir, args.max_files_per_directory, args.bad_list, args.seed)
+    for name in result.absent_lists:
+        print(f"note: {args.wav_files}/{name} not found: that list is empty", file=sys.stderr)
+    for entry in result.missing_bad:
+        print(f"note: bad list names a missing file: {entry}", file=sys.stderr)
+    if result.missing_listed:
+        print(f"note: {len(result.missing_listed)} validation/testing entries name missing files and were left out "
+              f"(first: {result.missing_listed[0]})", file=sys.stderr)
+    for category in result.categories:
+        print(f"{category}: {result.candidates[category]} candidate files")
+    print(f"wrote {result.outdir}/training_list.txt ({len(result.training)} files), validation "
+          f"{len(result.validation)}, testing {len(result.testing)}, {len(result.categories)} categories")
+    return 0
+
+
+def _print_failures(failures, limit: int = 50) -> None:
+    print(f"skipped {len(failures)} file(s):", file=sys.stderr)
+    for path, reason in failures[:limit]:
+        print(f"  {path}: {reason}", file=sys.stderr)
+    if len(failures) > limit:
+        print(f"  … and {len(failures) - limit} more", file=sys.stderr)
+
+
+def _make_dataset(args) -> int:
+    from kwsc.data.make_dataset import TooManyBadFiles, make_dataset
+
+    existing_file(args.list_file, "list file")
+    existing_file(args.featurizer, "featurizer")
+    try:
+        result = make_dataset(
+            args.list_file, args.featurizer, outdir=args.outdir, categories=args.categories,
+            wav_root=args.wav_files, window_size=args.window_size, shift=args.shift, noise_path=args.noise_path,
+            max_noise_ratio=args.max_noise_ratio, noise_selection=args.noise_selection, seed=args.seed,
+            jobs=args.jobs, max_bad=args.max_bad, progress=not args.quiet)
+    except TooManyBadFiles as exc:
+        _print_failures(exc.failures)
+        raise
+    if result.failures:
+        _print_failures(result.failures)
+    mixed = f", {result.mixed} mixed with noise" if args.noise_path else ""
+    print(f"wrote {result.path}: {result.rows} rows from {result.files - len(result.failures)} of {result.files} "
+          f"files{mixed}")
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "make-training-list", _make_training_list,
+                    help="training/validation/testing lists and categories.txt of a Speech-Commands-style folder",
+                    description="Lists a Speech-Commands-style folder as ELL does: categories = sub-folders "
+                                "(not _background_noise_), training = every wav not in validation_list.txt / "
+                                "testing_list.txt / the bad list, at most N per category, chosen with a seed. "
+                                "Writes training_list.txt, categories.txt and cleaned copies of the held-out lists "
+                                "to --outdir (default: the current folder); the data folder is never modified.")
+    option(p, "--wav_files", "-w", required=True, help="the dataset folder")
+    option(p, "--max_files_per_directory", "-max", type=int, default=5000, help="training files per category cap")
+    option(p, "--bad_list", "-b", help="file listing entries to leave out (relative to the wav folder)")
+    option(p, "--seed", type=int, default=0, help="random seed (default 0)")
+    option(p, "--outdir", "-o", default=".", help="output folder (default: current folder)")
+
+    p = add_command(sub, "make-dataset", _make_dataset,
+                    help="featurize the wavs of a list into an ELL-compatible .npz dataset",
+                    description="Featurizes every wav of a list with a featurizer model into <list name>.npz "
+                                "(keys features, labels, valid_classes, parameters; ELL's rows and padding). "
+                                "Unreadable files are skipped and listed; the command fails when more than "
+                                "--max_bad of them fail.")
+    option(p, "--list_file", "-l", required=True, help="list of wav paths (e.g. training_list.txt)")
+    option(p, "--featurizer", "-f", required=True, help="featurizer model (.kwsc or .ell)")
+    option(p, "--wav_files", "-w", help="folder the list entries are relative to (default: the list's folder)")
+    option(p, "--outdir", "-o", help="output folder (default: the list's folder)")
+    option(p, "--categories", "-c", help="categories file (default: categories.txt beside the list)")
+    option(p, "--window_size", "-ws", type=int, default=40, help="feature frames per row (default 40)")
+    option(p, "--shift", "-s", type=int, default=40, help="frames between rows (default 40)")
+    option(p, "--noise_path", help="folder of background-noise wavs to mix in")
+    option(p, "--max_noise_ratio", type=float, default=0.1, help="largest noise gain (default 0.1)")
+    option(p, "--noise_selection", type=float, default=0.1, help="fraction of files mixed with noise (default 0.1)")
+    option(p, "--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    option(p, "--seed", type=int, default=0, help="random seed for noise and padding (default 0)")
+    option(p, "--max_bad", type=float, default=0.01, help="tolerated fraction of unreadable files (default 0.01)")
+    option(p, "--quiet", "-q", action="store_true", help="no progress bar")

@@ -1,0 +1,287 @@
+"""Building a ``.npz`` dataset from a list of wav files with a featurizer (ELL's ``make_dataset.py``, §5.3).
+
+Each clip is read (any wav encoding, resampled to the featurizer's rate), optionally mixed with noise, framed
+and featurized exactly as ELL's ``AudioTransform`` streams it, and cut into rows of ``window_size`` frames:
+
+* a window is emitted whenever ``window_size`` frames are buffered, then ``shift`` frames are dropped;
+* after the last frame, a partial window holding more than ``window_size/4`` frames (or the clip's only window)
+  is padded up to ``window_size``: with featurized noise chunks for a clip that was mixed with noise, else with
+  copies of the last real frame plus Gaussian noise of std ``0.5·std(last frame)``, fresh per padded row.
+
+A one-second 16 kHz clip with the tutorial featurizer (512/512) gives 31 frames + 9 padded = one 40×80 row.
+
+Speed: files are processed in chunks of ``CHUNK_FILES`` by ``jobs`` worker processes; each chunk is featurized
+as one batch by ``kwsc.backends.batch.BatchFeaturizer``. Randomness (noise choices, padding noise) depends only on the seed
+and the list, never on ``jobs``. Unreadable files are skipped and reported; see ``make_dataset``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from kwsc.audio.noise import MixChoice, NoiseMixer
+from kwsc.audio.wav import load_audio
+from kwsc.data.dataset import Dataset
+from kwsc.backends.batch import BatchFeaturizer
+from kwsc.backends.framing import fed_chunk_count
+from kwsc.data.training_list import read_lines
+from kwsc.errors import InputError, KwscError
+
+__all__ = ["make_dataset", "DatasetResult", "TooManyBadFiles", "padding_rows", "clip_rows", "CHUNK_FILES"]
+
+CHUNK_FILES = 512  # files per work item: big enough for fast batches, small enough for a smooth progress bar
+
+
+class TooManyBadFiles(InputError):
+    """More files failed than ``max_bad`` allows; ``failures`` lists them (path, reason)."""
+
+    def __init__(self, message: str, failures: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass
+class DatasetResult:
+    """What ``make_dataset`` did."""
+
+    path: Path
+    rows: int
+    files: int
+    labels: dict[str, int] = field(default_factory=dict)   # rows per label
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of skipped files
+    mixed: int = 0   # files mixed with noise
+
+
+@lru_cache(maxsize=1024)
+def _window_starts(frames: int, window_size: int, shift: int) -> tuple[tuple[int, ...], int]:
+    """Start frames of the windows emitted while streaming, and how many frames stay buffered at the end.
+
+    ELL drops ``shift`` rows from a buffer of ``window_size`` rows, so a shift larger than the window acts as
+    a shift of exactly the window (nothing beyond the buffer is skipped).
+    """
+    hop = min(shift, window_size)
+    starts = tuple(range(0, frames - window_size + 1, hop)) if frames >= window_size else ()
+    return starts, frames - len(starts) * hop
+
+
+def padding_rows(frames: int, window_size: int, shift: int) -> int:
+    """How many padded rows ELL's rule adds after a clip of ``frames`` feature frames (0 or enough for one row)."""
+    starts, buffered = _window_starts(frames, window_size, shift)
+    if buffered > window_size / 4 or not starts:
+        return window_size - buffered
+    return 0
+
+
+def clip_rows(frames: np.ndarray, pad: np.ndarray, window_size: int, shift: int) -> np.ndarray:
+    """The dataset rows of one clip: sliding windows over ``frames``, then one over the padded tail.
+
+    Args:
+        frames: (T, F) real feature frames.
+        pad: (padding_rows(T), F) rows appended after the last frame.
+
+    Returns:
+        (rows, window_size·F) float32, row-major frames.
+    """
+    starts, buffered = _window_starts(len(frames), window_size, shift)
+    starts = list(starts)
+    if len(pad):
+        starts.append(len(frames) - buffered)
+        frames = np.concatenate([frames, pad])
+    if not starts:
+        return np.zeros((0, window_size * frames.shape[1]), np.float32)
+    return np.stack([frames[s:s + window_size].reshape(-1) for s in starts]).astype(np.float32, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------- workers
+_WORKER: dict = {}
+
+
+def _init_worker(featurizer: BatchFeaturizer, mixer: NoiseMixer | None, options: dict, limit_threads: bool) -> None:
+    _WORKER.update(featurizer=featurizer, mixer=mixer, **options)
+    if limit_threads:  # one BLAS/FFT thread per process: the processes already use every core
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(1)
+        except ImportError:
+            pass
+
+
+def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]]):
+    """Featurize one chunk of files → (rows, row count per file, failures)."""
+    chunk_no, paths, choices = task
+    feat: BatchFeaturizer = _WORKER["featurizer"]
+    mixer: NoiseMixer | None = _WORKER["mixer"]
+    window, shift, hop = _WORKER["window_size"], _WORKER["shift"], feat.input_size
+    clips, layout, failures = [], [], []
+    for i, (path, choice) in enumerate(zip(paths, choices)):
+        try:
+            samples = load_audio(path, feat.sample_rate)
+        except KwscError as exc:
+            failures.append((path, str(exc).removeprefix(f"{path}: ")))
+            continue
+        frames = fed_chunk_count(len(samples), hop, feat.drop_frames)
+        if frames == 0:
+            failures.append((path, f"too short: {len(samples)} samples give no feature frame"))
+            continue
+        n_pad = padding_rows(frames, window, shift)
+        noisy = choice is not None and n_pad > 0
+        if choice is not None:
+            samples = mixer.mix(samples, choice)
+        if noisy:  # ELL pads a mixed clip with featurized noise chunks that continue its input stream
+            padded = np.zeros((frames + feat.drop_frames + n_pad) * hop, np.float32)
+            padded[:len(samples)] = samples
+            padded[-n_pad * hop:] = mixer.noise(choice, n_pad * hop, skip=len(samples))
+            samples = padded
+        clips.append(samples)
+        layout.append((i, frames, n_pad, noisy))
+    width = window * feat.output_size
+    counts = np.zeros(len(paths), np.int64)
+    if not clips:
+        return np.zeros((0, width), np.float32), counts, failures
+    per_clip = feat.featurize_clips(clips)
+    features = np.concatenate(per_clip)
+    offsets = np.concatenate([[0], np.cumsum([len(f) for f in per_clip])[:-1]])
+    # Gaussian tail rows (clips not mixed with noise): last real frame + N(0, (0.5·std(last frame))²), all at once.
+    gauss = [(k, n_pad) for k, (_, frames, n_pad, noisy) in enumerate(layout) if n_pad and not noisy]
+    pad_at = {}
+    if gauss:
+        last = features[[offsets[k] + layout[k][1] - 1 for k, _ in gauss]]
+        repeats = np.array([n for _, n in gauss])
+        scale = np.repeat(0.5 * last.std(axis=1), repeats)[:, None]
+        rng = np.random.default_rng([_WORKER["seed"], chunk_no])
+        padded = np.repeat(last, repeats, axis=0) + scale * rng.standard_normal((int(repeats.sum()), last.shape[1]))
+        base = len(features)
+        for (k, n), start in zip(gauss, np.concatenate([[0], np.cumsum(repeats)[:-1]])):
+            pad_at[k] = base + int(start)
+        features = np.concatenate([features, padded.astype(np.float32)])
+    index = []
+    for k, (i, frames, n_pad, noisy) in enumerate(layout):
+        o = int(offsets[k])
+        starts, buffered = _window_starts(frames, window, shift)
+        index.extend(range(o + s, o + s + window) for s in starts)
+        if n_pad:
+            pad_start = o + frames if noisy else pad_at[k]
+            tail = o + frames - buffered
+            index.append([*range(tail, o + frames), *range(pad_start, pad_start + n_pad)])
+        counts[i] = len(starts) + (1 if n_pad else 0)
+    flat_index = np.fromiter(itertools.chain.from_iterable(index), dtype=np.int64, count=len(index) * window)
+    rows = features[flat_index].reshape(-1, width)
+    return rows, counts, failures
+
+
+# ---------------------------------------------------------------------------------------------- driver
+def _entries(list_file: Path, categories: list[str], root: Path) -> list[tuple[str, str]]:
+    """(label, path) per list entry, grouped by label in order of first appearance, list order within."""
+    groups: dict[str, list[str]] = {}
+    known = set(categories)
+    prefix = str(root) + os.sep
+    for entry in read_lines(list_file):
+        parts = entry.rsplit("/", 2)
+        label = parts[-2] if len(parts) > 1 else ""
+        if label not in known:
+            raise InputError(f"{list_file}: entry {entry!r} has label {label!r}, not among the categories "
+                             f"({', '.join(categories[:12])}{', …' if len(categories) > 12 else ''})")
+        groups.setdefault(label, []).append(entry if os.path.isabs(entry) else prefix + entry)
+    return [(label, p) for label, paths in groups.items() for p in paths]
+
+
+def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None = None,
+                 categories: str | Path | list[str] | None = None, wav_root: str | Path | None = None,
+                 window_size: int = 40, shift: int = 40, noise_path: str | Path | None = None,
+                 max_noise_ratio: float = 0.1, noise_selection: float = 0.1, seed: int = 0,
+                 jobs: int | None = None, max_bad: float = 0.01, progress: bool = True) -> DatasetResult:
+    """Featurize every file of a list into ``<outdir>/<list name>.npz``.
+
+    Args:
+        list_file: text file, one wav path per line relative to ``wav_root`` (label = the file's folder name).
+        featurizer: a featurizer graph (``kwsc.models.load_model``) or a path to one.
+        outdir: where the ``.npz`` goes (default: the list's folder).
+        categories: ``categories.txt`` path or a list of names (default: ``categories.txt`` beside the list).
+        wav_root: the folder list entries are relative to (default: the list's folder, ELL's convention).
+        window_size, shift: frames per row and the hop between rows (ELL tutorial: 40/40).
+        noise_path: folder of background-noise wavs; enables mixing.
+        max_noise_ratio, noise_selection: largest noise gain; fraction of files mixed.
+        seed: seeds noise choices and the padding noise.
+        jobs: worker processes (default: all cores).
+        max_bad: largest tolerated fraction of unreadable files.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        A ``DatasetResult`` (the ``.npz`` path, row counts, skipped files with reasons).
+
+    Raises:
+        TooManyBadFiles: more than ``max_bad`` of the files failed (nothing is written).
+        InputError: missing list/categories, a label not among the categories, bad options.
+    """
+    from tqdm import tqdm
+
+    from kwsc.models import load_model
+
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise InputError(f"{list_file}: no such list file")
+    if window_size < 1 or shift < 1:
+        raise InputError(f"window_size and shift must be ≥ 1 (got {window_size}, {shift})")
+    graph = load_model(featurizer) if isinstance(featurizer, (str, Path)) else featurizer
+    feat = BatchFeaturizer(graph, workers=1 if (jobs or os.cpu_count() or 1) > 1 else None)
+    if feat.sample_rate is None:
+        raise InputError(f"featurizer {graph.name!r} does not say its sample rate (no sample_rate metadata)")
+    if categories is None:
+        categories = list_file.parent / "categories.txt"
+    if isinstance(categories, (str, Path)):
+        if not Path(categories).is_file():
+            raise InputError(f"{categories}: no such categories file (pass --categories)")
+        categories = read_lines(categories)
+    categories = list(categories)
+    root = Path(wav_root) if wav_root is not None else list_file.parent
+    entries = _entries(list_file, categories, root)
+    mixer = plan = None
+    if noise_path is not None:
+        mixer = NoiseMixer.from_folder(noise_path, feat.sample_rate, max_noise_ratio, noise_selection)
+        plan = mixer.plan(len(entries), seed)
+    choices = plan or [None] * len(entries)
+    paths = [p for _, p in entries]
+    tasks = [(k // CHUNK_FILES, paths[k:k + CHUNK_FILES], choices[k:k + CHUNK_FILES])
+             for k in range(0, len(entries), CHUNK_FILES)]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
+    options = {"window_size": window_size, "shift": shift, "seed": seed}
+    import scipy.fft  # noqa: F401  (imported once here, inherited by forked workers)
+    import scipy.signal  # noqa: F401
+    results = []
+    with tqdm(total=len(entries), unit="clip", desc=list_file.name, disable=not progress, leave=False) as bar:
+        if jobs == 1:
+            _init_worker(feat, mixer, options, limit_threads=False)
+            for task in tasks:
+                results.append(_process_chunk(task))
+                bar.update(len(task[1]))
+        else:
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+            with ctx.Pool(jobs, _init_worker, (feat, mixer, options, True)) as pool:
+                for task, result in zip(tasks, pool.imap(_process_chunk, tasks)):
+                    results.append(result)
+                    bar.update(len(task[1]))
+    failures = [f for _, _, fails in results for f in fails]
+    if failures and len(failures) > max_bad * len(entries):
+        raise TooManyBadFiles(f"{len(failures)} of {len(entries)} files could not be used "
+                              f"({100.0 * len(failures) / max(len(entries), 1):.1f}% > --max_bad "
+                              f"{100.0 * max_bad:g}%); nothing written", failures)
+    width = window_size * feat.output_size
+    features = np.concatenate([r for r, _, _ in results]) if results else np.zeros((0, width), np.float32)
+    counts = np.concatenate([c for _, c, _ in results]) if results else np.zeros(0, np.int64)
+    labels = np.repeat(np.array([label for label, _ in entries] or [""], dtype=str)[: len(entries)], counts)
+    dataset = Dataset(features, labels, categories,
+                      [feat.sample_rate, feat.input_size, feat.output_size, window_size, shift])
+    out = Path(outdir) if outdir is not None else list_file.parent
+    path = dataset.save(out / f"{list_file.stem}.npz")
+    per_label = {c: int((dataset.labels == c).sum()) for c in categories}
+    return DatasetResult(path, len(dataset), len(entries), per_label, failures,
+                         sum(c is not None for c in choices))
