@@ -71,7 +71,7 @@ def test_list_shows_passes_and_options():
     for name in ("fold", "dce", "shapes", "add_vad", "reset_triggers", "fuse_featurizer", "fuse_dense"):
         assert f"\n{name} " in "\n" + res.stdout
     assert "--tau_up (float = 1.54)" in res.stdout and "--source (str = none)" in res.stdout
-    assert "--featurizer F.kwsc" in res.stdout
+    assert "--featurizer FILE (model file)" in res.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -108,3 +108,86 @@ def test_import_and_emit(gru128, tmp_path):
     assert res.returncode == 0, res.stderr
     ell = (tmp_path / "m.ell").read_text()
     assert ell.startswith('{\n  "_type": "Map"') and ell.count('"_type": "GRUNode<float>"') == 2
+
+
+@pytest.mark.filterwarnings("ignore")  # the legacy exporter's deprecation and tracer warnings
+def test_pytorch_gru_onnx_import_transform_end_to_end(tmp_path):
+    """torch GRU 2-layer → ONNX (legacy exporter) → kwsc import → transform shapes,fold,dce,add_vad.
+
+    The clean model has no shape plumbing left, one VAD driving both GRUs, and streams the same scores as
+    torch (state carried) until the VAD's first 1 → 0 transition; its first frame equals onnxruntime's.
+    """
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("kwsc.frontends.onnx")
+
+    torch.manual_seed(0)
+
+    class Spotter(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(80, 32, num_layers=2)
+            self.fc = torch.nn.Linear(32, 12)
+
+        def forward(self, x):
+            y, _ = self.gru(x)
+            return torch.log_softmax(self.fc(y), dim=-1)
+
+    model = Spotter().eval()
+    onnx_path = tmp_path / "spotter.onnx"
+    torch.onnx.export(model, torch.randn(1, 1, 80), str(onnx_path), input_names=["input"],
+                      output_names=["output"], dynamo=False, opset_version=17)
+
+    res = kwsc("import", onnx_path, "-o", tmp_path / "imported.kwsc")
+    assert res.returncode == 0, res.stderr
+    assert "recurrent: GRU(32), GRU(32)" in res.stdout
+    res = kwsc("transform", tmp_path / "imported.kwsc", "--passes", "shapes,fold,dce,add_vad", *SEED_ARGS,
+               "-o", tmp_path / "clean.kwsc")
+    assert res.returncode == 0, res.stderr
+    imported, clean = load(tmp_path / "imported.kwsc"), load(tmp_path / "clean.kwsc")
+    res = kwsc("transform", onnx_path, "--passes", "shapes,fold,dce,add_vad", "-o", tmp_path / "direct.kwsc")
+    assert res.returncode == 0, res.stderr  # .onnx imported on the fly gives the same structure
+    assert [n.op for n in load(tmp_path / "direct.kwsc").nodes] == [n.op for n in clean.nodes]
+
+    plumbing = {"Shape", "Gather", "ConstantOfShape", "Concat", "Identity", "Cast", "Expand", "Transpose"}
+    assert plumbing & {n.op for n in imported.nodes}  # there was plumbing to remove
+    assert not plumbing & {n.op for n in clean.nodes}
+    (vad,) = clean.find("VAD")
+    grus = clean.find("GRU")
+    assert len(grus) == 2 and all(g.input("reset_trigger") is vad.output for g in grus)
+    assert grus[1].inputs[0] is grus[0].output  # no reshapes between the layers
+    assert vad.inputs[0].producer.op == "Reshape" and vad.inputs[0].producer.inputs[0] is clean.inputs[0]
+
+    xs = speech_like(80).reshape(-1, 1, 1, 80)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(xs.reshape(-1, 1, 80))).numpy()  # (T, 1, 12), state carried
+    cut = first_off_transition(vad_signal(vad.attrs, xs))
+    got_imported = outputs_over(imported, {"input": xs})["output"].reshape(expected.shape)
+    got_clean = outputs_over(clean, {"input": xs})["output"].reshape(expected.shape)
+    np.testing.assert_allclose(got_imported, expected, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(got_clean[: cut + 1], expected[: cut + 1], atol=1e-5, rtol=1e-5)
+    assert not np.allclose(got_clean[cut + 1:], expected[cut + 1:], atol=1e-3)  # the VAD reset the GRUs
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (first,) = session.run(None, {"input": xs[0].reshape(1, 1, 80)})
+    np.testing.assert_allclose(got_clean[0], first.reshape(expected[0].shape), atol=1e-5, rtol=1e-5)
+
+
+def test_fuse_featurizer_from_the_command_line(tmp_path):
+    from tests.passes.test_fuse_featurizer import featurizer
+
+    feat, cls = featurizer(8), gru_classifier(features=8, hidden=6, seed=2)
+    save(feat, tmp_path / "featurizer.kwsc")
+    save(cls, tmp_path / "classifier.kwsc")
+    res = kwsc("transform", tmp_path / "classifier.kwsc", "--passes", "fuse_featurizer,fuse_dense,add_vad",
+               "--featurizer", tmp_path / "featurizer.kwsc", "--window_size", "16", "--sample_rate", "8000",
+               "-o", tmp_path / "model.kwsc")
+    assert res.returncode == 0, res.stderr
+    assert "fuse_featurizer: nodes_added=8" in res.stdout and "fuse_dense: activation_fused=1" in res.stdout
+    model = load(tmp_path / "model.kwsc")
+    assert model.inputs[0].shape == (16,) and model.metadata["sample_rate"] == 8000
+    (vad,) = model.find("VAD")
+    assert vad.inputs[0].producer.op == "Log" and vad.attrs["frame_duration"] == pytest.approx(16 / 8000)
+    audio = np.random.default_rng(1).normal(0, 0.1, (6, 16)).astype(np.float32)
+    features = outputs_over(feat, {"audio": audio})["features"]
+    np.testing.assert_allclose(outputs_over(model, {"audio": audio})["output"],
+                               outputs_over(cls, {"input": features})["output"], rtol=1e-6, atol=1e-6)

@@ -145,7 +145,8 @@ def register(sub) -> None:
     option(p, "--featurizer", metavar="F.kwsc", help="featurizer model for the fuse_featurizer pass")
     group = p.add_argument_group("pass options (each goes to the listed passes that take it)")
     for name, (kind, owners) in _cli_fields().items():
-        text = "; ".join(f"{pass_name}: {doc} (default {default})" for pass_name, default, doc in owners)
+        text = "; ".join(f"{pass_name}: {doc} (default {default})".replace("``", "")
+                         for pass_name, default, doc in owners)
         option(group, f"--{name}", dest=f"pass_opt_{name}", type=_type_of(kind), default=None,
                metavar=kind.__name__.upper() if kind in (int, float, str) else "BOOL", help=text.replace("%", "%%"))
 
@@ -180,10 +181,12 @@ def _list_passes() -> None:
         docs = _field_docs(info.options)
         hints = typing.get_type_hints(info.options)
         for f in dataclasses.fields(info.options):
-            flag = "--featurizer F.kwsc" if f.metadata.get("cli", True) is False else f"--{f.name}"
+            doc = docs.get(f.name, "").replace("``", "")
+            if f.metadata.get("cli", True) is False:
+                print(f"    --{f.name} FILE (model file): {doc}")
+                continue
             kind = getattr(hints.get(f.name), "__name__", "value")
-            default = "" if f.metadata.get("cli", True) is False else f" = {f.default}"
-            print(f"    {flag} ({kind}{default}): {docs.get(f.name, '')}")
+            print(f"    --{f.name} ({kind} = {f.default}): {doc}")
 
 
 def run_transform(args) -> int:

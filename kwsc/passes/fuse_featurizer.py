@@ -18,8 +18,8 @@ class FuseFeaturizerOptions:
     """Options of ``fuse_featurizer``.
 
     Attributes:
-        featurizer: the featurizer graph (one input: audio samples; one output: F features). The CLI loads it
-            from ``--featurizer F.kwsc``.
+        featurizer: the featurizer graph (one input: audio samples; one output: F features); the CLI
+            loads it from a .kwsc/.ell file.
     """
 
     featurizer: Any = field(default=None, metadata={"cli": False})
