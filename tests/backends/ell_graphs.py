@@ -1,7 +1,8 @@
 """Graphs the .ell emitter and importer tests share: the tutorial featurizer and GRU keyword spotters.
 
-The featurizer follows ell-behaviour.md §1.2 node for node (metadata included). It is built by hand
-with the IR builder so these tests do not depend on kwsc's featurizer frontend.
+``tutorial_featurizer`` is kwsc's featurizer frontend run with the seed's tutorial command line;
+``hand_built_featurizer`` is ell-behaviour.md §1.2 written node for node with the IR builder, so the
+tests can check that both are written as the same ELL nodes.
 """
 
 from __future__ import annotations
@@ -10,10 +11,22 @@ import numpy as np
 
 from kwsc.ir import Graph, verify
 
-__all__ = ["tutorial_featurizer", "gru_classifier", "every_op_graph"]
+__all__ = ["tutorial_featurizer", "hand_built_featurizer", "gru_classifier", "every_op_graph"]
+
+TUTORIAL_OPTIONS = {"sample_rate": 16000, "window_size": 512, "input_buffer_size": 512, "hamming_window": True,
+                    "filterbank_type": "mel", "filterbank_size": 80, "filterbank_nfft": 512, "nfft": 512,
+                    "log": True, "auto_scale": True}
 
 
 def tutorial_featurizer() -> Graph:
+    """``kwsc make-featurizer --sample_rate 16000 --window_size 512 --input_buffer_size 512 --hamming_window
+    --filterbank_type mel --filterbank_size 80 --filterbank_nfft 512 --nfft 512 --log --auto_scale``."""
+    from kwsc.frontends.featurizer import make_featurizer
+
+    return make_featurizer(**TUTORIAL_OPTIONS)
+
+
+def hand_built_featurizer() -> Graph:
     """ELL's tutorial featurizer: 512 samples → Buffer 512 → Hamming → FFT 512 → 80 mel → ln(x + 1)."""
     g = Graph("featurizer")
     x = g.add_input([512])

@@ -15,7 +15,7 @@ from kwsc.backends.ell import emit_ell, save_ell
 from kwsc.backends.ell_json import Archived, Primitive, format_number, render
 from kwsc.errors import BackendError
 from kwsc.ir import Graph
-from tests.backends.ell_graphs import every_op_graph, gru_classifier, tutorial_featurizer
+from tests.backends.ell_graphs import every_op_graph, gru_classifier, hand_built_featurizer, tutorial_featurizer
 from tests.conftest import TESTDATA
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tutorial_featurizer.ell"
@@ -185,8 +185,23 @@ def test_field_order_type_names_and_versions(graph):
     assert seen_types <= set(FIELDS)
 
 
-def test_tutorial_featurizer_nodes_match_section_4_6():
-    root = pairs(emit_ell(tutorial_featurizer()))
+def without_metadata(root):
+    """The archive minus every metadata field (the featurizer frontend adds more graph metadata)."""
+    if isinstance(root, list) and root and isinstance(root[0], tuple):
+        return [(k, without_metadata(v)) for k, v in root if k != "metadata" and k != "_version"]
+    if isinstance(root, list):
+        return [without_metadata(v) for v in root]
+    return root
+
+
+def test_featurizer_frontend_writes_the_nodes_of_section_1_2():
+    ours = pairs(emit_ell(tutorial_featurizer()))
+    assert without_metadata(ours) == without_metadata(pairs(emit_ell(hand_built_featurizer())))
+
+
+@pytest.mark.parametrize("graph", [tutorial_featurizer, hand_built_featurizer], ids=["frontend", "hand_built"])
+def test_tutorial_featurizer_nodes_match_section_4_6(graph):
+    root = pairs(emit_ell(graph()))
     top = dict(root)
     nodes = [dict(n) for n in dict(top["model"])["nodes"]]
     assert [n["_type"] for n in nodes] == [

@@ -173,3 +173,36 @@ def test_load_model_dispatches_ell(tmp_path):
     path = tmp_path / "f.ell"
     save_ell(tutorial_featurizer(), path)
     assert [n.op for n in load_model(path).nodes][:3] == ["Input", "Buffer", "Window"]
+
+
+def kwsc(*args) -> "subprocess.CompletedProcess":
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run([sys.executable, "-m", "kwsc", *map(str, args)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+
+
+def test_cli_make_featurizer_import_emit_round_trip(tmp_path):
+    """The seed's tutorial featurizer as .ell → .kwsc → .ell gives back the identical file."""
+    tutorial = ["--sample_rate", "16000", "--window_size", "512", "--input_buffer_size", "512", "--hamming_window",
+                "--filterbank_type", "mel", "--filterbank_size", "80", "--filterbank_nfft", "512", "--nfft", "512",
+                "--log", "--auto_scale"]
+    first, native, second = tmp_path / "featurizer.ell", tmp_path / "f.kwsc", tmp_path / "f.ell"
+    for args in (["make-featurizer", *tutorial, "-o", first], ["import", first, "-o", native],
+                 ["emit", native, "--target", "ell", "-o", second]):
+        res = kwsc(*args)
+        assert res.returncode == 0, res.stderr
+    assert first.read_text() == emit_ell(tutorial_featurizer())
+    assert second.read_text() == first.read_text()
+
+
+def test_cli_reports_a_broken_ell_file_in_one_line(tmp_path):
+    path = tmp_path / "broken.ell"
+    path.write_text(emit_ell(tutorial_featurizer())[:2000])
+    res = kwsc("import", path, "-o", tmp_path / "x.kwsc")
+    assert res.returncode == 2 and not (tmp_path / "x.kwsc").exists()
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kwsc: error: ") and "malformed JSON" in lines[0]
+    assert f"{path}:" in lines[0]
