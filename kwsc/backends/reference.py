@@ -541,6 +541,9 @@ class Interpreter:
         steps = np.asarray(first).shape[0]
         self._steps = steps
         env = self._bind(inputs, (steps,))
+        if steps == 0:  # e.g. a clip shorter than one hop: no ticks, empty outputs, state untouched
+            return self._pack({n.attrs["name"]: np.zeros((0,) + self.batch_shape + n.inputs[0].shape,
+                                                          n.inputs[0].dtype) for n in self.graph.output_nodes}, (0,))
         outs = self._execute(env, len(self.batch_shape) + 1, sequence=True)
         return self._pack(outs, (steps,))
 

@@ -40,6 +40,8 @@ def _encode(value: Any) -> Any:
                            "data": base64.b64encode(data.tobytes()).decode("ascii")}}
     if isinstance(value, float) and not math.isfinite(value):
         return {"float": repr(value)}
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
@@ -173,7 +175,10 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
 
 def save(graph: Graph, path: str | os.PathLike) -> None:
     """Write a ``.kwsc`` file atomically."""
-    text = json.dumps(graph_to_json(graph), indent=1, allow_nan=False)
+    try:
+        text = json.dumps(graph_to_json(graph), indent=1, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # e.g. an object in metadata that JSON cannot hold
+        raise FormatError(f"{path}: cannot save graph {graph.name!r}: {exc}") from None
     atomic_write(path, text + "\n")
 
 

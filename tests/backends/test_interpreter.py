@@ -172,3 +172,15 @@ def test_interpreter_refuses_ops_without_kernel(monkeypatch):
     monkeypatch.delitem(reference.KERNELS, "FFT")
     with pytest.raises(BackendError, match="no kernel for: FFT"):
         Interpreter(g)
+
+
+def test_run_over_zero_ticks_returns_empty_outputs_and_keeps_state():
+    """Bug fixed: run() on an empty sequence (a clip shorter than one hop) crashed inside the Buffer/GRU kernels."""
+    interp = Interpreter(featurizer_graph())
+    interp.run(audio(np.random.default_rng(7), 2))
+    window = interp.state["buffer"]["window"].copy()
+    assert interp.run(np.zeros((0, 160), np.float32)).shape == (0, 40)
+    np.testing.assert_array_equal(interp.state["buffer"]["window"], window)
+    lstm = Interpreter(recurrent_graph("LSTM"), batch_shape=(2,))
+    out = lstm.run({"input": np.zeros((0, 2, 6), np.float32), "trigger": np.zeros((0, 2, 1), np.int32)})
+    assert out["output"].shape == out["cell"].shape == (0, 2, 5)

@@ -260,3 +260,16 @@ def test_cli_reports_truncated_file_in_one_line(tmp_path):
     path = write(tmp_path, truncated_text())
     proc = subprocess.run([sys.executable, "-m", "kwsc", "print", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "truncated" in proc.stderr
+
+
+def test_numpy_scalars_in_metadata_save_and_unsavable_values_are_a_clear_error(tmp_path):
+    """Bug fixed: a numpy bool in metadata (or any non-JSON object) made save() raise a bare TypeError."""
+    g = featurizer_graph()
+    g.metadata.update({"auto_scale": np.bool_(True), "rate": np.int64(16000), "gain": np.float32(0.5)})
+    save(g, tmp_path / "m.kwsc")
+    loaded = load(tmp_path / "m.kwsc").metadata
+    assert (loaded["auto_scale"], loaded["rate"], loaded["gain"]) == (True, 16000, 0.5)
+    g.metadata["callback"] = object()
+    with pytest.raises(FormatError, match=r"m2.kwsc: cannot save graph 'featurizer': Object of type object"):
+        save(g, tmp_path / "m2.kwsc")
+    assert not (tmp_path / "m2.kwsc").exists()
