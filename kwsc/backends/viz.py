@@ -240,8 +240,12 @@ def build_viz(graph: Graph, annotations: Mapping[str, Mapping[str, str]] | None 
                 label=ports[i] if many else "", control=value.dtype in ("int32", "int64", "bool"),
                 tail_label=value.producer.opdef.output_names[value.index] if len(value.producer.outputs) > 1 else "",
             ))
-        # The name line only when it says more than the op (not for "buffer", "gru_1" …).
-        lines = [] if re.fullmatch(re.escape(node.op.lower()) + r"(_\d+)?", node.name) else [node.name]
+        # ELL appends a metadata "name" to the label; kwsc shows the node name when it says more than the op
+        # (not for "buffer", "gru_1" …).
+        if "name" in node.metadata:
+            lines = [str(node.metadata["name"])]
+        else:
+            lines = [] if re.fullmatch(re.escape(node.op.lower()) + r"(_\d+)?", node.name) else [node.name]
         if node.outputs:
             lines.append(", ".join(f"[{shape_text(v.shape)}]" for v in node.outputs))
         if "note" in extra:

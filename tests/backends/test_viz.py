@@ -244,3 +244,12 @@ def test_cli_print_without_graphviz(feat_model, tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "kwsc: error: graphviz's `dot` is not installed; install graphviz: apt-get install graphviz"]
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_metadata_name_is_appended_to_the_label_as_ell_does():
+    g = featurizer_graph()
+    g.node("fft").metadata["name"] = "spectrum"
+    nodes = {n.id: n for n in build_viz(g).nodes}
+    assert nodes["fft"].subtitle == "spectrum\n[257]"
+    assert nodes["buffer"].subtitle == "[512]"  # the default name adds nothing
+    assert nodes["melfilterbank"].subtitle == "[40]" and nodes["offset"].subtitle == "offset\n[40]"
