@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import typing
 from pathlib import Path
 
@@ -238,9 +239,21 @@ def _emit_c(graph, out: Path, args) -> None:
         raise BackendError(f"the C backend (kwsc.backends.c.emit_c) is not available: {exc}") from None
     kwargs = {k: getattr(args, k) for k in ("arch", "build", "size_report", "weights_dtype", "name")
               if getattr(args, k) is not None}
+    params = inspect.signature(emit_c).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unsupported = [k for k in kwargs if k not in params]
+        if unsupported:
+            raise InputError(f"emit: the C backend does not take {', '.join('--' + k for k in unsupported)}")
     result = emit_c(graph, out, **kwargs)
-    if result is not None and not isinstance(result, (str, Path)):
-        print(result)
+    if dataclasses.is_dataclass(result):  # e.g. EmitResult: one line of its scalar fields, lists as counts
+        items = []
+        for f in dataclasses.fields(result):
+            value = getattr(result, f.name)
+            if isinstance(value, (list, tuple)):
+                items.append(f"{f.name}={len(value)}")
+            elif value is not None and not isinstance(value, (dict, Path)):
+                items.append(f"{f.name}={value}")
+        print("C project: " + ", ".join(items))
 
 
 def run_emit(args) -> int:
