@@ -359,14 +359,23 @@ class _Emitter:
             ref = f"{node_id}.output"
         elif activation != "none":
             raise BackendError(f"{where}: fused activation {activation!r} has no ELL equivalent here")
-        self.refs[node.outputs[0]] = ref
+        self.refs[node.outputs[0]] = self._as_shape(ref, node.outputs[0])
+
+    def _as_shape(self, ref: str, value: Value) -> str:
+        """Layer nodes compute on flat vectors; restore the IR's shape (e.g. [1, 12]) when it is not flat."""
+        if len(value.shape) == 1:
+            return ref
+        obj, node_id = self.node("ReinterpretLayoutNode<float>", "8", None)
+        obj.add("input", self.port(node_id, "input", value.dtype, ref)).add("outputLayout", _layout(value.shape))
+        return f"{node_id}.output"
 
     def _softmax_op(self, node: Node, where: str) -> None:
         x = node.inputs[0]
         if node.attrs["axis"] not in (-1, len(x.shape) - 1):
             raise BackendError(f"{where}: ELL's SoftmaxLayer works on the last axis only")
         size = self._check_vector(node, x, where)
-        self.refs[node.outputs[0]] = self._softmax(self.ref(x), size, node.metadata, node.op == "LogSoftmax")
+        ref = self._softmax(self.ref(x), size, node.metadata, node.op == "LogSoftmax")
+        self.refs[node.outputs[0]] = self._as_shape(ref, node.outputs[0])
 
     op_Softmax = op_LogSoftmax = _softmax_op
 

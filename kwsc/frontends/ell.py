@@ -20,7 +20,6 @@ VoiceActivityDetectorCodeNode → VAD. Node metadata returns to ``node.metadata`
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from kwsc.errors import FormatError, FrontendError, InputError, KwscError, UnsupportedOpError
+from kwsc.frontends.ell_archive import (ArchivedObject, is_object, layout_size, parse_ell_text, read_metadata,
+                                        template_args)
 from kwsc.ir import Graph, Value, verify
 
 __all__ = ["load_ell", "parse_ell_text", "SUPPORTED_NODE_TYPES"]
@@ -46,92 +47,9 @@ SUPPORTED_NODE_TYPES = (
     "TypeCastNode", "VoiceActivityDetectorCodeNode",
 )
 _REF = re.compile(r"^\s*(\d+)\.(\w+)(?:\[(\d+)(?::(\d+))?\])?\s*$")
-_TRAILING_COMMA = re.compile(r'("(?:[^"\\]|\\.)*")|,(\s*[}\]])')
-
-
-class _Obj:
-    """An archived object: ordered (name, value) pairs; ``get`` finds the first field of a name."""
-
-    def __init__(self, pairs: list, where: str) -> None:
-        self.pairs = pairs
-        self.where = where
-
-    @property
-    def type(self) -> str:
-        return str(self.get("_type", ""))
-
-    def get(self, name: str, default: Any = ...) -> Any:
-        for key, value in self.pairs:
-            if key == name:
-                return value
-        if default is ...:
-            raise FormatError(f"{self.where}: field {name!r} is missing")
-        return default
-
-    def get_all(self, name: str) -> list:
-        return [value for key, value in self.pairs if key == name]
-
-    def obj(self, name: str) -> "_Obj":
-        value = self.get(name)
-        if not isinstance(value, list) or (value and not isinstance(value[0], tuple)):
-            raise FormatError(f"{self.where}: field {name!r} is not an object")
-        return _Obj(value, f"{self.where}.{name}")
-
-
-def _is_obj(value: Any) -> bool:
-    return isinstance(value, list) and (not value or isinstance(value[0], tuple))
-
-
-def parse_ell_text(text: str, source: str = "<string>") -> _Obj:
-    """Parse archive text into ordered pairs; FormatError ``source:line:col: message`` on bad JSON.
-
-    ELL ends the ``_version`` line of field-less objects with a comma; such dangling commas are accepted.
-    """
-    try:
-        root = json.loads(text, object_pairs_hook=list)
-    except json.JSONDecodeError as first:
-        try:
-            root = json.loads(_TRAILING_COMMA.sub(lambda m: m.group(1) or m.group(2), text), object_pairs_hook=list)
-        except json.JSONDecodeError:
-            raise FormatError(f"{source}:{first.lineno}:{first.colno}: malformed JSON: {first.msg}") from None
-    if not _is_obj(root) or dict(root).get("_type") != "Map":
-        raise FormatError(f"{source}: not an ELL model (the top-level object must have \"_type\": \"Map\")")
-    return _Obj(root, source)
-
-
-def _template(type_name: str) -> tuple[str, list[str]]:
-    """``"TypeCastNode<int,float>"`` → ``("TypeCastNode", ["int", "float"])``."""
-    base, _, rest = type_name.partition("<")
-    return base, [part.strip() for part in rest.rstrip(">").split(",")] if rest else []
-
-
-def _layout_size(layout: _Obj) -> tuple[int, ...]:
-    return tuple(int(d) for d in layout.get("size"))
-
-
-def _metadata(obj: _Obj, typed: bool = False) -> dict[str, Any]:
-    if not _is_obj(obj.get("metadata", None)):
-        return {}
-    out: dict[str, Any] = {}
-    for entry in obj.obj("metadata").get("data", []):
-        pair = _Obj(entry, obj.where + ".metadata")
-        variant = pair.obj("v")
-        value = variant.get("value")
-        kind = variant.get("type", "std::string")
-        if not typed:
-            value = value if isinstance(value, str) else json.dumps(value)
-        elif kind == "bool":
-            value = value == "true" if isinstance(value, str) else bool(value)
-        elif kind in ("double", "float") and isinstance(value, (int, float)):
-            value = float(value)
-        elif kind in ("int", "int32_t", "int64_t", "int64") and isinstance(value, (int, float)):
-            value = int(value)
-        out[str(pair.get("k"))] = value
-    return out
-
 
 class _Importer:
-    def __init__(self, root: _Obj, source: str) -> None:
+    def __init__(self, root: ArchivedObject, source: str) -> None:
         self.source = source
         self.root = root
         self.graph = Graph(Path(source).stem or "model")
@@ -139,13 +57,14 @@ class _Importer:
         self.nodes: dict[str, _Obj] = {}
         model = root.obj("model")
         for index, pairs in enumerate(model.get("nodes")):
-            if not _is_obj(pairs):
+            if not is_object(pairs):
                 raise FormatError(f"{source}: model.nodes[{index}] is not an object")
-            node = _Obj(pairs, f"{source}: node #{index}")
+            node = ArchivedObject(pairs, f"{source}: node #{index}")
             node_id = str(node.get("id"))
             node.where = f"{source}: node {node_id} ({node.type})"
             self.nodes[node_id] = node
         self.readers: dict[str, list[str]] = {}  # id → ids of nodes reading any of its ports
+        self.output_metadata: dict[str, dict] = {}  # OutputNode id → its metadata, for the IR Output node
 
     # ---------------------------------------------------------------------------- references
     def parse_ref(self, text: Any, where: str) -> tuple[str, str, int | None, int | None]:
@@ -159,12 +78,12 @@ class _Importer:
             end = int(start) + 1
         return node_id, port, None if start is None else int(start), None if end is None else int(end)
 
-    def port_refs(self, node: _Obj) -> list[tuple[str, str]]:
+    def port_refs(self, node: ArchivedObject) -> list[tuple[str, str]]:
         """(field name, reference) of every input port of a node."""
         refs = []
         for key, value in node.pairs:
-            if _is_obj(value) and _Obj(value, "").type.startswith("InputPort"):
-                refs.append((key, _Obj(value, node.where).get("input")))
+            if is_object(value) and ArchivedObject(value, "").type.startswith("InputPort"):
+                refs.append((key, ArchivedObject(value, node.where).get("input")))
         return refs
 
     def is_zero_constant(self, node_id: str) -> bool:
@@ -189,7 +108,7 @@ class _Importer:
                 stack.append(source)
         return keep
 
-    def value(self, node: _Obj, field: str) -> Value:
+    def value(self, node: ArchivedObject, field: str) -> Value:
         """The IR value an input port of ``node`` reads."""
         return self.resolve(node.obj(field).get("input"), f"{node.where}: port {field}")
 
@@ -207,8 +126,8 @@ class _Importer:
             value = self.graph.op1("Reshape", value, shape=[value.type.size])
         return self.graph.op1("Slice", value, starts=[start], ends=[end], axes=[0])
 
-    def add(self, node: _Obj, op: str, inputs: list, attrs: dict | None = None, outputs=("output",)) -> None:
-        ir_node = self.graph.add(op, inputs, attrs or {}, metadata=_metadata(node))
+    def add(self, node: ArchivedObject, op: str, inputs: list, attrs: dict | None = None, outputs=("output",)) -> None:
+        ir_node = self.graph.add(op, inputs, attrs or {}, metadata=read_metadata(node))
         ir_node.meta["ell_id"] = str(node.get("id"))
         for port, value in zip(outputs, ir_node.outputs):
             self.values[(str(node.get("id")), port)] = value
@@ -217,22 +136,22 @@ class _Importer:
         return self.graph.add_constant(array)
 
     # ---------------------------------------------------------------------------- per node type
-    def convert(self, node: _Obj, fused_logs: set[str]) -> None:
-        base, args = _template(node.type)
+    def convert(self, node: ArchivedObject, fused_logs: set[str]) -> None:
+        base, args = template_args(node.type)
         node_id = str(node.get("id"))
         dtype = _DTYPES.get(args[-1], "float32") if args else "float32"
         if base == "InputNode":
             names = dict(zip([str(i) for i in self.root.get("inputIds")], self.root.get("inputNames")))
-            shape = _layout_size(node.obj("layout"))
+            shape = layout_size(node.obj("layout"))
             value = self.graph.add_input(shape, dtype, name=str(names.get(node_id, "input")))
-            value.producer.metadata.update(_metadata(node))
+            value.producer.metadata.update(read_metadata(node))
             value.producer.meta["ell_id"] = node_id
             self.values[(node_id, "output")] = value
         elif base == "OutputNode":
             self.values[(node_id, "output")] = self.value(node, "input")
-            self.output_metadata[node_id] = _metadata(node)
+            self.output_metadata[node_id] = read_metadata(node)
         elif base == "ConstantNode":
-            shape = _layout_size(node.obj("layout"))
+            shape = layout_size(node.obj("layout"))
             values = np.asarray(node.get("values"), dtype=dtype)
             if values.size != int(np.prod(shape, dtype=np.int64)):
                 raise FormatError(f"{node.where}: {values.size} values do not fill layout {list(shape)}")
@@ -286,7 +205,7 @@ class _Importer:
                 fused_logs.add(readers[0])
             self.add(node, "LogSoftmax" if log else "Softmax", [x])
         elif base == "ReinterpretLayoutNode":
-            shape = _layout_size(node.obj("outputLayout"))
+            shape = layout_size(node.obj("outputLayout"))
             self.add(node, "Reshape", [self.value(node, "input")], {"shape": list(shape)})
         elif base == "TypeCastNode":
             self.add(node, "Cast", [self.value(node, "input")], {"dtype": dtype})
@@ -299,7 +218,7 @@ class _Importer:
     def is_output(self, node_id: str) -> bool:
         return any(str(ref).split(".")[0] == node_id for ref in self.root.get("outputElements"))
 
-    def vector(self, node: _Obj, size: int | None) -> Value:
+    def vector(self, node: ArchivedObject, size: int | None) -> Value:
         """A layer node's input as the flat vector ELL's layers compute on."""
         x = self.value(node, "input")
         if len(x.shape) != 1 or (size is not None and x.type.size != size):
@@ -308,7 +227,7 @@ class _Importer:
             x = self.graph.op1("Reshape", x, shape=[x.type.size])
         return x
 
-    def bias(self, node: _Obj) -> None:
+    def bias(self, node: ArchivedObject) -> None:
         bias = np.asarray(node.obj("layer").get("bias"), dtype=np.float32)
         x = self.vector(node, bias.size)
         producer = x.producer
@@ -321,7 +240,7 @@ class _Importer:
         else:
             self.add(node, "Add", [x, self.constant(bias)])
 
-    def filterbank(self, node: _Obj, base: str) -> None:
+    def filterbank(self, node: ArchivedObject, base: str) -> None:
         filters = node.obj("filters")
         count = int(filters.get("numFilters"))
         if int(filters.get("begin", 0)) != 0 or int(filters.get("end", count)) != count:
@@ -336,7 +255,7 @@ class _Importer:
             attrs["fft_size"] = int(filters.get("fftSize"))
         self.add(node, base[: -len("Node")], [x], attrs)
 
-    def vad(self, node: _Obj) -> None:
+    def vad(self, node: ArchivedObject) -> None:
         vad = node.obj("vad")
         x = self.value(node, "input")
         if int(float(vad.get("windowSize"))) != x.type.size:
@@ -348,7 +267,7 @@ class _Importer:
                   "level_threshold": "levelThreshold"}
         self.add(node, "VAD", [x], {attr: float(vad.get(field)) for attr, field in fields.items()})
 
-    def recurrent(self, node: _Obj, op: str) -> None:
+    def recurrent(self, node: ArchivedObject, op: str) -> None:
         hidden = int(node.get("hiddenUnits"))
         x = self.value(node, "input")
         trigger_ref = self.parse_ref(node.obj("resetTrigger").get("input"), node.where)
@@ -369,7 +288,7 @@ class _Importer:
             weights.append(value)
         activations = []
         for item in node.get_all("activation"):
-            name = _template(_Obj(item, node.where).type)[0] if _is_obj(item) else str(item)
+            name = template_args(ArchivedObject(item, node.where).type)[0] if is_object(item) else str(item)
             if name not in _ACTIVATIONS:
                 raise UnsupportedOpError(f"{node.where}: activation {name!r} is not supported "
                                          f"(supported: {', '.join(_ACTIVATIONS)})")
@@ -387,7 +306,6 @@ class _Importer:
         output_refs = [str(ref) for ref in self.root.get("outputElements")]
         output_names = [str(name) for name in self.root.get("outputNames")]
         keep = self.reachable(output_refs) | {str(i) for i in self.root.get("inputIds")}
-        self.output_metadata: dict[str, dict] = {}
         fused_logs: set[str] = set()
         for node_id, node in self.nodes.items():
             if node_id in keep:
@@ -399,7 +317,7 @@ class _Importer:
         for node in self.graph.nodes:  # constants replaced by reshaped copies
             if node.op == "Constant" and not node.outputs[0].uses:
                 self.graph.remove_node(node)
-        self.graph.metadata.update(_metadata(self.root, typed=True))
+        self.graph.metadata.update(read_metadata(self.root, typed=True))
         return self.graph
 
 

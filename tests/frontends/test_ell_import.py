@@ -206,3 +206,16 @@ def test_cli_reports_a_broken_ell_file_in_one_line(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kwsc: error: ") and "malformed JSON" in lines[0]
     assert f"{path}:" in lines[0]
+
+
+def test_layer_nodes_keep_non_flat_shapes(tmp_path):
+    from kwsc.ir import Graph
+
+    g = Graph()
+    x = g.add_input([1, 6])
+    logits = g.op1("Dense", x, g.add_constant(np.ones((4, 6), np.float32)), activation="log_softmax")
+    g.add_output(g.op1("Softmax", logits))
+    loaded = round_trip(g, tmp_path)
+    assert loaded.outputs[0].shape == (1, 4)
+    xs = np.random.default_rng(1).standard_normal((2, 1, 6)).astype(np.float32)
+    np.testing.assert_allclose(Interpreter(loaded).run(xs), Interpreter(g).run(xs), atol=1e-6)
