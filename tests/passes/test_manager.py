@@ -72,3 +72,25 @@ def test_a_pass_leaving_an_invalid_graph_is_caught_by_verify():
         assert out.find("Relu")[0].outputs[0].shape == (99,)
     finally:
         PASSES.pop("_break_types")
+
+
+def _zoo():
+    from tests.passes.test_fold_constants import _graph as fold_graph
+    from tests.passes.test_fuse_dense import _mlp
+    from tests.passes.test_remove_shape_plumbing import _pytorch_like
+
+    return [fold_graph(), _mlp(), _pytorch_like(), gru_classifier(features=5, hidden=3, op="LSTM"),
+            gru_classifier(features=5, hidden=3, op="RNN", input_shape=(1, 5))]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_clean_up_pipeline_keeps_outputs_exactly_and_is_idempotent(index):
+    from tests.passes.graphs import assert_same_outputs, frames
+
+    graph = _zoo()[index]
+    pipeline = ["shapes", "fold", "dce", "fuse_dense"]
+    out, _ = run_passes(graph, pipeline)
+    assert_same_outputs(graph, out, frames(graph, steps=7, seed=index))
+    again, report = run_passes(out, pipeline)
+    assert not any(r.modified for _, r in report), report
+    assert [n.name for n in again.nodes] == [n.name for n in out.nodes]
