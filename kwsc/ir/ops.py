@@ -207,7 +207,8 @@ def get_op(name: str) -> OpDef:
     try:
         return REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(REGISTRY), n=3)
+        by_lower = {known.lower(): known for known in REGISTRY}  # "gru" should find GRU
+        close = [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=3)]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnsupportedOpError(f"unknown op {name!r}{hint}") from None
 

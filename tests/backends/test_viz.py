@@ -174,6 +174,7 @@ def test_render_without_graphviz_is_one_clear_error(monkeypatch):
         viz.render("digraph g {}", "svg")
 
 
+@pytest.mark.toolchain
 @needs_dot
 def test_render_reports_graphviz_failure():
     with pytest.raises(ToolchainError, match="failed"):

@@ -90,6 +90,8 @@ def test_registry_has_the_required_ops_and_traits():
 def test_unknown_op_is_unsupported_with_a_close_match_hint():
     with pytest.raises(UnsupportedOpError, match=r"unknown op 'Bufer'; did you mean Buffer\?"):
         get_op("Bufer")
+    with pytest.raises(UnsupportedOpError, match=r"unknown op 'gru'; did you mean GRU\?"):
+        get_op("gru")  # case does not hide the match
     with pytest.raises(UnsupportedOpError, match=r"unknown op 'Zorglub'$"):
         get_op("Zorglub")
     with pytest.raises(UnsupportedOpError):
