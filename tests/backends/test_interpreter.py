@@ -4,13 +4,18 @@ transition tick's output (ELL's compiled timing, ell-behaviour.md §3.6)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kwsc.backends.reference import Interpreter, run_graph
 from kwsc.errors import BackendError, InputError
 from kwsc.ir import Graph, verify
 from tests._graphs import featurizer_graph, gru_vad_graph, recurrent_graph
+from tests.ir.test_serialize import random_graphs
 
 TRIGGER = np.array([0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, 1], np.int32)  # 1→0 at ticks 4 and 7
 
@@ -184,3 +189,20 @@ def test_run_over_zero_ticks_returns_empty_outputs_and_keeps_state():
     lstm = Interpreter(recurrent_graph("LSTM"), batch_shape=(2,))
     out = lstm.run({"input": np.zeros((0, 2, 6), np.float32), "trigger": np.zeros((0, 2, 1), np.int32)})
     assert out["output"].shape == out["cell"].shape == (0, 2, 5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph=random_graphs(), seed=st.integers(0, 2**32 - 1))
+def test_random_graphs_run_equals_steps_and_batch_equals_streams(graph, seed):
+    rng = np.random.default_rng(seed)
+    shape = graph.inputs[0].shape
+    xs = (rng.normal(size=(6, 2) + shape) * rng.choice([0.01, 1, 10], size=(6, 2, 1))).astype(np.float32)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        batched = Interpreter(graph, batch_shape=(2,)).run(xs)
+        for b in range(2):
+            ran = Interpreter(graph).run(xs[:, b])
+            steps = stepwise(graph, xs[:, b], 6)
+            pick = (lambda o: {k: v[:, b] for k, v in o.items()}) if isinstance(ran, dict) else (lambda o: o[:, b])
+            assert_same(ran, steps, rtol=1e-5, atol=1e-5)
+            assert_same(pick(batched), ran, rtol=1e-5, atol=1e-5)
