@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import struct
 import os
 import tempfile
 from pathlib import Path
@@ -39,7 +40,8 @@ def _encode(value: Any) -> Any:
         return {"tensor": {"dtype": value.dtype.name, "shape": list(value.shape),
                            "data": base64.b64encode(data.tobytes()).decode("ascii")}}
     if isinstance(value, float) and not math.isfinite(value):
-        return {"float": repr(value)}
+        # JSON has no NaN/inf; the bits keep a NaN's sign and payload (repr writes every NaN as "nan")
+        return {"float": repr(value), "bits": struct.pack("<d", value).hex()}
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, (np.integer,)):
@@ -68,8 +70,10 @@ def _decode(value: Any, where: str) -> Any:
                 raise FormatError(f"{where}: bad tensor: {exc}") from None
         if "float" in value:
             try:
+                if "bits" in value:
+                    return struct.unpack("<d", bytes.fromhex(value["bits"]))[0]
                 return float(value["float"])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, struct.error):
                 raise FormatError(f"{where}: bad float {value['float']!r}") from None
         if "dict" in value:
             if not isinstance(value["dict"], dict):
