@@ -1,0 +1,128 @@
+/*
+ * kwsc runtime: the portable C99 kernels that generated models call.
+ *
+ * Every kernel has one signature and two implementations that pass the same tests:
+ *   src/ref/  plain, readable C99 (the meaning; never optimised);
+ *   src/opt/  faster variants (multiple accumulators, GCC vector extensions) selected per target.
+ * Kernels never allocate and never print; all buffers come from the caller (the model's static plan).
+ * Element types: activations are float32, signals (VAD output, reset triggers) int32.
+ */
+#ifndef KWSC_RUNTIME_H
+#define KWSC_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ activations */
+enum {
+    KWSC_ACT_NONE = 0,
+    KWSC_ACT_TANH = 1,
+    KWSC_ACT_SIGMOID = 2,
+    KWSC_ACT_RELU = 3,
+    KWSC_ACT_HARD_SIGMOID = 4,
+    KWSC_ACT_HARD_TANH = 5,
+    KWSC_ACT_SOFTMAX = 6,     /* Dense only: over the whole output row */
+    KWSC_ACT_LOG_SOFTMAX = 7  /* Dense only */
+};
+
+/* Unary elementwise ops. */
+enum {
+    KWSC_UN_LOG = 0, KWSC_UN_EXP, KWSC_UN_SQRT, KWSC_UN_ABS, KWSC_UN_NEG, KWSC_UN_SQUARE,
+    KWSC_UN_TANH, KWSC_UN_SIGMOID, KWSC_UN_RELU, KWSC_UN_HARD_SIGMOID, KWSC_UN_LEAKY_RELU
+};
+
+/* Binary elementwise ops. */
+enum { KWSC_BIN_ADD = 0, KWSC_BIN_SUB, KWSC_BIN_MUL, KWSC_BIN_DIV, KWSC_BIN_MAX, KWSC_BIN_MIN, KWSC_BIN_POW };
+
+float kwsc_activate(int32_t act, float x);
+float kwsc_sigmoid(float x);
+void kwsc_activate_vec(int32_t act, float* x, int32_t n);
+void kwsc_unary(int32_t op, float alpha, float beta, const float* x, float* y, int32_t n);
+/* y = a op b; na and nb are n or 1 (broadcast a scalar). */
+void kwsc_binary(int32_t op, const float* a, int32_t na, const float* b, int32_t nb, float* y, int32_t n);
+void kwsc_softmax(const float* x, float* y, int32_t rows, int32_t cols, int32_t log_form);
+void kwsc_copy_f32(const float* x, float* y, int32_t n);
+void kwsc_copy_i32(const int32_t* x, int32_t* y, int32_t n);
+void kwsc_zero_f32(float* x, int32_t n);
+void kwsc_i32_to_f32(const int32_t* x, float* y, int32_t n);
+void kwsc_f32_to_i32(const float* x, int32_t* y, int32_t n); /* truncates toward zero, as C casts */
+int32_t kwsc_streq(const char* a, const char* b);
+
+/* ------------------------------------------------------------------ matrices */
+/* A row-major [rows, cols] matrix: float weights, or int8 weights with one float scale per row. */
+typedef struct kwsc_mat {
+    const float* f;      /* float weights, or 0 when quantized */
+    const int8_t* q;     /* int8 weights (w = q * scale[row]) when f is 0 */
+    const float* scale;  /* per-row scales of q */
+    int32_t rows;
+    int32_t cols;
+} kwsc_mat;
+
+/* y[i] = (accumulate ? y[i] : 0) + (bias ? bias[i] : 0) + row(row0 + i) . x, for i < nrows. */
+void kwsc_matvec(const kwsc_mat* m, int32_t row0, int32_t nrows, const float* x, const float* bias,
+                 float* y, int32_t accumulate);
+/* Dense layer over `batch` rows of input: y = act(W x + b). */
+void kwsc_dense(const kwsc_mat* w, const float* bias, int32_t act, const float* x, float* y, int32_t batch);
+
+/* ------------------------------------------------------------------ recurrent cells */
+typedef struct kwsc_rnn_params {
+    kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o */
+    kwsc_mat r;               /* hidden weights [G*H, H] */
+    const float* bias_input;  /* [G*H] */
+    const float* bias_hidden; /* [G*H] */
+    int32_t hidden;
+    int32_t act;              /* candidate / output activation (tanh) */
+    int32_t rec_act;          /* gate activation (sigmoid) */
+    int32_t linear_before_reset;
+} kwsc_rnn_params;
+
+/* One step; h is the state (updated); out receives h'. scratch: 3H (GRU) / 4H (LSTM) floats. */
+void kwsc_gru_step(const kwsc_rnn_params* p, const float* x, float* h, float* scratch, float* out);
+void kwsc_lstm_step(const kwsc_rnn_params* p, const float* x, float* h, float* c, float* scratch,
+                    float* out_h, float* out_c);
+void kwsc_rnn_step(const kwsc_rnn_params* p, const float* x, float* h, float* out);
+/* ELL's reset trigger: 1 when the trigger goes non-zero -> 0; remembers `now` in *prev. */
+int32_t kwsc_trigger_fired(int32_t* prev, int32_t now);
+
+/* ------------------------------------------------------------------ featurizer */
+/* Sliding window: shift left by n, append x (n <= size). */
+void kwsc_buffer(float* window, int32_t size, const float* x, int32_t n);
+/* Real FFT magnitudes |X[k]|, k = 0..nfft/2. */
+typedef struct kwsc_fft_plan {
+    int32_t nfft;              /* power of 2, >= 4 */
+    const float* twiddles;     /* nfft/2 complex (cos, -sin) pairs: exp(-2 pi i k / nfft) */
+    const uint16_t* bitrev;    /* nfft/2 bit-reversal permutation of the half-size complex FFT */
+} kwsc_fft_plan;
+/* work: nfft floats (may be `in` itself when the caller no longer needs it and n_in >= nfft). */
+void kwsc_rfft_mag(const kwsc_fft_plan* plan, const float* in, int32_t n_in, float* work, float* out);
+/* Sparse filter bank: y[f] = sum_j weights[off_f + j] * x[start[f] + j], j < length[f]. */
+void kwsc_filterbank(const int16_t* start, const int16_t* length, const float* weights, int32_t nfilters,
+                     const float* x, float* y);
+/* IIR over the sample stream (at most KWSC_IIR_MAX taps each side); histories: most recent last. */
+#define KWSC_IIR_MAX 8
+void kwsc_iir(const double* b, int32_t nb, const double* a, int32_t na, float* x_hist, float* y_hist,
+              const float* x, float* y, int32_t n);
+
+/* ------------------------------------------------------------------ voice activity detector */
+typedef struct kwsc_vad_params {
+    const float* weights;  /* C-message weights, one per input */
+    int32_t size;
+    float frame_duration, tau_up, tau_down, large_input, gain_att;
+    float threshold_up, threshold_down, level_threshold;
+} kwsc_vad_params;
+typedef struct kwsc_vad_state {
+    int64_t frame;
+    float floor;
+    float last_time;
+    int32_t signal;
+} kwsc_vad_state;
+void kwsc_vad_reset(kwsc_vad_state* s);
+void kwsc_vad_step(const kwsc_vad_params* p, kwsc_vad_state* s, const float* x, int32_t* out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KWSC_RUNTIME_H */

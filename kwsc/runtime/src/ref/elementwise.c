@@ -1,0 +1,126 @@
+/* Elementwise kernels: activations, unary and binary math, softmax, copies and casts (reference C99). */
+#include <math.h>
+
+#include "kwsc_runtime.h"
+
+float kwsc_sigmoid(float x) {
+    /* ELL's numerically stable split form: never exponentiates a large positive number. */
+    float e = expf(-fabsf(x));
+    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+float kwsc_activate(int32_t act, float x) {
+    switch (act) {
+    case KWSC_ACT_TANH: return tanhf(x);
+    case KWSC_ACT_SIGMOID: return kwsc_sigmoid(x);
+    case KWSC_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case KWSC_ACT_HARD_SIGMOID: {
+        float y = 0.2f * x + 0.5f;
+        return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+    }
+    case KWSC_ACT_HARD_TANH: return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x);
+    default: return x;
+    }
+}
+
+void kwsc_activate_vec(int32_t act, float* x, int32_t n) {
+    int32_t i;
+    if (act == KWSC_ACT_NONE) return;
+    for (i = 0; i < n; ++i) x[i] = kwsc_activate(act, x[i]);
+}
+
+void kwsc_unary(int32_t op, float alpha, float beta, const float* x, float* y, int32_t n) {
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        float v = x[i];
+        switch (op) {
+        case KWSC_UN_LOG: v = logf(v); break;
+        case KWSC_UN_EXP: v = expf(v); break;
+        case KWSC_UN_SQRT: v = sqrtf(v); break;
+        case KWSC_UN_ABS: v = fabsf(v); break;
+        case KWSC_UN_NEG: v = -v; break;
+        case KWSC_UN_SQUARE: v = v * v; break;
+        case KWSC_UN_TANH: v = tanhf(v); break;
+        case KWSC_UN_SIGMOID: v = kwsc_sigmoid(v); break;
+        case KWSC_UN_RELU: v = v > 0.0f ? v : 0.0f; break;
+        case KWSC_UN_HARD_SIGMOID:
+            v = alpha * v + beta;
+            v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+            break;
+        case KWSC_UN_LEAKY_RELU: v = v >= 0.0f ? v : alpha * v; break;
+        default: break;
+        }
+        y[i] = v;
+    }
+}
+
+void kwsc_binary(int32_t op, const float* a, int32_t na, const float* b, int32_t nb, float* y, int32_t n) {
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        float u = a[na == 1 ? 0 : i];
+        float v = b[nb == 1 ? 0 : i];
+        float r;
+        switch (op) {
+        case KWSC_BIN_ADD: r = u + v; break;
+        case KWSC_BIN_SUB: r = u - v; break;
+        case KWSC_BIN_MUL: r = u * v; break;
+        case KWSC_BIN_DIV: r = u / v; break;
+        case KWSC_BIN_MAX: r = u > v ? u : v; break;
+        case KWSC_BIN_MIN: r = u < v ? u : v; break;
+        default: r = powf(u, v); break;
+        }
+        y[i] = r;
+    }
+}
+
+void kwsc_softmax(const float* x, float* y, int32_t rows, int32_t cols, int32_t log_form) {
+    int32_t r, i;
+    for (r = 0; r < rows; ++r) {
+        const float* xr = x + (int64_t)r * cols;
+        float* yr = y + (int64_t)r * cols;
+        float m = xr[0], sum = 0.0f;
+        for (i = 1; i < cols; ++i) m = xr[i] > m ? xr[i] : m;
+        for (i = 0; i < cols; ++i) sum += expf(xr[i] - m);
+        if (log_form) {
+            float ls = logf(sum);
+            for (i = 0; i < cols; ++i) yr[i] = xr[i] - m - ls;
+        } else {
+            for (i = 0; i < cols; ++i) yr[i] = expf(xr[i] - m) / sum;
+        }
+    }
+}
+
+void kwsc_copy_f32(const float* x, float* y, int32_t n) {
+    int32_t i;
+    if (x == y) return;
+    for (i = 0; i < n; ++i) y[i] = x[i];
+}
+
+void kwsc_copy_i32(const int32_t* x, int32_t* y, int32_t n) {
+    int32_t i;
+    if (x == y) return;
+    for (i = 0; i < n; ++i) y[i] = x[i];
+}
+
+void kwsc_zero_f32(float* x, int32_t n) {
+    int32_t i;
+    for (i = 0; i < n; ++i) x[i] = 0.0f;
+}
+
+void kwsc_i32_to_f32(const int32_t* x, float* y, int32_t n) {
+    int32_t i;
+    for (i = 0; i < n; ++i) y[i] = (float)x[i];
+}
+
+void kwsc_f32_to_i32(const float* x, int32_t* y, int32_t n) {
+    int32_t i;
+    for (i = 0; i < n; ++i) y[i] = (int32_t)x[i];
+}
+
+int32_t kwsc_streq(const char* a, const char* b) {
+    while (*a && *a == *b) {
+        ++a;
+        ++b;
+    }
+    return *a == *b;
+}
