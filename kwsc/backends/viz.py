@@ -5,8 +5,9 @@ operator symbol and unary ops by their lower-case name (both with the property `
 kind, input/output shapes as node properties with dims joined by `` × ``, edges carrying the input and output
 port names (dot ``samehead``/``sametail``). Where kwsc adds to ELL it is to make the picture readable: a second
 label line with the node name and the output shape, a small edge label naming the input port when the op has
-several (so the VAD → GRU ``reset_trigger`` edge shows), dashed edges for int32 control signals. Every ELL
-quirk of printing lives in this module.
+several (so the VAD → GRU ``reset_trigger`` edge shows), dashed edges for int32 control signals. Nodes and
+edges follow the graph's (stable, topological) order instead of ELL's sort by id string. Every ELL quirk of
+printing lives in this module.
 
 Output is a pure function of the graph: identical graphs give byte-identical text.
 
@@ -14,7 +15,7 @@ Example::
 
     viz = build_viz(graph)
     Path("g.dot").write_text(to_dot(viz))
-    render(to_dot(viz), "png", "g.png")     # through graphviz's `dot`
+    Path("g.png").write_bytes(render(to_dot(viz), "png"))     # through graphviz's `dot`
 """
 
 from __future__ import annotations
