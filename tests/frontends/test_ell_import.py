@@ -219,3 +219,20 @@ def test_layer_nodes_keep_non_flat_shapes(tmp_path):
     assert loaded.outputs[0].shape == (1, 4)
     xs = np.random.default_rng(1).standard_normal((2, 1, 6)).astype(np.float32)
     np.testing.assert_allclose(Interpreter(loaded).run(xs), Interpreter(g).run(xs), atol=1e-6)
+
+
+@pytest.mark.parametrize("reference, expected", [("1000.output[2:6]", slice(2, 6)), ("1000.output[3]", slice(3, 4)),
+                                                 ("1000.output[0:8]", slice(0, 8))])
+def test_port_element_ranges_are_resolved(tmp_path, reference, expected):
+    from kwsc.ir import Graph
+
+    g = Graph()
+    g.add_output(g.op1("Exp", g.add_input([8])))
+    path = tmp_path / "ranges.ell"
+    path.write_text(emit_ell(g).replace('"input":         "1000.output"', f'"input":         "{reference}"'))
+    loaded = load_ell(path)
+    x = np.arange(8, dtype=np.float32) / 8
+    np.testing.assert_allclose(Interpreter(loaded).step(x), np.exp(x[expected]), rtol=1e-6)
+    path.write_text(emit_ell(g).replace('"1000.output"', '"{1000.output[0:2], 1000.output[4:6]}"'))
+    with pytest.raises(UnsupportedOpError, match="port reference"):
+        load_ell(path)
