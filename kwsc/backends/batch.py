@@ -144,7 +144,9 @@ class BatchFeaturizer:
 
             nfft = (node.output.shape[0] - 1) * 2
             workers = self.workers
-            return lambda xs: np.abs(scipy.fft.rfft(xs[0], n=nfft, axis=-1, workers=workers))
+            # Transform along axis 0 of the transposed view: the result is (bins, N) in C order, so the sparse
+            # filter-bank product that follows reads it without a transposing copy (2x faster).
+            return lambda xs: np.abs(scipy.fft.rfft(xs[0].T, n=nfft, axis=0, workers=workers)).T
         if op in ("MelFilterBank", "LinearFilterBank"):
             kind = "mel" if op == "MelFilterBank" else "linear"
             matrix = tables.filterbank_matrix(kind, node.inputs[0].shape[0], a["sample_rate"], a["num_filters"],
@@ -163,20 +165,32 @@ class BatchFeaturizer:
 
     def transform_frames(self, frames: np.ndarray) -> np.ndarray:
         """The frame stage: Buffer outputs ``(N, window_size)`` → features ``(N, output_size)`` float32."""
-        if not self.fast:
-            raise InputError(f"graph {self.graph.name!r} has no stateless frame stage ({self.why_slow})")
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 2 or frames.shape[1] != self.window_size:
             raise InputError(f"expected frames of shape (N, {self.window_size}), got {frames.shape}")
-        out = np.empty((len(frames), self.output_size), dtype=np.float32)
-        for start in range(0, len(frames), self.block_frames):
-            block = frames[start:start + self.block_frames]
-            env = {self._frame_source: block}
+        return self._transform(len(frames), lambda start, stop: frames[start:stop])
+
+    def _transform(self, total: int, block_of: Callable[[int, int], np.ndarray]) -> np.ndarray:
+        """Run the frame stage block by block; ``block_of(start, stop)`` gives frames ``[start, stop)``."""
+        if not self.fast:
+            raise InputError(f"graph {self.graph.name!r} has no stateless frame stage ({self.why_slow})")
+        out = np.empty((total, self.output_size), dtype=np.float32)
+        for start in range(0, total, self.block_frames):
+            stop = min(start + self.block_frames, total)
+            env = {self._frame_source: block_of(start, stop)}
             for node, fn in self._compiled:
                 xs = [None if v is None else (self._static[v] if v in self._static else env[v]) for v in node.inputs]
                 env[node.outputs[0]] = fn(xs)
-            out[start:start + len(block)] = env[self._output]
+            out[start:stop] = env[self._output]
         return out
+
+    def _transform_windows(self, flat: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """The frame stage over windows ``flat[s:s + W]`` for each s in ``starts``, cut block by block
+        (cutting all overlapping windows at once would copy W/L times the audio)."""
+        if self.window_size == self.input_size and len(flat) == len(starts) * self.window_size:
+            return self.transform_frames(flat.reshape(-1, self.window_size))
+        windows = np.lib.stride_tricks.sliding_window_view(flat, self.window_size)
+        return self._transform(len(starts), lambda start, stop: windows[starts[start:stop]])
 
     # ------------------------------------------------------------------ sample stage
     def _filter(self, streams: np.ndarray) -> np.ndarray:
@@ -191,22 +205,25 @@ class BatchFeaturizer:
             y = y.astype(np.float32).astype(np.float64)  # each node rounds its output to float32
         return y.astype(np.float32)
 
-    def _frames(self, streams: list[np.ndarray], counts: list[int]) -> np.ndarray:
-        """All frames of several streams (each ``counts[i]·L`` samples, filtered), concatenated: ``(ΣT, W)``."""
-        hop, width = self.input_size, self.window_size
-        gap = width - hop
-        total = sum(counts)
-        if gap == 0:
-            return np.concatenate(streams).reshape(total, width) if streams else np.zeros((0, width), np.float32)
-        flat = np.zeros(sum(gap + c * hop for c in counts), dtype=np.float32)
-        starts = np.empty(total, dtype=np.int64)
-        pos = row = 0
-        for stream, count in zip(streams, counts):
-            flat[pos + gap: pos + gap + count * hop] = stream
-            starts[row:row + count] = pos + hop * np.arange(count)
+    def _layout(self, streams: Sequence[np.ndarray], counts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Lay several streams out for the Buffer: per stream W − L zeros (its initial state), then its
+        ``counts[i]·L`` samples (zero-padded, then IIR-filtered). Returns the flat samples and every window's start."""
+        hop = self.input_size
+        gap = self.window_size - hop
+        flat = np.zeros(sum(gap + count * hop for count in counts), dtype=np.float32)
+        pos = 0
+        for samples, count in zip(streams, counts):
+            if count:
+                if self._sample_ops:  # filter the zero-padded stream: the padding has filter output too
+                    stream = np.zeros(count * hop, dtype=np.float32)
+                    stream[: len(samples)] = samples
+                    flat[pos + gap: pos + gap + count * hop] = self._filter(stream)
+                else:
+                    flat[pos + gap: pos + gap + len(samples)] = samples
             pos += gap + count * hop
-            row += count
-        return np.lib.stride_tricks.sliding_window_view(flat, width)[starts]
+        offsets = np.cumsum([0] + [gap + count * hop for count in counts[:-1]])
+        starts = [o + hop * np.arange(c, dtype=np.int64) for o, c in zip(offsets, counts)]
+        return flat, np.concatenate(starts + [np.zeros(0, np.int64)])
 
     # ------------------------------------------------------------------ public entry points
     def run(self, chunks: np.ndarray) -> np.ndarray:
@@ -225,9 +242,8 @@ class BatchFeaturizer:
         if not self.fast:
             return Interpreter(self.graph, batch_shape=batch).run(chunks)
         streams = np.moveaxis(chunks, 0, -2).reshape((-1, steps * self.input_size))
-        streams = self._filter(streams)
-        frames = self._frames(list(streams), [steps] * len(streams))
-        out = self.transform_frames(frames).reshape(batch + (steps, self.output_size))
+        features = self._transform_windows(*self._layout(list(streams), [steps] * len(streams)))
+        out = features.reshape(batch + (steps, self.output_size))
         return np.moveaxis(out, -2, 0)
 
     def featurize_clips(self, clips: Sequence[np.ndarray], drop_frames: int | None = None) -> list[np.ndarray]:
@@ -246,18 +262,8 @@ class BatchFeaturizer:
         counts = [fed_chunk_count(len(c), hop, drop) for c in clips]
         if not self.fast:
             return self._featurize_clips_interpreted(clips, counts, drop)
-        streams = []
-        for clip, count in zip(clips, counts):
-            stream = np.zeros(count * hop, dtype=np.float32)
-            if count:
-                stream[: len(clip) - drop * hop] = np.asarray(clip, dtype=np.float32).reshape(-1)[drop * hop:]
-            streams.append(self._filter(stream))
-        if self.window_size == hop:
-            # No overlap: fill one (ΣT, W) array directly, one copy per clip.
-            frames = np.concatenate(streams).reshape(-1, hop) if streams else np.zeros((0, hop), np.float32)
-        else:
-            frames = self._frames(streams, counts)
-        features = self.transform_frames(frames)
+        fed = [np.asarray(clip).reshape(-1)[drop * hop:] for clip in clips]
+        features = self._transform_windows(*self._layout(fed, counts))
         return np.split(features, np.cumsum(counts)[:-1]) if counts else []
 
     def _featurize_clips_interpreted(self, clips, counts, drop) -> list[np.ndarray]:
