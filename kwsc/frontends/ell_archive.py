@@ -58,11 +58,12 @@ def parse_ell_text(text: str, source: str = "<string>") -> ArchivedObject:
     """
     try:
         root = json.loads(text, object_pairs_hook=list)
-    except json.JSONDecodeError as first:
+    except json.JSONDecodeError:
+        # Dropping a comma that ends a line moves no later line, so positions still point into the file.
         try:
             root = json.loads(_TRAILING_COMMA.sub(lambda m: m.group(1) or m.group(2), text), object_pairs_hook=list)
-        except json.JSONDecodeError:
-            raise FormatError(f"{source}:{first.lineno}:{first.colno}: malformed JSON: {first.msg}") from None
+        except json.JSONDecodeError as err:
+            raise FormatError(f"{source}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") from None
     if not is_object(root) or dict(root).get("_type") != "Map":
         raise FormatError(f"{source}: not an ELL model (the top-level object must have \"_type\": \"Map\")")
     return ArchivedObject(root, source)

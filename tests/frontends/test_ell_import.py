@@ -236,3 +236,29 @@ def test_port_element_ranges_are_resolved(tmp_path, reference, expected):
     path.write_text(emit_ell(g).replace('"1000.output"', '"{1000.output[0:2], 1000.output[4:6]}"'))
     with pytest.raises(UnsupportedOpError, match="port reference"):
         load_ell(path)
+
+
+def test_error_position_is_right_in_a_file_with_ells_dangling_commas(tmp_path):
+    text = ell_style_file()
+    broken = text.replace('"hiddenUnits": 4', '"hiddenUnits": 4 4')
+    path = tmp_path / "ell_style_broken.ell"
+    path.write_text(broken)
+    line = broken[: broken.index('"hiddenUnits": 4 4')].count("\n") + 1
+    with pytest.raises(FormatError, match=rf"ell_style_broken\.ell:{line}:\d+: malformed JSON"):
+        load_ell(path)
+
+
+@pytest.mark.parametrize("options", [
+    {"iir": True, "power_spec": True, "log": True, "dct": True, "filterbank_size": 13},
+    {"filterbank_type": "linear", "filterbank_size": 20, "hamming_window": True, "log": True},
+    {"filterbank_type": "none", "input_buffer_size": 256, "window_size": 400},
+], ids=["mfcc_like", "linear", "no_bank"])
+def test_featurizer_option_variants_round_trip_on_real_speech(tmp_path, real_speech, options):
+    from kwsc.frontends.featurizer import make_featurizer
+
+    original = make_featurizer(**options)
+    loaded = round_trip(original, tmp_path)
+    hop = original.inputs[0].shape[0]
+    chunks = real_speech[: (len(real_speech) // hop) * hop].reshape(-1, hop)[:120]
+    np.testing.assert_array_equal(Interpreter(loaded).run(chunks), Interpreter(original).run(chunks))
+    assert emit_ell(loaded) == emit_ell(original)
