@@ -119,6 +119,7 @@ class _Emitter:
 
     # ---------------------------------------------------------------------------- building blocks
     def node(self, type_name: str, version: str, metadata: dict[str, Any] | None) -> tuple[Archived, str]:
+        """Start a node with the next id (after its inputs were resolved, so producers come first)."""
         node_id = str(self.next_id)
         self.next_id += 1
         if metadata and int(version) < 3:
@@ -130,11 +131,13 @@ class _Emitter:
         return obj, node_id
 
     def port(self, node_id: str, name: str, dtype: str, ref: str, *, base: bool = False) -> Archived:
+        """An input port object; ``base`` gives ELL's untyped ``InputPortBase`` (reset triggers, VAD input)."""
         type_name = "InputPortBase" if base else f"InputPort<{_element(dtype, f'port {name}')}>"
         return (Archived(type_name, "0").add("nodeId", Primitive(node_id)).add("name", name)
                 .add("type", _PORT_TYPE[dtype]).add("input", Primitive(ref)))
 
     def constant(self, array: np.ndarray, metadata: dict[str, Any] | None = None) -> str:
+        """Write a ConstantNode now and return its port-element string."""
         array = np.asarray(array)
         dtype = array.dtype.name
         if dtype == "bool":
