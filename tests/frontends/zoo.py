@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Spec", "build_module", "export", "torch_reference", "export_in_subprocess", "tf2onnx_gru",
+__all__ = ["Spec", "build_module", "export", "torch_reference", "SubprocessExport", "tf2onnx_gru",
            "sequence", "TICKS"]
 
 TICKS = 12  # frames per comparison run
@@ -36,11 +36,12 @@ class Spec:
     hidden: int = 8
     classes: int = 4
     seed: int = 0
+    optimize: bool = True  # dynamo only: False keeps the raw translation (more plumbing)
 
     @property
     def name(self) -> str:
         return (f"{self.cell.lower()}{self.layers}_{self.exporter}_op{self.opset}_{'state' if self.state else 'nostate'}"
-                f"_f{self.features}h{self.hidden}")
+                f"_f{self.features}h{self.hidden}{'' if self.optimize else '_noopt'}")
 
 
 def build_module(spec: Spec):
@@ -88,7 +89,7 @@ def export(spec: Spec, path: Path) -> Path:
         warnings.simplefilter("ignore")
         if spec.exporter == "dynamo":
             torch.onnx.export(module, _example_args(spec), str(path), dynamo=True, opset_version=spec.opset,
-                              verbose=False)
+                              optimize=spec.optimize, verbose=False)
         else:
             torch.onnx.export(module, _example_args(spec), str(path), dynamo=False, opset_version=spec.opset)
     return path
@@ -111,14 +112,41 @@ def torch_reference(spec: Spec, frames: np.ndarray) -> np.ndarray:
     return scores.numpy()
 
 
-def export_in_subprocess(specs: list[Spec], outdir: Path, timeout: float = 300) -> dict[str, str]:
-    """Export specs (and their torch references) in a fresh interpreter; returns name → error for failures."""
-    args = [sys.executable, "-m", "tests.frontends.zoo", str(outdir)] + [json.dumps(asdict(s)) for s in specs]
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"zoo export subprocess failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads((outdir / "failures.json").read_text())
+class SubprocessExport:
+    """Exports specs (and their torch references) in a fresh interpreter, in the background.
+
+    ``start()`` launches it; ``failures()`` waits and returns name → error for the specs that did not export.
+    """
+
+    def __init__(self, specs: list[Spec], outdir: Path, timeout: float = 400) -> None:
+        self.specs, self.outdir, self.timeout = specs, outdir, timeout
+        self._proc: subprocess.Popen | None = None
+        self._failures: dict[str, str] | None = None
+
+    def start(self) -> "SubprocessExport":
+        args = [sys.executable, "-m", "tests.frontends.zoo", str(self.outdir)] + [json.dumps(asdict(s)) for s in self.specs]
+        root = Path(__file__).resolve().parents[2]
+        self._log = open(self.outdir / "export.log", "w+")
+        self._proc = subprocess.Popen(args, cwd=root, stdout=self._log, stderr=subprocess.STDOUT)
+        return self
+
+    def failures(self) -> dict[str, str]:
+        if self._failures is None:
+            if self._proc is None:
+                self.start()
+            rc = self._proc.wait(timeout=self.timeout)
+            if rc != 0:
+                self._log.seek(0)
+                raise RuntimeError(f"zoo export subprocess failed ({rc}): {self._log.read()[-2000:]}")
+            self._failures = json.loads((self.outdir / "failures.json").read_text())
+        return self._failures
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc is not None:
+            self._log.close()
 
 
 def tf2onnx_gru(features: int = 10, hidden: int = 8, classes: int = 4, seed: int = 3):

@@ -247,11 +247,19 @@ def _pair_outputs(imp: Importer, feeds: dict) -> dict[Node, tuple[Node, dict]]:
 
 def _remove_downstream(imp: Importer, source: Node) -> None:
     """Remove a state input and the plumbing that only served the (now internal) initial state."""
-    graph = imp.graph
+    graph, static = imp.graph, imp.static
     doomed = {source}
     for node in graph.nodes[graph.index(source) + 1:]:
-        if any(v is not None and v.producer in doomed for v in node.inputs):
+        # a static value (e.g. Shape of the state input: sizes only) does not carry the state
+        if any(v is not None and v.producer in doomed and v not in static for v in node.inputs):
             doomed.add(node)
+    for node in doomed:
+        for out in node.outputs:
+            if out in static and any(user not in doomed for user in out.users):
+                constant = graph.add_constant(static[out], name=f"{node.name}_value", before=node)
+                constant.producer.meta["source"] = node.meta.get("source", node.name)
+                static[constant] = static[out]
+                graph.replace_all_uses_with(out, constant)
     for node in doomed - {source}:
         if node.op == "Output":
             raise FrontendError(f"{imp.where}: graph output {node.attrs['name']!r} reads the state input "
