@@ -218,3 +218,19 @@ def test_bad_options_exit_2_with_one_line(tmp_path, args, words):
     assert result.returncode == 2
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "f.kwsc").exists()
+
+
+def test_tutorial_command_writes_an_ell_file_that_reads_back(tmp_path, real_speech):
+    pytest.importorskip("kwsc.backends.ell")
+    from kwsc.backends.batch import featurize_clips
+    from kwsc.models import load_model
+
+    out = tmp_path / "featurizer.ell"
+    result = run_kwsc("make-featurizer", *TUTORIAL_ARGS, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().lstrip().startswith("{") and '"InputNode<float>"' in out.read_text()
+    imported = load_model(out)
+    imported.metadata.clear()  # what a reader finds in ELL's node metadata alone
+    assert featurizer_info(imported) == featurizer_info(make_featurizer(TUTORIAL))
+    ours, theirs = featurize_clips(make_featurizer(TUTORIAL), [real_speech])[0], featurize_clips(imported, [real_speech])[0]
+    np.testing.assert_allclose(theirs, ours, rtol=1e-6, atol=1e-6)
