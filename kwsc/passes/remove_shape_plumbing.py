@@ -47,6 +47,17 @@ def _replace_with_constant(graph: Graph, node: Node, array: np.ndarray) -> None:
     graph.rename(const, name)
 
 
+def _drop_trailing_inputs(graph: Graph, node: Node, keep: int) -> None:
+    """Rebuild ``node`` with only its first ``keep`` inputs (an absent optional slot is not even listed)."""
+    new = graph.add(node.op, node.inputs[:keep], dict(node.attrs), name=f"{node.name}_trimmed", before=node)
+    new.metadata.update(node.metadata)
+    new.meta.update(node.meta)
+    graph.replace_all_uses_with(node.output, new.output)
+    name = node.name
+    graph.remove_node(node)
+    graph.rename(new, name)
+
+
 @register_pass("shapes", ShapesOptions)
 def remove_shape_plumbing(graph: Graph, options: ShapesOptions) -> PassResult:
     """Shape-plumbing removal: the Identity/Reshape/Shape chains exporters add, gone without changing outputs.
@@ -62,7 +73,8 @@ def remove_shape_plumbing(graph: Graph, options: ShapesOptions) -> PassResult:
         6. ``Shape`` → Constant (shapes are static), ``ConstantOfShape`` → Constant, and ``Expand`` of a
            constant → Constant: this disconnects the plumbing from the data path, so PyTorch's zero-initial-state
            chain (Shape → Gather → Unsqueeze → Concat → ConstantOfShape) is left with no user.
-        7. The ONNX ``shape`` inputs of Reshape/Expand/ConstantOfShape are disconnected: the attribute rules.
+        7. The ONNX ``shape`` inputs of Reshape/Expand/ConstantOfShape are disconnected (the slot is dropped,
+           not left empty): the attribute rules.
         8. Nodes this pass left without users are removed (with their producers, while those become unused).
         Deliberately untouched: reshapes feeding any other op or a graph output (they change the shape
         that op or the caller sees), Transposes that reorder data, and plumbing still used elsewhere;
@@ -71,7 +83,7 @@ def remove_shape_plumbing(graph: Graph, options: ShapesOptions) -> PassResult:
     """
     recurrent = ops_with_trait("recurrent")
     counts = {"nodes_bypassed": 0, "transposes_to_reshape": 0, "reshape_chains_collapsed": 0,
-              "rnn_inputs_unwrapped": 0, "constants_made": 0, "plumbing_inputs_disconnected": 0,
+              "rnn_inputs_unwrapped": 0, "constants_made": 0, "plumbing_inputs_disconnected": 0, "empty_slots_dropped": 0,
               "nodes_removed": 0}
     changed = True
     while changed:
@@ -88,14 +100,16 @@ def _rewrite_node(graph: Graph, node: Node, recurrent: frozenset[str], options: 
                   counts: dict[str, int]) -> bool:
     op = node.op
     # rule 7: ONNX shape tensors are plumbing once the attribute holds the resolved shape
-    if op in ("Reshape", "Expand", "ConstantOfShape") and len(node.inputs) > (0 if op == "ConstantOfShape" else 1):
-        index = 0 if op == "ConstantOfShape" else 1
+    index = 0 if op == "ConstantOfShape" else 1
+    if op in ("Reshape", "Expand", "ConstantOfShape") and len(node.inputs) > index:
         plumbing = node.inputs[index]
-        if plumbing is not None:
-            node.set_input(index, None)
+        _drop_trailing_inputs(graph, node, index)
+        if plumbing is None:
+            counts["empty_slots_dropped"] += 1
+        else:
             counts["plumbing_inputs_disconnected"] += 1
             counts["nodes_removed"] += remove_if_dead(graph, plumbing.producer)
-            return True
+        return True
     # rule 1
     if op == "Identity" or (op == "Cast" and node.attrs["dtype"] == node.inputs[0].dtype):
         counts["nodes_bypassed"] += 1
