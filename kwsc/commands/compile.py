@@ -204,6 +204,8 @@ def run_transform(args) -> int:
     if not args.output:
         raise InputError("transform: -o OUT.kwsc is required")
     names = [n.strip() for n in args.passes.split(",") if n.strip()]
+    if not names:
+        raise InputError(f"transform: --passes {args.passes!r} names no pass; see --list")
     infos = [get_pass(n) for n in names]  # unknown names fail before any file is read
     given = {k.removeprefix("pass_opt_"): v for k, v in vars(args).items()
              if k.startswith("pass_opt_") and v is not None}
