@@ -10,8 +10,8 @@ interpreter is far too slow for that. ``BatchFeaturizer`` compiles the graph int
   a strided view;
 * the **frame stage** (everything after the Buffer: Window, FFT, Square/Div, filter bank, Add/Log, DCT, Mul, …):
   stateless per frame, so it runs once over one ``(N_frames, W)`` float32 array for the whole batch, in blocks:
-  ``scipy.fft.rfft`` in float32 with worker threads, filter bank and DCT as float32 matrix products, other ops
-  with the reference interpreter's own kernels.
+  ``scipy.fft.rfft`` in float32 with worker threads, filter bank and DCT as sparse float32 products (no BLAS
+  threads), other ops with the reference interpreter's own kernels.
 
 A graph that does not split like that (several inputs, a stateful op after the Buffer, an unknown op in the
 sample stage) falls back to the reference interpreter with one stream per clip (``batch_shape=(clips,)``):
@@ -110,7 +110,8 @@ class BatchFeaturizer:
                 self.window_size = node.attrs["window_size"]
                 self._frame_source = node.output
                 stage[node.output] = "frame"
-            elif kinds <= {"sample", "frame"} and dynamic and not stateful and node.op in KERNELS:
+            elif (kinds <= {"sample", "frame"} and dynamic and not stateful and node.op in KERNELS
+                  and len(node.outputs) == 1):
                 if "sample" in kinds:
                     if dynamic != [tip] * len(dynamic) or self._frame_source is not None:
                         self.why_slow = f"node {node.name} ({node.op}) mixes samples and frames"
