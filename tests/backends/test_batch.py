@@ -153,3 +153,28 @@ def test_transform_frames_checks_shapes():
 
 def test_options_object_and_overrides_agree():
     assert make_featurizer(FeaturizerOptions(**TUTORIAL)).metadata == make_featurizer(**TUTORIAL).metadata
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_batch_equals_streaming_for_random_featurizer_options():
+    """Random option combinations (hop, window, nfft, bank, log, DCT, IIR, power): batch == reference."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=12, deadline=None, derandomize=True)
+    @given(hop=st.sampled_from([64, 100, 128, 256]), extra=st.sampled_from([0, 1, 2, 37]),
+           bank=st.sampled_from(["mel", "linear", "none"]), filters=st.integers(4, 24),
+           flags=st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+           seed=st.integers(0, 2**16))
+    def check(hop, extra, bank, filters, flags, seed):
+        hamming, log, dct, iir, power = flags
+        options = FeaturizerOptions(input_buffer_size=hop, window_size=hop + extra * hop // 2, filterbank_type=bank,
+                                    filterbank_size=filters, hamming_window=hamming, log=log, dct=dct, iir=iir,
+                                    power_spec=power)
+        graph = make_featurizer(options)
+        chunks = np.random.default_rng(seed).normal(0, 0.3, (9, 2, hop)).astype(np.float32)
+        batch = BatchFeaturizer(graph, block_frames=5)
+        assert batch.fast
+        assert_features_close(batch.run(chunks), Interpreter(graph, batch_shape=(2,)).run(chunks))
+
+    check()
