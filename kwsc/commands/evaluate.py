@@ -204,12 +204,12 @@ def _stream(args, items, featurizer, classifier, labels, near):
 
 def cmd_listen(args) -> int:
     from kwsc.evaluate.listen import listen, microphone_chunks, wav_chunks
-    from kwsc.evaluate.runners import open_runner
+    from kwsc.evaluate.runners import open_runner, sample_rate_of
 
     featurizer = open_runner(args.featurizer)
     classifier = open_runner(args.classifier)
     labels = _categories(args, None)
-    sr = int(float(featurizer.metadata.get("sample_rate", 16000)))
+    sr = sample_rate_of(featurizer)
     if args.wav:
         chunks = wav_chunks(args.wav, featurizer.input_size, sr, realtime=not args.fast)
     else:
@@ -227,24 +227,18 @@ def cmd_listen(args) -> int:
 
 def cmd_vad_tune(args) -> int:
     from kwsc.audio.wav import load_audio
+    from kwsc.backends.framing import frames_of
     from kwsc.evaluate.plots import plot_vad
-    from kwsc.evaluate.runners import open_runner
+    from kwsc.evaluate.runners import drop_chunks, open_runner, sample_rate_of
     from kwsc.evaluate.vad_tune import run_vad
 
     featurizer = open_runner(args.featurizer)
-    sr = int(float(featurizer.metadata.get("sample_rate", 16000)))
-    size = featurizer.input_size
-    drop = int(float(featurizer.metadata.get("window_size", size))) // size
+    sr, size, drop = sample_rate_of(featurizer), featurizer.input_size, drop_chunks(featurizer)
     out = Path(args.output)
     for i, wav in enumerate(args.wavs):
         audio = load_audio(existing_file(wav, "wav file"), sr)
-        n = -(-len(audio) // size)
-        import numpy as np
-
-        chunks = np.zeros((n, size), np.float32)
-        chunks.reshape(-1)[: len(audio)] = audio
         featurizer.reset()
-        features = featurizer.run(chunks[drop:])
+        features = featurizer.run(frames_of(audio, size, drop))
         trace = run_vad(features, size / sr, sr, **_vad_options(args))
         offset = drop * size / sr
         segs = [(s + offset, e + offset) for s, e in trace.segments]

@@ -150,21 +150,36 @@ def fma_peak_flops(iterations: int = 50_000_000) -> float:
 
 
 def count_instructions(command: Sequence[str], emulator: str, emulator_args: Sequence[str] = (),
-                       stdin: bytes | None = None, timeout: float = 300.0) -> int:
-    """Guest instructions executed by ``command`` under a qemu emulator (see the module note)."""
+                       stdin: bytes | None = None, timeout: float = 300.0, cwd: str | Path | None = None) -> int:
+    """Guest instructions executed by ``command`` under a qemu emulator (see the module note), run in ``cwd``."""
     exe = shutil.which(emulator)
     if exe is None:
         raise ToolchainError(f"{emulator} not found; apt-get install qemu-user qemu-system-arm")
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "exec.log"
-        args = [exe, *emulator_args, "-singlestep", "-d", "exec,nochain", "-D", str(log), *command]
-        proc = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise ToolchainError(f"{emulator} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}")
-        count = 0
-        with open(log, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                count += block.count(b"Trace ")
+    # The trace options go first: qemu-system-arm's arguments may end in "-kernel" (the command is its value).
+    # Without -D the log goes to stderr, counted as it streams: a frame of a GRU is ~50 MB of log.
+    args = [exe, "-singlestep", "-d", "exec,nochain", *emulator_args, *command]
+    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout:
+        fin.write(stdin or b"")
+        fin.seek(0)
+        try:
+            proc = subprocess.Popen(args, stdin=fin, stdout=fout, stderr=subprocess.PIPE, cwd=cwd)
+        except OSError as exc:
+            raise ToolchainError(f"cannot run {emulator}: {exc}") from exc
+        count, tail, deadline = 0, b"", time.monotonic() + timeout
+        try:
+            for block in iter(lambda: proc.stderr.read(1 << 20), b""):
+                count += (tail[-5:] + block).count(b"Trace ")  # a "Trace " split between blocks counts once
+                tail = block[-2000:]
+                if time.monotonic() > deadline:
+                    raise ToolchainError(f"{emulator} {' '.join(command)}: over {timeout:.0f} s")
+            returncode = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if returncode != 0:
+        message = b"\n".join(line for line in tail.splitlines() if not line.startswith(b"Trace "))
+        raise ToolchainError(f"{emulator} failed ({returncode}): {message.decode(errors='replace')[-300:]}")
     return count
 
 

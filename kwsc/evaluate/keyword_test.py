@@ -23,12 +23,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from kwsc.errors import InputError
-from kwsc.evaluate.runners import GraphRunner, ModelRunner
+from kwsc.backends.framing import frames_of
+from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks
 
-__all__ = ["LabeledAudio", "FileResult", "ModeResult", "featurize_file", "file_prediction", "run_mode", "to_probabilities",
-           "NOISE_STD"]
-
-NOISE_STD = 8.0 / 32767.0  # ELL's end-of-file padding noise (auto-scaled)
+__all__ = ["LabeledAudio", "FileResult", "ModeResult", "featurize_file", "file_prediction", "run_mode",
+           "to_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -93,32 +92,11 @@ def to_probabilities(outputs: np.ndarray) -> np.ndarray:
     return np.exp(outputs) if (outputs < 0).any() else outputs
 
 
-def _drop_chunks(featurizer: ModelRunner) -> int:
-    """ELL's AudioTransform drops int(window_size / input_size) chunks at the start of every stream."""
-    meta = featurizer.metadata
-    if "window_size" in meta:
-        window = int(float(meta["window_size"]))
-    elif featurizer.graph is not None and featurizer.graph.find("Buffer"):
-        window = featurizer.graph.find("Buffer")[0].attrs["window_size"]
-    else:
-        window = featurizer.input_size
-    return int(window // featurizer.input_size)
-
-
 def featurize_file(featurizer: ModelRunner, audio: np.ndarray, classifier_window: int,
                    rng: np.random.Generator, drop: int | None = None) -> np.ndarray:
     """Frames of one file as the seed's test tool makes them (chunks, drop, noise padding); featurizer state carried."""
-    size = featurizer.input_size
-    drop = _drop_chunks(featurizer) if drop is None else drop
-    n = -(-len(audio) // size)
-    chunks = np.zeros((n, size), np.float32)
-    chunks.reshape(-1)[: len(audio)] = audio
-    frames = featurizer.run(chunks[drop:])
-    if classifier_window > 0 and len(frames) % classifier_window:
-        pad = classifier_window - len(frames) % classifier_window
-        noise = rng.normal(0.0, NOISE_STD, (pad, size)).astype(np.float32)
-        frames = np.concatenate([frames, featurizer.run(noise)])
-    return frames
+    drop = drop_chunks(featurizer) if drop is None else drop
+    return featurizer.run(frames_of(audio, featurizer.input_size, drop, output_window_size=classifier_window, rng=rng))
 
 
 def file_prediction(outputs: np.ndarray, labels: Sequence[str], threshold: float = 0.01,

@@ -16,7 +16,7 @@ import numpy as np
 
 from kwsc.errors import InputError, KwscError
 from kwsc.evaluate.keyword_test import to_probabilities
-from kwsc.evaluate.runners import ModelRunner
+from kwsc.evaluate.runners import ModelRunner, drop_chunks, sample_rate_of
 from kwsc.evaluate.streaming import Detection, StreamingDetector
 
 __all__ = ["wav_chunks", "microphone_chunks", "listen", "AudioDeviceError"]
@@ -88,9 +88,8 @@ def listen(featurizer: ModelRunner, classifier: ModelRunner, chunks: Iterator[np
     """Run the models over a chunk stream; returns (and reports) the detections."""
     if classifier.output_size != len(labels):
         raise InputError(f"classifier has {classifier.output_size} outputs but there are {len(labels)} labels")
-    sample_rate = int(float(featurizer.metadata.get("sample_rate", 16000)))
-    window = int(float(featurizer.metadata.get("window_size", featurizer.input_size)))
-    drop = window // featurizer.input_size
+    sample_rate = sample_rate_of(featurizer)
+    drop = drop_chunks(featurizer)
     detector = StreamingDetector(list(labels), featurizer.input_size / sample_rate, threshold, smoothing, refractory_s)
     featurizer.reset()
     classifier.reset()

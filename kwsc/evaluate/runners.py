@@ -14,7 +14,8 @@ import numpy as np
 from kwsc.errors import InputError
 from kwsc.ir import Graph
 
-__all__ = ["ModelRunner", "GraphRunner", "CompiledRunner", "PassThroughRunner", "open_runner", "load_graph"]
+__all__ = ["ModelRunner", "GraphRunner", "CompiledRunner", "PassThroughRunner", "open_runner", "load_graph",
+           "drop_chunks", "sample_rate_of"]
 
 
 class ModelRunner:
@@ -92,7 +93,7 @@ class CompiledRunner(ModelRunner):
         self.input_size = int(self._model.input_size)
         self.output_size = int(self._model.output_size)
         self.metadata = {}
-        for key in ("sample_rate", "input_size", "window_size", "auto_scale", "labels", "categories"):
+        for key in ("sample_rate", "input_size", "window_size", "drop_frames", "auto_scale", "labels", "categories"):
             value = self._model.metadata(key)
             if value:
                 self.metadata[key] = value
@@ -113,7 +114,7 @@ class PassThroughRunner(ModelRunner):
         self.input_size = self.output_size = int(size)
         self.metadata = dict(metadata or {})
         if not drop_chunks:
-            self.metadata["window_size"] = 0  # nothing dropped at the start of a stream
+            self.metadata["drop_frames"] = 0  # nothing dropped at the start of a stream
         self.description = "pass-through"
 
     def step(self, frame: np.ndarray) -> np.ndarray:
@@ -147,3 +148,20 @@ def open_runner(path: str | Path) -> ModelRunner:
     if p.is_dir():
         return CompiledRunner(p)
     return GraphRunner(load_graph(p), description=f"reference interpreter ({p.name})")
+
+
+def drop_chunks(featurizer: ModelRunner) -> int:
+    """Chunks ELL's AudioTransform throws away at the start of every stream: int(window_size / input_size)."""
+    meta = featurizer.metadata
+    if "drop_frames" in meta:
+        return int(float(meta["drop_frames"]))
+    if "window_size" in meta:
+        return int(float(meta["window_size"])) // featurizer.input_size
+    if featurizer.graph is not None and featurizer.graph.find("Buffer"):
+        return featurizer.graph.find("Buffer")[0].attrs["window_size"] // featurizer.input_size
+    return 1
+
+
+def sample_rate_of(featurizer: ModelRunner) -> int:
+    """The audio sample rate a featurizer (or fused model) expects, from its metadata (default 16 kHz)."""
+    return int(float(featurizer.metadata.get("sample_rate", 16000)))

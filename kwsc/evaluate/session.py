@@ -11,7 +11,8 @@ import numpy as np
 
 from kwsc.errors import InputError
 from kwsc.evaluate.keyword_test import LabeledAudio, ModeResult, read_list, run_mode, to_probabilities
-from kwsc.evaluate.runners import GraphRunner, ModelRunner, open_runner
+from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks, open_runner
+from kwsc.evaluate.runners import sample_rate_of as featurizer_sample_rate
 from kwsc.evaluate.streaming import StreamReport, build_stream, detect, score_detections
 from kwsc.ir.serialize import atomic_write
 
@@ -28,10 +29,6 @@ def read_categories(path: str | Path) -> list[str]:
     if not labels:
         raise InputError(f"{p}: no categories in the file")
     return labels
-
-
-def featurizer_sample_rate(featurizer: ModelRunner) -> int:
-    return int(float(featurizer.metadata.get("sample_rate", 16000)))
 
 
 def load_list_items(list_file: str | Path, wav_root: str | Path | None, sample_rate: int,
@@ -131,8 +128,7 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
     clips = [(it.audio, it.expected, it.path) for it in items]
     audio, events = build_stream(clips, noise, sample_rate, minutes, seed=seed)
     size = featurizer.input_size
-    window = int(float(featurizer.metadata.get("window_size", size)))
-    drop = window // size
+    drop = drop_chunks(featurizer)
     chunks = audio[: len(audio) // size * size].reshape(-1, size)
     featurizer.reset()
     classifier.reset()
