@@ -9,8 +9,8 @@ The C kernels live in ``kwsc/runtime`` (``runtime/`` at the repository root link
 from kwsc.backends.c.build import SizeReport, format_size_report, run_harness, toolchain_missing
 from kwsc.backends.c.emitter import EmitResult, emit_c, runtime_dir
 from kwsc.backends.c.load import CompiledModel, load
-from kwsc.backends.c.quantize import quantize_rows, simulate_int8_weights
+from kwsc.backends.c.quantize import dequantize_rows, quantize_rows, simulate_int8_weights
 from kwsc.backends.c.targets import TARGETS, Target
 
 __all__ = ["emit_c", "EmitResult", "load", "CompiledModel", "run_harness", "SizeReport", "format_size_report",
-           "toolchain_missing", "simulate_int8_weights", "quantize_rows", "runtime_dir", "TARGETS", "Target"]
+           "toolchain_missing", "simulate_int8_weights", "quantize_rows", "dequantize_rows", "runtime_dir", "TARGETS", "Target"]

@@ -7,11 +7,11 @@ differs between host, armv7, aarch64 and Cortex-M4 lives here, so the templates 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kwsc.errors import InputError
 
-__all__ = ["Target", "TARGETS", "get_target"]
+__all__ = ["Target", "TARGETS", "ARCHES", "get_target"]
 
 _WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
 
@@ -104,7 +104,12 @@ _CORTEX_M4 = Target(
     startup=("targets/cortex-m4/startup.c",), linker_script="targets/cortex-m4/mps2_an386.ld",
 )
 
-TARGETS: dict[str, Target] = {t.name: t for t in (_HOST, _ARMV7, _AARCH64, _CORTEX_M4)}
+# The host with the plain reference kernels only: what the optimised kernels are tested and benchmarked against.
+_HOST_REF = replace(_HOST, name="host-ref", kernels="ref", kernel_cflags=(), vector_width=1, align=1)
+
+TARGETS: dict[str, Target] = {t.name: t for t in (_HOST, _ARMV7, _AARCH64, _CORTEX_M4, _HOST_REF)}
+# What `--arch` offers users; host-ref exists for tests and benchmarks.
+ARCHES = ("host", "armv7", "aarch64", "cortex-m4")
 
 
 def get_target(arch: str) -> Target:

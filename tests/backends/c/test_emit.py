@@ -1,0 +1,122 @@
+"""The generated project: deterministic files, the ELL-like API, errors before writing, the static memory plan."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from kwsc.backends.c import emit_c, load
+from kwsc.backends.c.lowering import lower_graph
+from kwsc.backends.c.plan import Alloc, plan_arena
+from kwsc.errors import BackendError, InputError
+from kwsc.ir import Graph
+
+
+def test_generated_files_are_byte_identical(model, tmp_path):
+    graph = model("vad")
+    first = emit_c(graph, tmp_path / "a", arch="cortex-m4", name="kws")
+    second = emit_c(graph.copy(), tmp_path / "b", arch="cortex-m4", name="kws")
+    assert first.files == second.files
+    assert {"kws.h", "kws.c", "main.c", "Makefile", "CMakeLists.txt", "runtime/include/kwsc_runtime.h",
+            "runtime/targets/cortex-m4/startup.c", "runtime/targets/cortex-m4/mps2_an386.ld"} <= set(first.files)
+    for rel in first.files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_header_declares_the_ell_api_and_reentrant_form(model, tmp_path):
+    emit_c(model("gru"), tmp_path, name="kws")
+    header = (tmp_path / "kws.h").read_text()
+    for decl in ("void kws_Predict(void* context, const float* input, float* output);",
+                 "void kws_Reset(void);", "int32_t kws_GetInputSize(int32_t index);",
+                 "int32_t kws_GetOutputSize(int32_t index);",
+                 "void kws_GetInputShape(int32_t index, kws_TensorShape* shape);",
+                 "void kws_GetOutputShape(int32_t index, kws_TensorShape* shape);",
+                 "const char* kws_GetMetadata(const char* key);",
+                 "void kws_PredictState(kws_State* state, const float* input, float* output);",
+                 "void kws_ResetState(kws_State* state);"):
+        assert decl in header, decl
+    source = (tmp_path / "kws.c").read_text()
+    assert "#include <stdio.h>" not in source and "malloc(" not in source
+    # weights are static const (flash); the only mutable global is the default instance
+    assert re.search(r"static const float w_gru0_w\[30720\]", source)
+    mutable = [line for line in source.splitlines() if line.startswith("static ") and " const " not in line
+               and not line.startswith("static const")]
+    assert mutable == ["static kws_State kws_default_state;"]
+
+
+def test_unsupported_op_fails_before_writing(tmp_path):
+    g = Graph()
+    x = g.add_input([4, 2])
+    g.add_output(g.op1("Transpose", x, perm=[1, 0]))
+    outdir = tmp_path / "never"
+    with pytest.raises(BackendError, match="no kernel for op.*Transpose"):
+        emit_c(g, outdir)
+    assert not outdir.exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "1bad"}, "not a C identifier"), ({"arch": "riscv"}, "unknown --arch"),
+    ({"weights_dtype": "int4"}, "weights dtype"),
+])
+def test_bad_options_are_input_errors(model, tmp_path, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        emit_c(model("gru"), tmp_path / "x", **kwargs)
+
+
+def test_plan_reuses_dead_buffers_and_never_overlaps_live_ones():
+    # a → b → c chain with a scratch: a's block is free again once b is computed.
+    steps = [[Alloc("a", 100)], [Alloc("b", 50), Alloc("b#s", 30)], [Alloc("c", 100)]]
+    plan = plan_arena(steps, {"a": 1, "b": 2, "c": 3}, align=1)
+    assert plan.offsets["a"] == 0 and plan.offsets["c"] == 0  # c reuses a
+    assert plan.offsets["b"] >= 100 and plan.offsets["b#s"] >= plan.offsets["b"] + 50
+    assert plan.size == 180
+    in_place = plan_arena([[Alloc("a", 64)], [Alloc("b", 64, reuse="a")]], {"a": 1, "b": 2})
+    assert in_place.offsets["b"] == in_place.offsets["a"] and in_place.size == 64
+
+
+def test_featurizer_plan_is_small(model):
+    """FFT works inside the dead window frame, so the featurizer needs ~3 KiB of activations, not the sum."""
+    lowered = lower_graph(model("featurizer"), "m", align=1)
+    fft = next(s for s in lowered.steps if s.op == "FFT")
+    window = next(s for s in lowered.steps if s.op == "Window")
+    assert fft.scratch.offset == window.outs[0].offset
+    total = sum(out.size for s in lowered.steps for out in s.outs if out.kind == "arena")
+    assert lowered.arena_size == 512 + 257 < total
+
+
+@pytest.mark.toolchain
+def test_api_through_ctypes(compiled, model, speech_features):
+    compiled_model = load(compiled("gru", "host"))
+    assert compiled_model.metadata("labels").split(",")[2] == "yes"
+    assert compiled_model.metadata("no such key") == ""
+    frames = speech_features[:20]
+    compiled_model.reset()
+    expected = np.stack([compiled_model.predict(f) for f in frames])
+    # two independent instances: interleaving them does not mix their state
+    a, b = compiled_model.new_state(), compiled_model.new_state()
+    outs_a, outs_b = [], []
+    for f in frames:
+        outs_a.append(compiled_model.predict_state(a, f))
+        outs_b.append(compiled_model.predict_state(b, f[::-1].copy()))
+    np.testing.assert_array_equal(np.stack(outs_a), expected)
+    compiled_model.reset_state(b)
+    np.testing.assert_array_equal(compiled_model.predict_state(b, frames[0]), expected[0])
+    with pytest.raises(InputError, match="expected 80"):
+        compiled_model.predict(np.zeros(81, np.float32))
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("arch", ["host", "cortex-m4"])
+def test_model_code_calls_no_allocator_and_no_stdio(compiled, arch):
+    from kwsc.backends.c.targets import get_target
+
+    outdir = compiled("vad", arch)
+    objects = [outdir / "build" / "model.o"] + sorted((outdir / "build" / "runtime").rglob("*.o"))
+    nm = get_target(arch).nm_tool
+    undefined = set(subprocess.run([nm, "-u"] + [str(o) for o in objects], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    forbidden = {"malloc", "calloc", "realloc", "free", "printf", "fprintf", "puts", "fopen", "fwrite"}
+    assert not forbidden & undefined, forbidden & undefined

@@ -1,0 +1,46 @@
+"""int8 weights: per-row symmetric quantization, float activations; the C build equals the simulated graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kwsc.backends.c import dequantize_rows, quantize_rows, run_harness, simulate_int8_weights
+from kwsc.backends.reference import Interpreter
+from tests.backends.c.test_targets import RESETS, reference_outputs
+
+
+def test_quantize_rows_is_symmetric_per_row():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((6, 40)).astype(np.float32) * np.array([1, 10, 0.01, 1, 1, 1], np.float32)[:, None]
+    w[3] = 0.0
+    q, scale = quantize_rows(w)
+    assert q.dtype == np.int8 and scale.dtype == np.float32 and scale.shape == (6,)
+    assert np.abs(q).max(axis=1).tolist() == [127, 127, 127, 0, 127, 127]
+    back = dequantize_rows(q, scale)
+    # rounding error at most half a step of each row
+    assert np.all(np.abs(back - w) <= scale[:, None] * 0.5 + 1e-7)
+
+
+def test_simulated_graph_rounds_only_dense_and_recurrent_weights(model):
+    graph = model("vad")
+    sim = simulate_int8_weights(graph)
+    assert len(sim.find("GRU")) == 2 and sim.find("VAD")  # structure kept
+    gru = sim.find("GRU")[0]
+    w = gru.inputs[2].producer.attrs["value"]
+    q, scale = quantize_rows(graph.find("GRU")[0].inputs[2].producer.attrs["value"])
+    np.testing.assert_array_equal(w, dequantize_rows(q, scale))
+    assert graph.find("GRU")[0].inputs[2].producer.attrs["value"] is not w  # the input graph is untouched
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("arch", ["host", "cortex-m4"])
+def test_int8_build_equals_simulated_reference(arch, model, compiled, speech_features):
+    graph = model("gru")
+    out = run_harness(compiled("gru", arch, "int8"), arch, speech_features, RESETS)
+    simulated = reference_outputs(simulate_int8_weights(graph), speech_features, RESETS)
+    np.testing.assert_allclose(out, simulated, atol=1e-4, rtol=0)
+    # and it stays close to the float model (a state-sized tolerance: rounding accumulates through the GRUs)
+    full = reference_outputs(graph, speech_features, RESETS)
+    assert np.abs(out - full).max() < 0.05
+    assert (out.argmax(1) == full.argmax(1)).mean() >= 0.9
