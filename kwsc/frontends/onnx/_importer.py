@@ -61,7 +61,7 @@ class Importer:
     # ------------------------------------------------------------------ errors
     def error(self, message: str, cls: type[FrontendError] = FrontendError) -> FrontendError:
         """An error naming the current node."""
-        prefix = node_label(self.current) if self.current is not None else self.where
+        prefix = f"{self.where}: {node_label(self.current)}" if self.current is not None else self.where
         return cls(f"{prefix}: {message}")
 
     # ------------------------------------------------------------------ values
@@ -181,11 +181,16 @@ class Importer:
             try:
                 TRANSLATORS[node.op_type](self, node)
             except KwscError as exc:
-                if isinstance(exc, FrontendError) and (node_label(node) in str(exc)):
+                text = str(exc)
+                if isinstance(exc, FrontendError) and text.startswith(self.where):
                     raise
-                raise FrontendError(f"{node_label(node)}: {exc}") from exc
+                if not text.startswith(node_label(node)):
+                    text = f"{node_label(node)}: {text}"
+                cls = type(exc) if isinstance(exc, FrontendError) else FrontendError
+                raise cls(f"{self.where}: {text}") from exc
             except _CONVERTIBLE as exc:
-                raise FrontendError(f"{node_label(node)}: cannot translate: {type(exc).__name__}: {exc}") from exc
+                raise FrontendError(f"{self.where}: {node_label(node)}: cannot translate: "
+                                    f"{type(exc).__name__}: {exc}") from exc
         self.current = None
         if not graph_proto.output:
             raise FrontendError(f"{self.where}: the model has no outputs")
@@ -230,7 +235,7 @@ class Importer:
             if (domain or node.op_type not in TRANSLATORS) and key not in unsupported:
                 unsupported[key] = node.name or (node.output[0] if len(node.output) else "?")
         if unsupported:
-            listed = ", ".join(f"{op} (node {name!r})" for op, name in unsupported.items())
+            listed = ", ".join(f"{op!r} (node {name!r})" for op, name in unsupported.items())
             raise UnsupportedOpError(f"{self.where}: unsupported ONNX op{'s' if len(unsupported) > 1 else ''} "
                                      f"{listed}; supported: {', '.join(sorted(TRANSLATORS))}")
 
