@@ -256,6 +256,10 @@ def _emit_c(graph, out: Path, args) -> None:
             elif value is not None and not isinstance(value, (dict, Path)):
                 items.append(f"{f.name}={value}")
         print("C project: " + ", ".join(items))
+        if getattr(result, "size", None) is not None:  # --size-report: the table as well
+            from kwsc.backends.c import format_size_report
+
+            print(format_size_report(result.size))
 
 
 def run_emit(args) -> int:

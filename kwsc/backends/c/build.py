@@ -119,6 +119,11 @@ class SizeReport:
     def as_dict(self) -> dict:
         return asdict(self) | {"flash": self.flash, "ram": self.ram}
 
+    def __str__(self) -> str:
+        kib = lambda n: f"{n / 1024:.1f} KiB"  # noqa: E731
+        return (f"flash {kib(self.flash)} (code {kib(self.code)}, weights {kib(self.weights)}, tables "
+                f"{kib(self.tables)}), RAM {kib(self.ram)} (activations {kib(self.arena)}) + stack ~{kib(self.stack)}")
+
 
 _CODE_SECTIONS = re.compile(r"^\.(text|rodata|data\.rel\.ro|srodata)")
 
