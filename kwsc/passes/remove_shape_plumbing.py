@@ -33,6 +33,17 @@ def _keeps_order(node: Node) -> bool:
     return moved == sorted(moved)
 
 
+def _gathers_everything_in_order(node: Node) -> bool:
+    """A Gather with constant indices equal to 0..n-1 (after wrapping negatives) over an axis of size n."""
+    indices = node.inputs[1]
+    if indices is None or indices.producer.op != "Constant":
+        return False
+    data = node.inputs[0].shape
+    axis = node.attrs["axis"] % len(data)
+    picked = np.asarray(indices.producer.attrs["value"]).reshape(-1) % data[axis]
+    return picked.size == data[axis] and bool((picked == np.arange(data[axis])).all())
+
+
 def _is_reshape_like(node: Node) -> bool:
     """Reshape, or a Transpose that keeps the element order."""
     return node.op == "Reshape" or (node.op == "Transpose" and _keeps_order(node))
@@ -67,6 +78,8 @@ def remove_shape_plumbing(graph: Graph, options: ShapesOptions) -> PassResult:
         2. ``Reshape``/``Transpose`` whose output shape equals its input shape (and, for Transpose, keeps the
            element order) is bypassed.
         3. A ``Transpose`` that only moves size-1 axes becomes a ``Reshape`` (same elements, same order).
+           So does a ``Gather`` whose constant indices pick every entry of its axis in order, e.g. the seed
+           model's last-time-step head ``out[-1]`` on a one-frame stream (axis of size 1, index -1).
         4. ``Reshape(Reshape(x))`` → ``Reshape(x)``: chains collapse onto the first non-reshape value.
         5. An RNN input (GRU, LSTM, RNN read their input flattened) fed by a reshape-like node is fed the
            reshape's input directly; e.g. ``[1,1,F] → Reshape → GRU`` becomes ``[1,1,F] → GRU``.
@@ -139,6 +152,15 @@ def _rewrite_node(graph: Graph, node: Node, recurrent: frozenset[str], options: 
             counts["reshape_chains_collapsed"] += 1
             counts["nodes_removed"] += remove_if_dead(graph, source.producer)
             return True
+    # rule 3, Gather form
+    if op == "Gather" and _gathers_everything_in_order(node):
+        reshape = graph.add("Reshape", [node.inputs[0]], {"shape": list(node.output.shape)},
+                            name=f"{node.name}_reshape", before=node)
+        graph.replace_all_uses_with(node.output, reshape.output)
+        counts["nodes_removed"] += remove_if_dead(graph, node)
+        graph.rename(reshape, node.name)
+        counts["gathers_to_reshape"] = counts.get("gathers_to_reshape", 0) + 1
+        return True
     # rule 5
     if op in recurrent:
         source = node.inputs[0]

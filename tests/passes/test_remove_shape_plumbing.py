@@ -96,3 +96,31 @@ def test_reshapes_that_change_what_the_caller_sees_are_kept():
     after = g.copy()
     assert not run_pass(after, "shapes").modified
     assert_same_outputs(g, after, frames(g, steps=2))
+
+
+def test_last_time_step_gather_on_a_one_frame_stream_becomes_a_reshape():
+    """The seed model's head ``out[-1]`` (Gather index -1 on the size-1 sequence axis)::
+
+        x ─ GRU ─ Reshape[1,1,H] ─ Gather(axis 0, -1) ─ Dense ─ out   →   x ─ GRU ─ Reshape[1,H] ─ Dense ─ out
+
+    A Gather that picks only some entries (index 0 of an axis of 2) is left alone.
+    """
+    rng = np.random.default_rng(3)
+    g = Graph("head")
+    x = g.add_input([8])
+    h = add_rnn(g, "GRU", x, H, rng, name="gru").output
+    seq = g.op1("Reshape", h, shape=[1, 1, H], name="seq")
+    last = g.op1("Gather", seq, g.add_constant(np.array(-1, np.int64), name="minus_one"), axis=0, name="last")
+    w = g.add_constant(rng.normal(size=(3, H)).astype(np.float32), name="fc_W")
+    g.add_output(g.op1("Dense", last, w, name="fc"))
+    verify(g)
+    after, report = run_passes(g, ["shapes", "dce"])
+    assert [n.op for n in after.nodes if n.op != "Constant"] == ["Input", "GRU", "Reshape", "Dense", "Output"]
+    assert report[0][1].changed["gathers_to_reshape"] == 1
+    assert_same_outputs(g, after, frames(g))
+    assert not run_pass(after, "shapes").modified  # idempotent
+
+    partial = Graph("partial")
+    y = partial.add_input([2, H])
+    partial.add_output(partial.op1("Gather", y, partial.add_constant(np.array(0, np.int64)), axis=0))
+    assert partial.find("Gather") and run_passes(partial, ["shapes"])[0].find("Gather")
