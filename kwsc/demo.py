@@ -1,17 +1,22 @@
 """``make demo``: kwsc end to end, step by step, with every result written to ``--outdir``.
 
-Run with ``python -m kwsc.demo --outdir demo-out [--data DIR]``. Each step is a function taking the shared
-``DemoContext`` and returning a dict of what it found (collected into ``<outdir>/summary.json``); the pipeline
-is the ``STEPS`` list, so later steps (dataset, training, import, VAD, C) are appended there.
+Run with ``python -m kwsc.demo --outdir demo-out [--data DIR]``. Each step runs the ``kwsc`` commands a user would
+type (printed as it goes, and listed in the report so anyone can re-run them), then checks what they made:
 
-Steps so far:
+ 1. featurizer      ``kwsc make-featurizer`` with the seed's tutorial options; a 1 kHz tone and a sweep must land
+                    in the right mel bands, batch == streaming.
+ 2. data            ``kwsc synth-dataset`` (the 30 Speech Commands v0.01 words, spoken by espeak-ng), or ``--data``.
+ 3. lists           ``kwsc make-training-list`` (split by speaker, as the folder's lists say).
+ 4. datasets        ``kwsc make-dataset`` × 3 (training / validation / testing ``.npz``).
+ 5. train           ``kwsc train`` on the CPU (sized to a few minutes on 2 cores), ONNX export.
+ 6. compile         ``kwsc import`` the ONNX, ``kwsc transform`` (clean-up, ``add_vad`` with the tutorial's numbers,
+                    ``fuse_featurizer``), ``kwsc emit --target c --build`` for the host, the Cortex-M4 size report,
+                    ``kwsc print`` of the VAD-added model.
+ 7. test            ``kwsc test`` in the three modes (reset / stream / VAD) *with the compiled C models*, plus a
+                    5-minute streaming test.
+ 8. report          ``REPORT.md`` with the numbers, the plots and the graph picture.
 
-1. ``featurizer``: the ELL tutorial featurizer (80 log-mel energies per 512 samples), saved as ``.kwsc``
-   (and ``.ell`` when the ELL writer is available), printed as text.
-2. ``tone_features``: a 1 kHz tone and a 1 s 100 Hz → 7 kHz sweep through the featurizer, streaming
-   (reference interpreter, tick by tick) and batched; checks the two agree, that the 1 kHz tone peaks in the mel
-   band whose centre is nearest 1 kHz, and that the sweep's peak band rises with time.
-3. ``real_clip``: a real recording from ``--data`` (default ``../shared/data/speech_commands_subset``), when present.
+``--quick`` shrinks data and training for a smoke run (used by the tests).
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,8 +36,6 @@ from kwsc.errors import KwscError
 
 __all__ = ["DemoContext", "STEPS", "main", "TUTORIAL_FEATURIZER"]
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("KWSC_SHARED", REPO.parent / "shared")) / "data" / "speech_commands_subset"
 
 # The featurizer of ELL's keyword-spotter tutorial (ell-behaviour.md §1.2).
 TUTORIAL_FEATURIZER = dict(sample_rate=16000, window_size=512, input_buffer_size=512, hamming_window=True,
@@ -48,7 +50,11 @@ class DemoContext:
     outdir: Path
     data: Path | None
     seed: int = 0
+    epochs: int = 20
+    quick: bool = False
     artefacts: dict[str, Any] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
 
     def write(self, name: str, data: bytes | str) -> Path:
         from kwsc.ir import atomic_write
@@ -64,26 +70,22 @@ def say(text: str = "") -> None:
 
 # ---------------------------------------------------------------------------------------------- steps
 def step_featurizer(ctx: DemoContext) -> dict:
-    """Build the tutorial featurizer, save it, print its graph."""
-    from kwsc.frontends.featurizer import FeaturizerOptions, make_featurizer
-    from kwsc.models import save_model
+    """Build the tutorial featurizer with kwsc make-featurizer, save it as .kwsc and .ell, print its graph."""
+    from kwsc.models import load_model
 
-    graph = make_featurizer(FeaturizerOptions(**TUTORIAL_FEATURIZER))
+    options = []
+    for key, value in TUTORIAL_FEATURIZER.items():
+        options += [f"--{key}"] if value is True else [f"--{key}", str(value)]
+    for name in ("featurizer.kwsc", "featurizer.ell"):
+        kwsc(ctx, "make-featurizer", *options, "-o", ctx.outdir / name)
+    graph = load_model(ctx.outdir / "featurizer.kwsc")
     ctx.artefacts["featurizer"] = graph
-    save_model(graph, ctx.outdir / "featurizer.kwsc")
-    saved = ["featurizer.kwsc"]
-    try:
-        save_model(graph, ctx.outdir / "featurizer.ell")
-        saved.append("featurizer.ell")
-    except (ImportError, KwscError) as exc:  # the ELL writer is built in parallel; say so, keep going
-        say(f"  (featurizer.ell not written: {exc})")
     text = graph_text(graph)
     ctx.write("featurizer.txt", text)
     meta = graph.metadata
-    say(f"  {meta['input_size']} samples in → {meta['output_size']} features out per call, "
-        f"{len(graph)} nodes; wrote {', '.join(saved)}, featurizer.txt")
+    say(f"  {meta['input_size']} samples in → {meta['output_size']} features out per call, {len(graph)} nodes")
     say("  " + text.rstrip().replace("\n", "\n  "))
-    return {"saved": saved, "nodes": len(graph), "metadata": meta}
+    return {"saved": ["featurizer.kwsc", "featurizer.ell"], "nodes": len(graph), "metadata": meta}
 
 
 def graph_text(graph) -> str:
@@ -232,10 +234,187 @@ def plot_features(ctx: DemoContext, features: dict[str, np.ndarray], name: str =
     ctx.write(name, buf.getvalue())
 
 
+# ---------------------------------------------------------------------------------------------- the pipeline
+# The tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column).
+TUTORIAL_VAD = ["--sample_rate", "16000", "--window_size", "512", "--tau_up", "1.5", "--tau_down", "0.09",
+                "--large_input", "4", "--gain_att", "0.01", "--threshold_up", "3.5", "--threshold_down", "0.9",
+                "--level_threshold", "0.02"]
+
+
+def kwsc(ctx: DemoContext, *args: str, log: str | None = None) -> str:
+    """Run one ``kwsc`` command as a user would (printed, recorded for the report); its output goes to a log."""
+    import shlex
+    import subprocess
+
+    shown = "kwsc " + " ".join(shlex.quote(str(a)) for a in args)
+    ctx.commands.append(shown)
+    say(f"  $ {shown}")
+    proc = subprocess.run([sys.executable, "-m", "kwsc", *map(str, args)], capture_output=True, text=True)
+    name = log or f"log_{len(ctx.commands):02d}_{args[0]}.txt"
+    ctx.write(f"logs/{name}", f"$ {shown}\n{proc.stdout}\n{proc.stderr}")
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise KwscError(f"demo: `{shown}` failed ({proc.returncode}): {tail}")
+    for line in proc.stdout.strip().splitlines()[-6:]:
+        say(f"    {line}")
+    return proc.stdout
+
+
+def step_data(ctx: DemoContext) -> dict:
+    """A Speech-Commands-style folder: the given --data, or a synthetic corpus spoken by espeak-ng."""
+    if ctx.data is not None:
+        if not ctx.data.is_dir():
+            raise KwscError(f"demo: --data {ctx.data}: no such folder")
+        say(f"  using {ctx.data}")
+        return {"data": str(ctx.data), "synthetic": False}
+    out = ctx.outdir / "data"
+    args = ["synth-dataset", out, "--seed", ctx.seed, "--quiet"]
+    if ctx.quick:
+        args += ["--words", "yes,no,up,down,left,right", "--variants", "12"]
+    kwsc(ctx, *args)
+    ctx.data = out
+    clips = sum(1 for _ in out.glob("*/*.wav"))
+    return {"data": str(out), "synthetic": True, "clips": clips}
+
+
+def step_lists(ctx: DemoContext) -> dict:
+    """Training / validation / testing lists and categories.txt (kwsc make-training-list)."""
+    out = ctx.outdir / "lists"
+    kwsc(ctx, "make-training-list", "--wav_files", ctx.data, "--outdir", out, "--seed", ctx.seed)
+    counts = {name: len((out / f"{name}_list.txt").read_text().split()) for name in ("training", "validation",
+                                                                                   "testing")}
+    categories = (out / "categories.txt").read_text().split()
+    say(f"  {len(categories)} categories; {counts}")
+    return {"categories": categories, "files": counts}
+
+
+def step_datasets(ctx: DemoContext) -> dict:
+    """Featurize every list into an .npz (kwsc make-dataset × 3)."""
+    lists, out = ctx.outdir / "lists", ctx.outdir / "dataset"
+    shapes = {}
+    for name in ("training", "validation", "testing"):
+        kwsc(ctx, "make-dataset", "--list_file", lists / f"{name}_list.txt", "--wav_files", ctx.data,
+             "--featurizer", ctx.outdir / "featurizer.kwsc", "--categories", lists / "categories.txt",
+             "--outdir", out, "--seed", ctx.seed, "--quiet")
+        with np.load(out / f"{name}_list.npz") as d:
+            shapes[name] = list(d["features"].shape)
+    say(f"  feature rows: {shapes}")
+    return {"shapes": shapes}
+
+
+def step_train(ctx: DemoContext) -> dict:
+    """Train a GRU keyword spotter on the CPU and export it to ONNX (kwsc train)."""
+    out = ctx.outdir / "model"
+    epochs, hidden = ("4", "32") if ctx.quick else (str(ctx.epochs), "128")
+    kwsc(ctx, "train", "--dataset", ctx.outdir / "dataset", "--outdir", out, "--categories",
+         ctx.outdir / "lists" / "categories.txt", "--epochs", epochs, "--hidden_units", hidden, "--num_layers", "2",
+         "--seed", ctx.seed, "--no_progress", "--filename", "GRUKeywordSpotter")
+    results = json.loads((out / "train_results.json").read_text())
+    onnx = out / "GRUKeywordSpotter.onnx"
+    if not onnx.exists():
+        raise KwscError(f"demo: training wrote no {onnx}")
+    say(f"  validation accuracy {results.get('accuracy_val', 0):.2%}, test accuracy "
+        f"{results.get('accuracy_test', 0):.2%}, {results.get('training_time', 0):.0f} s")
+    return {k: results.get(k) for k in ("accuracy_val", "accuracy_test", "training_time")} | {"onnx": str(onnx)}
+
+
+def step_compile(ctx: DemoContext) -> dict:
+    """Import the ONNX, add the VAD, fuse the featurizer, emit C for the host and the Cortex-M4 size report."""
+    import shutil
+
+    o = ctx.outdir
+    onnx = o / "model" / "GRUKeywordSpotter.onnx"
+    kwsc(ctx, "import", onnx, "-o", o / "classifier_imported.kwsc")
+    kwsc(ctx, "transform", o / "classifier_imported.kwsc", "--passes", "shapes,fold,dce,fuse_dense",
+         "-o", o / "classifier.kwsc")
+    kwsc(ctx, "transform", o / "classifier.kwsc", "--passes", "add_vad", *TUTORIAL_VAD, "-o",
+         o / "classifier_vad.kwsc")
+    for name in ("classifier", "classifier_vad"):
+        kwsc(ctx, "transform", o / f"{name}.kwsc", "--passes", "fuse_featurizer,fold,dce", "--featurizer",
+             o / "featurizer.kwsc", "-o", o / f"fused{name[10:]}.kwsc")
+        kwsc(ctx, "emit", o / f"fused{name[10:]}.kwsc", "--target", "c", "--arch", "host", "--build",
+             "--name", "kws", "-o", o / "c" / f"fused{name[10:]}")
+    kwsc(ctx, "print", o / "classifier_vad.kwsc", "-o", o / "classifier_vad.png")
+    result: dict[str, Any] = {}
+    if shutil.which("arm-none-eabi-gcc"):
+        text = kwsc(ctx, "emit", o / "fused_vad.kwsc", "--target", "c", "--arch", "cortex-m4", "--build",
+                    "--size-report", "--name", "kws", "-o", o / "c" / "cortex-m4")
+        ctx.write("size_report.txt", text)
+        result["size_report"] = text.strip()
+    else:
+        say("  arm-none-eabi-gcc not installed: no Cortex-M4 size report (make demo installs it as root)")
+    return result
+
+
+def step_test(ctx: DemoContext) -> dict:
+    """kwsc test in the three modes with the compiled models, plus a streaming test."""
+    o = ctx.outdir
+    minutes = "1" if ctx.quick else "5"
+    kwsc(ctx, "test", "--classifier", o / "c" / "fused", "--vad_classifier", o / "c" / "fused_vad",
+         "--modes", "reset,stream,vad", "--list_file", o / "lists" / "testing_list.txt", "--wav_files", ctx.data,
+         "--categories", o / "lists" / "categories.txt", "--stream-minutes", minutes, "--seed", ctx.seed,
+         "-o", o / "results" / "results.json")
+    doc = json.loads((o / "results" / "results.json").read_text())
+    stream = json.loads((o / "results" / "results_stream.json").read_text())
+    modes = {m: {k: v for k, v in r.items() if k != "files"} for m, r in doc["modes"].items()}
+    return {"modes": modes, "stream": stream}
+
+
+def step_report(ctx: DemoContext) -> dict:
+    """Write REPORT.md: what was made, the numbers, the pictures, the commands."""
+    s = ctx.summary
+    lines = ["# kwsc demo report", ""]
+    data = s.get("data", {})
+    lines += [f"Data: `{data.get('data')}` ({'synthetic, espeak-ng' if data.get('synthetic') else 'recordings'}); "
+              f"{len(s.get('lists', {}).get('categories', []))} categories; files per list "
+              f"{s.get('lists', {}).get('files')}.", ""]
+    tr = s.get("train", {})
+    if tr:
+        lines += ["## Training", "",
+                  f"PyTorch validation accuracy {tr.get('accuracy_val', 0):.2%}, test accuracy "
+                  f"{tr.get('accuracy_test', 0):.2%}, {tr.get('training_time', 0):.0f} s on the CPU.", ""]
+        for png in sorted((ctx.outdir / "model").glob("*.png")):
+            lines.append(f"![{png.stem}]({png.relative_to(ctx.outdir)})")
+        lines.append("")
+    te = s.get("test", {})
+    if te:
+        lines += ["## Keyword test with the compiled C models", "",
+                  "Per-file accuracy with the seed's test rules (threshold 0.01, noise padding after each file):", "",
+                  "| mode | accuracy | passed | failed | frames/s |", "|---|---|---|---|---|"]
+        for mode, r in te["modes"].items():
+            lines.append(f"| {mode} | {r['accuracy']:.2%} | {r['passed']} | {r['failed']} | "
+                         f"{r['frames_per_second']:,.0f} |")
+        st = te["stream"]
+        lat = st.get("latency_median_s")
+        lines += ["", "Streaming (MLPerf-Tiny scoring: a hit is the right word within 0.5 s after it ends):", "",
+                  f"- {st['duration_s'] / 60:.1f} minutes, {st['keywords']} keywords: hits {st['hits']} "
+                  f"({st['hit_rate']:.1%}), misses {st['misses']}, false alarms {st['false_alarms']} "
+                  f"({st['false_alarms_per_hour']:.1f} per hour), median latency after the word ends "
+                  f"{'n/a' if lat is None else f'{lat * 1000:.0f} ms'}", ""]
+        for png in sorted((ctx.outdir / "results").glob("*.png")):
+            lines.append(f"![{png.stem}]({png.relative_to(ctx.outdir)})")
+        lines.append("")
+    comp = s.get("compile", {})
+    if comp.get("size_report"):
+        lines += ["## Cortex-M4 build (featurizer + GRU + VAD)", "", "```", comp["size_report"], "```", ""]
+    lines += ["## The VAD-added classifier", "", "![classifier_vad](classifier_vad.png)", "",
+              "## Commands", "", "```sh", *ctx.commands, "```", ""]
+    ctx.write("REPORT.md", "\n".join(lines))
+    say(f"  wrote {ctx.outdir / 'REPORT.md'}")
+    return {"report": str(ctx.outdir / "REPORT.md")}
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], dict]]] = [
     ("featurizer", step_featurizer),
     ("tone_features", step_tone_features),
+    ("data", step_data),
     ("real_clip", step_real_clip),
+    ("lists", step_lists),
+    ("datasets", step_datasets),
+    ("train", step_train),
+    ("compile", step_compile),
+    ("test", step_test),
+    ("report", step_report),
 ]
 
 
@@ -243,25 +422,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwsc.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--outdir", default="demo-out", help="folder for every result (default demo-out)")
     parser.add_argument("--data", default=None,
-                        help=f"Speech-Commands-style folder (default {DEFAULT_DATA} when present)")
+                        help="a Speech-Commands-style folder (default: a synthetic corpus made by synth-dataset)")
     parser.add_argument("--seed", type=int, default=0, help="seed for everything random")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    parser.add_argument("--quick", action="store_true", help="tiny data and model: a smoke run of every step")
     args = parser.parse_args(argv)
-    data = Path(args.data) if args.data else (DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
-    ctx = DemoContext(outdir=Path(args.outdir), data=data, seed=args.seed)
+    ctx = DemoContext(outdir=Path(args.outdir), data=Path(args.data) if args.data else None, seed=args.seed,
+                      epochs=args.epochs, quick=args.quick)
     ctx.outdir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {}
+    started_all = time.perf_counter()
     try:
         for number, (name, step) in enumerate(STEPS, 1):
             say(f"[{number}/{len(STEPS)}] {name}: {(step.__doc__ or '').strip().splitlines()[0]}")
             started = time.perf_counter()
-            summary[name] = step(ctx)
-            summary[name]["seconds"] = round(time.perf_counter() - started, 3)
+            ctx.summary[name] = step(ctx)
+            ctx.summary[name]["seconds"] = round(time.perf_counter() - started, 3)
     except KwscError as exc:
         print(f"kwsc demo: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        ctx.write("summary.json", json.dumps(summary, indent=1, default=str) + "\n")
-    say(f"demo finished; results in {ctx.outdir}/")
+        ctx.write("summary.json", json.dumps(ctx.summary, indent=1, default=str) + "\n")
+    say(f"demo finished in {time.perf_counter() - started_all:.0f} s; results in {ctx.outdir}/ (REPORT.md)")
     return 0
 
 
