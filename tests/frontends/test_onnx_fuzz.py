@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx")
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
 
 from kwsc.backends.reference import Interpreter  # noqa: E402
 from kwsc.errors import KwscError  # noqa: E402
@@ -30,111 +30,8 @@ pytestmark = pytest.mark.xdist_group("onnx_fuzz")
 OUTCOMES: collections.Counter = collections.Counter()
 
 
-def _init(name: str, array) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(array), name)
-
-
-def _model(nodes, inputs, outputs, inits, opset=13):
-    graph = helper.make_graph(nodes, "seed", inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
-
-
-def _rand(rng, *shape):
-    return (rng.standard_normal(shape) * 0.5).astype(np.float32)
-
-
-def _torch_style_gru():
-    rng = np.random.default_rng(0)
-    f32 = TensorProto.FLOAT
-    nodes = [
-        helper.make_node("Shape", ["x"], ["s"], name="shape"),
-        helper.make_node("Gather", ["s", "one"], ["b"], axis=0, name="gather"),
-        helper.make_node("Unsqueeze", ["b", "axes0"], ["b1"], name="unsqueeze"),
-        helper.make_node("Concat", ["dirs", "b1", "hidden"], ["shp"], axis=0, name="concat"),
-        helper.make_node("ConstantOfShape", ["shp"], ["h0"], value=helper.make_tensor("v", f32, [1], [0.0]),
-                         name="zeros"),
-        helper.make_node("GRU", ["x", "W", "R", "B", "", "h0"], ["Y", "Y_h"], hidden_size=3, linear_before_reset=1,
-                         name="gru"),
-        helper.make_node("Squeeze", ["Y", "axes1"], ["y"], name="squeeze"),
-        helper.make_node("Reshape", ["y", "flat"], ["y2"], name="reshape"),
-        helper.make_node("Gemm", ["y2", "Wfc", "bfc"], ["logits"], transB=1, alpha=0.5, name="gemm"),
-        helper.make_node("LogSoftmax", ["logits"], ["scores"], axis=1, name="log_softmax"),
-    ]
-    inits = [_init("one", np.array(1, np.int64)), _init("axes0", np.array([0], np.int64)),
-             _init("axes1", np.array([1], np.int64)), _init("dirs", np.array([1], np.int64)),
-             _init("hidden", np.array([3], np.int64)), _init("flat", np.array([-1, 3], np.int64)),
-             _init("W", _rand(rng, 1, 9, 4)), _init("R", _rand(rng, 1, 9, 3)), _init("B", _rand(rng, 1, 18)),
-             _init("Wfc", _rand(rng, 2, 3)), _init("bfc", _rand(rng, 2))]
-    return _model(nodes, [helper.make_tensor_value_info("x", f32, ["T", 1, 4])],
-                  [helper.make_tensor_value_info("scores", f32, ["T", 2])], inits, opset=17)
-
-
-def _lstm_with_state():
-    rng = np.random.default_rng(1)
-    f32 = TensorProto.FLOAT
-    nodes = [
-        helper.make_node("Slice", ["h_in", "start0", "end1", "axes0"], ["h0"], name="slice_h"),
-        helper.make_node("Identity", ["c_in"], ["c0"], name="ident_c"),
-        helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"], hidden_size=3,
-                         name="lstm"),
-        helper.make_node("Squeeze", ["Y", "axes1"], ["y"], name="squeeze"),
-        helper.make_node("MatMul", ["y", "Wm"], ["m"], name="matmul"),
-        helper.make_node("Add", ["m", "bm"], ["a"], name="add"),
-        helper.make_node("Softmax", ["a"], ["scores"], axis=-1, name="softmax"),
-        helper.make_node("Concat", ["Y_h"], ["h_out"], axis=0, name="concat_h"),
-        helper.make_node("Identity", ["Y_c"], ["c_out"], name="ident_c_out"),
-    ]
-    inits = [_init("start0", np.array([0], np.int64)), _init("end1", np.array([1], np.int64)),
-             _init("axes0", np.array([0], np.int64)), _init("axes1", np.array([1], np.int64)),
-             _init("W", _rand(rng, 1, 12, 4)), _init("R", _rand(rng, 1, 12, 3)), _init("B", _rand(rng, 1, 24)),
-             _init("Wm", _rand(rng, 3, 2)), _init("bm", _rand(rng, 2))]
-    vi = helper.make_tensor_value_info
-    return _model(nodes, [vi("x", f32, [1, 1, 4]), vi("h_in", f32, [1, 1, 3]), vi("c_in", f32, [1, 1, 3])],
-                  [vi("scores", f32, [1, 1, 2]), vi("h_out", f32, [1, 1, 3]), vi("c_out", f32, [1, 1, 3])], inits)
-
-
-def _every_op():
-    rng = np.random.default_rng(2)
-    f32 = TensorProto.FLOAT
-    nodes = [
-        helper.make_node("Constant", [], ["shape23"], value=numpy_helper.from_array(np.array([2, 3], np.int64)),
-                         name="const"),
-        helper.make_node("Reshape", ["x", "shape23"], ["r"], name="reshape"),
-        helper.make_node("Transpose", ["r"], ["t"], perm=[1, 0], name="transpose"),
-        helper.make_node("Flatten", ["t"], ["f"], axis=0, name="flatten"),
-        helper.make_node("Slice", ["f", "s0", "s4", "ax1"], ["s"], name="slice"),
-        helper.make_node("Gather", ["s", "idx"], ["g"], axis=1, name="gather"),
-        helper.make_node("Concat", ["g", "s"], ["c"], axis=1, name="concat"),
-        helper.make_node("ReduceMean", ["c"], ["m"], axes=[1], keepdims=1, name="reduce_mean"),
-        helper.make_node("Expand", ["m", "shape16"], ["e"], name="expand"),
-        helper.make_node("Sub", ["x", "e"], ["d"], name="sub"),
-        helper.make_node("Mul", ["d", "d"], ["sq"], name="mul"),
-        helper.make_node("Div", ["sq", "two"], ["dv"], name="div"),
-        helper.make_node("Relu", ["dv"], ["rl"], name="relu"),
-        helper.make_node("Sigmoid", ["rl"], ["sg"], name="sigmoid"),
-        helper.make_node("Tanh", ["sg"], ["th"], name="tanh"),
-        helper.make_node("Cast", ["th"], ["ct"], to=TensorProto.FLOAT, name="cast"),
-        helper.make_node("Unsqueeze", ["ct", "ax0"], ["u"], name="unsqueeze"),
-        helper.make_node("RNN", ["u", "W", "R", "B"], ["", "Y_h"], hidden_size=3, name="rnn"),
-        helper.make_node("Squeeze", ["Y_h"], ["yh"], name="squeeze"),
-        helper.make_node("Softmax", ["yh"], ["out"], axis=-1, name="softmax"),
-        helper.make_node("Shape", ["x"], ["xs"], start=1, name="shape"),
-        helper.make_node("ConstantOfShape", ["xs"], ["z"], name="cos"),
-        helper.make_node("Add", ["z", "ct"], ["out2"], name="add"),
-    ]
-    inits = [_init("s0", np.array([0], np.int64)), _init("s4", np.array([4], np.int64)),
-             _init("ax1", np.array([1], np.int64)), _init("ax0", np.array([0], np.int64)),
-             _init("idx", np.array([0, 2], np.int64)), _init("shape16", np.array([1, 6], np.int64)),
-             _init("two", np.array(2.0, np.float32)), _init("W", _rand(rng, 1, 3, 6)), _init("R", _rand(rng, 1, 3, 3)),
-             _init("B", _rand(rng, 1, 6))]
-    vi = helper.make_tensor_value_info
-    return _model(nodes, [vi("x", f32, [1, 6])], [vi("out", f32, [3]), vi("out2", f32, [1, 6])], inits, opset=15)
-
-
-SEEDS = [zoo.tf2onnx_gru(features=4, hidden=3, classes=2), _torch_style_gru(), _lstm_with_state(), _every_op()]
+SEEDS = [zoo.tf2onnx_gru(features=4, hidden=3, classes=2), zoo.torch_style_gru(), zoo.lstm_with_state(),
+         zoo.every_op()]
 SEED_BYTES = [m.SerializeToString() for m in SEEDS]
 
 
