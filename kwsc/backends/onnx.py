@@ -67,6 +67,7 @@ class _Emitter:
         self.names: dict[Value, str] = {}
         self.taken = {n.attrs["name"] for n in graph.input_nodes + graph.output_nodes}
         self.counter = 0
+        self.node_names: set[str] = set()
 
     # ------------------------------------------------------------------ naming and values
     def fresh(self, base: str) -> str:
@@ -99,7 +100,9 @@ class _Emitter:
         from onnx import helper
 
         outputs = outputs or [self.fresh(f"{name or op}_out")]
-        self.nodes.append(helper.make_node(op, inputs, outputs, name=self.fresh(name or op), **attrs))
+        node_name = name if name and name not in self.node_names else self.fresh(name or op)
+        self.node_names.add(node_name)
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=node_name, **attrs))
         return outputs[0]
 
     def array(self, node: Node, index: int, what: str) -> np.ndarray:
