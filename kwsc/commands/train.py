@@ -1,0 +1,47 @@
+"""``kwsc train``: train a GRU/LSTM keyword spotter on an ELL-layout dataset and export it to ONNX."""
+
+from __future__ import annotations
+
+from kwsc.commands._util import add_command
+
+ORDER = 30
+
+_DESCRIPTION = """\
+Train a GRU/LSTM keyword spotter on DIR/{training,validation,testing}_list.npz (ELL layout) and write into OUTDIR:
+<Arch><H>KeywordSpotter.pt, .onnx (one frame [1,1,F] in, state kept by the runtime), _stateful.onnx (explicit
+h_in_k/h_out_k state), categories.txt, train_results.json, results.txt, training_curves.png, confusion_matrix.png.
+
+Two recipes: kwsc (default: normalization, time shift, SpecAugment, noise mixing, label smoothing, AdamW with
+warm-up + cosine, 60 epochs, batch 64) and seed (ELL's train_classifier.py defaults: RMSprop alpha 0, lr 1e-3,
+30 epochs, batch 128). Options given override the recipe and --config.
+
+example:
+  kwsc train --dataset data/ --outdir model/
+  kwsc train --dataset data/ --outdir seed-model/ --recipe seed --epochs 30
+  torchrun --nproc_per_node 2 -m kwsc.train --dataset data/ --outdir model/   # DistributedDataParallel
+"""
+
+
+def register(sub) -> None:
+    from kwsc.train.options import add_train_arguments
+
+    p = add_command(sub, "train", run, help="train a GRU/LSTM keyword spotter and export it to ONNX",
+                    description=_DESCRIPTION)
+    add_train_arguments(p)
+
+
+def run(args) -> int:
+    from kwsc.train.options import config_from_args
+
+    config = config_from_args(args)
+    try:
+        from kwsc.train.pipeline import train
+    except ImportError as exc:  # torch is the optional "train" extra
+        from kwsc.errors import InputError
+        raise InputError(f"kwsc train needs torch: pip install 'kwsc[train]' ({exc})") from None
+    results = train(config, args.dataset, args.outdir, args.categories, resume=args.resume,
+                    progress=not args.no_progress, opset=args.opset, export=not args.no_export)
+    if results:
+        print(f"Wrote {args.outdir}: test accuracy {results['accuracy_test'] * 100:.2f} %, "
+              f"training time {results['training_time']:.1f} s")
+    return 0

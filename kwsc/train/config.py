@@ -1,0 +1,139 @@
+"""Training configuration: the seed's ``training_config`` keys (ell-behaviour.md §5.6) plus kwsc's additions.
+
+A configuration is a nested dict with the seed's four sections ``model``, ``dataset``, ``training`` and
+``optimizer_options``; kwsc adds ``augment`` and a few ``training`` keys. Two recipes give the defaults:
+
+* ``seed`` — the seed's ``training_config`` exactly (RMSprop with alpha 0, lr 1e-3, 30 epochs, batch 128, no
+  normalization, no augmentation): what ELL's tutorial users got.
+* ``kwsc`` (the default) — the same GRU 2×128 network trained to generalize to unseen speakers: normalized
+  inputs, time shift, SpecAugment masks, feature-space noise mixing, label smoothing, AdamW with a warm-up +
+  cosine schedule (README "kwsc train").
+
+No torch import here: the command module reads this to build its parser.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from kwsc.errors import FormatError, InputError
+
+__all__ = [
+    "SEED_CONFIG", "RECIPES", "recipe_config", "merge_config", "load_config_file", "validate_config",
+    "model_filename",
+]
+
+SEED_CONFIG: dict = {
+    "model": {
+        "architecture": "GRU", "num_layers": 2, "hidden_units": 128, "filename": "",
+        "dropout": 0.0,
+    },
+    "dataset": {
+        "name": "speechcommandsv01", "featurizer": "featurizer_mel_16000_512_512_80_40_log",
+        "categories": "categories.txt", "path": "", "auto_scale": True, "normalize": False,
+    },
+    "training": {
+        "max_epochs": 30, "learning_rate": 1e-3, "lr_scheduler": None, "lr_peaks": 1, "lr_min": 1e-5,
+        "lr_gamma": 1, "lr_step_size": 1, "batch_size": 128, "optimizer": "RMSprop", "use_gpu": True,
+        # kwsc additions (the seed's behaviour when left at these values)
+        "recipe": "seed", "seed": 0, "device": "auto", "warmup_epochs": 0.0, "label_smoothing": 0.0,
+        "class_weights": False, "amp": False, "lr_batch_scaling": "none", "scheduler_first": True,
+        "threads": 0,
+    },
+    "optimizer_options": {
+        "weight_decay": 1e-5, "momentum": 0, "centered": False, "alpha": 0, "eps": 1e-8, "rho": 0,
+        "lr_decay": 0, "betas": [0.9, 0.999], "lambd": 1e-4, "t0": 1e6, "etas": [0.5, 1.2], "dampening": 0,
+        "step_sizes": [1e-6, 50],
+    },
+    "augment": {
+        "time_shift": 0, "freq_masks": 0, "freq_mask_width": 0, "time_masks": 0, "time_mask_width": 0,
+        "noise_prob": 0.0, "noise_max_gain": 0.0, "noise_class": "_silence_",
+    },
+}
+
+_KWSC_OVERRIDES: dict = {
+    "model": {"dropout": 0.1},
+    "dataset": {"normalize": True},
+    "training": {
+        "recipe": "kwsc", "max_epochs": 60, "learning_rate": 3e-3, "lr_scheduler": "WarmupCosineLR",
+        "lr_min": 1e-5, "batch_size": 64, "optimizer": "AdamW", "warmup_epochs": 3.0, "label_smoothing": 0.1,
+        "scheduler_first": False,
+    },
+    "optimizer_options": {"weight_decay": 1e-2},
+    "augment": {
+        "time_shift": 4, "freq_masks": 2, "freq_mask_width": 8, "time_masks": 2, "time_mask_width": 5,
+        "noise_prob": 0.8, "noise_max_gain": 1.0,
+    },
+}
+
+RECIPES = ("kwsc", "seed")
+ARCHITECTURES = ("GRU", "LSTM")
+OPTIMIZERS = ("RMSprop", "Adam", "AdamW", "SGD", "Adadelta", "Adagrad", "Adamax", "ASGD", "Rprop")
+SCHEDULERS = ("none", "TriangleLR", "CosineAnnealingLR", "ExponentialLR", "StepLR", "ExponentialResettingLR",
+              "WarmupCosineLR", "OneCycleLR")
+
+
+def merge_config(base: dict, override: dict, where: str = "config") -> dict:
+    """``base`` updated section by section with ``override`` (a new dict; unknown sections are errors)."""
+    out = copy.deepcopy(base)
+    for section, values in override.items():
+        if section not in out:
+            raise InputError(f"{where}: unknown section {section!r} (known: {', '.join(out)})")
+        if not isinstance(values, dict):
+            raise InputError(f"{where}: section {section!r} must be an object")
+        out[section].update(copy.deepcopy(values))
+    return out
+
+
+def recipe_config(recipe: str = "kwsc") -> dict:
+    """The full default configuration of a recipe (``kwsc`` or ``seed``)."""
+    if recipe not in RECIPES:
+        raise InputError(f"unknown recipe {recipe!r} (choose {' or '.join(RECIPES)})")
+    config = copy.deepcopy(SEED_CONFIG)
+    return merge_config(config, _KWSC_OVERRIDES) if recipe == "kwsc" else config
+
+
+def load_config_file(path: str | Path) -> dict:
+    """A JSON training configuration (the seed's nested format); sections may be partial."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such config file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{p}: not a JSON training config ({exc})") from None
+    if not isinstance(data, dict):
+        raise FormatError(f"{p}: a training config must be a JSON object of sections")
+    # the seed writes train_results.json with extra top-level keys; keep only config sections
+    return {k: v for k, v in data.items() if k in SEED_CONFIG and isinstance(v, dict)}
+
+
+def validate_config(config: dict) -> None:
+    """InputError naming the first bad value."""
+    m, t = config["model"], config["training"]
+    if m["architecture"] not in ARCHITECTURES:
+        raise InputError(f"model.architecture {m['architecture']!r}: choose one of {', '.join(ARCHITECTURES)}")
+    if int(m["num_layers"]) not in (1, 2, 3):
+        raise InputError(f"model.num_layers {m['num_layers']}: must be 1, 2 or 3")
+    if int(m["hidden_units"]) < 1:
+        raise InputError(f"model.hidden_units {m['hidden_units']}: must be positive")
+    if t["optimizer"] not in OPTIMIZERS:
+        raise InputError(f"training.optimizer {t['optimizer']!r}: choose one of {', '.join(OPTIMIZERS)}")
+    if (t["lr_scheduler"] or "none") not in SCHEDULERS:
+        raise InputError(f"training.lr_scheduler {t['lr_scheduler']!r}: choose one of {', '.join(SCHEDULERS)}")
+    if int(t["max_epochs"]) < 1 or int(t["batch_size"]) < 1:
+        raise InputError("training.max_epochs and training.batch_size must be positive")
+    if t["device"] not in ("auto", "cpu", "cuda") and not str(t["device"]).startswith("cuda:"):
+        raise InputError(f"training.device {t['device']!r}: choose auto, cpu or cuda")
+    if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
+        raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
+
+
+def model_filename(config: dict) -> str:
+    """The seed's default file stem: ``<Arch><H>KeywordSpotter`` (or model.filename without suffix)."""
+    name = config["model"].get("filename") or ""
+    if name:
+        return Path(name).stem
+    return f"{config['model']['architecture']}{config['model']['hidden_units']}KeywordSpotter"

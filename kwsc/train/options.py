@@ -1,0 +1,116 @@
+"""Command-line options of ``kwsc train`` (shared with ``python -m kwsc.train`` under torchrun); no torch here.
+
+Precedence: the recipe's defaults < ``--config`` JSON < options given on the command line (each overrides only
+when given, as the seed's train_classifier.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kwsc.commands._util import option
+from kwsc.train.config import (ARCHITECTURES, OPTIMIZERS, RECIPES, SCHEDULERS, load_config_file, merge_config,
+                               recipe_config, validate_config)
+
+__all__ = ["add_train_arguments", "config_from_args"]
+
+# option dest → (section, key)
+_MAP = {
+    "architecture": ("model", "architecture"), "num_layers": ("model", "num_layers"),
+    "hidden_units": ("model", "hidden_units"), "dropout": ("model", "dropout"), "filename": ("model", "filename"),
+    "normalize": ("dataset", "normalize"),
+    "epochs": ("training", "max_epochs"), "batch_size": ("training", "batch_size"),
+    "learning_rate": ("training", "learning_rate"), "optimizer": ("training", "optimizer"),
+    "lr_scheduler": ("training", "lr_scheduler"), "lr_min": ("training", "lr_min"),
+    "lr_peaks": ("training", "lr_peaks"), "lr_gamma": ("training", "lr_gamma"),
+    "lr_step_size": ("training", "lr_step_size"), "warmup_epochs": ("training", "warmup_epochs"),
+    "lr_batch_scaling": ("training", "lr_batch_scaling"), "seed": ("training", "seed"),
+    "device": ("training", "device"), "label_smoothing": ("training", "label_smoothing"),
+    "class_weights": ("training", "class_weights"), "amp": ("training", "amp"), "threads": ("training", "threads"),
+    "weight_decay": ("optimizer_options", "weight_decay"), "momentum": ("optimizer_options", "momentum"),
+    "time_shift": ("augment", "time_shift"), "freq_masks": ("augment", "freq_masks"),
+    "freq_mask_width": ("augment", "freq_mask_width"), "time_masks": ("augment", "time_masks"),
+    "time_mask_width": ("augment", "time_mask_width"), "noise_prob": ("augment", "noise_prob"),
+    "noise_max_gain": ("augment", "noise_max_gain"), "noise_class": ("augment", "noise_class"),
+}
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """All ``kwsc train`` options (defaults None: only given options override the recipe/config)."""
+    io = p.add_argument_group("data and outputs")
+    option(io, "--dataset", "-a", required=True, metavar="DIR",
+           help="folder with training_list.npz, validation_list.npz, testing_list.npz (ELL layout)")
+    option(io, "--outdir", required=True, metavar="DIR", help="where the model, results and plots go")
+    option(io, "--categories", "-c", metavar="FILE", help="class names, one per line (default: the npz valid_classes)")
+    option(io, "--filename", "-o", help="model file stem (default <Arch><H>KeywordSpotter)")
+    option(io, "--config", metavar="JSON", help="a training config (the seed's nested training_config keys)")
+    option(io, "--recipe", choices=RECIPES, default="kwsc",
+           help="defaults to start from: kwsc (default; generalizes) or seed (ELL's train_classifier.py)")
+    option(io, "--resume", action="store_true", help="continue from OUTDIR/checkpoint.pt (saved every epoch)")
+    option(io, "--opset", type=int, default=17, help="ONNX opset of the exports (default 17)")
+    option(io, "--no_export", action="store_true", help="skip the ONNX export")
+    option(io, "--no_progress", action="store_true", help="no progress bar")
+    m = p.add_argument_group("model")
+    option(m, "--architecture", choices=ARCHITECTURES, help="GRU (default) or LSTM")
+    option(m, "--num_layers", type=int, choices=(1, 2, 3), help="recurrent layers (default 2)")
+    option(m, "--hidden_units", "-hu", type=int, help="units per layer (default 128)")
+    option(m, "--dropout", type=float, help="dropout between layers, training only (kwsc 0.1, seed 0)")
+    t = p.add_argument_group("training")
+    option(t, "--epochs", type=int, help="epochs (kwsc 60, seed 30)")
+    option(t, "--batch_size", "-bs", type=int, help="batch size (kwsc 64, seed 128)")
+    option(t, "--learning_rate", "-lr", type=float, help="peak learning rate (kwsc 3e-3, seed 1e-3)")
+    option(t, "--optimizer", choices=OPTIMIZERS, help="kwsc AdamW; seed RMSprop with alpha 0")
+    option(t, "--weight_decay", type=float, help="kwsc 1e-2 (AdamW), seed 1e-5")
+    option(t, "--momentum", type=float, help="momentum (RMSprop, SGD)")
+    option(t, "--lr_scheduler", choices=SCHEDULERS, help="per-batch schedule (kwsc WarmupCosineLR, seed none)")
+    option(t, "--lr_min", type=float, help="schedule floor (default 1e-5)")
+    option(t, "--lr_peaks", type=float, help="TriangleLR/CosineAnnealingLR cycles (default 1)")
+    option(t, "--lr_gamma", type=float, help="ExponentialLR/StepLR factor per iteration")
+    option(t, "--lr_step_size", type=int, help="StepLR iterations per step")
+    option(t, "--warmup_epochs", type=float, help="linear warm-up (WarmupCosineLR/OneCycleLR)")
+    option(t, "--lr_batch_scaling", choices=("none", "linear", "sqrt"),
+           help="scale the learning rate by batch_size/128 (large GPU batches)")
+    option(t, "--normalize", type=_bool, nargs="?", const=True, metavar="BOOL",
+           help="normalize inputs with the training mean/std, built into the model (kwsc on, seed off)")
+    option(t, "--label_smoothing", type=float, help="label smoothing (kwsc 0.1)")
+    option(t, "--class_weights", type=_bool, nargs="?", const=True, metavar="BOOL",
+           help="weight the loss by total/count per class")
+    option(t, "--seed", type=int, help="random seed (default 0)")
+    option(t, "--device", help="auto (default), cpu or cuda")
+    option(t, "--amp", type=_bool, nargs="?", const=True, metavar="BOOL", help="bf16 autocast on CUDA")
+    option(t, "--threads", type=int, help="CPU threads (default: all cores)")
+    a = p.add_argument_group("augmentation (on the training device, in feature space)")
+    option(a, "--no_augment", action="store_true", help="switch every augmentation off")
+    option(a, "--time_shift", type=int, help="roll rows by up to ±N frames (kwsc 4)")
+    option(a, "--freq_masks", type=int, help="SpecAugment frequency masks per row (kwsc 2)")
+    option(a, "--freq_mask_width", type=int, help="largest frequency mask, in features (kwsc 8)")
+    option(a, "--time_masks", type=int, help="SpecAugment time masks per row (kwsc 2)")
+    option(a, "--time_mask_width", type=int, help="largest time mask, in frames (kwsc 5)")
+    option(a, "--noise_prob", type=float, help="probability to mix a noise row into a row (kwsc 0.8)")
+    option(a, "--noise_max_gain", type=float, help="largest noise gain (kwsc 1.0)")
+    option(a, "--noise_class", help="class whose training rows are the noise (default _silence_)")
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    """The full training config: recipe defaults, then --config, then the options given."""
+    config = recipe_config(args.recipe)
+    if args.config:
+        config = merge_config(config, load_config_file(args.config), where=args.config)
+    if getattr(args, "no_augment", False):
+        config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0)
+    for dest, (section, key) in _MAP.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            config[section][key] = value
+    config["training"]["recipe"] = args.recipe
+    validate_config(config)
+    return config

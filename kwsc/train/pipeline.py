@@ -1,0 +1,124 @@
+"""One training job end to end: train (or resume), test, write results and plots, export ONNX.
+
+Files written into ``outdir`` (main process only):
+``<Arch><H>KeywordSpotter.pt`` (state_dict), ``<stem>.onnx``, ``<stem>_stateful.onnx``, ``categories.txt``,
+``train_results.json``, ``results.txt`` (test predictions, JSON list of labels), ``training_curves.png``,
+``confusion_matrix.png``, ``mean.npy``/``std.npy`` (with normalization), ``checkpoint.pt`` (every epoch).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kwsc.errors import InputError
+from kwsc.ir.serialize import atomic_write
+from kwsc.train.config import model_filename
+from kwsc.train.export import DEFAULT_OPSET, export_onnx
+from kwsc.train.report import confusion_matrix, plot_confusion_matrix, plot_training_curves, write_results
+from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, prepare
+
+__all__ = ["train"]
+
+
+def _save_tensor_file(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write(path, buffer.getvalue())
+
+
+def train(config: dict, dataset_dir: str | Path, outdir: str | Path, categories: str | Path | None = None,
+          resume: bool = False, progress: bool = True, echo=print, opset: int = DEFAULT_OPSET,
+          export: bool = True, stop_after: int | None = None) -> dict:
+    """Train as ``config`` says on the dataset folder, write every output into ``outdir``; the results dict.
+
+    Args:
+        resume: continue from ``outdir/checkpoint.pt`` when it exists (same result as not stopping).
+        progress: show a tqdm bar per epoch (stderr).
+        echo: where the per-epoch lines go.
+        export: write and verify the two ONNX forms.
+        stop_after: stop (checkpointed, nothing else written) after this epoch; ``resume`` continues. Returns {}.
+    """
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"{outdir}: exists and is not a folder")
+    outdir.mkdir(parents=True, exist_ok=True)
+    run = prepare(config, dataset_dir, outdir, categories)
+    if resume and load_checkpoint(run) and run.is_main:
+        echo(f"Resuming after epoch {run.epoch} from {outdir / CHECKPOINT}")
+    if run.is_main:
+        echo(f"Training {run.model.name()} on {len(run.tensors['training'][0])} rows "
+             f"({run.ticks} batches of {run.batch_size} per epoch) on {run.device}"
+             + (f" × {run.world} processes" if run.world > 1 else ""))
+    fit(run, progress=progress, echo=echo, stop_after=stop_after)
+    results: dict = {}
+    finished = run.epoch >= int(config["training"]["max_epochs"])
+    if run.is_main and finished:
+        results = _finish(run, opset, export, echo)
+    if run.world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
+    return results
+
+
+def _finish(run, opset: int, export: bool, echo) -> dict:
+    config, outdir, model = run.config, run.outdir, run.model
+    stem = model_filename(config)
+    x_test, y_test = run.tensors["testing"]
+    x_train, y_train = run.tensors["training"]
+    accuracy_test, predictions = evaluate(model, x_test, y_test)
+    accuracy_train, _ = evaluate(model, x_train, y_train)
+    accuracy_val = run.log[-1]["accuracy"] if run.log else float("nan")
+    echo(f"Training accuracy = {accuracy_train * 100:.3f} %")
+    echo(f"Testing accuracy = {accuracy_test * 100:.3f} %")
+    _save_tensor_file(outdir / f"{stem}.pt", {k: v.cpu() for k, v in model.state_dict().items()})
+    atomic_write(outdir / "categories.txt", "\n".join(run.categories) + "\n")
+    if bool(model.normalize):
+        _save_npy(outdir / "mean.npy", model.mean.cpu().numpy())
+        _save_npy(outdir / "std.npy", model.std.cpu().numpy())
+    sample_rate, input_size, num_filters, window_size, shift = run.parameters
+    dataset_info = {"sample_rate": sample_rate, "input_size": input_size, "num_filters": num_filters,
+                    "window_size": window_size, "shift": shift}
+    files = {"model": f"{stem}.pt"}
+    if export:
+        exported = export_onnx(model, outdir, stem, opset,
+                               metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()}})
+        files.update(onnx=exported["onnx"].name, stateful_onnx=exported["stateful_onnx"].name)
+        echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
+             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
+    labels = y_test.cpu().numpy()
+    counts = confusion_matrix(labels, predictions, len(run.categories))
+    results = {
+        "accuracy_val": accuracy_test,  # the seed stores the *test* accuracy under this name
+        "accuracy_test": accuracy_test,
+        "accuracy_validation": accuracy_val,
+        "accuracy_train": accuracy_train,
+        "training_time": run.training_time,
+        "log": run.log,
+        **{k: v for k, v in config.items()},
+        "dataset": {**config["dataset"], **dataset_info},
+        "categories": run.categories,
+        "model_name": model.name(),
+        "device": str(run.device),
+        "processes": run.world,
+        "confusion_matrix": counts.tolist(),
+        "files": files,
+    }
+    write_results(outdir / "train_results.json", results)
+    write_results(outdir / "results.txt", [run.categories[int(i)] for i in predictions])
+    plot_training_curves(outdir / "training_curves.png", run.log, f"{model.name()} — {config['training']['recipe']} recipe")
+    plot_confusion_matrix(outdir / "confusion_matrix.png", counts, run.categories,
+                          f"test accuracy {accuracy_test * 100:.1f} % ({len(labels)} rows)")
+    return results

@@ -1,0 +1,271 @@
+"""The training loop: whole dataset as tensors on the device, batches sliced there, checkpoint every epoch.
+
+One code path for CPU and GPU: the training set (and its labels) is moved to the device once, each epoch draws a
+permutation there and slices batches from it, so no per-sample Python/DataLoader work happens. Each epoch ends by
+saving model, optimizer, iteration, log and every random generator to ``checkpoint.pt``, so ``resume=True``
+continues with exactly the result of an uninterrupted run. Under ``torchrun`` (WORLD_SIZE > 1) the model is
+wrapped in DistributedDataParallel: every rank draws the same permutation and takes its share of each batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from kwsc.errors import FormatError, InputError
+from kwsc.train.config import validate_config
+from kwsc.train.data import Augmenter, load_splits, normalization_stats, read_categories
+from kwsc.train.models import KeywordSpotter, build_model
+from kwsc.train.schedulers import make_schedule
+
+__all__ = ["TrainingRun", "prepare", "fit", "evaluate", "make_optimizer", "resolve_device", "CHECKPOINT"]
+
+CHECKPOINT = "checkpoint.pt"
+_OPTIMIZER_KEYS = {
+    "RMSprop": ("alpha", "eps", "weight_decay", "momentum", "centered"),
+    "Adam": ("betas", "eps", "weight_decay"), "AdamW": ("betas", "eps", "weight_decay"),
+    "Adamax": ("betas", "eps", "weight_decay"), "SGD": ("momentum", "dampening", "weight_decay"),
+    "Adadelta": ("rho", "eps", "weight_decay"), "Adagrad": ("lr_decay", "weight_decay"),
+    "ASGD": ("lambd", "t0", "weight_decay"), "Rprop": ("etas", "step_sizes"),
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when available, else cpu; asking for cuda without one is an InputError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def make_optimizer(name: str, params, lr: float, options: dict) -> torch.optim.Optimizer:
+    """The seed's optimizer by name with the options that optimizer takes (tuples restored from JSON lists)."""
+    kwargs = {k: tuple(options[k]) if isinstance(options[k], list) else options[k]
+              for k in _OPTIMIZER_KEYS[name] if k in options}
+    return getattr(torch.optim, name)(params, lr=lr, **kwargs)
+
+
+@dataclass
+class TrainingRun:
+    """Everything one training run holds: config, data tensors, model, optimizer, schedule, progress."""
+
+    config: dict
+    outdir: Path
+    device: torch.device
+    categories: list[str]
+    parameters: list[int]
+    tensors: dict
+    model: KeywordSpotter
+    optimizer: torch.optim.Optimizer
+    schedule: object
+    augmenter: Augmenter
+    batch_size: int
+    ticks: int
+    rank: int = 0
+    world: int = 1
+    epoch: int = 0
+    log: list = field(default_factory=list)
+    training_time: float = 0.0
+    generators: dict = field(default_factory=dict)
+    class_weights: torch.Tensor | None = None
+    ddp_model: torch.nn.Module | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
+
+
+def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categories_path: str | Path | None = None
+            ) -> TrainingRun:
+    """Load data, build model/optimizer/schedule on the device; start or join the process group under torchrun."""
+    validate_config(config)
+    t = config["training"]
+    if int(t.get("threads") or 0) > 0:
+        torch.set_num_threads(int(t["threads"]))
+    else:
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                  else (os.cpu_count() or 1)))
+    rank, world = _distributed()
+    device = resolve_device(t["device"])
+    if world > 1:
+        import torch.distributed as dist
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    categories = read_categories(categories_path) if categories_path else None
+    splits = load_splits(dataset_dir, categories)
+    train_set = splits["training_list"]
+    categories = train_set.classes
+    seed = int(t["seed"])
+    torch.manual_seed(seed)
+    num_features, num_keywords = train_set.features.shape[2], len(categories)
+    model = build_model(config, num_features, num_keywords)
+    if config["dataset"].get("normalize"):
+        model.set_normalization(*normalization_stats(train_set.features))
+    model.to(device)
+    tensors = {name.split("_")[0]: (torch.from_numpy(s.features).to(device), torch.from_numpy(s.labels).to(device))
+               for name, s in splits.items()}
+    batch_size = min(int(t["batch_size"]), len(train_set))
+    ticks = len(train_set) // batch_size  # drop_last, as the seed's DataLoader
+    lr = float(t["learning_rate"])
+    scale = batch_size / 128.0
+    lr *= {"none": 1.0, "linear": scale, "sqrt": math.sqrt(scale)}[t.get("lr_batch_scaling", "none")]
+    optimizer = make_optimizer(t["optimizer"], model.parameters(), lr, config["optimizer_options"])
+    lr_min = float(t["lr_min"]) if t.get("lr_min") else 0.0
+    schedule = make_schedule(t.get("lr_scheduler"), lr, lr_min, int(t["max_epochs"]), ticks,
+                             float(t.get("lr_peaks") or 1), float(t.get("lr_gamma") or 1),
+                             int(t.get("lr_step_size") or 1), float(t.get("warmup_epochs") or 0))
+    aug = config.get("augment", {})
+    noise_rows = None
+    noise_class = aug.get("noise_class")
+    if float(aug.get("noise_prob") or 0) > 0 and noise_class in categories:
+        noise_rows = tensors["training"][0][tensors["training"][1] == categories.index(noise_class)]
+    augmenter = Augmenter(aug, model.mean, noise_rows)
+    class_weights = None
+    if t.get("class_weights"):  # the seed's Dataset weights: total / count per class
+        counts = np.bincount(train_set.labels, minlength=num_keywords).astype(np.float64)
+        class_weights = torch.tensor(len(train_set) / np.maximum(counts, 1), dtype=torch.float32, device=device)
+        class_weights = class_weights / class_weights.mean()
+    generators = {"order": torch.Generator(device=device), "augment": torch.Generator(device=device)}
+    generators["order"].manual_seed(seed)
+    generators["augment"].manual_seed(seed + 7919 * (rank + 1))
+    run = TrainingRun(config, Path(outdir), device, categories, train_set.parameters, tensors, model, optimizer,
+                      schedule, augmenter, batch_size, ticks, rank, world, generators=generators,
+                      class_weights=class_weights)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        run.ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return run
+
+
+def _checkpoint_state(run: TrainingRun) -> dict:
+    state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": run.epoch,
+             "log": run.log, "training_time": run.training_time, "config": run.config,
+             "generators": {k: g.get_state() for k, g in run.generators.items()},
+             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state()}
+    if run.device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
+    return state
+
+
+def save_checkpoint(run: TrainingRun) -> None:
+    """Atomically write ``checkpoint.pt`` (main process only)."""
+    if not run.is_main:
+        return
+    path = run.outdir / CHECKPOINT
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(_checkpoint_state(run), tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(run: TrainingRun) -> bool:
+    """Restore the last saved epoch; False when there is no checkpoint."""
+    path = run.outdir / CHECKPOINT
+    if not path.exists():
+        return False
+    try:
+        state = torch.load(path, map_location=run.device, weights_only=False)
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+    except Exception as exc:  # a truncated or foreign file: say which and why
+        raise FormatError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc})") from None
+    run.epoch, run.log, run.training_time = int(state["epoch"]), list(state["log"]), float(state["training_time"])
+    for k, g in run.generators.items():
+        g.set_state(state["generators"][k].cpu() if run.device.type == "cpu" else state["generators"][k])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    np.random.set_state(state["numpy_rng"])
+    if "cuda_rng" in state and run.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), run.device)
+    return True
+
+
+@torch.no_grad()
+def evaluate(model: KeywordSpotter, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096
+             ) -> tuple[float, np.ndarray]:
+    """Accuracy over all rows (the seed skipped the last partial batch) and the predicted class indices."""
+    was_training = model.training
+    model.eval()
+    preds = [model(x[i:i + batch_size])[0].argmax(dim=1) for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=x.device)
+    accuracy = float((pred == y).float().mean()) if len(y) else float("nan")
+    return accuracy, pred.cpu().numpy()
+
+
+def _train_epoch(run: TrainingRun, progress: bool) -> float:
+    t = run.config["training"]
+    x_all, y_all = run.tensors["training"]
+    net = run.ddp_model or run.model
+    net.train()
+    order = torch.randperm(len(x_all), generator=run.generators["order"], device=run.device)
+    use_amp = bool(t.get("amp")) and run.device.type == "cuda"
+    smoothing = float(t.get("label_smoothing") or 0)
+    first = bool(t.get("scheduler_first"))
+    total, count = torch.zeros((), device=run.device), 0
+    bar = tqdm(total=run.ticks, desc=f"Epoch {run.epoch + 1}", leave=False, file=sys.stderr,
+               disable=not (progress and run.is_main), unit="batch")
+    for tick in range(run.ticks):
+        it = run.epoch * run.ticks + tick
+        lr = run.schedule(it + 1 if first else it)  # the seed calls scheduler.step() before optimizer.step()
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        index = order[tick * run.batch_size:(tick + 1) * run.batch_size][run.rank::run.world]
+        x, y = x_all[index], y_all[index]
+        if run.augmenter.active:
+            x = run.augmenter(x, run.generators["augment"])
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            log_probs, _ = net(x)
+        # cross_entropy re-normalizes log-probabilities (a no-op) and adds label smoothing / class weights
+        loss = F.cross_entropy(log_probs.float(), y, weight=run.class_weights, label_smoothing=smoothing)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        total += loss.detach()
+        count += 1
+        bar.update(1)
+    bar.close()
+    return float(total) / max(1, count)
+
+
+def fit(run: TrainingRun, progress: bool = True, echo=print, stop_after: int | None = None) -> None:
+    """Train from ``run.epoch`` to max_epochs; prints the seed's per-epoch line; checkpoints every epoch.
+
+    ``stop_after`` ends the loop after that epoch (the schedule still spans max_epochs); resume continues it.
+    """
+    epochs = int(run.config["training"]["max_epochs"])
+    if stop_after is not None:
+        epochs = min(epochs, int(stop_after))
+    x_val, y_val = run.tensors["validation"]
+    while run.epoch < epochs:
+        start = time.perf_counter()
+        loss = _train_epoch(run, progress)
+        lr = run.optimizer.param_groups[0]["lr"]
+        accuracy, _ = evaluate(run.model, x_val, y_val)
+        if run.device.type == "cuda":
+            torch.cuda.synchronize(run.device)
+        run.training_time += time.perf_counter() - start
+        run.epoch += 1
+        run.log.append({"epoch": run.epoch, "loss": loss, "accuracy": accuracy, "learning_rate": lr})
+        if run.is_main:
+            echo(f"Epoch {run.epoch}, Loss {loss:.6f}, Validation Accuracy {accuracy * 100:.3f}, "
+                 f"Learning Rate {lr:.6g}")
+        save_checkpoint(run)
