@@ -146,9 +146,15 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 @lru_cache(maxsize=32)
-def _ratio(src: int, dst: int) -> tuple[int, int]:
+def _polyphase_filter(src: int, dst: int) -> tuple[int, int, np.ndarray]:
+    """(up, down, FIR taps): resample_poly's own default Kaiser(5.0) low-pass, designed once per rate pair."""
+    from scipy.signal import firwin
+
     g = gcd(int(src), int(dst))
-    return int(dst) // g, int(src) // g
+    up, down = int(dst) // g, int(src) // g
+    half_len = 10 * max(up, down)
+    taps = firwin(2 * half_len + 1, 1.0 / max(up, down), window=("kaiser", 5.0))  # resample_poly scales by up
+    return up, down, taps
 
 
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
@@ -160,8 +166,8 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
         return samples
     from scipy.signal import resample_poly
 
-    up, down = _ratio(src_rate, dst_rate)
-    return resample_poly(samples, up, down).astype(np.float32, copy=False)
+    up, down, taps = _polyphase_filter(int(src_rate), int(dst_rate))
+    return resample_poly(samples, up, down, window=taps).astype(np.float32, copy=False)
 
 
 def load_audio(path: str | Path, sample_rate: int | None = None) -> np.ndarray:

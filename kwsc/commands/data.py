@@ -1,4 +1,4 @@
-"""Data commands: ``make-training-list``, ``make-dataset``."""
+"""Data commands: ``make-training-list``, ``make-dataset``, ``synth-dataset``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,17 @@ def _make_dataset(args) -> int:
     return 0
 
 
+def _synth_dataset(args) -> int:
+    from kwsc.data.synth import DEFAULT_WORDS, synth_dataset
+
+    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else list(DEFAULT_WORDS)
+    result = synth_dataset(args.out, words=words, variants=args.variants, seed=args.seed, jobs=args.jobs,
+                           progress=not args.quiet)
+    print(f"wrote {result.clips} clips of {len(words)} words by {result.speakers} speakers to {args.out} "
+          f"(validation {result.validation}, testing {result.testing}, {result.noise_files} noise files)")
+    return 0
+
+
 def register(sub) -> None:
     p = add_command(sub, "make-training-list", _make_training_list,
                     help="training/validation/testing lists and categories.txt of a Speech-Commands-style folder",
@@ -93,4 +104,17 @@ def register(sub) -> None:
     option(p, "--jobs", "-j", type=int, help="worker processes (default: all cores)")
     option(p, "--seed", type=int, default=0, help="random seed for noise and padding (default 0)")
     option(p, "--max_bad", type=float, default=0.01, help="tolerated fraction of unreadable files (default 0.01)")
+    option(p, "--quiet", "-q", action="store_true", help="no progress bar")
+
+    p = add_command(sub, "synth-dataset", _synth_dataset,
+                    help="a synthetic Speech-Commands-style corpus spoken by espeak-ng",
+                    description="Speaks each word with many espeak-ng voices (voice × variant × pitch × speed), "
+                                "writes one-second 16 kHz 16-bit clips in <word>/ folders, generated background "
+                                "noise in _background_noise_/, and validation/testing lists split by speaker. "
+                                "The same seed gives byte-identical files.")
+    p.add_argument("out", help="output folder")
+    option(p, "--words", help="comma-separated words (default: the 30 of Speech Commands v0.01)")
+    option(p, "--variants", type=int, default=40, help="speakers (voice+variant) per word (default 40)")
+    option(p, "--seed", type=int, default=0, help="random seed (default 0)")
+    option(p, "--jobs", "-j", type=int, help="worker processes (default: all cores)")
     option(p, "--quiet", "-q", action="store_true", help="no progress bar")
