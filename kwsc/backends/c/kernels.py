@@ -34,15 +34,15 @@ _BINARY_ENUM = {"Add": "KWSC_BIN_ADD", "Sub": "KWSC_BIN_SUB", "Mul": "KWSC_BIN_M
 # Ops whose output is their input, reinterpreted (row-major data does not move).
 ALIAS_OPS = frozenset({"Identity", "Reshape"})
 
-# Runtime source files per family (relative to runtime/src/<ref|opt>/); matvec.c has an optimised variant.
+# Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
 RUNTIME_SOURCES = {
-    "elementwise": ("elementwise.c",),
-    "dense": ("elementwise.c", "matvec.c", "dense.c"),
-    "recurrent": ("elementwise.c", "matvec.c", "recurrent.c"),
-    "featurizer": ("elementwise.c", "matvec.c", "featurizer.c"),
+    "elementwise": ("elementwise.c", "activation.c"),
+    "dense": ("elementwise.c", "activation.c", "matvec.c", "dense.c"),
+    "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
+    "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c"),
     "vad": ("vad.c",),
 }
-OPT_SOURCES = frozenset({"matvec.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c"})
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ enum { KWSC_BIN_ADD = 0, KWSC_BIN_SUB, KWSC_BIN_MUL, KWSC_BIN_DIV, KWSC_BIN_MAX,
 
 float kwsc_activate(int32_t act, float x);
 float kwsc_sigmoid(float x);
-void kwsc_activate_vec(int32_t act, float* x, int32_t n);
+void kwsc_activate_vec(int32_t act, float* x, int32_t n); /* in place */
+void kwsc_log_vec(const float* x, float* y, int32_t n);     /* y may be x */
 void kwsc_unary(int32_t op, float alpha, float beta, const float* x, float* y, int32_t n);
 /* y = a op b; na and nb are n or 1 (broadcast a scalar). */
 void kwsc_binary(int32_t op, const float* a, int32_t na, const float* b, int32_t nb, float* y, int32_t n);

@@ -81,5 +81,6 @@ def test_ctypes_load_matches_reference(model, compiled, speech_features):
     graph = model("gru")
     compiled_model = load(compiled("gru", "host"))
     assert (compiled_model.input_size, compiled_model.output_size) == (80, CLASSES)
+    compiled_model.reset()  # the library (and its default instance) may already be loaded by another test
     out = compiled_model.run(speech_features, resets=RESETS)
     np.testing.assert_allclose(out, reference_outputs(graph, speech_features, RESETS), atol=1e-4, rtol=0)

@@ -2,6 +2,9 @@
  * extensions, so the same source becomes AVX on x86 and NEON on ARM). Same signature and tests as ref/. */
 #include "kwsc_runtime.h"
 
+/* Vector types only cross static inline functions here; the ABI note about passing them does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #ifndef KWSC_VEC
 #define KWSC_VEC 8
 #endif
@@ -21,11 +24,46 @@ static inline vfloat load_q(const int8_t* p) {
     return __builtin_convertvector(v, vfloat);
 }
 
+/* Horizontal sum by halving (depth log2(KWSC_VEC), not a KWSC_VEC-long chain of dependent adds). */
 static inline float hsum(vfloat v) {
-    float s = 0.0f;
-    int i;
-    for (i = 0; i < KWSC_VEC; ++i) s += v[i];
-    return s;
+    float t[KWSC_VEC];
+    int w, i;
+    __builtin_memcpy(t, &v, sizeof v);
+    for (w = KWSC_VEC / 2; w >= 1; w /= 2) {
+        for (i = 0; i < w; ++i) t[i] += t[i + w];
+    }
+    return t[0];
+}
+
+/* The four row sums of four accumulators, reduced together in registers (transpose-and-add). */
+static inline void hsum4(vfloat a0, vfloat a1, vfloat a2, vfloat a3, float* out) {
+#if KWSC_VEC == 16
+    const vfloat p01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                       __builtin_shufflevector(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const vfloat p23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                       __builtin_shufflevector(a2, a3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    /* lanes: [a0 x4][a2 x4][a1 x4][a3 x4] */
+    const vfloat q = __builtin_shufflevector(p01, p23, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
+                     __builtin_shufflevector(p01, p23, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    const vfloat r = q + __builtin_shufflevector(q, q, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    out[0] = r[0] + r[1];
+    out[1] = r[8] + r[9];
+    out[2] = r[4] + r[5];
+    out[3] = r[12] + r[13];
+#elif KWSC_VEC == 4
+    const vfloat p01 = __builtin_shufflevector(a0, a1, 0, 1, 4, 5) + __builtin_shufflevector(a0, a1, 2, 3, 6, 7);
+    const vfloat p23 = __builtin_shufflevector(a2, a3, 0, 1, 4, 5) + __builtin_shufflevector(a2, a3, 2, 3, 6, 7);
+    const vfloat s = __builtin_shufflevector(p01, p23, 0, 2, 4, 6) + __builtin_shufflevector(p01, p23, 1, 3, 5, 7);
+    out[0] = s[0];
+    out[1] = s[1];
+    out[2] = s[2];
+    out[3] = s[3];
+#else
+    out[0] = hsum(a0);
+    out[1] = hsum(a1);
+    out[2] = hsum(a2);
+    out[3] = hsum(a3);
+#endif
 }
 
 /* Four dot products of consecutive rows with x; float or int8 rows (scaled by the caller). */
@@ -45,7 +83,8 @@ static inline float hsum(vfloat v) {
             a2 += LOAD(w2 + j) * xv;                                                                  \
             a3 += LOAD(w3 + j) * xv;                                                                  \
         }                                                                                             \
-        s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);                                   \
+        hsum4(a0, a1, a2, a3, out);                                                                   \
+        s0 = out[0], s1 = out[1], s2 = out[2], s3 = out[3];                                           \
         for (; j < cols; ++j) {                                                                       \
             s0 += (float)w0[j] * x[j];                                                                \
             s1 += (float)w1[j] * x[j];                                                                \
