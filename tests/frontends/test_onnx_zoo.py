@@ -27,15 +27,11 @@ SPECS = [zoo.Spec(cell, layers, exporter, opset, state)
 # the raw dynamo translation (optimize=False) keeps much more plumbing: Shape of the state input sizing weights …
 SPECS += [zoo.Spec("GRU", 2, "dynamo", 20, True, optimize=False), zoo.Spec("LSTM", 2, "dynamo", 18, False, optimize=False)]
 TUTORIAL = [zoo.Spec("GRU", 2, "legacy", 17, state, features=80, hidden=128, classes=12) for state in (False, True)]
-# torch 2.13's dynamo exporter writes opset >= 18 and its down-conversion to 13 fails (Shape-15 has no adapter),
-# so a "dynamo, opset 13" model would be an opset-18 model again; export those at 18 instead.
-DYNAMO_OPSET = {13: 18}
-
-
-def _actual(spec: zoo.Spec) -> zoo.Spec:
-    if spec.exporter == "dynamo" and spec.opset in DYNAMO_OPSET:
-        return zoo.Spec(**{**spec.__dict__, "opset": DYNAMO_OPSET[spec.opset]})
-    return spec
+# torch 2.13's dynamo exporter writes opset >= 18; asked for 13 it falls back to 18 because the down-conversion
+# fails (no adapter for Shape-15), so "dynamo at opset 13" cannot be made. Opset 18 is covered by extra models.
+DYNAMO_UNAVAILABLE = {13: "torch's dynamo exporter cannot write opset 13 (it writes 18: the version conversion "
+                          "has no adapter for Shape-15); dynamo models are tested at opsets 17, 18 and 20"}
+SPECS += [zoo.Spec("GRU", 2, "dynamo", 18, True)]
 
 
 @pytest.fixture(scope="session")
@@ -47,15 +43,17 @@ def zoo_dir(tmp_path_factory):
 def dynamo_job(zoo_dir):
     """All dynamo exports in one background subprocess (static shapes, so one process serves them all),
     started before the first test so it overlaps the in-process legacy exports."""
-    specs = sorted({_actual(s) for s in SPECS if s.exporter == "dynamo"}, key=lambda s: s.name)
+    specs = sorted({s for s in SPECS if s.exporter == "dynamo" and s.opset not in DYNAMO_UNAVAILABLE},
+                   key=lambda s: s.name)
     job = zoo.SubprocessExport(specs, zoo_dir).start()
     yield job
     job.close()
 
 
 def _model(spec: zoo.Spec, zoo_dir, request) -> tuple[zoo.Spec, object]:
-    spec = _actual(spec)
     path = zoo_dir / f"{spec.name}.onnx"
+    if spec.exporter == "dynamo" and spec.opset in DYNAMO_UNAVAILABLE:
+        pytest.skip(DYNAMO_UNAVAILABLE[spec.opset])
     if spec.exporter == "dynamo":
         failures = request.getfixturevalue("dynamo_job").failures()
         if spec.name in failures:
