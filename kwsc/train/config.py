@@ -49,7 +49,7 @@ SEED_CONFIG: dict = {
     },
     "augment": {
         "time_shift": 0, "freq_masks": 0, "freq_mask_width": 0, "time_masks": 0, "time_mask_width": 0,
-        "noise_prob": 0.0, "noise_max_gain": 0.0, "noise_class": "_silence_",
+        "noise_prob": 0.0, "noise_max_gain": 0.0, "noise_class": "_silence_", "gain_db": 0.0, "freq_warp": 0.0,
     },
 }
 

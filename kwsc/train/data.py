@@ -126,6 +126,10 @@ class Augmenter:
     * noise: with probability ``noise_prob`` a random noise row (from the training rows of ``noise_class``, rolled
       randomly) is mixed in the linear mel domain as the power sum sqrt(s² + (g·n)²) with g ~ U(0, noise_max_gain) —
       what adding an independent noise waveform does to expected magnitudes;
+    * gain: the linear mel energies scaled by a random gain of ±``gain_db`` dB (loudness varies by speaker and
+      microphone; normalization is global, so the network must not key on level);
+    * frequency warp: the mel axis resampled by a random factor in [1−freq_warp, 1+freq_warp] (linear
+      interpolation) — vocal-tract-length perturbation, which helps most with speakers never seen in training;
     * SpecAugment: ``freq_masks`` bands of up to ``freq_mask_width`` features and ``time_masks`` spans of up to
       ``time_mask_width`` frames set to the feature means (0 after normalization).
 
@@ -143,7 +147,8 @@ class Augmenter:
     def active(self) -> bool:
         o = self.options
         return bool(o.get("time_shift") or (o.get("freq_masks") and o.get("freq_mask_width"))
-                    or (o.get("time_masks") and o.get("time_mask_width")) or self.noise_linear is not None)
+                    or (o.get("time_masks") and o.get("time_mask_width")) or self.noise_linear is not None
+                    or o.get("gain_db") or o.get("freq_warp"))
 
     @staticmethod
     def _roll(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -161,6 +166,18 @@ class Augmenter:
         shift = int(o.get("time_shift") or 0)
         if shift:
             x = self._roll(x, torch.randint(-shift, shift + 1, (n,), generator=generator, device=dev))
+        gain_db = float(o.get("gain_db") or 0)
+        if gain_db:
+            gain = 10 ** ((uniform(n, 1, 1) * 2 - 1) * gain_db / 20)
+            x = torch.log1p(torch.expm1(x).clamp_min(0) * gain)
+        warp = float(o.get("freq_warp") or 0)
+        if warp:
+            alpha = 1 + (uniform(n, 1) * 2 - 1) * warp
+            source = (torch.arange(feats, device=dev)[None, :] * alpha).clamp(0, feats - 1)
+            low = source.floor().long().clamp(max=feats - 2) if feats > 1 else source.long()
+            frac = (source - low)[:, None, :]
+            gather = lambda idx: torch.gather(x, 2, idx[:, None, :].expand(-1, frames, -1))  # noqa: E731
+            x = gather(low) * (1 - frac) + gather((low + 1).clamp(max=feats - 1)) * frac
         if self.noise_linear is not None:
             pick = torch.randint(0, len(self.noise_linear), (n,), generator=generator, device=dev)
             noise = self._roll(self.noise_linear[pick],

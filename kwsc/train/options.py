@@ -32,6 +32,7 @@ _MAP = {
     "freq_mask_width": ("augment", "freq_mask_width"), "time_masks": ("augment", "time_masks"),
     "time_mask_width": ("augment", "time_mask_width"), "noise_prob": ("augment", "noise_prob"),
     "noise_max_gain": ("augment", "noise_max_gain"), "noise_class": ("augment", "noise_class"),
+    "gain_db": ("augment", "gain_db"), "freq_warp": ("augment", "freq_warp"),
 }
 
 
@@ -97,6 +98,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--time_mask_width", type=int, help="largest time mask, in frames (kwsc 5)")
     option(a, "--noise_prob", type=float, help="probability to mix a noise row into a row (kwsc 0.8)")
     option(a, "--noise_max_gain", type=float, help="largest noise gain (kwsc 1.0)")
+    option(a, "--gain_db", type=float, help="random loudness change of up to ±N dB")
+    option(a, "--freq_warp", type=float, help="random mel-axis warp factor 1±N (vocal-tract length)")
     option(a, "--noise_class", help="class whose training rows are the noise (default _silence_)")
 
 
@@ -106,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
     if args.config:
         config = merge_config(config, load_config_file(args.config), where=args.config)
     if getattr(args, "no_augment", False):
-        config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0)
+        config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0, gain_db=0.0, freq_warp=0.0)
     for dest, (section, key) in _MAP.items():
         value = getattr(args, dest, None)
         if value is not None:

@@ -190,7 +190,7 @@ def load_checkpoint(run: TrainingRun) -> bool:
         raise FormatError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc})") from None
     run.epoch, run.log, run.training_time = int(state["epoch"]), list(state["log"]), float(state["training_time"])
     for k, g in run.generators.items():
-        g.set_state(state["generators"][k].cpu() if run.device.type == "cpu" else state["generators"][k])
+        g.set_state(state["generators"][k].cpu())  # generator states are CPU byte tensors, even for CUDA
     torch.set_rng_state(state["torch_rng"].cpu())
     np.random.set_state(state["numpy_rng"])
     if "cuda_rng" in state and run.device.type == "cuda":
