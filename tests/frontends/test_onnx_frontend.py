@@ -186,3 +186,17 @@ def test_every_failure_is_a_kwsc_error_never_a_traceback():
                     [helper.make_tensor_value_info("z", F32, [4, 3])])
     with pytest.raises(KwscError, match=r"node 'cat' \(Concat\)"):
         import_onnx(model)
+
+
+def test_inference_dropout_is_identity_and_training_dropout_is_refused():
+    x = helper.make_tensor_value_info("x", F32, [1, 4])
+    y = helper.make_tensor_value_info("y", F32, [1, 4])
+    model = _single([helper.make_node("Dropout", ["x", "ratio"], ["y"], name="drop")], [x], [y],
+                    [numpy_helper.from_array(np.array(0.3, np.float32), "ratio")])
+    data = np.arange(4, dtype=np.float32).reshape(1, 4)
+    np.testing.assert_array_equal(Interpreter(import_onnx(model)).step(data), data)
+    training = _single([helper.make_node("Dropout", ["x", "ratio", "train"], ["y"], name="drop")], [x], [y],
+                       [numpy_helper.from_array(np.array(0.3, np.float32), "ratio"),
+                        numpy_helper.from_array(np.array(True), "train")])
+    with pytest.raises(FrontendError, match="training_mode must be a constant false"):
+        import_onnx(training)

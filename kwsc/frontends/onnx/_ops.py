@@ -55,6 +55,18 @@ def _binary(imp: Importer, node) -> None:
     imp.bind(0, imp.add1(node.op_type, [a, b]))
 
 
+@translator("Dropout")
+def _dropout(imp: Importer, node) -> None:
+    """Inference-mode dropout is the identity (a training_mode input that may be true is refused)."""
+    if imp.has(2):
+        training = imp.const(2, "training_mode")
+        if training.size != 1 or bool(training.reshape(-1)[0]):
+            raise imp.error("training_mode must be a constant false")
+    if imp.wants(1):
+        raise imp.error("the dropout mask output is not supported")
+    imp.bind(0, imp.add1("Identity", [imp.value(0)]))
+
+
 @translator("Relu", "Sigmoid", "Tanh")
 def _unary(imp: Importer, node) -> None:
     imp.bind(0, imp.add1(node.op_type, [imp.value(0)]))
@@ -232,13 +244,14 @@ def _reduce_mean(imp: Importer, node) -> None:
 # ---------------------------------------------------------------------- matrix products → Dense
 def _dense(imp: Importer, x, weights: np.ndarray, bias=None):
     """Dense(x, weights [out, in], bias) with weights and bias as new constants."""
-    w = imp.graph.add_constant(np.ascontiguousarray(weights.astype(np.float32)), name=f"{imp.current.name or 'dense'}_weights")
-    imp.static[w] = w.producer.attrs["value"]
-    inputs = [x, w]
-    if bias is not None:
-        b = imp.graph.add_constant(np.ascontiguousarray(bias.astype(np.float32)), name=f"{imp.current.name or 'dense'}_bias")
-        imp.static[b] = b.producer.attrs["value"]
-        inputs.append(b)
+    base = (imp.current.name or "dense").strip("/_:.")
+    inputs = [x]
+    for label, array in (("weights", weights), ("bias", bias)):
+        if array is not None:
+            value = imp.graph.add_constant(np.ascontiguousarray(array.astype(np.float32)), name=f"{base}_{label}")
+            value.producer.meta["source"] = imp.current.name
+            imp.static[value] = value.producer.attrs["value"]
+            inputs.append(value)
     return imp.add1("Dense", inputs)
 
 

@@ -99,7 +99,7 @@ def _recurrent(imp: Importer, node) -> None:
     params = []
     for label, array in (("input_weights", w), ("hidden_weights", r), ("input_bias", bi), ("hidden_bias", bh)):
         value = imp.graph.add_constant(np.ascontiguousarray(array, dtype=np.float32), name=f"{base}_{label}")
-        value.producer.meta["source"] = base
+        value.producer.meta["source"] = node.name or base
         imp.static[value] = value.producer.attrs["value"]
         params.append(value)
     attrs = {"hidden_size": hidden, "activation": acts[1] if op != "RNN" else acts[0]}
