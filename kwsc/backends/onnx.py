@@ -126,6 +126,10 @@ class _Emitter:
         from onnx import helper
 
         live = self._live()
+        clash = {n.attrs["name"] for n in self.graph.input_nodes} & {n.attrs["name"] for n in self.graph.output_nodes}
+        if clash:
+            raise BackendError(f"graph {self.graph.name!r}: {', '.join(sorted(clash))} names both an input and an "
+                               "output; ONNX needs distinct names")
         for node in self.graph.nodes:
             if node.op == "Input":
                 name = node.attrs["name"]

@@ -21,9 +21,8 @@ from kwsc.errors import FrontendError, KwscError, UnsupportedOpError
 from kwsc.frontends.onnx._load import MAX_ELEMENTS, dtype_from_onnx, node_label, tensor_to_array
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.ops import get_op
-from kwsc.ir.types import TensorType
 
-__all__ = ["Importer", "TRANSLATORS", "translator", "MIN_OPSET"]
+__all__ = ["Importer", "TRANSLATORS", "translator", "MIN_OPSET", "check_same_dtype"]
 
 Translator = Callable[["Importer", Any], None]
 TRANSLATORS: dict[str, Translator] = {}
@@ -290,10 +289,7 @@ def _topological(graph_proto, known: set[str], where: str) -> list:
 
 
 def check_same_dtype(imp: Importer, values: list[Value]) -> None:
+    """A FrontendError when the inputs of an elementwise op have different element types."""
     dtypes = {v.dtype for v in values}
     if len(dtypes) > 1:
         raise imp.error(f"inputs have different element types {sorted(dtypes)}")
-
-
-def type_of(value: Value | np.ndarray) -> TensorType:
-    return TensorType.of(value) if isinstance(value, np.ndarray) else value.type
