@@ -35,7 +35,7 @@ demo: venv apt
 
 bench: venv apt
 	$(PIP) install --quiet -c requirements/constraints.txt -e '.[bench]'
-	$(PY) -m pytest benchmarks -q --benchmark-columns=median,min,max --benchmark-sort=name
+	$(PY) -m pytest benchmarks -q -s --benchmark-columns=median,min,max --benchmark-sort=name
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info
