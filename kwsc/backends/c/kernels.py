@@ -39,10 +39,10 @@ RUNTIME_SOURCES = {
     "elementwise": ("elementwise.c", "activation.c"),
     "dense": ("elementwise.c", "activation.c", "matvec.c", "dense.c"),
     "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
-    "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c"),
+    "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
 }
-OPT_SOURCES = frozenset({"matvec.c", "activation.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c"})
 
 
 @dataclass(frozen=True)

@@ -67,14 +67,14 @@ class Target:
 _HOST = Target(
     name="host", cc="gcc",
     cflags=_WARNINGS + ("-O3", "-fPIC", "-ffp-contract=off"),
-    kernel_cflags=("-march=native", "-ffp-contract=fast"),
+    kernel_cflags=("-march=native", "-ffp-contract=fast", "-fno-math-errno"),
     ldflags=("-lm",), vector_width=16, align=16, artifact="shared",
 )
 
 _ARMV7 = Target(
     name="armv7", cc="arm-linux-gnueabihf-gcc",
     cflags=_WARNINGS + ("-O3", "-march=armv7-a", "-mfpu=neon-vfpv4", "-mfloat-abi=hard", "-ffp-contract=off"),
-    kernel_cflags=("-ffp-contract=fast",),
+    kernel_cflags=("-ffp-contract=fast", "-fno-math-errno"),
     ldflags=("-static", "-lm"), vector_width=4, align=4,
     runner=("qemu-arm", "-L", "/usr/arm-linux-gnueabihf"),
     size_tool="arm-linux-gnueabihf-size", nm_tool="arm-linux-gnueabihf-nm",
@@ -83,7 +83,7 @@ _ARMV7 = Target(
 _AARCH64 = Target(
     name="aarch64", cc="aarch64-linux-gnu-gcc",
     cflags=_WARNINGS + ("-O3", "-ffp-contract=off"),
-    kernel_cflags=("-ffp-contract=fast",),
+    kernel_cflags=("-ffp-contract=fast", "-fno-math-errno"),
     ldflags=("-static", "-lm"), vector_width=4, align=4,
     runner=("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"),
     size_tool="aarch64-linux-gnu-size", nm_tool="aarch64-linux-gnu-nm",

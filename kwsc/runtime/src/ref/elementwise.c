@@ -31,22 +31,28 @@ void kwsc_unary(int32_t op, float alpha, float beta, const float* x, float* y, i
     }
 }
 
+/* One loop per operation and broadcast case, so each is a plain loop the compiler can vectorise. */
+#define KWSC_BINARY_LOOPS(EXPR)                                          \
+    if (na == n && nb == n) {                                            \
+        for (i = 0; i < n; ++i) { const float u = a[i], v = b[i]; y[i] = EXPR; } \
+    } else if (nb == 1) {                                                \
+        const float v = b[0];                                            \
+        for (i = 0; i < n; ++i) { const float u = a[i]; y[i] = EXPR; }   \
+    } else {                                                             \
+        const float u = a[0];                                            \
+        for (i = 0; i < n; ++i) { const float v = b[i]; y[i] = EXPR; }   \
+    }
+
 void kwsc_binary(int32_t op, const float* a, int32_t na, const float* b, int32_t nb, float* y, int32_t n) {
     int32_t i;
-    for (i = 0; i < n; ++i) {
-        float u = a[na == 1 ? 0 : i];
-        float v = b[nb == 1 ? 0 : i];
-        float r;
-        switch (op) {
-        case KWSC_BIN_ADD: r = u + v; break;
-        case KWSC_BIN_SUB: r = u - v; break;
-        case KWSC_BIN_MUL: r = u * v; break;
-        case KWSC_BIN_DIV: r = u / v; break;
-        case KWSC_BIN_MAX: r = u > v ? u : v; break;
-        case KWSC_BIN_MIN: r = u < v ? u : v; break;
-        default: r = powf(u, v); break;
-        }
-        y[i] = r;
+    switch (op) {
+    case KWSC_BIN_ADD: KWSC_BINARY_LOOPS(u + v) break;
+    case KWSC_BIN_SUB: KWSC_BINARY_LOOPS(u - v) break;
+    case KWSC_BIN_MUL: KWSC_BINARY_LOOPS(u * v) break;
+    case KWSC_BIN_DIV: KWSC_BINARY_LOOPS(u / v) break;
+    case KWSC_BIN_MAX: KWSC_BINARY_LOOPS(u > v ? u : v) break;
+    case KWSC_BIN_MIN: KWSC_BINARY_LOOPS(u < v ? u : v) break;
+    default: KWSC_BINARY_LOOPS(powf(u, v)) break;
     }
 }
 
