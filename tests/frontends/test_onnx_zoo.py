@@ -32,6 +32,8 @@ TUTORIAL = [zoo.Spec("GRU", 2, "legacy", 17, state, features=80, hidden=128, cla
 DYNAMO_UNAVAILABLE = {13: "torch's dynamo exporter cannot write opset 13 (it writes 18: the version conversion "
                           "has no adapter for Shape-15); dynamo models are tested at opsets 17, 18 and 20"}
 SPECS += [zoo.Spec("GRU", 2, "dynamo", 18, True)]
+SPECS += [zoo.Spec(cell, 2, exporter, 17, state, batch_first=True)
+          for cell, exporter, state in (("GRU", "legacy", True), ("LSTM", "legacy", False), ("GRU", "dynamo", False))]
 
 
 @pytest.fixture(scope="session")
