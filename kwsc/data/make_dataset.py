@@ -112,6 +112,21 @@ def _init_worker(featurizer: BatchFeaturizer, mixer: NoiseMixer | None, options:
             threadpool_limits(1)
         except ImportError:
             pass
+        _keep_freed_memory()
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc reuse freed big arrays instead of returning them to the kernel: a fresh worker otherwise
+    page-faults and zeroes every batch's tens of megabytes anew (measured: ~20% of a worker's CPU time)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 1 << 30)
+        libc.mallopt(m_trim_threshold, 1 << 30)
+    except (OSError, AttributeError):  # not glibc: keep the default allocator behaviour
+        pass
 
 
 def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]]):
@@ -230,6 +245,8 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
         raise InputError(f"{list_file}: no such list file")
     if window_size < 1 or shift < 1:
         raise InputError(f"window_size and shift must be ≥ 1 (got {window_size}, {shift})")
+    if not 0.0 <= max_bad <= 1.0:
+        raise InputError(f"--max_bad is a fraction within [0, 1], got {max_bad}")
     graph = load_model(featurizer) if isinstance(featurizer, (str, Path)) else featurizer
     feat = BatchFeaturizer(graph, workers=1 if (jobs or os.cpu_count() or 1) > 1 else None)
     if feat.sample_rate is None:

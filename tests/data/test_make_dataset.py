@@ -187,3 +187,24 @@ def test_same_bytes_whatever_the_number_of_jobs(twenty, speech_dir, featurizer_p
     one = make_dataset(twenty, featurizer_path, outdir=tmp_path / "one", jobs=1, **kwargs)
     two = make_dataset(twenty, featurizer_path, outdir=tmp_path / "two", jobs=2, **kwargs)
     assert one.path.read_bytes() == two.path.read_bytes()
+
+
+def test_mixed_clips_are_padded_with_featurized_noise(twenty, speech_dir, featurizer_path, tmp_path):
+    from kwsc.audio.noise import NoiseMixer
+
+    noise_dir = speech_dir / "_background_noise_"
+    result = make_dataset(twenty, featurizer_path, outdir=tmp_path, wav_root=speech_dir, noise_path=noise_dir,
+                          noise_selection=1.0, max_noise_ratio=0.3, seed=11, jobs=1, progress=False)
+    assert result.mixed == 20
+    rows = np.load(result.path)["features"].reshape(20, 40, 80)
+    mixer = NoiseMixer.from_folder(noise_dir, 16000, max_ratio=0.3, selection=1.0)
+    plan = mixer.plan(20, seed=11)
+    graph = tutorial_featurizer()
+    for k, entry in enumerate(read_lines(twenty)[:2]):
+        samples = load_audio(speech_dir / entry, 16000)
+        assert len(samples) == 16000 and 0 < plan[k].gain <= 0.3
+        # the stream ELL feeds: the mixed clip (last chunk zero-padded), then 9 noise chunks continuing the noise
+        stream = np.zeros(32 * 512 + 9 * 512, np.float32)
+        stream[:16000] = mixer.mix(samples, plan[k])
+        stream[32 * 512:] = mixer.noise(plan[k], 9 * 512, skip=16000)
+        np.testing.assert_allclose(rows[k], streamed_frames(graph, stream), rtol=1e-5, atol=1e-5)
