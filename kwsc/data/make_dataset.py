@@ -248,9 +248,6 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     if not 0.0 <= max_bad <= 1.0:
         raise InputError(f"--max_bad is a fraction within [0, 1], got {max_bad}")
     graph = load_model(featurizer) if isinstance(featurizer, (str, Path)) else featurizer
-    feat = BatchFeaturizer(graph, workers=1 if (jobs or os.cpu_count() or 1) > 1 else None)
-    if feat.sample_rate is None:
-        raise InputError(f"featurizer {graph.name!r} does not say its sample rate (no sample_rate metadata)")
     if categories is None:
         categories = list_file.parent / "categories.txt"
     if isinstance(categories, (str, Path)):
@@ -260,6 +257,12 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     categories = list(categories)
     root = Path(wav_root) if wav_root is not None else list_file.parent
     entries = _entries(list_file, categories, root)
+    chunks = -(-len(entries) // CHUNK_FILES)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, chunks or 1))
+    # several worker processes: one FFT thread each; a single process: FFT threads on every core
+    feat = BatchFeaturizer(graph, workers=1 if jobs > 1 else None)
+    if feat.sample_rate is None:
+        raise InputError(f"featurizer {graph.name!r} does not say its sample rate (no sample_rate metadata)")
     mixer = plan = None
     if noise_path is not None:
         mixer = NoiseMixer.from_folder(noise_path, feat.sample_rate, max_noise_ratio, noise_selection)
@@ -268,7 +271,6 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     paths = [p for _, p in entries]
     tasks = [(k // CHUNK_FILES, paths[k:k + CHUNK_FILES], choices[k:k + CHUNK_FILES])
              for k in range(0, len(entries), CHUNK_FILES)]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     options = {"window_size": window_size, "shift": shift, "seed": seed}
     import scipy.fft  # noqa: F401  (imported once here, inherited by forked workers)
     import scipy.signal  # noqa: F401
