@@ -2,7 +2,8 @@
 KwscError — never any other exception.
 
 Seeds are small valid models built with onnx.helper (a tf2onnx-style GRU, a PyTorch-style GRU with the zero
-initial state plumbing, an LSTM with explicit state I/O, and one model using every other supported op);
+initial state plumbing, an LSTM with explicit state I/O, and one model using every other supported op) and,
+with torch installed, a real legacy export;
 hypothesis applies 1–3 mutations each: dropped/renamed inputs, cycles, wrong shapes, bad initializers,
 wrong attribute types and values, unknown ops and domains, other opsets, truncated or corrupted bytes.
 """
@@ -35,9 +36,22 @@ SEEDS = [zoo.tf2onnx_gru(features=4, hidden=3, classes=2), zoo.torch_style_gru()
 SEED_BYTES = [m.SerializeToString() for m in SEEDS]
 
 
-def test_seeds_import_and_run():
-    for model in SEEDS:
-        graph = import_onnx(model)
+@pytest.fixture(scope="module")
+def seed_bytes(tmp_path_factory) -> list[bytes]:
+    """The helper-built seeds plus, when torch is installed, a real legacy export (2-layer GRU with state I/O)."""
+    seeds = list(SEED_BYTES)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return seeds
+    path = tmp_path_factory.mktemp("fuzz") / "gru.onnx"
+    zoo.export(zoo.Spec("GRU", 2, "legacy", 17, True, features=4, hidden=3, classes=2), path)
+    return seeds + [path.read_bytes()]
+
+
+def test_seeds_import_and_run(seed_bytes):
+    for data in seed_bytes:
+        graph = import_onnx(data)
         Interpreter(graph).step({n.attrs["name"]: np.ones(n.outputs[0].shape, np.float32) for n in graph.input_nodes})
 
 
@@ -132,11 +146,11 @@ def _bytes_mutation(data: bytes, draw) -> bytes:
 
 @settings(max_examples=2000, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.data())
-def test_mutated_models_import_or_raise_kwsc_error(data):
-    seed = data.draw(st.integers(0, len(SEEDS) - 1), label="seed")
+@given(data=st.data())
+def test_mutated_models_import_or_raise_kwsc_error(seed_bytes, data):
+    seed = data.draw(st.integers(0, len(seed_bytes) - 1), label="seed")
     model = onnx.ModelProto()
-    model.ParseFromString(SEED_BYTES[seed])
+    model.ParseFromString(seed_bytes[seed])
     for kind in data.draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3), label="mutations"):
         _mutate(model, kind, data.draw)
     source = model
