@@ -200,3 +200,14 @@ def test_inference_dropout_is_identity_and_training_dropout_is_refused():
                         numpy_helper.from_array(np.array(True), "train")])
     with pytest.raises(FrontendError, match="training_mode must be a constant false"):
         import_onnx(training)
+
+
+def test_external_tensor_data_is_loaded_and_a_missing_data_file_is_a_format_error(tmp_path):
+    model = zoo.torch_style_gru()
+    path = tmp_path / "model.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    assert len(import_onnx(path).find("GRU")) == 1
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(FormatError, match="cannot load external tensor data"):
+        import_onnx(path)
