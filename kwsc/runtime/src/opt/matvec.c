@@ -10,18 +10,11 @@
 #endif
 
 typedef float vfloat __attribute__((vector_size(KWSC_VEC * 4)));
-typedef int8_t vint8 __attribute__((vector_size(KWSC_VEC)));
 
 static inline vfloat load_f(const float* p) {
     vfloat v;
     __builtin_memcpy(&v, p, sizeof v);
     return v;
-}
-
-static inline vfloat load_q(const int8_t* p) {
-    vint8 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, vfloat);
 }
 
 /* Horizontal sum by halving (depth log2(KWSC_VEC), not a KWSC_VEC-long chain of dependent adds). */
@@ -66,57 +59,55 @@ static inline void hsum4(vfloat a0, vfloat a1, vfloat a2, vfloat a3, float* out)
 #endif
 }
 
-/* Four dot products of consecutive rows with x; float or int8 rows (scaled by the caller). */
-#define KWSC_DOT4(LOAD, T)                                                                            \
-    static void dot4_##T(const T* w, int32_t cols, const float* x, float* out) {                      \
-        const T* w0 = w;                                                                              \
-        const T* w1 = w + cols;                                                                       \
-        const T* w2 = w + 2 * cols;                                                                   \
-        const T* w3 = w + 3 * cols;                                                                   \
-        vfloat a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                                \
-        float s0, s1, s2, s3;                                                                         \
-        int32_t j = 0;                                                                                \
-        for (; j + KWSC_VEC <= cols; j += KWSC_VEC) {                                                 \
-            const vfloat xv = load_f(x + j);                                                          \
-            a0 += LOAD(w0 + j) * xv;                                                                  \
-            a1 += LOAD(w1 + j) * xv;                                                                  \
-            a2 += LOAD(w2 + j) * xv;                                                                  \
-            a3 += LOAD(w3 + j) * xv;                                                                  \
-        }                                                                                             \
-        hsum4(a0, a1, a2, a3, out);                                                                   \
-        s0 = out[0], s1 = out[1], s2 = out[2], s3 = out[3];                                           \
-        for (; j < cols; ++j) {                                                                       \
-            s0 += (float)w0[j] * x[j];                                                                \
-            s1 += (float)w1[j] * x[j];                                                                \
-            s2 += (float)w2[j] * x[j];                                                                \
-            s3 += (float)w3[j] * x[j];                                                                \
-        }                                                                                             \
-        out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;                                           \
-    }                                                                                                 \
-    static float dot1_##T(const T* w, int32_t cols, const float* x) {                                 \
-        vfloat a = {0};                                                                               \
-        float s;                                                                                      \
-        int32_t j = 0;                                                                                \
-        for (; j + KWSC_VEC <= cols; j += KWSC_VEC) a += LOAD(w + j) * load_f(x + j);                 \
-        s = hsum(a);                                                                                  \
-        for (; j < cols; ++j) s += (float)w[j] * x[j];                                                \
-        return s;                                                                                     \
+/* Four dot products of consecutive rows of w (row length cols) with x. */
+static void dot4_float(const float* w, int32_t cols, const float* x, float* out) {
+    const float* w0 = w;
+    const float* w1 = w + cols;
+    const float* w2 = w + 2 * cols;
+    const float* w3 = w + 3 * cols;
+    vfloat a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    int32_t j = 0;
+    for (; j + KWSC_VEC <= cols; j += KWSC_VEC) {
+        const vfloat xv = load_f(x + j);
+        a0 += load_f(w0 + j) * xv;
+        a1 += load_f(w1 + j) * xv;
+        a2 += load_f(w2 + j) * xv;
+        a3 += load_f(w3 + j) * xv;
     }
+    hsum4(a0, a1, a2, a3, out);
+    for (; j < cols; ++j) {
+        out[0] += w0[j] * x[j];
+        out[1] += w1[j] * x[j];
+        out[2] += w2[j] * x[j];
+        out[3] += w3[j] * x[j];
+    }
+}
 
-KWSC_DOT4(load_f, float)
-KWSC_DOT4(load_q, int8_t)
+static float dot1_float(const float* w, int32_t cols, const float* x) {
+    vfloat a = {0};
+    float s;
+    int32_t j = 0;
+    for (; j + KWSC_VEC <= cols; j += KWSC_VEC) a += load_f(w + j) * load_f(x + j);
+    s = hsum(a);
+    for (; j < cols; ++j) s += w[j] * x[j];
+    return s;
+}
 
 void kwsc_matvec(const kwsc_mat* m, int32_t row0, int32_t nrows, const float* x, const float* bias,
                  float* y, int32_t accumulate) {
     const int32_t cols = m->cols;
     float acc[4];
+    float wide[m->q ? 4 * cols : 1]; /* C99 VLA: int8 rows widened to float (opt kernels run on Linux targets) */
     int32_t i = 0, k;
     for (; i + 4 <= nrows; i += 4) {
         const int32_t row = row0 + i;
         if (m->f) {
             dot4_float(m->f + (int64_t)row * cols, cols, x, acc);
         } else {
-            dot4_int8_t(m->q + (int64_t)row * cols, cols, x, acc);
+            /* Four consecutive int8 rows are contiguous: widen them in one vectorisable loop, then dot as float. */
+            const int8_t* q = m->q + (int64_t)row * cols;
+            for (k = 0; k < 4 * cols; ++k) wide[k] = (float)q[k];
+            dot4_float(wide, cols, x, acc);
             for (k = 0; k < 4; ++k) acc[k] *= m->scale[row + k];
         }
         for (k = 0; k < 4; ++k) {
@@ -126,8 +117,14 @@ void kwsc_matvec(const kwsc_mat* m, int32_t row0, int32_t nrows, const float* x,
     }
     for (; i < nrows; ++i) {
         const int32_t row = row0 + i;
-        float v = m->f ? dot1_float(m->f + (int64_t)row * cols, cols, x)
-                       : dot1_int8_t(m->q + (int64_t)row * cols, cols, x) * m->scale[row];
+        float v;
+        if (m->f) {
+            v = dot1_float(m->f + (int64_t)row * cols, cols, x);
+        } else {
+            const int8_t* q = m->q + (int64_t)row * cols;
+            for (k = 0; k < cols; ++k) wide[k] = (float)q[k];
+            v = dot1_float(wide, cols, x) * m->scale[row];
+        }
         if (bias) v += bias[i];
         y[i] = accumulate ? y[i] + v : v;
     }
