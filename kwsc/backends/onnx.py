@@ -8,8 +8,9 @@ its input on the next call. The pairs are listed in the model's ``kwsc_state`` m
 DSP ops become plain ONNX: Window is a Mul by the window table, FFT magnitudes two MatMuls with the real DFT
 matrices (in double, as the reference computes), filter banks and DCT MatMuls with the tables of
 ``kwsc.backends.tables``, Buffer a Concat/Slice on its state. Values computable from constants are written as
-initializers; dead nodes are left out. VAD, IIR feedback, hard_tanh and reset triggers have no ONNX form and
-raise a BackendError naming the node.
+initializers; dead nodes are left out. A recurrent node's reset trigger becomes a ``prev_trigger`` state and a
+Where on the state outputs (zeroed after the tick whose trigger went non-zero → 0). VAD, IIR feedback and
+hard_tanh have no ONNX form and raise a BackendError naming the node.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def to_onnx(graph: Graph):
     """The ONNX ModelProto (opset 20) computing one tick of ``graph`` with explicit state I/O.
 
     Raises:
-        BackendError: an op has no ONNX form (VAD, IIR with feedback, a connected reset trigger, …).
+        BackendError: an op has no ONNX form (VAD, IIR with feedback, hard_tanh).
     """
     return _Emitter(graph).run()
 
@@ -118,7 +119,8 @@ class _Emitter:
         self.taken |= {in_name, out_name}
         self.state_inputs.append(helper.make_tensor_value_info(in_name, _DTYPE_CODES[dtype], shape))
         self.state_outputs.append(helper.make_tensor_value_info(out_name, _DTYPE_CODES[dtype], shape))
-        self.state_pairs.append({"node": node.name, "var": var, "input": in_name, "output": out_name, "shape": shape})
+        self.state_pairs.append({"node": node.name, "var": var, "input": in_name, "output": out_name, "shape": shape,
+                                 "dtype": dtype})
         return in_name, out_name
 
     # ------------------------------------------------------------------ the walk
@@ -253,9 +255,6 @@ class _Emitter:
 
     # ------------------------------------------------------------------ recurrent ops
     def _recurrent(self, node: Node) -> None:
-        if len(node.inputs) > 1 and node.inputs[1] is not None:
-            raise BackendError(f"node {node.name} ({node.op}): a connected reset_trigger has no ONNX form; "
-                               "disconnect it (reset_triggers pass) before writing ONNX")
         hidden = node.attrs["hidden_size"]
         w, r, bi, bh = (self.array(node, i, label).astype(np.float32) for i, label in
                         ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
@@ -269,21 +268,39 @@ class _Emitter:
             if act not in _RNN_ACTIVATIONS:
                 raise BackendError(f"node {node.name} ({node.op}): activation {act} has no ONNX form")
         x = self._reshape(self.ref(node.inputs[0]), [1, 1, node.inputs[0].type.size], name=f"{node.name}_X")
-        h_in, h_out = self.state_io(node, "h", [1, 1, hidden])
+        state = [self.state_io(node, var, [1, 1, hidden]) for var in (("h", "c") if node.op == "LSTM" else ("h",))]
         inputs = [x, self.const(f"{node.name}_W", w[None]), self.const(f"{node.name}_R", r[None]),
-                  self.const(f"{node.name}_B", np.concatenate([bi, bh])[None]), "", h_in]
-        outputs = ["", h_out]
+                  self.const(f"{node.name}_B", np.concatenate([bi, bh])[None]), "", *[s_in for s_in, _ in state]]
+        new_state = [self.fresh(f"{node.name}_Y_{var}") for var in (("h", "c") if node.op == "LSTM" else ("h",))]
         attrs: dict[str, Any] = {"hidden_size": hidden, "activations": [_RNN_ACTIVATIONS[a] for a in acts]}
         if node.op == "GRU":
             attrs["linear_before_reset"] = int(node.attrs["linear_before_reset"])
-        if node.op == "LSTM":
-            c_in, c_out = self.state_io(node, "c", [1, 1, hidden])
-            inputs.append(c_in)
-            outputs.append(c_out)
-        self.emit(node.op, inputs, outputs, name=node.name, **attrs)
-        self._reshape(h_out, [hidden], self.out(node), f"{node.name}_h")
-        if node.op == "LSTM":
-            self._reshape(c_out, [hidden], self.out(node, 1), f"{node.name}_c")
+        self.emit(node.op, inputs, ["", *new_state], name=node.name, **attrs)
+        for k, value in enumerate(new_state):
+            self._reshape(value, [hidden], self.out(node, k), f"{node.name}_{'hc'[k]}")
+        fired = self._reset_fired(node) if len(node.inputs) > 1 and node.inputs[1] is not None else None
+        zeros = self.const(f"{node.name}_zero_state", np.zeros((1, 1, hidden), np.float32)) if fired else None
+        for value, (_, s_out) in zip(new_state, state):
+            if fired is None:
+                self.emit("Identity", [value], [s_out], name=f"{s_out}_state")
+            else:  # reset after this tick's output, when the trigger went non-zero → 0 (ELL's compiled timing)
+                self.emit("Where", [fired, zeros, value], [s_out], name=f"{s_out}_reset")
+
+    def _reset_fired(self, node: Node) -> str:
+        """A bool that is true when the trigger's element 0 (as int) is 0 and was non-zero on the last tick."""
+        trigger = node.inputs[1]
+        flat = self._reshape(self.ref(trigger), [trigger.type.size], name=f"{node.name}_trigger_flat")
+        first = self.emit("Slice", [flat, self.const("start", np.asarray([0], np.int64)),
+                                    self.const("end", np.asarray([1], np.int64))], name=f"{node.name}_trigger0")
+        now = self.emit("Cast", [self._reshape(first, [], name=f"{node.name}_trigger_scalar")],
+                        name=f"{node.name}_trigger_int", to=_DTYPE_CODES["int32"])
+        prev_in, prev_out = self.state_io(node, "prev_trigger", [], "int32")
+        self.emit("Identity", [now], [prev_out], name=f"{node.name}_prev_trigger")
+        zero = self.const("zero", np.asarray(0, np.int32))
+        was_on = self.emit("Not", [self.emit("Equal", [prev_in, zero], name=f"{node.name}_was_off")],
+                           name=f"{node.name}_was_on")
+        return self.emit("And", [was_on, self.emit("Equal", [now, zero], name=f"{node.name}_is_off")],
+                         name=f"{node.name}_reset_fired")
 
     op_GRU = op_LSTM = op_RNN = _recurrent
 

@@ -21,7 +21,7 @@ def _ort_stream(model, feeds_per_tick: list[dict]) -> list[dict]:
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     pairs = json.loads({p.key: p.value for p in model.metadata_props}["kwsc_state"])
-    state = {p["input"]: np.zeros(p["shape"], np.float32) for p in pairs}
+    state = {p["input"]: np.zeros(p["shape"], p["dtype"]) for p in pairs}
     names = [o.name for o in session.get_outputs()]
     results = []
     for feeds in feeds_per_tick:
@@ -110,13 +110,26 @@ def test_vad_is_refused_with_its_name():
         to_onnx(g)
 
 
-def test_connected_reset_trigger_is_refused():
+@pytest.mark.parametrize("cell", ["GRU", "LSTM"])
+def test_reset_trigger_becomes_state_and_where(cell):
+    """A trigger from a graph input: the state is zeroed after each tick whose trigger fell to 0, as the reference."""
     rng = np.random.default_rng(3)
-    graph = _gru_classifier(rng, "GRU", layers=1)
+    graph = _gru_classifier(rng, cell, layers=2)
     trigger = graph.add_input([1], dtype="int32", name="trigger")
-    graph.find("GRU")[0].set_named_input("reset_trigger", trigger)
-    with pytest.raises(BackendError, match="reset_trigger"):
-        to_onnx(graph)
+    for node in graph.find(cell):
+        node.set_named_input("reset_trigger", trigger)
+    graph.toposort()
+    verify(graph)
+    model = to_onnx(graph)
+    assert f"prev_trigger_in_{cell.lower()}0" in [i.name for i in model.graph.input]
+    frames = rng.standard_normal((14, 1, 1, 10)).astype(np.float32)
+    triggers = np.array([1, 1, 0, 0, 1, 0, 2, 2, 0, 1, 1, 1, 0, 0], np.int32).reshape(14, 1)
+    expected = Interpreter(graph).run({"input": frames, "trigger": triggers})
+    got = np.stack([o["scores"] for o in _ort_stream(model, [{"input": f, "trigger": t}
+                                                              for f, t in zip(frames, triggers)])])
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    no_reset = Interpreter(graph).run({"input": frames, "trigger": np.ones_like(triggers)})
+    assert not np.allclose(no_reset[3:], expected[3:], atol=1e-4)  # the resets changed the outputs
 
 
 def test_dead_and_static_nodes_are_left_out():
