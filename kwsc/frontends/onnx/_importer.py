@@ -200,7 +200,7 @@ class Importer:
             if isinstance(found, np.ndarray):
                 found = self.graph.add_constant(found, name=vi.name)
                 self.static[found] = found.producer.attrs["value"]
-            self.graph.add_output(found, name=vi.name)
+            self.graph.add_output(found, name=vi.name).meta["source"] = vi.name
         return self.graph
 
     def _add_graph_input(self, vi) -> None:
