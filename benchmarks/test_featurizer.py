@@ -33,7 +33,7 @@ from benchmarks.conftest import record
 from benchmarks.models import tutorial_featurizer
 from kwsc.evaluate.bench import flops_per_frame
 
-pytestmark = pytest.mark.benchmark(timer=time.process_time)
+pytestmark = pytest.mark.benchmark(group="featurizer (µs per call)", timer=time.process_time)
 
 GRAPH = tutorial_featurizer()
 SR, NFFT, MELS = 16000, 512, 80

@@ -16,7 +16,7 @@ from benchmarks.conftest import record
 from benchmarks.models import gru_classifier, torch_gru
 from kwsc.evaluate.bench import flops_per_frame
 
-pytestmark = pytest.mark.benchmark(timer=time.process_time)  # CPU time: the machine is shared
+pytestmark = pytest.mark.benchmark(group="GRU 2x128 step", timer=time.process_time)  # CPU time: shared machine
 RESULTS: dict[str, float] = {}
 GRAPH = gru_classifier()
 

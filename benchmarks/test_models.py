@@ -20,7 +20,7 @@ import pytest
 from benchmarks.models import gru_classifier, tutorial_featurizer
 from kwsc.evaluate.bench import flops_per_frame
 
-pytestmark = pytest.mark.benchmark(timer=time.process_time)
+pytestmark = pytest.mark.benchmark(group="fused model", timer=time.process_time)
 
 ARM = ("armv7", "aarch64", "cortex-m4")
 HOST: dict[str, float] = {}
