@@ -273,14 +273,16 @@ def format_report(report: BenchReport) -> str:
              f"load {report.load:.1f}",
              f"frame {report.frame_seconds * 1e3:.1f} ms; {report.flops / 1e6:.3f} MFLOP/frame; FMA peak "
              f"{report.peak_flops / 1e9:.0f} GFLOP/s → limit {report.limit_us:.3f} µs/frame",
-             f"{'implementation':<40}{'median µs':>11}{'min µs':>10}{'max µs':>10}{'× real time':>13}"
+             f"{'implementation':<40}{'median µs':>11}{'min µs':>10}{'max µs':>10}{'× limit':>9}{'× real time':>13}"
              f"{'instr/frame':>13}{'max |Δ| ref':>13}"]
     for r in report.rows:
         if r.kind == "skipped":
             lines.append(f"{r.name:<40}  {r.note}")
             continue
+        over = r.median_us / report.limit_us if r.median_us and report.limit_us > 0 else None
         lines.append(f"{r.name:<40}{_fmt(r.median_us, '11.2f')}{_fmt(r.min_us, '10.2f')}{_fmt(r.max_us, '10.2f')}"
-                     f"{_fmt(r.realtime, '13,.0f')}{_fmt(r.instructions, '13,.0f')}{_fmt(r.max_abs_diff, '13.1e')}")
+                     f"{_fmt(over, '9.1f')}{_fmt(r.realtime, '13,.0f')}{_fmt(r.instructions, '13,.0f')}"
+                     f"{_fmt(r.max_abs_diff, '13.1e')}")
     return "\n".join(lines)
 
 
