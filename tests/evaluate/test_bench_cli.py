@@ -150,6 +150,7 @@ def test_bad_arguments_are_one_line_errors(tiny, tmp_path):
         (["bench", tmp_path / "missing.kwsc"], "missing.kwsc"),
         (["bench", tiny, "--targets", "host,riscv"], "riscv"),
         (["bench", tiny, "--compare", tmp_path / "nope.json"], "nope.json"),
+        (["bench", tiny, "--frames", "2"], "--frames"),
     ]
     (tmp_path / "corrupt.json").write_text("{not json")
     cases.append((["bench", tiny, "--compare", tmp_path / "corrupt.json"], "corrupt.json"))
