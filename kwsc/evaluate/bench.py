@@ -6,6 +6,9 @@ single-core floating-point peak, and instructions per frame of emulated ARM targ
 # translation block (-singlestep) and logs every executed block (-d exec,nochain): the log's line count is the
 # number of instructions executed. Running N and 2N frames and taking the difference removes start-up and I/O,
 # so the result is instructions per frame — exact and repeatable for a given binary and input.
+# The same works under system emulation (qemu-system-arm -M mps2-an386 for the Cortex-M4): the trace options go
+# before the machine options there, since those end in "-kernel FILE". The log (tens of MB per GRU frame) goes to
+# stderr and is counted as it streams, never written to disk.
 """
 
 from __future__ import annotations
