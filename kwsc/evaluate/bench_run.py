@@ -103,8 +103,10 @@ def _flat(out) -> np.ndarray:
 
 
 def _first_line(exc: Exception, limit: int = 160) -> str:
+    """The error's first line, shortened at a word boundary to ``limit`` characters."""
     lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:limit]
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _timed(name: str, stats: TimingStats, frame_seconds: float, diff: float | None, note: str = "") -> BenchRow:
@@ -128,13 +130,13 @@ def onnxruntime_stepper(graph: Graph):
     try:
         proto = to_onnx(graph)
     except KwscError as exc:
-        return None, f"skipped: no ONNX mapping ({_first_line(exc, 100)})"
+        return None, f"skipped: no ONNX mapping ({_first_line(exc, 120)})"
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     try:
         sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        return None, f"skipped: onnxruntime refused the export ({_first_line(exc, 100)})"
+        return None, f"skipped: onnxruntime refused the export ({_first_line(exc, 120)})"
     # State I/O (kwsc.backends.onnx): each <var>_out_<node> output is fed back into <var>_in_<node> next tick.
     pairs = json.loads({p.key: p.value for p in proto.metadata_props}.get("kwsc_state", "[]"))
     state_ins, state_outs = {p["input"] for p in pairs}, {p["output"] for p in pairs}
@@ -226,7 +228,10 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
                     else:
                         row = _bench_emulated(graph, work / what, what, xs, check)
                 except KwscError as exc:
-                    row = BenchRow(f"generated C ({what})", "skipped", note=f"failed: {_first_line(exc)}")
+                    why = _first_line(exc)
+                    detail = next((line.strip() for line in str(exc).splitlines() if "error:" in line), "")
+                    row = BenchRow(f"generated C ({what})", "skipped",
+                                   note=f"failed: {why}" + (f" … {detail[:160]}" if detail else ""))
                 report.rows.append(row)
     return report
 
