@@ -120,3 +120,35 @@ def test_model_code_calls_no_allocator_and_no_stdio(compiled, arch):
                                    check=True).stdout.split())
     forbidden = {"malloc", "calloc", "realloc", "free", "printf", "fprintf", "puts", "fopen", "fwrite"}
     assert not forbidden & undefined, forbidden & undefined
+
+
+def test_computed_weights_are_refused(tmp_path):
+    g = Graph()
+    x = g.add_input([4])
+    w = g.op1("Reshape", g.op1("Dense", x, g.add_constant(np.ones((8, 4), np.float32))), shape=[2, 4])
+    g.add_output(g.op1("Dense", x, w))
+    with pytest.raises(BackendError, match="weights must be constant"):
+        emit_c(g, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_load_needs_a_host_build(tmp_path):
+    with pytest.raises(InputError, match="no lib<name>.so"):
+        load(tmp_path)
+
+
+@pytest.mark.toolchain
+def test_cmake_builds_the_project(model, tmp_path):
+    import shutil
+
+    from tests.backends.c.conftest import skip_without_toolchain
+
+    skip_without_toolchain("host")
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake not installed")
+    emit_c(model("lstm"), tmp_path / "src", name="kws")
+    build = tmp_path / "build"
+    for cmd in (["cmake", "-S", str(tmp_path / "src"), "-B", str(build)], ["cmake", "--build", str(build)]):
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (build / "example").exists() and list(build.glob("libkws.a"))
