@@ -5,9 +5,10 @@
   reference interpreter (onnxruntime cannot run it: VAD has no ONNX form).
 - ARM targets: guest instructions per frame under qemu (``-singlestep -d exec,nochain``; the difference of runs over
   2 and 4 frames) for armv7 (qemu-arm), aarch64 (qemu-aarch64) and Cortex-M4 (qemu-system-arm, mps2-an386) — for
-  the featurizer, the GRU 2×128 classifier and the fused model. Exact and repeatable for a given build, a stand-in for
-  cycles: it ignores pipeline stalls and memory wait states (Cortex-M4 with flash wait states runs slower).
-  Every build is first checked against the reference on the same frames.
+  the featurizer, the same with a DCT (MFCC), the GRU 2×128 classifier and the fused model. Exact and repeatable
+  for a given build, a stand-in for cycles: it ignores pipeline stalls and memory wait states (a Cortex-M4 with
+  flash wait states runs slower). Every build is first checked against the reference on the same frames.
+- The MFCC featurizer on the host, timed in C.
 """
 
 from __future__ import annotations
@@ -36,7 +37,17 @@ def fused_model():
     return graph
 
 
-MODELS = {"featurizer": tutorial_featurizer, "GRU 2×128 + dense": gru_classifier, "fused + VAD": fused_model}
+def mfcc_featurizer():
+    """The tutorial featurizer with ELL's DCT appended (80 MFCCs): the DSP chain's other common form."""
+    from kwsc.frontends.featurizer import make_featurizer
+
+    return make_featurizer(sample_rate=16000, window_size=512, input_buffer_size=512, hamming_window=True,
+                           filterbank_type="mel", filterbank_size=80, filterbank_nfft=512, nfft=512, log=True,
+                           dct=True, auto_scale=True)
+
+
+MODELS = {"featurizer": tutorial_featurizer, "MFCC (+ DCT 80)": mfcc_featurizer,
+          "GRU 2×128 + dense": gru_classifier, "fused + VAD": fused_model}
 
 
 def _frames(name: str, audio_frames: np.ndarray, frames80: np.ndarray) -> np.ndarray:
@@ -61,6 +72,19 @@ def fused_build(fused, tmp_path_factory):
     out = tmp_path_factory.mktemp("c") / "fused"
     c.emit_c(fused, out, name="kws", arch="host", build=True)
     return out
+
+
+def test_mfcc_generated_c_native(audio_frames, tmp_path_factory):
+    """The MFCC featurizer on the host, timed in C: what the 80×80 DCT adds to the log-mel frame."""
+    c = pytest.importorskip("kwsc.backends.c")
+    from kwsc.evaluate.bench_native import time_compiled
+
+    graph = mfcc_featurizer()
+    out = tmp_path_factory.mktemp("c") / "mfcc"
+    c.emit_c(graph, out, name="mfcc", arch="host", build=True)
+    np.testing.assert_allclose(c.run_harness(out, "host", audio_frames[:20]), _reference(graph, audio_frames[:20]),
+                               rtol=1e-4, atol=1e-4)
+    HOST["MFCC: generated C (host, timed in C)"] = time_compiled(out, audio_frames, rounds=15).median_us
 
 
 def test_fused_reference(benchmark, fused, audio_frames):
@@ -114,8 +138,10 @@ def test_instructions_per_frame(model, arch, audio_frames, frames80, tmp_path_fa
 def test_tables(peak_flops, fused):
     """Print the host table (with the limit) and the instructions-per-frame table."""
     flops = flops_per_frame(fused)["total"]
+    mfcc = flops_per_frame(mfcc_featurizer())["total"]
     print(f"\nFused model (featurizer + VAD + GRU 2×128 + dense), µs/frame (median, process CPU time); limit = "
-          f"{flops / 1e6:.3f} MFLOP / {peak_flops / 1e9:.0f} GFLOP/s = {flops / peak_flops * 1e6:.2f} µs")
+          f"{flops / 1e6:.3f} MFLOP / {peak_flops / 1e9:.0f} GFLOP/s = {flops / peak_flops * 1e6:.2f} µs; "
+          f"MFCC limit {mfcc / 1e3:.1f} kFLOP = {mfcc / peak_flops * 1e6:.3f} µs")
     for name, us in sorted(HOST.items(), key=lambda kv: kv[1]):
         print(f"  {name:44s} {us:9.2f} µs   ×{32000 / us:>9,.0f} real time")
     if INSTRUCTIONS:
