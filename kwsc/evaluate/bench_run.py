@@ -278,8 +278,8 @@ def format_report(report: BenchReport) -> str:
              f"load {report.load:.1f}",
              f"frame {report.frame_seconds * 1e3:.1f} ms; {report.flops / 1e6:.3f} MFLOP/frame; FMA peak "
              f"{report.peak_flops / 1e9:.0f} GFLOP/s → limit {report.limit_us:.3f} µs/frame",
-             f"{'implementation':<40}{'median µs':>11}{'min µs':>10}{'max µs':>10}{'× limit':>9}{'× real time':>13}"
-             f"{'instr/frame':>13}{'max |Δ| ref':>13}"]
+             f"{'implementation':<40}{'median µs':>11}{'min µs':>10}{'max µs':>10}{'× limit':>9}"
+             f"{'× real time':>13}{'instr/frame':>13}{'max |Δ| ref':>13}"]
     for r in report.rows:
         if r.kind == "skipped":
             lines.append(f"{r.name:<40}  {r.note}")
