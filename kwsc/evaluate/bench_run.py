@@ -218,8 +218,11 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
                     report.rows.append(BenchRow("onnxruntime", "skipped", note=why))
                 else:
                     step, reset = session
-                    d = diff(step, reset)
-                    report.rows.append(_timed("onnxruntime", timed(step), frame_seconds, d))
+                    try:
+                        d = diff(step, reset)
+                        report.rows.append(_timed("onnxruntime", timed(step), frame_seconds, d))
+                    except Exception as exc:  # onnxruntime's own exception types: a row, not a crash
+                        report.rows.append(BenchRow("onnxruntime", "skipped", note=f"failed: {_first_line(exc)}"))
             else:
                 # A target that cannot build or run is a row saying why; the other rows are still worth having.
                 try:
@@ -230,10 +233,17 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
                 except KwscError as exc:
                     why = _first_line(exc)
                     detail = next((line.strip() for line in str(exc).splitlines() if "error:" in line), "")
-                    row = BenchRow(f"generated C ({what})", "skipped",
+                    row = BenchRow(_c_row_name(what), "skipped",
                                    note=f"failed: {why}" + (f" … {detail[:160]}" if detail else ""))
                 report.rows.append(row)
     return report
+
+
+def _c_row_name(arch: str) -> str:
+    from kwsc.backends.c.targets import get_target
+
+    runner = get_target(arch).runner
+    return f"generated C ({arch}, {runner[0]})" if runner else f"generated C ({arch})"
 
 
 def _bench_host(graph: Graph, outdir: Path, xs: np.ndarray, check: np.ndarray, frames: int, rounds: int,
@@ -245,15 +255,14 @@ def _bench_host(graph: Graph, outdir: Path, xs: np.ndarray, check: np.ndarray, f
     got = run_harness(outdir, "host", xs[:len(check)])
     d = float(np.max(np.abs(got[:, :check.shape[1]] - check)))
     stats = time_compiled(outdir, xs, calls_per_round=max(frames, 1000), rounds=rounds, warmup=1)
-    return _timed("generated C (host)", stats, frame_seconds, d, "timed in C, no Python in the loop")
+    return _timed(_c_row_name("host"), stats, frame_seconds, d, "timed in C, no Python in the loop")
 
 
 def _bench_emulated(graph: Graph, outdir: Path, arch: str, xs: np.ndarray, check: np.ndarray) -> BenchRow:
     from kwsc.backends.c import emit_c, run_harness, toolchain_missing
-    from kwsc.backends.c.targets import get_target
     from kwsc.evaluate.bench_native import emulated_instructions_per_frame
 
-    name = f"generated C ({arch}, {get_target(arch).runner[0]})"
+    name = _c_row_name(arch)
     missing = toolchain_missing(arch)
     if missing:
         return BenchRow(name, "skipped", note=f"skipped: {', '.join(missing)} not installed")
@@ -286,7 +295,7 @@ def format_report(report: BenchReport) -> str:
             continue
         over = r.median_us / report.limit_us if r.median_us and report.limit_us > 0 else None
         lines.append(f"{r.name:<40}{_fmt(r.median_us, '11.2f')}{_fmt(r.min_us, '10.2f')}{_fmt(r.max_us, '10.2f')}"
-                     f"{_fmt(over, '9.1f')}{_fmt(r.realtime, '13,.0f')}{_fmt(r.instructions, '13,.0f')}"
+                     f"{_fmt(over, '9.1f' if over is not None and over < 100 else '9,.0f')}{_fmt(r.realtime, '13,.0f')}{_fmt(r.instructions, '13,.0f')}"
                      f"{_fmt(r.max_abs_diff, '13.1e')}")
     return "\n".join(lines)
 
