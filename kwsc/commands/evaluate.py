@@ -144,7 +144,7 @@ def cmd_test(args) -> int:
 
     results = session.run_modes(modes, items, featurizer, classifiers, labels, args.threshold,
                                 args.prediction_algorithm, args.seed, progress_factory,
-                                noise_padding=not args.dataset)
+                                pad_window=_pad_window(args, classifier))
     written = session.write_results(results, args.output, labels)
     for mode, r in results.items():
         print(f"{mode}: passed {r.passed}, failed {r.failed}, pass rate {r.accuracy:.2%}, "
@@ -157,6 +157,19 @@ def cmd_test(args) -> int:
         _stream(args, items, featurizer, classifiers.get("vad") or classifier, labels, near)
     print(f"wrote {', '.join(str(w) for w in written)}")
     return 0
+
+
+def _pad_window(args, classifier) -> int | None:
+    """ELL's end-of-file noise padding counts feature frames up to a multiple of the classifier input size."""
+    if args.dataset:
+        return 0  # rows are fed as they are
+    if args.featurizer:
+        return None  # the classifier's input size
+    features = classifier.metadata.get("output_size")  # a fused model: the featurizer's output size
+    if features is None:
+        raise InputError(f"{args.classifier}: a model without --featurizer must be a fused audio model carrying the "
+                         "featurizer's metadata (output_size); pass --featurizer otherwise")
+    return int(float(features))
 
 
 def _dataset_items(args, classifier):

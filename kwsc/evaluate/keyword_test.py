@@ -120,12 +120,14 @@ def file_prediction(outputs: np.ndarray, labels: Sequence[str], threshold: float
 
 def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, classifier: ModelRunner,
              labels: Sequence[str], threshold: float = 0.01, algorithm: str = "max", seed: int = 0,
-             progress: Callable | None = None, noise_padding: bool = True) -> ModeResult:
+             progress: Callable | None = None, pad_window: int | None = None) -> ModeResult:
     """Test every item in one mode (``reset``, ``stream`` or ``vad``; vad = ``stream`` with a VAD-added classifier).
 
     Args:
         progress: called as progress(done, passed) after each file (the CLI shows a running pass rate).
-        noise_padding: ELL's end-of-file noise frames (off for datasets, whose rows are fed as they are).
+        pad_window: ELL pads each file with noise frames until its frame count is a multiple of this: the
+            classifier's input size (80 features in the tutorial; the default). For a fused model, whose input is
+            audio, pass the featurizer's output size; 0 turns padding off (datasets: rows are fed as they are).
     """
     if mode not in ("reset", "stream", "vad"):
         raise InputError(f"unknown test mode {mode!r}; expected reset, stream or vad")
@@ -134,7 +136,7 @@ def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, 
     rng = np.random.default_rng(seed)
     featurizer.reset()
     classifier.reset()
-    window = classifier.input_size if noise_padding else 0
+    window = classifier.input_size if pad_window is None else pad_window
     start = time.perf_counter()
     frames_total = 0
     results: list[FileResult] = []

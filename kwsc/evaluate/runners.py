@@ -93,7 +93,8 @@ class CompiledRunner(ModelRunner):
         self.input_size = int(self._model.input_size)
         self.output_size = int(self._model.output_size)
         self.metadata = {}
-        for key in ("sample_rate", "input_size", "window_size", "drop_frames", "auto_scale", "labels", "categories"):
+        for key in ("sample_rate", "input_size", "output_size", "window_size", "drop_frames", "auto_scale", "labels",
+                    "categories"):
             value = self._model.metadata(key)
             if value:
                 self.metadata[key] = value

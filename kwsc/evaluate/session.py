@@ -81,13 +81,13 @@ def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, v
 def run_modes(modes: Sequence[str], items: Sequence[LabeledAudio], featurizer: ModelRunner,
               classifiers: dict[str, ModelRunner], labels: Sequence[str], threshold: float, algorithm: str,
               seed: int, progress_factory: Callable[[str, int], Callable] | None = None,
-              noise_padding: bool = True) -> dict[str, ModeResult]:
+              pad_window: int | None = None) -> dict[str, ModeResult]:
     """Run each mode with its classifier (``classifiers[mode]``)."""
     results = {}
     for mode in modes:
         progress = progress_factory(mode, len(items)) if progress_factory else None
         results[mode] = run_mode(mode, items, featurizer, classifiers[mode], labels, threshold, algorithm, seed,
-                                 progress=progress, noise_padding=noise_padding)
+                                 progress=progress, pad_window=pad_window)
     return results
 
 

@@ -95,3 +95,27 @@ def test_modes_agree_where_they_must_and_differ_where_state_matters():
     assert stream.files[0].confidence == pytest.approx(batched.files[0].confidence, rel=1e-5)
     assert any(abs(s.confidence - b.confidence) > 1e-4 for s, b in zip(stream.files[1:], batched.files[1:]))
     assert batched.passed + batched.failed == 8
+
+
+def test_a_fused_model_tests_exactly_like_its_featurizer_and_classifier():
+    """`kwsc test` without --featurizer runs a fused audio model; ELL's noise padding must still count feature
+    frames up to the classifier's input size (80), not the fused model's audio input size (512)."""
+    from kwsc.evaluate.runners import PassThroughRunner
+    from kwsc.passes import run_passes
+
+    labels = ["w0", "w1", "w2", "w3"]
+    rng = np.random.default_rng(4)
+    items = [LabeledAudio(f"f{i}.wav", labels[i % 4], rng.normal(0, 0.05, 16000).astype(np.float32))
+             for i in range(6)]
+    featurizer = tutorial_featurizer()
+    featurizer.metadata.update({"output_size": 80, "drop_frames": 1})
+    fused, _ = run_passes(gru_classifier(), ["fuse_featurizer"], {"fuse_featurizer": {"featurizer": featurizer}})
+    separate = run_mode("stream", items, GraphRunner(featurizer), GraphRunner(gru_classifier()), labels, seed=1)
+    fused_runner = GraphRunner(fused)
+    as_fused = run_mode("stream", items, PassThroughRunner(512, fused_runner.metadata), fused_runner, labels, seed=1,
+                        pad_window=int(fused.metadata["output_size"]))
+    assert as_fused.frames == separate.frames == 6 * 80
+    assert [(f.predicted, f.decision_frame) for f in as_fused.files] == [(f.predicted, f.decision_frame)
+                                                                         for f in separate.files]
+    np.testing.assert_allclose([f.confidence for f in as_fused.files], [f.confidence for f in separate.files],
+                               rtol=1e-4)
