@@ -51,7 +51,10 @@ def wav_chunks(paths: Sequence[str | Path], chunk: int, sample_rate: int, realti
 
 def microphone_chunks(device: int | str | None, chunk: int, sample_rate: int,
                       seconds: float | None = None) -> Iterator[np.ndarray]:
-    """Chunks from a microphone; AudioDeviceError (one line) when PortAudio or an input device is missing."""
+    """Chunks from a microphone; AudioDeviceError (one line) when PortAudio or an input device is missing.
+
+    The device is checked and opened here, before the first chunk is asked for, so errors come at once.
+    """
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
@@ -76,10 +79,18 @@ def microphone_chunks(device: int | str | None, chunk: int, sample_rate: int,
                                 dtype="float32", callback=callback)
     except Exception as exc:
         raise AudioDeviceError(f"cannot open audio input device {device!r}: {exc}") from None
-    with stream:
-        end = time.monotonic() + seconds if seconds else None
-        while end is None or time.monotonic() < end:
-            yield q.get()
+    stream.start()
+
+    def chunks() -> Iterator[np.ndarray]:
+        try:
+            end = time.monotonic() + seconds if seconds else None
+            while end is None or time.monotonic() < end:
+                yield q.get()
+        finally:
+            stream.stop()
+            stream.close()
+
+    return chunks()
 
 
 def listen(featurizer: ModelRunner, classifier: ModelRunner, chunks: Iterator[np.ndarray], labels: Sequence[str],
