@@ -13,7 +13,8 @@ import numpy as np
 from kwsc.backends.c.targets import Target, get_target
 from kwsc.errors import ToolchainError
 
-__all__ = ["build_project", "run_harness", "SizeReport", "size_report", "format_size_report", "toolchain_missing"]
+__all__ = ["build_project", "run_harness", "run_bench", "SizeReport", "size_report", "format_size_report",
+           "toolchain_missing"]
 
 
 def toolchain_missing(arch: str) -> list[str]:
@@ -49,9 +50,9 @@ def build_project(outdir: str | Path, target: Target) -> list[str]:
     outdir = Path(outdir)
     _run(["make", "-s", f"-j{min(os.cpu_count() or 1, 4)}", "all"], outdir, 600, f"building {outdir} for {target.name}")
     if target.artifact == "shared":
-        names = [p.name for p in outdir.glob("lib*.so")] + ["example", "harness"]
+        names = [p.name for p in outdir.glob("lib*.so")] + ["example", "harness", "bench"]
     elif target.artifact == "static":
-        names = ["example", "harness"]
+        names = ["example", "harness", "bench"]
     else:
         names = ["harness.elf", "probe.elf"]
     return sorted(n for n in names if (outdir / n).exists())
@@ -86,6 +87,27 @@ def run_harness(outdir: str | Path, arch: str, frames: np.ndarray, resets: list[
     if data.size % steps:
         raise ToolchainError(f"the {arch} harness wrote {data.size} floats for {steps} frames")
     return data.reshape(steps, -1).astype(np.float32)
+
+
+def run_bench(outdir: str | Path, arch: str = "host", calls: int = 20000, repeats: int = 7,
+              timeout: float = 600) -> dict[str, float]:
+    """Time ``<name>_Predict`` with the project's generated ``bench`` program (no Python in the loop).
+
+    Returns:
+        ``{"cpu_us": …, "wall_us": …}`` per frame: the best of ``repeats`` runs of ``calls`` calls, in this
+        thread's CPU time (robust on a shared machine) and in wall time. ARM targets run under qemu-user, whose
+        times measure the emulator, not the chip.
+    """
+    target = get_target(arch)
+    outdir = Path(outdir)
+    if target.artifact == "baremetal" or not (outdir / "bench").exists():
+        raise ToolchainError(f"{outdir}: no bench program for {arch} (build a host, armv7 or aarch64 project)")
+    cmd = list(target.runner) + [("bench" if target.runner else "./bench"), str(int(calls)), str(int(repeats))]
+    out = _run(cmd, outdir, timeout, f"running the {arch} bench").stdout
+    values = dict(re.findall(r"(\w+)_us_per_frame=([0-9.eE+-]+)", out))
+    if "cpu" not in values:
+        raise ToolchainError(f"unexpected bench output in {outdir}: {out.strip()[:200]}")
+    return {"cpu_us": float(values["cpu"]), "wall_us": float(values["wall"])}
 
 
 @dataclass

@@ -115,6 +115,7 @@ def render_project(model: LoweredModel, target: Target) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for template, out in (("model.h.j2", f"{model.name}.h"), ("model.c.j2", f"{model.name}.c"),
                           ("main.c.j2", "main.c"), ("harness.c.j2", "test_harness.c"), ("probe.c.j2", "probe.c"),
+                          ("bench.c.j2", "bench.c"),
                           ("Makefile.j2", "Makefile"), ("CMakeLists.txt.j2", "CMakeLists.txt")):
         text = env.get_template(template).render(**ctx)
         files[out] = re.sub(r"\n{3,}", "\n\n", text).encode("utf-8")

@@ -152,3 +152,11 @@ def test_cmake_builds_the_project(model, tmp_path):
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert (build / "example").exists() and list(build.glob("libkws.a"))
+
+
+@pytest.mark.toolchain
+def test_bench_program_times_predict(compiled):
+    from kwsc.backends.c import run_bench
+
+    timing = run_bench(compiled("featurizer", "host"), "host", calls=200, repeats=2)
+    assert 0 < timing["cpu_us"] < 1e4 and 0 < timing["wall_us"] < 1e5
