@@ -180,6 +180,11 @@ class Lowering:
         return float_literal(x)
 
 
+# Constant inputs the parameter builders read themselves (kernels.py): weights, biases, reset triggers.
+_BUILDER_CONSTANTS = {"Dense": (1, 2), "GRU": (1, 2, 3, 4, 5), "LSTM": (1, 2, 3, 4, 5), "RNN": (1, 2, 3, 4, 5)}
+_BINARY_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"})
+
+
 def _check_supported(graph: Graph, static: dict) -> None:
     missing = sorted({n.op for n in graph.nodes
                       if n.op not in KERNEL_TABLE and n.op not in ALIAS_OPS
@@ -276,12 +281,30 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
             return Buf("state", value.dtype, value.type.size, name=low.state_outputs[value])
         return Buf("arena", value.dtype, value.type.size, offset=plan.offsets[value.name])
 
+    const_bufs: dict[Value, Buf] = {}
+
+    def input_buf(node: Node, index: int, value: Value | None) -> Buf | None:
+        """A data input; a constant one (e.g. a recurrent cell fed a constant) becomes a const array, unless the
+        parameter builder consumed it (weights, biases, constant triggers, binary operands)."""
+        if value is None or value not in low.static_values:
+            return buf_of(value)
+        if index in _BUILDER_CONSTANTS.get(node.op, ()) or node.op in _BINARY_OPS:
+            return None
+        if value not in const_bufs:
+            if value.dtype not in ("float32", "int32"):
+                raise BackendError(f"node {node.name} ({node.op}): constant input {index} is {value.dtype}")
+            array = np.asarray(low.static_values[value], dtype=value.dtype).reshape(-1)
+            ctype = "float" if value.dtype == "float32" else "int32_t"
+            const_bufs[value] = Buf("const", value.dtype, array.size,
+                                    name=low.const(node, f"input{index}", array, ctype, "table"))
+        return const_bufs[value]
+
     steps = []
     for node, entry, params in raw_steps:
         scratch_key = f"{node.name}#scratch"
         steps.append(Step(
             node=low.node_name(node), op=node.op, family=entry.family, function=entry.function,
-            ins=[buf_of(v) for v in node.inputs], outs=[buf_of(v) for v in node.outputs],
+            ins=[input_buf(node, i, v) for i, v in enumerate(node.inputs)], outs=[buf_of(v) for v in node.outputs],
             scratch=Buf("arena", "float32", entry.scratch(node), offset=plan.offsets[scratch_key])
             if scratch_key in plan.offsets else None,
             p=params))

@@ -134,3 +134,23 @@ def test_op_zoo_equals_reference(builds, name, arch):
     if name == "zoo":
         trigger = ref[:, start - 1]
         assert ((trigger[:-1] != 0) & (trigger[1:] == 0)).any(), "the reset trigger never fired"
+
+
+@pytest.mark.toolchain
+def test_constant_data_inputs_become_const_arrays(tmp_path):
+    """A stateful op fed a constant (no kernel reads it as a parameter) gets it as a const array."""
+    from kwsc.backends.c import emit_c
+
+    skip_without_toolchain("host")
+    g = Graph("const_feed")
+    x = g.add_input([4])
+    rng = np.random.default_rng(0)
+    const_frame = g.add_constant(rng.standard_normal(8).astype(np.float32))
+    weights = [g.add_constant((rng.standard_normal(shape) * 0.5).astype(np.float32))
+               for shape in ((12, 8), (12, 4), (12,), (12,))]
+    h = g.add("GRU", [const_frame, None] + weights, {"hidden_size": 4}).output
+    g.add_output(g.op1("Add", h, x))
+    verify(g)
+    emit_c(g, tmp_path, arch="host", build=True)
+    frames = rng.standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_harness(tmp_path, "host", frames), Interpreter(g).run(frames), atol=1e-5)
