@@ -13,5 +13,6 @@ from kwsc.backends.c.load import CompiledModel, load
 from kwsc.backends.c.quantize import dequantize_rows, quantize_rows, simulate_int8_weights
 from kwsc.backends.c.targets import TARGETS, Target
 
-__all__ = ["emit_c", "EmitResult", "load", "CompiledModel", "run_harness", "run_bench", "SizeReport", "format_size_report",
-           "toolchain_missing", "simulate_int8_weights", "quantize_rows", "dequantize_rows", "runtime_dir", "TARGETS", "Target"]
+__all__ = ["emit_c", "EmitResult", "load", "CompiledModel", "run_harness", "run_bench", "SizeReport",
+           "format_size_report", "toolchain_missing", "simulate_int8_weights", "quantize_rows", "dequantize_rows",
+           "runtime_dir", "TARGETS", "Target"]
