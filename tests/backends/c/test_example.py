@@ -77,6 +77,17 @@ def test_example_reads_raw_pcm_from_stdin(example, speech_dir):
     assert run.stdout.decode().splitlines() == expected_lines(graph, read_wav_float(wav))
 
 
+def test_example_reads_json_list_labels(tmp_path, speech_dir):
+    """Labels stored as a JSON list string (how trained models carry their categories) are parsed too."""
+    graph = speech_detector()
+    graph.metadata["labels"] = '["_silence_", "speech"]'
+    emit_c(graph, tmp_path, arch="host", build=True, name="detector")
+    wav = sorted((speech_dir / "yes").glob("*.wav"))[0]
+    run = subprocess.run([str(tmp_path / "example"), str(wav), "0.5", "1"], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert run.stdout.splitlines() == expected_lines(graph, read_wav_float(wav))
+
+
 def test_example_rejects_a_non_wav_file(example, tmp_path):
     _, outdir = example
     bad = tmp_path / "bad.wav"
