@@ -33,6 +33,7 @@ SEED_CONFIG: dict = {
     "dataset": {
         "name": "speechcommandsv01", "featurizer": "featurizer_mel_16000_512_512_80_40_log",
         "categories": "categories.txt", "path": "", "auto_scale": True, "normalize": False,
+        "wav_files": "", "training_list": "",
     },
     "training": {
         "max_epochs": 30, "learning_rate": 1e-3, "lr_scheduler": None, "lr_peaks": 1, "lr_min": 1e-5,
@@ -50,6 +51,7 @@ SEED_CONFIG: dict = {
     "augment": {
         "time_shift": 0, "freq_masks": 0, "freq_mask_width": 0, "time_masks": 0, "time_mask_width": 0,
         "noise_prob": 0.0, "noise_max_gain": 0.0, "noise_class": "_silence_", "gain_db": 0.0, "freq_warp": 0.0,
+        "time_stretch": 0.0, "wave_shift": 0, "wave_gain_db": 0.0, "wave_noise_prob": 0.0, "wave_noise_max": 0.0,
     },
 }
 

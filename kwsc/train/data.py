@@ -130,6 +130,8 @@ class Augmenter:
       microphone; normalization is global, so the network must not key on level);
     * frequency warp: the mel axis resampled by a random factor in [1−freq_warp, 1+freq_warp] (linear
       interpolation) — vocal-tract-length perturbation, which helps most with speakers never seen in training;
+    * time stretch: the frame axis resampled by a random factor in [1−time_stretch, 1+time_stretch] (speaking
+      rate; with the frequency warp it approximates speed perturbation);
     * SpecAugment: ``freq_masks`` bands of up to ``freq_mask_width`` features and ``time_masks`` spans of up to
       ``time_mask_width`` frames set to the feature means (0 after normalization).
 
@@ -148,13 +150,31 @@ class Augmenter:
         o = self.options
         return bool(o.get("time_shift") or (o.get("freq_masks") and o.get("freq_mask_width"))
                     or (o.get("time_masks") and o.get("time_mask_width")) or self.noise_linear is not None
-                    or o.get("gain_db") or o.get("freq_warp"))
+                    or o.get("gain_db") or o.get("freq_warp") or o.get("time_stretch"))
 
     @staticmethod
     def _roll(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
         frames = x.shape[1]
         index = (torch.arange(frames, device=x.device)[None, :] - shifts[:, None]) % frames
         return torch.gather(x, 1, index[:, :, None].expand(-1, -1, x.shape[2]))
+
+    @staticmethod
+    def _resample(x: torch.Tensor, axis: int, alpha: torch.Tensor) -> torch.Tensor:
+        """Each row read at positions j·alpha[row] along ``axis`` (1 frames, 2 features), linearly interpolated."""
+        size = x.shape[axis]
+        source = (torch.arange(size, device=x.device)[None, :] * alpha[:, None]).clamp(0, size - 1)
+        low = source.floor().long().clamp(max=max(size - 2, 0))
+        high = (low + 1).clamp(max=size - 1)
+        frac = source - low
+        if axis == 2:
+            expand = (-1, x.shape[1], -1)
+            pick = lambda idx: torch.gather(x, 2, idx[:, None, :].expand(*expand))  # noqa: E731
+            frac = frac[:, None, :]
+        else:
+            expand = (-1, -1, x.shape[2])
+            pick = lambda idx: torch.gather(x, 1, idx[:, :, None].expand(*expand))  # noqa: E731
+            frac = frac[:, :, None]
+        return pick(low) * (1 - frac) + pick(high) * frac
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         o, n, frames, feats = self.options, x.shape[0], x.shape[1], x.shape[2]
@@ -172,12 +192,10 @@ class Augmenter:
             x = torch.log1p(torch.expm1(x).clamp_min(0) * gain)
         warp = float(o.get("freq_warp") or 0)
         if warp:
-            alpha = 1 + (uniform(n, 1) * 2 - 1) * warp
-            source = (torch.arange(feats, device=dev)[None, :] * alpha).clamp(0, feats - 1)
-            low = source.floor().long().clamp(max=feats - 2) if feats > 1 else source.long()
-            frac = (source - low)[:, None, :]
-            gather = lambda idx: torch.gather(x, 2, idx[:, None, :].expand(-1, frames, -1))  # noqa: E731
-            x = gather(low) * (1 - frac) + gather((low + 1).clamp(max=feats - 1)) * frac
+            x = self._resample(x, 2, 1 + (uniform(n) * 2 - 1) * warp)
+        stretch = float(o.get("time_stretch") or 0)
+        if stretch:
+            x = self._resample(x, 1, 1 + (uniform(n) * 2 - 1) * stretch)
         if self.noise_linear is not None:
             pick = torch.randint(0, len(self.noise_linear), (n,), generator=generator, device=dev)
             noise = self._roll(self.noise_linear[pick],

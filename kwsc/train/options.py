@@ -33,6 +33,10 @@ _MAP = {
     "time_mask_width": ("augment", "time_mask_width"), "noise_prob": ("augment", "noise_prob"),
     "noise_max_gain": ("augment", "noise_max_gain"), "noise_class": ("augment", "noise_class"),
     "gain_db": ("augment", "gain_db"), "freq_warp": ("augment", "freq_warp"),
+    "time_stretch": ("augment", "time_stretch"), "wav_files": ("dataset", "wav_files"),
+    "training_list": ("dataset", "training_list"), "wave_shift": ("augment", "wave_shift"),
+    "wave_gain_db": ("augment", "wave_gain_db"), "wave_noise_prob": ("augment", "wave_noise_prob"),
+    "wave_noise_max": ("augment", "wave_noise_max"),
 }
 
 
@@ -100,6 +104,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--noise_max_gain", type=float, help="largest noise gain (kwsc 1.0)")
     option(a, "--gain_db", type=float, help="random loudness change of up to ±N dB")
     option(a, "--freq_warp", type=float, help="random mel-axis warp factor 1±N (vocal-tract length)")
+    option(a, "--time_stretch", type=float, help="random time-axis stretch factor 1±N (speaking rate)")
+    option(a, "--wav_files", "-w", metavar="DIR",
+           help="train from these wavs (the training list's clips), augmented in the waveform domain")
+    option(a, "--training_list", metavar="FILE", help="wav list for --wav_files (default DATASET/training_list.txt)")
+    option(a, "--wave_shift", type=int, help="with --wav_files: random shift of up to ±N samples")
+    option(a, "--wave_gain_db", type=float, help="with --wav_files: random loudness change of up to ±N dB")
+    option(a, "--wave_noise_prob", type=float, help="with --wav_files: probability to add _background_noise_")
+    option(a, "--wave_noise_max", type=float, help="with --wav_files: largest noise amplitude factor")
     option(a, "--noise_class", help="class whose training rows are the noise (default _silence_)")
 
 
@@ -109,7 +121,8 @@ def config_from_args(args: argparse.Namespace) -> dict:
     if args.config:
         config = merge_config(config, load_config_file(args.config), where=args.config)
     if getattr(args, "no_augment", False):
-        config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0, gain_db=0.0, freq_warp=0.0)
+        config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0, gain_db=0.0, freq_warp=0.0,
+                                 time_stretch=0.0)
     for dest, (section, key) in _MAP.items():
         value = getattr(args, dest, None)
         if value is not None:

@@ -79,6 +79,7 @@ class TrainingRun:
     generators: dict = field(default_factory=dict)
     class_weights: torch.Tensor | None = None
     ddp_model: torch.nn.Module | None = None
+    waveforms: object = None  # a WaveformTrainingSet when training from the wavs
 
     @property
     def is_main(self) -> bool:
@@ -124,8 +125,16 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     model.to(device)
     tensors = {name.split("_")[0]: (torch.from_numpy(s.features).to(device), torch.from_numpy(s.labels).to(device))
                for name, s in splits.items()}
-    batch_size = min(int(t["batch_size"]), len(train_set))
-    ticks = len(train_set) // batch_size  # drop_last, as the seed's DataLoader
+    aug = config.get("augment", {})
+    waveforms = None
+    if config["dataset"].get("wav_files"):
+        from kwsc.train.waveform import load_waveform_training_set
+        list_file = config["dataset"].get("training_list") or Path(dataset_dir) / "training_list.txt"
+        waveforms = load_waveform_training_set(config["dataset"]["wav_files"], list_file, categories,
+                                               train_set.parameters, aug, device, train_set.features)
+    rows = len(waveforms) if waveforms is not None else len(train_set)
+    batch_size = min(int(t["batch_size"]), rows)
+    ticks = rows // batch_size  # drop_last, as the seed's DataLoader
     lr = float(t["learning_rate"])
     scale = batch_size / 128.0
     lr *= {"none": 1.0, "linear": scale, "sqrt": math.sqrt(scale)}[t.get("lr_batch_scaling", "none")]
@@ -134,7 +143,6 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     schedule = make_schedule(t.get("lr_scheduler"), lr, lr_min, int(t["max_epochs"]), ticks,
                              float(t.get("lr_peaks") or 1), float(t.get("lr_gamma") or 1),
                              int(t.get("lr_step_size") or 1), float(t.get("warmup_epochs") or 0))
-    aug = config.get("augment", {})
     noise_rows = None
     noise_class = aug.get("noise_class")
     if float(aug.get("noise_prob") or 0) > 0 and noise_class in categories:
@@ -150,7 +158,7 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     generators["augment"].manual_seed(seed + 7919 * (rank + 1))
     run = TrainingRun(config, Path(outdir), device, categories, train_set.parameters, tensors, model, optimizer,
                       schedule, augmenter, batch_size, ticks, rank, world, generators=generators,
-                      class_weights=class_weights)
+                      class_weights=class_weights, waveforms=waveforms)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         run.ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -216,7 +224,8 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
     x_all, y_all = run.tensors["training"]
     net = run.ddp_model or run.model
     net.train()
-    order = torch.randperm(len(x_all), generator=run.generators["order"], device=run.device)
+    rows = len(run.waveforms) if run.waveforms is not None else len(x_all)
+    order = torch.randperm(rows, generator=run.generators["order"], device=run.device)
     use_amp = bool(t.get("amp")) and run.device.type == "cuda"
     smoothing = float(t.get("label_smoothing") or 0)
     first = bool(t.get("scheduler_first"))
@@ -229,7 +238,10 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
         for group in run.optimizer.param_groups:
             group["lr"] = lr
         index = order[tick * run.batch_size:(tick + 1) * run.batch_size][run.rank::run.world]
-        x, y = x_all[index], y_all[index]
+        if run.waveforms is not None:
+            x, y = run.waveforms.batch(index, run.generators["augment"]), run.waveforms.labels[index]
+        else:
+            x, y = x_all[index], y_all[index]
         if run.augmenter.active:
             x = run.augmenter(x, run.generators["augment"])
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):

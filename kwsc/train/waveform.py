@@ -1,0 +1,139 @@
+"""Training rows made on the fly from the wavs: waveform augmentation, then the tutorial featurizer in torch.
+
+Feature-space tricks cannot move a word by less than a frame, and with the tutorial featurizer (512-sample
+frames, hop 512) the frame phase changes every feature. Here each batch takes the raw clips (kept on the training
+device), shifts them by a random number of *samples*, changes their loudness, mixes in a random stretch of
+``_background_noise_`` recordings, and featurizes them exactly as ELL's pipeline does (ell-behaviour.md §5.2–5.3):
+512-sample chunks with the last one zero-padded, the first chunk dropped, Hamming window, |FFT|, mel filter bank,
+ln(x + 1), rows padded to the window with the last frame plus noise of half its spread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kwsc.backends.tables import filterbank_matrix, window_table
+from kwsc.errors import FormatError, InputError
+
+__all__ = ["WaveformTrainingSet", "load_waveform_training_set"]
+
+
+class WaveformTrainingSet:
+    """Clips (N, L) and labels on the device; ``batch(index, generator)`` → augmented feature rows."""
+
+    def __init__(self, clips: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor | None, parameters: list[int],
+                 options: dict):
+        self.clips, self.labels, self.noise = clips, labels, noise
+        sample_rate, self.input_size, self.num_features, self.window, _ = parameters
+        fft_size = self.input_size
+        dev = clips.device
+        self.hamming = torch.from_numpy(window_table("hamming", self.input_size)).to(dev)
+        mel = filterbank_matrix("mel", fft_size // 2 + 1, sample_rate, self.num_features, fft_size)
+        self.mel_t = torch.from_numpy(np.ascontiguousarray(mel.T)).to(dev)
+        self.options = dict(options)
+
+    def __len__(self) -> int:
+        return int(self.clips.shape[0])
+
+    def featurize(self, audio: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """(B, L) samples → (B, window, F) rows, ELL's framing and tail padding."""
+        n, length = audio.shape
+        chunks = -(-length // self.input_size)
+        audio = torch.nn.functional.pad(audio, (0, chunks * self.input_size - length))
+        frames = audio.reshape(n, chunks, self.input_size)[:, 1:]  # ELL's AudioTransform drops the first chunk
+        spectrum = torch.fft.rfft(frames * self.hamming, dim=2).abs()
+        features = torch.log1p(spectrum @ self.mel_t)
+        have = features.shape[1]
+        if have >= self.window:
+            return features[:, : self.window]
+        last = features[:, -1:]
+        spread = last.std(dim=2, keepdim=True) * 0.5
+        noise = torch.randn(n, self.window - have, self.num_features, generator=generator, device=audio.device)
+        return torch.cat([features, last + noise * spread], dim=1)
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augmented feature rows of the clips ``index``."""
+        o, audio = self.options, self.clips[index]
+        n, length = audio.shape
+        dev = audio.device
+
+        def uniform(*shape):
+            return torch.rand(*shape, generator=generator, device=dev)
+
+        shift = int(o.get("wave_shift") or 0)
+        if shift:
+            offsets = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=dev)
+            source = torch.arange(length, device=dev)[None, :] - offsets
+            valid = (source >= 0) & (source < length)
+            audio = torch.gather(audio, 1, source.clamp(0, length - 1)) * valid
+        gain_db = float(o.get("wave_gain_db") or 0)
+        if gain_db:
+            audio = audio * 10 ** ((uniform(n, 1) * 2 - 1) * gain_db / 20)
+        if self.noise is not None and float(o.get("wave_noise_prob") or 0) > 0:
+            starts = (uniform(n) * (len(self.noise) - length)).long()
+            segments = self.noise[starts[:, None] + torch.arange(length, device=dev)[None, :]]
+            gain = uniform(n, 1) * float(o.get("wave_noise_max") or 0)
+            gain = gain * (uniform(n, 1) < float(o["wave_noise_prob"]))
+            audio = audio + gain * segments
+        return self.featurize(audio.clamp(-1.0, 1.0), generator)
+
+
+def _read_list(list_file: Path) -> list[str]:
+    try:
+        return [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise InputError(f"{list_file}: no such list file") from None
+
+
+def load_waveform_training_set(wav_dir: str | Path, list_file: str | Path, categories: list[str],
+                               parameters: list[int], options: dict, device: torch.device,
+                               reference: np.ndarray | None = None) -> WaveformTrainingSet:
+    """The clips of ``list_file`` (paths relative to ``wav_dir``, label = first folder) and the noise recordings.
+
+    ``reference`` (the npz training features) guards against a different featurizer: the mean features of the
+    un-augmented clips must match the dataset's.
+    """
+    from kwsc.audio.wav import load_audio
+
+    wav_dir, list_file = Path(wav_dir), Path(list_file)
+    if not wav_dir.is_dir():
+        raise InputError(f"{wav_dir}: no such wav folder")
+    sample_rate = parameters[0]
+    entries = _read_list(list_file)
+    index = {name: i for i, name in enumerate(categories)}
+    clips, labels = [], []
+    for entry in entries:
+        label = entry.replace("\\", "/").split("/")[0]
+        if label not in index:
+            raise FormatError(f"{list_file}: {entry}: label {label!r} is not a category")
+        clips.append(load_audio(wav_dir / entry, sample_rate))
+        labels.append(index[label])
+    if not clips:
+        raise FormatError(f"{list_file}: no entries")
+    length = max(len(c) for c in clips)
+    audio = np.zeros((len(clips), length), dtype=np.float32)
+    for i, c in enumerate(clips):
+        audio[i, : len(c)] = c
+    noise_files = sorted((wav_dir / "_background_noise_").glob("*.wav"))
+    noise = None
+    if noise_files:
+        recordings = [load_audio(p, sample_rate) for p in noise_files]
+        noise = torch.from_numpy(np.concatenate([r for r in recordings if len(r) > length])).to(device)
+        if len(noise) <= length:
+            noise = None
+    result = WaveformTrainingSet(torch.from_numpy(audio).to(device), torch.tensor(labels, device=device), noise,
+                                 parameters, options)
+    if reference is not None:
+        real = min(reference.shape[1], -(-length // parameters[1]) - 1)
+        ours = float(np.mean([result.featurize(result.clips[i:i + 512], None)[:, :real].mean().item()
+                              * len(result.clips[i:i + 512]) for i in range(0, len(result), 512)]) * (
+            -(-len(result) // 512)) / len(result))
+        theirs = float(reference[:, :real].mean())
+        if abs(ours - theirs) > 0.05 * max(1.0, abs(theirs)):
+            raise InputError(f"{wav_dir}: the wavs featurized with the tutorial featurizer (mean {ours:.3f}) do not "
+                             f"match the dataset's features (mean {theirs:.3f}); waveform augmentation needs the "
+                             "tutorial featurizer (hamming, mel, log)")
+    return result
