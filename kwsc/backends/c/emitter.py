@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kwsc.backends.c.kernels import OPT_SOURCES, RUNTIME_SOURCES
+from kwsc.backends.c.kernels import BASE_SOURCES, OPT_SOURCES, RUNTIME_SOURCES
 from kwsc.backends.c.lowering import LoweredModel, float_literal, lower_graph
 from kwsc.backends.c.targets import Target, get_target
 from kwsc.errors import InputError
@@ -100,7 +100,7 @@ def _environment():
 
 
 def _runtime_sources(model: LoweredModel, target: Target) -> tuple[list[str], list[str]]:
-    files = sorted({f for family in model.families for f in RUNTIME_SOURCES[family]})
+    files = sorted({f for family in model.families for f in RUNTIME_SOURCES[family]} | set(BASE_SOURCES))
     use_opt = target.kernels == "opt"
     ref = [f"runtime/src/ref/{f}" for f in files if not (use_opt and f in OPT_SOURCES)]
     opt = [f"runtime/src/opt/{f}" for f in files if use_opt and f in OPT_SOURCES]

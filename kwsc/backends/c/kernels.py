@@ -16,7 +16,8 @@ import numpy as np
 from kwsc.backends import tables
 from kwsc.errors import BackendError
 
-__all__ = ["KernelEntry", "KERNEL_TABLE", "ALIAS_OPS", "RUNTIME_SOURCES", "ACTIVATION_ENUM"]
+__all__ = ["KernelEntry", "KERNEL_TABLE", "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES",
+           "ACTIVATION_ENUM"]
 
 ACTIVATION_ENUM = {
     "none": "KWSC_ACT_NONE", "tanh": "KWSC_ACT_TANH", "sigmoid": "KWSC_ACT_SIGMOID", "relu": "KWSC_ACT_RELU",
@@ -43,6 +44,8 @@ RUNTIME_SOURCES = {
     "vad": ("vad.c",),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c"})
+# Always linked: the model code itself copies outputs and looks up metadata with these.
+BASE_SOURCES = ("elementwise.c", "activation.c")
 
 
 @dataclass(frozen=True)

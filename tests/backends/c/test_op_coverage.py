@@ -154,3 +154,20 @@ def test_constant_data_inputs_become_const_arrays(tmp_path):
     emit_c(g, tmp_path, arch="host", build=True)
     frames = rng.standard_normal((5, 4)).astype(np.float32)
     np.testing.assert_allclose(run_harness(tmp_path, "host", frames), Interpreter(g).run(frames), atol=1e-5)
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("kind", ["vad_only", "pass_through"])
+def test_minimal_graphs_build(tmp_path, kind):
+    """Graphs with no float kernel (a lone VAD, like ELL's make_vad) or no step at all still link and run."""
+    from kwsc.backends.c import emit_c
+
+    skip_without_toolchain("host")
+    g = Graph(kind)
+    x = g.add_input([40])
+    g.add_output(g.op1("VAD", x, sample_rate=8000.0) if kind == "vad_only" else g.op1("Reshape", x, shape=[4, 10]))
+    emit_c(g, tmp_path, arch="host", build=True)
+    frames = np.abs(np.random.default_rng(1).standard_normal((30, 40))).astype(np.float32) * \
+        np.linspace(0.01, 3, 30, dtype=np.float32)[:, None]
+    np.testing.assert_array_equal(run_harness(tmp_path, "host", frames),
+                                  np.asarray(Interpreter(g).run(frames), np.float32).reshape(30, -1))
