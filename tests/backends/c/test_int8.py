@@ -34,7 +34,7 @@ def test_simulated_graph_rounds_only_dense_and_recurrent_weights(model):
 
 
 @pytest.mark.toolchain
-@pytest.mark.parametrize("arch", ["host", "cortex-m4"])
+@pytest.mark.parametrize("arch", ["host", "armv7", "aarch64", "cortex-m4"])
 def test_int8_build_equals_simulated_reference(arch, model, compiled, speech_features):
     graph = model("gru")
     out = run_harness(compiled("gru", arch, "int8"), arch, speech_features, RESETS)
