@@ -47,15 +47,16 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-@pytest.mark.parametrize("jobs", [None, 1])
-def test_make_dataset_clips_per_second(benchmark, wav_folder, tmp_path, jobs):
+@pytest.mark.parametrize("jobs,processes", [(None, False), (1, False), (None, True)],
+                         ids=["threads", "one-worker", "processes"])
+def test_make_dataset_clips_per_second(benchmark, wav_folder, tmp_path, jobs, processes):
     """Wall-clock clips/s (all cores by default, page-cached wavs) and CPU cost per clip (what a free core does)."""
     cpu = []
 
     def build():
         start = _cpu_seconds()
         result = make_dataset(wav_folder / "list.txt", wav_folder / "featurizer.kwsc", outdir=tmp_path,
-                              progress=False, jobs=jobs)
+                              progress=False, jobs=jobs, processes=processes)
         cpu.append(_cpu_seconds() - start)
         return result
 
@@ -65,9 +66,10 @@ def test_make_dataset_clips_per_second(benchmark, wav_folder, tmp_path, jobs):
     median = CLIPS / benchmark.stats.stats.median
     per_cpu_second = CLIPS / float(np.median(cpu[1:]))
     load = os.getloadavg()[0]
-    record(benchmark, clips=CLIPS, jobs=jobs or os.cpu_count(), clips_per_s_best=round(best),
+    record(benchmark, clips=CLIPS, jobs=jobs or os.cpu_count(), processes=processes, clips_per_s_best=round(best),
            clips_per_s_median=round(median), clips_per_cpu_second=round(per_cpu_second), load_average=load)
-    print(f"\nmake-dataset: {CLIPS} clips, jobs {jobs or os.cpu_count()}: best {best:.0f} clips/s, median "
+    kind = "processes" if processes else "threads"
+    print(f"\nmake-dataset: {CLIPS} clips, jobs {jobs or os.cpu_count()} {kind}: best {best:.0f} clips/s, median "
           f"{median:.0f} clips/s; {per_cpu_second:.0f} clips per CPU-second; load average {load:.1f}")
 
 

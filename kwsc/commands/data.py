@@ -48,7 +48,7 @@ def _make_dataset(args) -> int:
             args.list_file, args.featurizer, outdir=args.outdir, categories=args.categories,
             wav_root=args.wav_files, window_size=args.window_size, shift=args.shift, noise_path=args.noise_path,
             max_noise_ratio=args.max_noise_ratio, noise_selection=args.noise_selection, seed=args.seed,
-            jobs=args.jobs, max_bad=args.max_bad, progress=not args.quiet)
+            jobs=args.jobs, processes=args.processes, max_bad=args.max_bad, progress=not args.quiet)
     except TooManyBadFiles as exc:
         _print_failures(exc.failures)
         raise
@@ -101,7 +101,9 @@ def register(sub) -> None:
     option(p, "--noise_path", help="folder of background-noise wavs to mix in")
     option(p, "--max_noise_ratio", type=float, default=0.1, help="largest noise gain (default 0.1)")
     option(p, "--noise_selection", type=float, default=0.1, help="fraction of files mixed with noise (default 0.1)")
-    option(p, "--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    option(p, "--jobs", "-j", type=int, help="parallel workers (default: all cores)")
+    option(p, "--processes", action="store_true",
+           help="worker processes instead of threads (may pay off for very large lists on idle cores)")
     option(p, "--seed", type=int, default=0, help="random seed for noise and padding (default 0)")
     option(p, "--max_bad", type=float, default=0.01, help="tolerated fraction of unreadable files (default 0.01)")
     option(p, "--quiet", "-q", action="store_true", help="no progress bar")

@@ -10,8 +10,8 @@ and featurized exactly as ELL's ``AudioTransform`` streams it, and cut into rows
 
 A one-second 16 kHz clip with the tutorial featurizer (512/512) gives 31 frames + 9 padded = one 40×80 row.
 
-Speed: files are processed in chunks of ``CHUNK_FILES`` by ``jobs`` worker processes; each chunk is featurized
-as one batch by ``kwsc.backends.batch.BatchFeaturizer``. Randomness (noise choices, padding noise) depends only on the seed
+Speed: files are processed in chunks of ``CHUNK_FILES`` by ``jobs`` worker threads (or processes); each chunk is
+featurized as one batch by ``kwsc.backends.batch.BatchFeaturizer``. Randomness (noise choices, padding noise) depends only on the seed
 and the list, never on ``jobs``. Unreadable files are skipped and reported; see ``make_dataset``.
 """
 
@@ -36,7 +36,7 @@ from kwsc.errors import InputError, KwscError
 
 __all__ = ["make_dataset", "DatasetResult", "TooManyBadFiles", "padding_rows", "clip_rows", "CHUNK_FILES"]
 
-CHUNK_FILES = 512  # files per work item: big enough for fast batches, small enough for a smooth progress bar
+CHUNK_FILES = 128  # files per work item: a fast batch whose arrays (~10 MB) a fresh worker faults in quickly
 
 
 class TooManyBadFiles(InputError):
@@ -100,19 +100,19 @@ def clip_rows(frames: np.ndarray, pad: np.ndarray, window_size: int, shift: int)
 
 
 # ---------------------------------------------------------------------------------------------- workers
-_WORKER: dict = {}
+_WORKER: dict = {}  # the context of a worker process (set by its initializer)
 
 
-def _init_worker(featurizer: BatchFeaturizer, mixer: NoiseMixer | None, options: dict, limit_threads: bool) -> None:
-    _WORKER.update(featurizer=featurizer, mixer=mixer, **options)
-    if limit_threads:  # one BLAS/FFT thread per process: the processes already use every core
-        try:
-            from threadpoolctl import threadpool_limits
+def _init_worker(context: dict) -> None:
+    """Worker-process initializer: the shared context, one FFT/BLAS thread, allocator tuned for big batches."""
+    _WORKER.update(context)
+    try:
+        from threadpoolctl import threadpool_limits
 
-            threadpool_limits(1)
-        except ImportError:
-            pass
-        _keep_freed_memory()
+        threadpool_limits(1)  # the processes already use every core
+    except ImportError:
+        pass
+    _keep_freed_memory()
 
 
 def _keep_freed_memory() -> None:
@@ -129,12 +129,17 @@ def _keep_freed_memory() -> None:
         pass
 
 
-def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]]):
-    """Featurize one chunk of files → (rows, row count per file, failures)."""
+def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]], context: dict | None = None):
+    """Featurize one chunk of files → (rows, row count per file, failures).
+
+    ``context`` holds the featurizer, the noise mixer, window_size, shift and seed (a worker process's own
+    ``_WORKER`` when not given). Threads share one context: everything in it is only read.
+    """
+    context = context if context is not None else _WORKER
     chunk_no, paths, choices = task
-    feat: BatchFeaturizer = _WORKER["featurizer"]
-    mixer: NoiseMixer | None = _WORKER["mixer"]
-    window, shift, hop = _WORKER["window_size"], _WORKER["shift"], feat.input_size
+    feat: BatchFeaturizer = context["featurizer"]
+    mixer: NoiseMixer | None = context["mixer"]
+    window, shift, hop = context["window_size"], context["shift"], feat.input_size
     clips, layout, failures = [], [], []
     for i, (path, choice) in enumerate(zip(paths, choices)):
         try:
@@ -171,7 +176,7 @@ def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]]):
         last = features[[offsets[k] + layout[k][1] - 1 for k, _ in gauss]]
         repeats = np.array([n for _, n in gauss])
         scale = np.repeat(0.5 * last.std(axis=1), repeats)[:, None]
-        rng = np.random.default_rng([_WORKER["seed"], chunk_no])
+        rng = np.random.default_rng([context["seed"], chunk_no])
         padded = np.repeat(last, repeats, axis=0) + scale * rng.standard_normal((int(repeats.sum()), last.shape[1]))
         base = len(features)
         for (k, n), start in zip(gauss, np.concatenate([[0], np.cumsum(repeats)[:-1]])):
@@ -190,6 +195,36 @@ def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]]):
     flat_index = np.fromiter(itertools.chain.from_iterable(index), dtype=np.int64, count=len(index) * window)
     rows = features[flat_index].reshape(-1, width)
     return rows, counts, failures
+
+
+def _run_chunks(tasks: list, context: dict, jobs: int, processes: bool):
+    """Results of ``_process_chunk`` for every task, in task order.
+
+    Threads by default: reading, decoding, the FFT and numpy's array work release the GIL, threads share the
+    warm heap, and nothing is pickled. On the shared 2-core machine worker processes cost twice the CPU per clip
+    (a fresh process page-faults its batch arrays in; results travel back pickled) and finished no sooner.
+    ``processes=True`` uses forked workers (a ``ProcessPoolExecutor``: a worker that dies raises, never hangs).
+    """
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from functools import partial
+
+    if jobs == 1:
+        yield from (_process_chunk(task, context) for task in tasks)
+        return
+    if not processes:
+        with ThreadPoolExecutor(jobs, thread_name_prefix="kwsc-dataset") as pool:
+            yield from pool.map(partial(_process_chunk, context=context), tasks)
+        return
+    import scipy.fft  # noqa: F401  (imported once here, inherited by the forked workers)
+
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(context,)) as pool:
+            yield from pool.map(_process_chunk, tasks)
+    except BrokenProcessPool as exc:
+        raise KwscError(f"a dataset worker process died ({exc}); try fewer --jobs or without --processes") from None
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -212,7 +247,8 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
                  categories: str | Path | list[str] | None = None, wav_root: str | Path | None = None,
                  window_size: int = 40, shift: int = 40, noise_path: str | Path | None = None,
                  max_noise_ratio: float = 0.1, noise_selection: float = 0.1, seed: int = 0,
-                 jobs: int | None = None, max_bad: float = 0.01, progress: bool = True) -> DatasetResult:
+                 jobs: int | None = None, processes: bool = False, max_bad: float = 0.01,
+                 progress: bool = True) -> DatasetResult:
     """Featurize every file of a list into ``<outdir>/<list name>.npz``.
 
     Args:
@@ -225,7 +261,8 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
         noise_path: folder of background-noise wavs; enables mixing.
         max_noise_ratio, noise_selection: largest noise gain; fraction of files mixed.
         seed: seeds noise choices and the padding noise.
-        jobs: worker processes (default: all cores).
+        jobs: parallel workers (default: all cores).
+        processes: workers are processes instead of threads (see ``_run_chunks``).
         max_bad: largest tolerated fraction of unreadable files.
         progress: show a tqdm bar on stderr.
 
@@ -259,7 +296,7 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     entries = _entries(list_file, categories, root)
     chunks = -(-len(entries) // CHUNK_FILES)
     jobs = max(1, min(jobs or os.cpu_count() or 1, chunks or 1))
-    # several worker processes: one FFT thread each; a single process: FFT threads on every core
+    # several workers: one FFT thread each; a single worker: FFT threads on every core
     feat = BatchFeaturizer(graph, workers=1 if jobs > 1 else None)
     if feat.sample_rate is None:
         raise InputError(f"featurizer {graph.name!r} does not say its sample rate (no sample_rate metadata)")
@@ -271,23 +308,12 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     paths = [p for _, p in entries]
     tasks = [(k // CHUNK_FILES, paths[k:k + CHUNK_FILES], choices[k:k + CHUNK_FILES])
              for k in range(0, len(entries), CHUNK_FILES)]
-    options = {"window_size": window_size, "shift": shift, "seed": seed}
-    import scipy.fft  # noqa: F401  (imported once here, inherited by forked workers)
-    import scipy.signal  # noqa: F401
+    context = {"featurizer": feat, "mixer": mixer, "window_size": window_size, "shift": shift, "seed": seed}
     results = []
     with tqdm(total=len(entries), unit="clip", desc=list_file.name, disable=not progress, leave=False) as bar:
-        if jobs == 1:
-            _init_worker(feat, mixer, options, limit_threads=False)
-            for task in tasks:
-                results.append(_process_chunk(task))
-                bar.update(len(task[1]))
-        else:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-            with ctx.Pool(jobs, _init_worker, (feat, mixer, options, True)) as pool:
-                for task, result in zip(tasks, pool.imap(_process_chunk, tasks)):
-                    results.append(result)
-                    bar.update(len(task[1]))
+        for task, result in zip(tasks, _run_chunks(tasks, context, jobs, processes)):
+            results.append(result)
+            bar.update(len(task[1]))
     failures = [f for _, _, fails in results for f in fails]
     if failures and len(failures) > max_bad * len(entries):
         raise TooManyBadFiles(f"{len(failures)} of {len(entries)} files could not be used "

@@ -185,8 +185,10 @@ def test_same_bytes_whatever_the_number_of_jobs(twenty, speech_dir, featurizer_p
     kwargs = dict(wav_root=speech_dir, progress=False, noise_path=speech_dir / "_background_noise_",
                   noise_selection=0.5, seed=9)
     one = make_dataset(twenty, featurizer_path, outdir=tmp_path / "one", jobs=1, **kwargs)
-    two = make_dataset(twenty, featurizer_path, outdir=tmp_path / "two", jobs=2, **kwargs)
-    assert one.path.read_bytes() == two.path.read_bytes()
+    threads = make_dataset(twenty, featurizer_path, outdir=tmp_path / "threads", jobs=3, **kwargs)
+    processes = make_dataset(twenty, featurizer_path, outdir=tmp_path / "processes", jobs=2, processes=True, **kwargs)
+    assert one.path.read_bytes() == threads.path.read_bytes() == processes.path.read_bytes()
+    assert one.rows == 20
 
 
 def test_mixed_clips_are_padded_with_featurized_noise(twenty, speech_dir, featurizer_path, tmp_path):
