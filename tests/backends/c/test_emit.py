@@ -11,6 +11,7 @@ import pytest
 from kwsc.backends.c import emit_c, load
 from kwsc.backends.c.lowering import lower_graph
 from kwsc.backends.c.plan import Alloc, plan_arena
+from kwsc.backends.reference import Interpreter
 from kwsc.errors import BackendError, InputError
 from kwsc.ir import Graph
 
@@ -160,3 +161,17 @@ def test_bench_program_times_predict(compiled):
 
     timing = run_bench(compiled("featurizer", "host"), "host", calls=200, repeats=2)
     assert 0 < timing["cpu_us"] < 1e4 and 0 < timing["wall_us"] < 1e5
+
+
+@pytest.mark.toolchain
+def test_reemitting_for_another_arch_rebuilds(model, tmp_path, speech_features):
+    from kwsc.backends.c import run_harness
+    from tests.backends.c.conftest import skip_without_toolchain
+
+    skip_without_toolchain("host")
+    skip_without_toolchain("aarch64")
+    graph = model("lstm")
+    emit_c(graph, tmp_path, arch="host", build=True)
+    emit_c(graph, tmp_path, arch="aarch64", build=True)
+    frames = speech_features[:8]
+    np.testing.assert_allclose(run_harness(tmp_path, "aarch64", frames), Interpreter(graph).run(frames), atol=1e-4)
