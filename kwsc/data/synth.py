@@ -29,7 +29,7 @@ import numpy as np
 from kwsc.audio.espeak import ENGLISH_VOICES, VOICE_VARIANTS
 from kwsc.audio.wav import load_audio, resample, write_wav
 from kwsc.data.training_list import NOISE_FOLDER, write_lines
-from kwsc.errors import InputError
+from kwsc.errors import InputError, ToolchainError
 
 __all__ = ["synth_dataset", "SynthResult", "DEFAULT_WORDS", "speaker_pool", "speaker_id"]
 
@@ -40,6 +40,7 @@ DEFAULT_WORDS = ("bed", "bird", "cat", "dog", "down", "eight", "five", "four", "
 SAMPLE_RATE = 16000
 # Speakers spoken in one fresh process (a fixed grouping, so the output does not depend on the number of jobs).
 SPEAKERS_PER_PROCESS = 4
+GROUP_TIMEOUT_S = 600  # a group normally takes well under a second
 
 
 @dataclass
@@ -161,7 +162,13 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     entries: dict[str, list[str]] = {}
     with tqdm(total=len(speakers) * len(words), unit="clip", desc="synth", disable=not progress, leave=False) as bar:
         with ctx.Pool(jobs, maxtasksperchild=1) as workers:
-            for group, names in zip(groups, workers.imap(_speak_group, tasks)):
+            results = workers.imap(_speak_group, tasks)
+            for group in groups:
+                try:  # a Pool never notices a worker that died: bound the wait instead of hanging
+                    names = results.next(timeout=GROUP_TIMEOUT_S)
+                except multiprocessing.TimeoutError:
+                    raise ToolchainError(f"speech synthesis of {', '.join(group)} did not finish within "
+                                         f"{GROUP_TIMEOUT_S} s (a worker process died?)") from None
                 entries.update(zip(group, names))
                 bar.update(sum(len(n) for n in names))
     noise_rng = np.random.default_rng([int(seed), 0x6E6F6973])
