@@ -1,1 +1,2 @@
-"""kwsc.data."""
+"""The data pipeline: training lists (``training_list``), featurized ``.npz`` datasets (``make_dataset``,
+``dataset``) and a synthetic speech corpus (``synth``)."""

@@ -210,3 +210,21 @@ def test_mixed_clips_are_padded_with_featurized_noise(twenty, speech_dir, featur
         stream[:16000] = mixer.mix(samples, plan[k])
         stream[32 * 512:] = mixer.noise(plan[k], 9 * 512, skip=16000)
         np.testing.assert_allclose(rows[k], streamed_frames(graph, stream), rtol=1e-5, atol=1e-5)
+
+
+def test_long_file_slides_like_ell(speech_dir, featurizer_path, tmp_path):
+    """3.2 s of background noise, window 40 / shift 20: every row equals ELL's loop over the streamed frames."""
+    noise = load_audio(speech_dir / "_background_noise_" / "running_tap.wav", 16000)[:51200]
+    (tmp_path / "tap").mkdir()
+    write_wav(tmp_path / "tap" / "long.wav", noise, 16000)
+    (tmp_path / "list.txt").write_text("tap/long.wav\n")
+    (tmp_path / "categories.txt").write_text("tap\n")
+    result = make_dataset(tmp_path / "list.txt", featurizer_path, window_size=40, shift=20, jobs=1, progress=False)
+    rows = np.load(result.path)["features"].reshape(-1, 40, 80)
+    frames = streamed_frames(tutorial_featurizer(), load_audio(tmp_path / "tap" / "long.wav", 16000))
+    assert len(frames) == 99
+    expected = _ell_rows(99, 40, 20)  # starts 0, 20, 40 (full), then 60..98 = 39 frames + 1 padded row
+    assert len(rows) == len(expected) == 4
+    for row, indices in zip(rows, expected):
+        real = [i for i in indices if i >= 0]
+        np.testing.assert_allclose(row[:len(real)], frames[real], rtol=1e-5, atol=1e-5)
