@@ -10,9 +10,10 @@ and featurized exactly as ELL's ``AudioTransform`` streams it, and cut into rows
 
 A one-second 16 kHz clip with the tutorial featurizer (512/512) gives 31 frames + 9 padded = one 40×80 row.
 
-Speed: files are processed in chunks of ``CHUNK_FILES`` by ``jobs`` worker threads (or processes); each chunk is
-featurized as one batch by ``kwsc.backends.batch.BatchFeaturizer``. Randomness (noise choices, padding noise) depends only on the seed
-and the list, never on ``jobs``. Unreadable files are skipped and reported; see ``make_dataset``.
+Speed: files are processed in chunks of ``CHUNK_FILES`` by ``jobs`` worker threads (or processes); each chunk
+is featurized as one batch by ``kwsc.backends.batch.BatchFeaturizer``. Randomness (noise choices, padding noise)
+depends only on the seed and the list, never on ``jobs``. Unreadable files are skipped and reported; see
+``make_dataset``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import numpy as np
 
 from kwsc.audio.noise import MixChoice, NoiseMixer
 from kwsc.audio.wav import load_audio
-from kwsc.data.dataset import Dataset
 from kwsc.backends.batch import BatchFeaturizer
 from kwsc.backends.framing import fed_chunk_count
+from kwsc.data.dataset import Dataset
 from kwsc.data.training_list import read_lines
 from kwsc.errors import InputError, KwscError
 
@@ -162,10 +163,22 @@ def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]], context:
             samples = padded
         clips.append(samples)
         layout.append((i, frames, n_pad, noisy))
+    rows, counts = _rows(feat, clips, layout, len(paths), window, shift,
+                         np.random.default_rng([context["seed"], chunk_no]))
+    return rows, counts, failures
+
+
+def _rows(feat: BatchFeaturizer, clips: list[np.ndarray], layout: list[tuple[int, int, int, bool]], files: int,
+          window: int, shift: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Featurize a chunk's clips as one batch and cut every clip's rows (ELL's windows and tail padding).
+
+    ``layout`` has one ``(file index, real frames, padded rows, padded with noise chunks)`` per clip; returns the
+    rows and the row count of every file of the chunk (0 for skipped files).
+    """
     width = window * feat.output_size
-    counts = np.zeros(len(paths), np.int64)
+    counts = np.zeros(files, np.int64)
     if not clips:
-        return np.zeros((0, width), np.float32), counts, failures
+        return np.zeros((0, width), np.float32), counts
     per_clip = feat.featurize_clips(clips)
     features = np.concatenate(per_clip)
     offsets = np.concatenate([[0], np.cumsum([len(f) for f in per_clip])[:-1]])
@@ -176,7 +189,6 @@ def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]], context:
         last = features[[offsets[k] + layout[k][1] - 1 for k, _ in gauss]]
         repeats = np.array([n for _, n in gauss])
         scale = np.repeat(0.5 * last.std(axis=1), repeats)[:, None]
-        rng = np.random.default_rng([context["seed"], chunk_no])
         padded = np.repeat(last, repeats, axis=0) + scale * rng.standard_normal((int(repeats.sum()), last.shape[1]))
         base = len(features)
         for (k, n), start in zip(gauss, np.concatenate([[0], np.cumsum(repeats)[:-1]])):
@@ -193,8 +205,7 @@ def _process_chunk(task: tuple[int, list[str], list[MixChoice | None]], context:
             index.append([*range(tail, o + frames), *range(pad_start, pad_start + n_pad)])
         counts[i] = len(starts) + (1 if n_pad else 0)
     flat_index = np.fromiter(itertools.chain.from_iterable(index), dtype=np.int64, count=len(index) * window)
-    rows = features[flat_index].reshape(-1, width)
-    return rows, counts, failures
+    return features[flat_index].reshape(-1, width), counts
 
 
 def _run_chunks(tasks: list, context: dict, jobs: int, processes: bool):
