@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import subprocess
 
 import numpy as np
@@ -175,3 +176,21 @@ def test_reemitting_for_another_arch_rebuilds(model, tmp_path, speech_features):
     emit_c(graph, tmp_path, arch="aarch64", build=True)
     frames = speech_features[:8]
     np.testing.assert_allclose(run_harness(tmp_path, "aarch64", frames), Interpreter(graph).run(frames), atol=1e-4)
+
+
+def test_output_does_not_depend_on_hash_seed(model, tmp_path):
+    """Byte-identical across processes too (no set or hash order leaks into the files)."""
+    from kwsc.ir import save
+    from tests.conftest import REPO
+
+    save(model("vad"), tmp_path / "m.kwsc")
+    script = ("import sys; from kwsc.ir import load; from kwsc.backends.c import emit_c; "
+              "emit_c(load(sys.argv[1]), sys.argv[2], arch='cortex-m4')")
+    for seed in ("1", "2"):
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.kwsc"), str(tmp_path / seed)], env=env,
+                       cwd=REPO, check=True, timeout=120)
+    files = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
+    assert files
+    for rel in files:
+        assert (tmp_path / "1" / rel).read_bytes() == (tmp_path / "2" / rel).read_bytes(), rel
