@@ -64,8 +64,8 @@ def _synth_dataset(args) -> int:
     from kwsc.data.synth import DEFAULT_WORDS, synth_dataset
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else list(DEFAULT_WORDS)
-    result = synth_dataset(args.out, words=words, variants=args.variants, seed=args.seed, jobs=args.jobs,
-                           progress=not args.quiet)
+    result = synth_dataset(args.out, words=words, variants=args.variants, repeats=args.repeats, seed=args.seed,
+                           jobs=args.jobs, progress=not args.quiet)
     print(f"wrote {result.clips} clips of {len(words)} words by {result.speakers} speakers to {args.out} "
           f"(validation {result.validation}, testing {result.testing}, {result.noise_files} noise files)")
     return 0
@@ -117,6 +117,7 @@ def register(sub) -> None:
     p.add_argument("out", help="output folder")
     option(p, "--words", help="comma-separated words (default: the 30 of Speech Commands v0.01)")
     option(p, "--variants", type=int, default=40, help="speakers (voice+variant) per word (default 40)")
+    option(p, "--repeats", type=int, default=1, help="utterances per speaker and word (default 1)")
     option(p, "--seed", type=int, default=0, help="random seed (default 0)")
     option(p, "--jobs", "-j", type=int, help="worker processes (default: all cores)")
     option(p, "--quiet", "-q", action="store_true", help="no progress bar")

@@ -1,11 +1,11 @@
 """A synthetic Speech-Commands-style corpus spoken by espeak-ng (``kwsc synth-dataset``).
 
-Layout, as Google's Speech Commands: ``<word>/<speaker>_nohash_0.wav`` (one-second, 16 kHz, mono, 16-bit),
+Layout, as Google's Speech Commands: ``<word>/<speaker>_nohash_<n>.wav`` (one-second, 16 kHz, mono, 16-bit),
 ``_background_noise_/*.wav`` (generated noise), ``validation_list.txt`` and ``testing_list.txt``. A *speaker* is an
 espeak-ng English voice plus a variant (``en-gb-scotland+f3``); its 8-hex-digit id is a hash of that name.
-Each speaker says every word once, with its own random pitch, pitch range, speed, loudness, onset inside the
-second and a faint noise floor. Speakers, not clips, are split: about 10% validation, 10% testing, the rest
-training, so no speaker is in two splits.
+Each speaker says every word ``repeats`` times, each time with its own random pitch, pitch range, speed,
+loudness, onset inside the second and a faint noise floor. Speakers, not clips, are split: about 10%
+validation, 10% testing, the rest training, so no speaker is in two splits.
 
 Reproducible: espeak-ng carries state from one utterance to the next (glottal phase, flutter), so every group of
 ``SPEAKERS_PER_PROCESS`` speakers is spoken in a fresh process that starts from an uninitialised library, always
@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import zlib
@@ -71,19 +72,19 @@ def _trim(x: np.ndarray) -> np.ndarray:
     return x[loud[0]:loud[-1] + 1] if len(loud) else x
 
 
-def _speak_group(task: tuple[str, list[str], list[tuple[int, str]], int]) -> list[list[str]]:
+def _speak_group(task: tuple[str, list[str], list[tuple[int, str]], int, int]) -> list[list[str]]:
     """A group of speakers says its words (in a fresh process); writes the clips; returns their list entries."""
-    out, speakers, words, seed = task
-    return [_speak(out, speaker, words, seed) for speaker in speakers]
+    out, speakers, words, repeats, seed = task
+    return [_speak(out, speaker, words, repeats, seed) for speaker in speakers]
 
 
-def _speak(out: str, speaker: str, words: list[tuple[int, str]], seed: int) -> list[str]:
+def _speak(out: str, speaker: str, words: list[tuple[int, str]], repeats: int, seed: int) -> list[str]:
     from kwsc.audio.espeak import Espeak
 
     engine = Espeak()
     entries = []
-    for word_index, word in words:
-        rng = np.random.default_rng([seed, zlib.crc32(speaker.encode()), word_index])
+    for (word_index, word), repeat in itertools.product(words, range(repeats)):
+        rng = np.random.default_rng([seed, zlib.crc32(speaker.encode()), word_index, repeat])
         speech = engine.say(word, voice=speaker, rate=int(rng.integers(130, 221)), pitch=int(rng.integers(25, 76)),
                             pitch_range=int(rng.integers(20, 91)), seed=int(rng.integers(1 << 31)))
         speech = _trim(resample(speech, engine.sample_rate, SAMPLE_RATE))[: SAMPLE_RATE - 800]
@@ -91,7 +92,7 @@ def _speak(out: str, speaker: str, words: list[tuple[int, str]], seed: int) -> l
         clip = rng.normal(0.0, 10 ** rng.uniform(-3.7, -2.5), SAMPLE_RATE)  # a faint noise floor (-74…-62 dBFS)
         onset = int(rng.integers(400, SAMPLE_RATE - len(speech) - 399))
         clip[onset:onset + len(speech)] += speech * (rng.uniform(0.15, 0.9) / peak)
-        name = f"{word}/{speaker_id(speaker)}_nohash_0.wav"
+        name = f"{word}/{speaker_id(speaker)}_nohash_{repeat}.wav"
         write_wav(Path(out) / name, clip, SAMPLE_RATE)
         entries.append(name)
     return entries
@@ -119,13 +120,14 @@ def _noise(kind: str, seconds: float, rng: np.random.Generator, clips: list[np.n
 
 
 def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_WORDS, variants: int = 40,
-                  seed: int = 0, jobs: int | None = None, progress: bool = True) -> SynthResult:
+                  repeats: int = 1, seed: int = 0, jobs: int | None = None, progress: bool = True) -> SynthResult:
     """Write a synthetic keyword corpus to ``out``.
 
     Args:
         out: output folder (created; existing files with the same names are replaced).
         words: the words to speak (each becomes a folder; letters, digits, ``-`` and ``'`` only).
-        variants: number of speakers (voice + variant); each says every word once.
+        variants: number of speakers (voice + variant); each says every word ``repeats`` times.
+        repeats: utterances per speaker and word (``_nohash_0``, ``_nohash_1``, …), each with its own prosody.
         seed: chooses the speakers, their splits and every random parameter.
         jobs: worker processes (default: all cores).
         progress: tqdm progress bar on stderr.
@@ -141,6 +143,8 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     pool = speaker_pool()
     if not 1 <= variants <= len(pool):
         raise InputError(f"--variants must be within 1..{len(pool)} (English voices × variants), got {variants}")
+    if not 1 <= repeats <= 100:
+        raise InputError(f"--repeats must be within 1..100, got {repeats}")
     rng = np.random.default_rng(int(seed))
     speakers = [pool[i] for i in rng.permutation(len(pool))[:variants]]
     held = max(1, round(0.1 * variants)) if variants >= 3 else 0
@@ -149,7 +153,7 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     for w in words + [NOISE_FOLDER]:
         (out / w).mkdir(parents=True, exist_ok=True)
     groups = [speakers[k:k + SPEAKERS_PER_PROCESS] for k in range(0, len(speakers), SPEAKERS_PER_PROCESS)]
-    tasks = [(str(out), group, list(enumerate(words)), int(seed)) for group in groups]
+    tasks = [(str(out), group, list(enumerate(words)), int(repeats), int(seed)) for group in groups]
     # Fresh worker processes per group (maxtasksperchild=1), forked from this process when it never loaded
     # espeak-ng (its state would be inherited), else from a clean fork server.
     from kwsc.audio.espeak import Espeak
@@ -160,7 +164,8 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     ctx = multiprocessing.get_context("fork" if clean else ("forkserver" if "forkserver" in methods else "spawn"))
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     entries: dict[str, list[str]] = {}
-    with tqdm(total=len(speakers) * len(words), unit="clip", desc="synth", disable=not progress, leave=False) as bar:
+    total = len(speakers) * len(words) * repeats
+    with tqdm(total=total, unit="clip", desc="synth", disable=not progress, leave=False) as bar:
         with ctx.Pool(jobs, maxtasksperchild=1) as workers:
             results = workers.imap(_speak_group, tasks)
             for group in groups:
@@ -172,7 +177,7 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
                 entries.update(zip(group, names))
                 bar.update(sum(len(n) for n in names))
     noise_rng = np.random.default_rng([int(seed), 0x6E6F6973])
-    sample = [entries[s][i] for s in speakers for i in range(len(words))]
+    sample = [entry for s in speakers for entry in entries[s]]
     babble_clips = [load_audio(out / sample[int(k)]) for k in noise_rng.permutation(len(sample))[:40]]
     noises = {"white_noise": 15, "pink_noise": 15, "brown_noise": 12, "mains_hum": 10, "babble": 20}
     for name, seconds in noises.items():
@@ -182,5 +187,5 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     testing_list = [e for s in speakers if s in testing for e in entries[s]]
     write_lines(out / "validation_list.txt", sorted(validation_list))
     write_lines(out / "testing_list.txt", sorted(testing_list))
-    return SynthResult(out, len(speakers) * len(words), len(speakers), len(validation_list), len(testing_list),
+    return SynthResult(out, total, len(speakers), len(validation_list), len(testing_list),
                        len(noises))

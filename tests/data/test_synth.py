@@ -89,9 +89,19 @@ def test_the_pipeline_accepts_it(corpus, featurizer_path, tmp_path):
         assert data["features"].shape == (24, 3200) and data["parameters"].tolist() == [16000, 512, 80, 40, 40]
 
 
+def test_repeats_are_different_utterances(tmp_path):
+    result = synth_dataset(tmp_path, words=["go"], variants=2, repeats=3, seed=0, jobs=1, progress=False)
+    assert result.clips == 6
+    for speaker in {p.name.split("_")[0] for p in (tmp_path / "go").glob("*.wav")}:
+        takes = [(tmp_path / "go" / f"{speaker}_nohash_{r}.wav").read_bytes() for r in range(3)]
+        assert len(set(takes)) == 3
+
+
 def test_bad_arguments():
     with pytest.raises(InputError, match="variants"):
         synth_dataset("unused", words=["yes"], variants=0)
+    with pytest.raises(InputError, match="repeats"):
+        synth_dataset("unused", words=["yes"], variants=2, repeats=0)
     with pytest.raises(InputError, match="folder name"):
         synth_dataset("unused", words=["../evil"], variants=2)
 
