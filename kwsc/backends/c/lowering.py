@@ -191,8 +191,11 @@ def _check_supported(graph: Graph, static: dict) -> None:
                       and n.op not in ("Input", "Output", "Constant")
                       and not (n.outputs and all(v in static for v in n.outputs))})
     if missing:
-        raise BackendError(f"the C backend has no kernel for op(s): {', '.join(missing)} "
-                           f"(supported: {', '.join(sorted(KERNEL_TABLE))}, Identity, Reshape)")
+        plumbing = {"Gather", "Shape", "ConstantOfShape", "Expand", "Slice", "Concat", "Transpose"}
+        hint = ("; ONNX shape plumbing folds away with `kwsc transform --passes shapes,fold,dce`"
+                if plumbing & set(missing) else "")
+        raise BackendError(f"the C backend has no kernel for op(s): {', '.join(missing)}{hint} "
+                           f"(kernels: kwsc/backends/c/kernels.py)")
     for node in graph.input_nodes:
         if node.outputs[0].dtype != "float32":
             raise BackendError(f"graph input {node.attrs['name']!r} is {node.outputs[0].dtype}; the C API takes float")
