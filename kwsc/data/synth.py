@@ -30,7 +30,7 @@ import numpy as np
 from kwsc.audio.espeak import ENGLISH_VOICES, VOICE_VARIANTS
 from kwsc.audio.wav import load_audio, resample, write_wav
 from kwsc.data.training_list import NOISE_FOLDER, write_lines
-from kwsc.errors import InputError, ToolchainError
+from kwsc.errors import InputError, KwscError, ToolchainError
 
 __all__ = ["synth_dataset", "SynthResult", "DEFAULT_WORDS", "speaker_pool", "speaker_id"]
 
@@ -41,7 +41,6 @@ DEFAULT_WORDS = ("bed", "bird", "cat", "dog", "down", "eight", "five", "four", "
 SAMPLE_RATE = 16000
 # Speakers spoken in one fresh process (a fixed grouping, so the output does not depend on the number of jobs).
 SPEAKERS_PER_PROCESS = 4
-GROUP_TIMEOUT_S = 600  # a group normally takes well under a second
 
 
 @dataclass
@@ -66,16 +65,60 @@ def speaker_id(speaker: str) -> str:
     return f"{zlib.crc32(speaker.encode()):08x}"
 
 
+def _clip_name(word: str, speaker: str, repeat: int) -> str:
+    return f"{word}/{speaker_id(speaker)}_nohash_{repeat}.wav"
+
+
 def _trim(x: np.ndarray) -> np.ndarray:
     """Cut espeak's leading/trailing silence (below 1% of the peak)."""
     loud = np.flatnonzero(np.abs(x) > 0.01 * (np.abs(x).max() or 1.0))
     return x[loud[0]:loud[-1] + 1] if len(loud) else x
 
 
-def _speak_group(task: tuple[str, list[str], list[tuple[int, str]], int, int]) -> list[list[str]]:
-    """A group of speakers says its words (in a fresh process); writes the clips; returns their list entries."""
+def _speak_group(task: tuple[str, list[str], list[tuple[int, str]], int, int], report) -> None:
+    """Process body: a group of speakers says its words; any failure goes back through ``report`` (a pipe end)."""
     out, speakers, words, repeats, seed = task
-    return [_speak(out, speaker, words, repeats, seed) for speaker in speakers]
+    try:
+        for speaker in speakers:
+            _speak(out, speaker, words, repeats, seed)
+    except BaseException as exc:  # noqa: BLE001 — the parent turns it into one clear error line
+        report.send(f"{type(exc).__name__}: {exc}" if not isinstance(exc, KwscError) else str(exc))
+        raise SystemExit(1) from None
+    report.send("")
+
+
+def _run_groups(ctx, tasks: list, jobs: int, done) -> None:
+    """Run every group in its own fresh process, at most ``jobs`` at a time; ``done(task)`` after each.
+
+    Plain processes rather than a Pool: a Pool never notices a worker that died and waits forever.
+    """
+    from multiprocessing.connection import wait
+
+    pending, running = list(tasks), {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                task = pending.pop(0)
+                receive, send = ctx.Pipe(duplex=False)
+                process = ctx.Process(target=_speak_group, args=(task, send), daemon=True)
+                process.start()
+                send.close()
+                running[process.sentinel] = (process, receive, task)
+            for sentinel in wait(list(running)):
+                process, receive, task = running.pop(sentinel)
+                process.join()
+                try:
+                    message = receive.recv()
+                except EOFError:  # it exited without a word: killed, or crashed in C
+                    message = "the worker process died"
+                receive.close()
+                if process.exitcode != 0 or message:
+                    raise ToolchainError(f"speech synthesis for {', '.join(task[1])} failed: "
+                                         f"{message or f'exit code {process.exitcode}'}")
+                done(task)
+    finally:
+        for process, _, _ in running.values():
+            process.terminate()
 
 
 def _speak(out: str, speaker: str, words: list[tuple[int, str]], repeats: int, seed: int) -> list[str]:
@@ -92,7 +135,7 @@ def _speak(out: str, speaker: str, words: list[tuple[int, str]], repeats: int, s
         clip = rng.normal(0.0, 10 ** rng.uniform(-3.7, -2.5), SAMPLE_RATE)  # a faint noise floor (-74…-62 dBFS)
         onset = int(rng.integers(400, SAMPLE_RATE - len(speech) - 399))
         clip[onset:onset + len(speech)] += speech * (rng.uniform(0.15, 0.9) / peak)
-        name = f"{word}/{speaker_id(speaker)}_nohash_{repeat}.wav"
+        name = _clip_name(word, speaker, repeat)
         write_wav(Path(out) / name, clip, SAMPLE_RATE)
         entries.append(name)
     return entries
@@ -154,8 +197,8 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
         (out / w).mkdir(parents=True, exist_ok=True)
     groups = [speakers[k:k + SPEAKERS_PER_PROCESS] for k in range(0, len(speakers), SPEAKERS_PER_PROCESS)]
     tasks = [(str(out), group, list(enumerate(words)), int(repeats), int(seed)) for group in groups]
-    # Fresh worker processes per group (maxtasksperchild=1), forked from this process when it never loaded
-    # espeak-ng (its state would be inherited), else from a clean fork server.
+    # A fresh process per group, forked from this process when it never loaded espeak-ng (its state would be
+    # inherited), else from a clean fork server.
     from kwsc.audio.espeak import Espeak
 
     methods = multiprocessing.get_all_start_methods()
@@ -163,19 +206,10 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     resample(np.zeros(441, np.float32), 22050, SAMPLE_RATE)  # import scipy.signal, design the filter: forks inherit
     ctx = multiprocessing.get_context("fork" if clean else ("forkserver" if "forkserver" in methods else "spawn"))
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-    entries: dict[str, list[str]] = {}
     total = len(speakers) * len(words) * repeats
     with tqdm(total=total, unit="clip", desc="synth", disable=not progress, leave=False) as bar:
-        with ctx.Pool(jobs, maxtasksperchild=1) as workers:
-            results = workers.imap(_speak_group, tasks)
-            for group in groups:
-                try:  # a Pool never notices a worker that died: bound the wait instead of hanging
-                    names = results.next(timeout=GROUP_TIMEOUT_S)
-                except multiprocessing.TimeoutError:
-                    raise ToolchainError(f"speech synthesis of {', '.join(group)} did not finish within "
-                                         f"{GROUP_TIMEOUT_S} s (a worker process died?)") from None
-                entries.update(zip(group, names))
-                bar.update(sum(len(n) for n in names))
+        _run_groups(ctx, tasks, jobs, lambda task: bar.update(len(task[1]) * len(words) * repeats))
+    entries = {s: [_clip_name(w, s, r) for w, r in itertools.product(words, range(repeats))] for s in speakers}
     noise_rng = np.random.default_rng([int(seed), 0x6E6F6973])
     sample = [entry for s in speakers for entry in entries[s]]
     babble_clips = [load_audio(out / sample[int(k)]) for k in noise_rng.permutation(len(sample))[:40]]

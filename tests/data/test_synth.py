@@ -97,6 +97,23 @@ def test_repeats_are_different_utterances(tmp_path):
         assert len(set(takes)) == 3
 
 
+def test_a_failing_or_dying_worker_is_one_clear_error(tmp_path, monkeypatch):
+    import os
+
+    import kwsc.data.synth as synth
+    from kwsc.errors import ToolchainError
+
+    def broken(*args):
+        raise InputError("espeak said no")
+
+    monkeypatch.setattr(synth, "_speak", broken)  # forked workers inherit the patch
+    with pytest.raises(ToolchainError, match="speech synthesis for .* failed: espeak said no"):
+        synth_dataset(tmp_path / "a", words=["yes"], variants=2, jobs=1, progress=False)
+    monkeypatch.setattr(synth, "_speak", lambda *args: os._exit(3))
+    with pytest.raises(ToolchainError, match="the worker process died"):
+        synth_dataset(tmp_path / "b", words=["yes"], variants=2, jobs=2, progress=False)
+
+
 def test_bad_arguments():
     with pytest.raises(InputError, match="variants"):
         synth_dataset("unused", words=["yes"], variants=0)
