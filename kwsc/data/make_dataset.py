@@ -224,18 +224,21 @@ def _run_chunks(tasks: list, context: dict, jobs: int, processes: bool):
         yield from (_process_chunk(task, context) for task in tasks)
         return
     if not processes:
-        with ThreadPoolExecutor(jobs, thread_name_prefix="kwsc-dataset") as pool:
-            yield from pool.map(partial(_process_chunk, context=context), tasks)
-        return
-    import scipy.fft  # noqa: F401  (imported once here, inherited by the forked workers)
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="kwsc-dataset")
+        work = partial(_process_chunk, context=context)
+    else:
+        import scipy.fft  # noqa: F401  (imported once here, inherited by the forked workers)
 
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(context,))
+        work = _process_chunk
     try:
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(context,)) as pool:
-            yield from pool.map(_process_chunk, tasks)
+        yield from pool.map(work, tasks)
     except BrokenProcessPool as exc:
         raise KwscError(f"a dataset worker process died ({exc}); try fewer --jobs or without --processes") from None
+    finally:  # on an error or Ctrl-C, drop the chunks not started yet instead of finishing them
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------------------------- driver
