@@ -45,7 +45,10 @@ class Dataset:
         self.parameters = np.asarray(self.parameters, dtype=np.int64)
         if self.features.ndim != 2 or len(self.features) != len(self.labels):
             raise FormatError(f"dataset: features {self.features.shape} and labels {self.labels.shape} do not match")
-        finite = np.isfinite(self.features).all(axis=1)
+        # A row's float64 sum is non-finite exactly when the row holds a NaN or inf (float32 values cannot overflow
+        # it): no boolean copy of the whole, often ~1 GB, array.
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite = np.isfinite(self.features.sum(axis=1, dtype=np.float64))
         if not finite.all():
             self.features, self.labels = self.features[finite], self.labels[finite]
 
