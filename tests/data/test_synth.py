@@ -130,3 +130,12 @@ def test_espeak_is_reproducible_per_call_sequence():
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             for _ in range(2)}
     assert len(runs) == 1 and runs.pop().startswith("22050 ")
+
+
+def test_cli(tmp_path, capsys):
+    assert main(["synth-dataset", str(tmp_path / "c"), "--words", "up,down", "--variants", "3", "--repeats", "2",
+                 "--seed", "1", "--jobs", "1", "-q"]) == 0
+    assert "wrote 12 clips of 2 words by 3 speakers" in capsys.readouterr().out
+    assert len(list((tmp_path / "c").glob("*/*_nohash_1.wav"))) == 6
+    assert main(["synth-dataset", str(tmp_path / "d"), "--variants", "0"]) == 2
+    assert "--variants must be within 1..464" in capsys.readouterr().err
