@@ -330,9 +330,12 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
             bar.update(len(task[1]))
     failures = [f for _, _, fails in results for f in fails]
     if failures and len(failures) > max_bad * len(entries):
+        hint = ""
+        if all(reason == "no such file" for _, reason in failures):
+            hint = f"; list entries are read relative to {root} (set it with --wav_files)"
         raise TooManyBadFiles(f"{len(failures)} of {len(entries)} files could not be used "
                               f"({100.0 * len(failures) / max(len(entries), 1):.1f}% > --max_bad "
-                              f"{100.0 * max_bad:g}%); nothing written", failures)
+                              f"{100.0 * max_bad:g}%); nothing written{hint}", failures)
     width = window_size * feat.output_size
     features = np.concatenate([r for r, _, _ in results]) if results else np.zeros((0, width), np.float32)
     counts = np.concatenate([c for _, c, _ in results]) if results else np.zeros(0, np.int64)

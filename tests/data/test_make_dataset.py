@@ -144,6 +144,15 @@ def test_too_many_bad_files_fail_with_exit_2(mixed_folder, featurizer_path, caps
     assert not (mixed_folder / "list.npz").exists()
 
 
+def test_entries_not_found_hint_at_wav_files(speech_dir, featurizer_path, tmp_path, capsys):
+    (tmp_path / "list.txt").write_text("yes/a.wav\nyes/b.wav\n")
+    (tmp_path / "categories.txt").write_text("yes\n")
+    assert main(["make-dataset", "-l", str(tmp_path / "list.txt"), "-f", str(featurizer_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'yes' / 'a.wav'}: no such file" in err
+    assert f"list entries are read relative to {tmp_path} (set it with --wav_files)" in err
+
+
 def test_unknown_label_and_missing_categories(mixed_folder, featurizer_path, capsys):
     (mixed_folder / "categories.txt").write_text("no\n")
     assert main(["make-dataset", "-l", str(mixed_folder / "list.txt"), "-f", str(featurizer_path), "-q"]) == 2
