@@ -41,7 +41,7 @@ SEED_CONFIG: dict = {
         # kwsc additions (the seed's behaviour when left at these values)
         "recipe": "seed", "seed": 0, "device": "auto", "warmup_epochs": 0.0, "label_smoothing": 0.0,
         "class_weights": False, "amp": False, "lr_batch_scaling": "none", "scheduler_first": True,
-        "threads": 0,
+        "threads": 0, "loss_frames": 1, "ema_decay": 0.0,
     },
     "optimizer_options": {
         "weight_decay": 1e-5, "momentum": 0, "centered": False, "alpha": 0, "eps": 1e-8, "rho": 0,

@@ -66,7 +66,8 @@ class KeywordSpotter(nn.Module):
         """The seed's description, e.g. "2 layer GRU 128"."""
         return f"{self.num_layers} layer {self.architecture} {self.hidden_units}"
 
-    def forward(self, x: torch.Tensor, states: list | None = None):
+    def forward(self, x: torch.Tensor, states: list | None = None, last_frames: int = 1):
+        """Log-probabilities at the last step (B, K), or at each of the last ``last_frames`` steps (B, n, K)."""
         if bool(self.normalize):
             x = (x - self.mean) / self.std
         new_states = []
@@ -75,6 +76,8 @@ class KeywordSpotter(nn.Module):
                 x = self.dropout(x)
             x, state = layer(x, None if states is None else states[i])
             new_states.append(state)
+        if last_frames > 1:  # training only (batch-first): the head on every one of the last frames
+            return torch.log_softmax(self.hidden2keyword(self.dropout(x[:, -last_frames:])), dim=2), new_states
         last = x[:, -1] if layer.batch_first else x[-1]
         return torch.log_softmax(self.hidden2keyword(self.dropout(last)), dim=1), new_states
 

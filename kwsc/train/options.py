@@ -27,6 +27,7 @@ _MAP = {
     "lr_batch_scaling": ("training", "lr_batch_scaling"), "seed": ("training", "seed"),
     "device": ("training", "device"), "label_smoothing": ("training", "label_smoothing"),
     "class_weights": ("training", "class_weights"), "amp": ("training", "amp"), "threads": ("training", "threads"),
+    "loss_frames": ("training", "loss_frames"), "ema_decay": ("training", "ema_decay"),
     "weight_decay": ("optimizer_options", "weight_decay"), "momentum": ("optimizer_options", "momentum"),
     "time_shift": ("augment", "time_shift"), "freq_masks": ("augment", "freq_masks"),
     "freq_mask_width": ("augment", "freq_mask_width"), "time_masks": ("augment", "time_masks"),
@@ -89,6 +90,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--label_smoothing", type=float, help="label smoothing (kwsc 0.1)")
     option(t, "--class_weights", type=_bool, nargs="?", const=True, metavar="BOOL",
            help="weight the loss by total/count per class")
+    option(t, "--loss_frames", type=int, help="train the head on each of the last N frames (default 1, the seed)")
+    option(t, "--ema_decay", type=float, help="keep an exponential moving average of the weights (e.g. 0.995 "
+           "per batch); validation, testing and export use it")
     option(t, "--seed", type=int, help="random seed (default 0)")
     option(t, "--device", help="auto (default), cpu or cuda")
     option(t, "--amp", type=_bool, nargs="?", const=True, metavar="BOOL", help="bf16 autocast on CUDA")

@@ -19,7 +19,7 @@ from kwsc.ir.serialize import atomic_write
 from kwsc.train.config import model_filename
 from kwsc.train.export import DEFAULT_OPSET, export_onnx
 from kwsc.train.report import confusion_matrix, plot_confusion_matrix, plot_training_curves, write_results
-from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, prepare
+from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, prepare, use_ema_weights
 
 __all__ = ["train"]
 
@@ -74,6 +74,7 @@ def train(config: dict, dataset_dir: str | Path, outdir: str | Path, categories:
 
 
 def _finish(run, opset: int, export: bool, echo) -> dict:
+    use_ema_weights(run)
     config, outdir, model = run.config, run.outdir, run.model
     stem = model_filename(config)
     x_test, y_test = run.tensors["testing"]

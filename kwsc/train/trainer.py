@@ -27,7 +27,8 @@ from kwsc.train.data import Augmenter, load_splits, normalization_stats, read_ca
 from kwsc.train.models import KeywordSpotter, build_model
 from kwsc.train.schedulers import make_schedule
 
-__all__ = ["TrainingRun", "prepare", "fit", "evaluate", "make_optimizer", "resolve_device", "CHECKPOINT"]
+__all__ = ["TrainingRun", "prepare", "fit", "evaluate", "make_optimizer", "resolve_device", "ema_weights",
+           "use_ema_weights", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.pt"
 _OPTIMIZER_KEYS = {
@@ -80,6 +81,7 @@ class TrainingRun:
     class_weights: torch.Tensor | None = None
     ddp_model: torch.nn.Module | None = None
     waveforms: object = None  # a WaveformTrainingSet when training from the wavs
+    ema: list | None = None  # exponential moving average of the parameters (evaluated and exported)
 
     @property
     def is_main(self) -> bool:
@@ -159,6 +161,8 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     run = TrainingRun(config, Path(outdir), device, categories, train_set.parameters, tensors, model, optimizer,
                       schedule, augmenter, batch_size, ticks, rank, world, generators=generators,
                       class_weights=class_weights, waveforms=waveforms)
+    if float(t.get("ema_decay") or 0) > 0:
+        run.ema = [p.detach().clone() for p in model.parameters()]
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         run.ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -169,7 +173,7 @@ def _checkpoint_state(run: TrainingRun) -> dict:
     state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": run.epoch,
              "log": run.log, "training_time": run.training_time, "config": run.config,
              "generators": {k: g.get_state() for k, g in run.generators.items()},
-             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state()}
+             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(), "ema": run.ema}
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
     return state
@@ -197,6 +201,8 @@ def load_checkpoint(run: TrainingRun) -> bool:
     except Exception as exc:  # a truncated or foreign file: say which and why
         raise FormatError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc})") from None
     run.epoch, run.log, run.training_time = int(state["epoch"]), list(state["log"]), float(state["training_time"])
+    if run.ema is not None and state.get("ema") is not None:
+        run.ema = [t.to(run.device) for t in state["ema"]]
     for k, g in run.generators.items():
         g.set_state(state["generators"][k].cpu())  # generator states are CPU byte tensors, even for CUDA
     torch.set_rng_state(state["torch_rng"].cpu())
@@ -204,6 +210,33 @@ def load_checkpoint(run: TrainingRun) -> bool:
     if "cuda_rng" in state and run.device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda_rng"].cpu(), run.device)
     return True
+
+
+class ema_weights:  # noqa: N801 (a context manager used like a function)
+    """Inside the block the model holds the averaged weights (when EMA is on); the training weights come back."""
+
+    def __init__(self, run: TrainingRun):
+        self.run = run
+
+    def __enter__(self):
+        if self.run.ema is not None:
+            with torch.no_grad():
+                self.saved = [p.detach().clone() for p in self.run.model.parameters()]
+                torch._foreach_copy_([p.data for p in self.run.model.parameters()], self.run.ema)
+        return self.run.model
+
+    def __exit__(self, *exc):
+        if self.run.ema is not None:
+            with torch.no_grad():
+                torch._foreach_copy_([p.data for p in self.run.model.parameters()], self.saved)
+        return False
+
+
+def use_ema_weights(run: TrainingRun) -> None:
+    """Put the averaged weights into the model for good (testing, saving, export)."""
+    if run.ema is not None:
+        with torch.no_grad():
+            torch._foreach_copy_([p.data for p in run.model.parameters()], run.ema)
 
 
 @torch.no_grad()
@@ -229,6 +262,8 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
     use_amp = bool(t.get("amp")) and run.device.type == "cuda"
     smoothing = float(t.get("label_smoothing") or 0)
     first = bool(t.get("scheduler_first"))
+    loss_frames = max(1, int(t.get("loss_frames") or 1))
+    ema_decay = float(t.get("ema_decay") or 0)
     total, count = torch.zeros((), device=run.device), 0
     bar = tqdm(total=run.ticks, desc=f"Epoch {run.epoch + 1}", leave=False, file=sys.stderr,
                disable=not (progress and run.is_main), unit="batch")
@@ -245,12 +280,17 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
         if run.augmenter.active:
             x = run.augmenter(x, run.generators["augment"])
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            log_probs, _ = net(x)
+            log_probs, _ = net(x, None, loss_frames)
+        if loss_frames > 1:  # every one of the last frames must name the word (what a streaming detector reads)
+            log_probs, y = log_probs.reshape(-1, log_probs.shape[-1]), y.repeat_interleave(loss_frames)
         # cross_entropy re-normalizes log-probabilities (a no-op) and adds label smoothing / class weights
         loss = F.cross_entropy(log_probs.float(), y, weight=run.class_weights, label_smoothing=smoothing)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
+        if run.ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(run.ema, [p.detach() for p in run.model.parameters()], 1.0 - ema_decay)
         total += loss.detach()
         count += 1
         bar.update(1)
@@ -271,7 +311,8 @@ def fit(run: TrainingRun, progress: bool = True, echo=print, stop_after: int | N
         start = time.perf_counter()
         loss = _train_epoch(run, progress)
         lr = run.optimizer.param_groups[0]["lr"]
-        accuracy, _ = evaluate(run.model, x_val, y_val)
+        with ema_weights(run):
+            accuracy, _ = evaluate(run.model, x_val, y_val)
         if run.device.type == "cuda":
             torch.cuda.synchronize(run.device)
         run.training_time += time.perf_counter() - start

@@ -59,7 +59,8 @@ def test_seed_recipe_learns_the_separable_classes(dataset, tmp_path):
 def _tiny_kwsc_config(epochs: int) -> dict:
     config = recipe_config("kwsc")  # augmentation, dropout and a schedule all draw random numbers
     config["model"]["hidden_units"] = 16
-    config["training"].update(max_epochs=epochs, batch_size=8, threads=1, warmup_epochs=1)
+    config["training"].update(max_epochs=epochs, batch_size=8, threads=1, warmup_epochs=1, ema_decay=0.9,
+                              loss_frames=2)
     return config
 
 
