@@ -71,7 +71,7 @@ def _size(value) -> int:
     return value.type.size
 
 
-def _float_input(low, node, index: int):
+def _float_input(node, index: int):
     value = node.inputs[index]
     if value is not None and value.dtype != "float32":
         raise BackendError(f"node {node.name} ({node.op}): input {index} is {value.dtype}; the C backend "
@@ -151,7 +151,7 @@ def _vad(low, node):
 
 # ------------------------------------------------------------------------------------ neural network
 def _dense(low, node):
-    _float_input(low, node, 0)
+    _float_input(node, 0)
     weights = low.static(node.inputs[1], node, "weights")
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     rows, cols = weights.shape
@@ -162,7 +162,7 @@ def _dense(low, node):
 
 
 def _recurrent(low, node):
-    _float_input(low, node, 0)
+    _float_input(node, 0)
     hidden = node.attrs["hidden_size"]
     w, r, bi, bh = (low.static(node.inputs[i], node, name) for i, name in
                     ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
@@ -186,7 +186,7 @@ def _recurrent(low, node):
     return params
 
 
-_GATES = {"GRU": 3, "LSTM": 4, "RNN": 0}
+# Scratch of a step: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); RNN works in its output.
 
 
 def _softmax(low, node):
@@ -201,7 +201,7 @@ def _softmax(low, node):
 
 # ------------------------------------------------------------------------------------ elementwise
 def _unary(low, node):
-    _float_input(low, node, 0)
+    _float_input(node, 0)
     return {"op": _UNARY_ENUM[node.op], "n": _size(node.inputs[0]),
             "alpha": low.float_literal(np.float32(node.attrs.get("alpha", 0.0))),
             "beta": low.float_literal(np.float32(node.attrs.get("beta", 0.0)))}
@@ -212,7 +212,7 @@ def _binary(low, node):
     n = out.type.size
     operands = []
     for index in (0, 1):
-        value = _float_input(low, node, index)
+        value = _float_input(node, index)
         if low.is_static(value):
             array = low.static(value, node, f"operand {index}").astype(np.float32)
             if array.size != 1:
@@ -247,9 +247,9 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     "VAD": KernelEntry("vad", "kwsc_vad_step", _vad),
     "Dense": KernelEntry("dense", "kwsc_dense", _dense),
     "GRU": KernelEntry("recurrent", "kwsc_gru_step", _recurrent,
-                       scratch=lambda n: _GATES["GRU"] * n.attrs["hidden_size"]),
+                       scratch=lambda n: 3 * n.attrs["hidden_size"]),
     "LSTM": KernelEntry("recurrent", "kwsc_lstm_step", _recurrent,
-                        scratch=lambda n: _GATES["LSTM"] * n.attrs["hidden_size"]),
+                        scratch=lambda n: 4 * n.attrs["hidden_size"]),
     "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent),
     "Softmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, in_place=True),
     "LogSoftmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, in_place=True),
