@@ -186,9 +186,6 @@ def _recurrent(low, node):
     return params
 
 
-# Scratch of a step: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); RNN works in its output.
-
-
 def _softmax(low, node):
     x = node.inputs[0]
     axis = node.attrs["axis"] % max(len(x.shape), 1)
@@ -246,6 +243,7 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     "IIR": KernelEntry("featurizer", "kwsc_iir", _iir),
     "VAD": KernelEntry("vad", "kwsc_vad_step", _vad),
     "Dense": KernelEntry("dense", "kwsc_dense", _dense),
+    # scratch: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); an RNN works in its output
     "GRU": KernelEntry("recurrent", "kwsc_gru_step", _recurrent,
                        scratch=lambda n: 3 * n.attrs["hidden_size"]),
     "LSTM": KernelEntry("recurrent", "kwsc_lstm_step", _recurrent,
