@@ -162,8 +162,32 @@ def _noise(kind: str, seconds: float, rng: np.random.Generator, clips: list[np.n
     return (x * (rng.uniform(0.05, 0.2) / (np.sqrt(np.mean(x ** 2)) or 1.0))).astype(np.float32)
 
 
+SILENCE_FOLDER = "_silence_"
+
+
+def _silence(out: Path, count: int, rng: np.random.Generator) -> list[str]:
+    """Write ``count`` one-second ``_silence_`` clips cut from the generated noise files; returns their entries."""
+    if count < 0:
+        raise InputError(f"--silence must be >= 0, got {count}")
+    if count == 0:
+        return []
+    sources = [load_audio(p) for p in sorted((out / NOISE_FOLDER).glob("*.wav"))]
+    (out / SILENCE_FOLDER).mkdir(parents=True, exist_ok=True)
+    entries = []
+    for k in range(count):
+        src = sources[int(rng.integers(len(sources)))]
+        at = int(rng.integers(0, len(src) - SAMPLE_RATE))
+        gain = 10.0 ** rng.uniform(-3.0, 0.0)  # from near-silence to the noise file's own level (never clipped)
+        clip = np.clip(src[at:at + SAMPLE_RATE] * gain, -1.0, 1.0)
+        name = f"{SILENCE_FOLDER}/noise{k:04d}_nohash_0.wav"
+        write_wav(out / name, clip.astype(np.float32), SAMPLE_RATE)
+        entries.append(name)
+    return entries
+
+
 def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_WORDS, variants: int = 40,
-                  repeats: int = 1, seed: int = 0, jobs: int | None = None, progress: bool = True) -> SynthResult:
+                  repeats: int = 1, seed: int = 0, jobs: int | None = None, progress: bool = True,
+                  silence: int | None = None) -> SynthResult:
     """Write a synthetic keyword corpus to ``out``.
 
     Args:
@@ -174,6 +198,10 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
         seed: chooses the speakers, their splits and every random parameter.
         jobs: worker processes (default: all cores).
         progress: tqdm progress bar on stderr.
+        silence: ``_silence_`` clips (default: one per speaker; 0 for none): one-second crops of the generated
+            background noise at random gains down to near-silence, as Speech Commands' ``_silence_`` class. A model
+            trained without such a class has to name some word on every frame of a continuous stream. They are
+            split 10 % / 10 % / 80 % like the speakers (they have no speaker).
     """
     from tqdm import tqdm
 
@@ -217,8 +245,9 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     for name, seconds in noises.items():
         kind = name.split("_")[0] if name != "mains_hum" else "hum"
         write_wav(out / NOISE_FOLDER / f"{name}.wav", _noise(kind, seconds, noise_rng, babble_clips), SAMPLE_RATE)
-    validation_list = [e for s in speakers if s in validation for e in entries[s]]
-    testing_list = [e for s in speakers if s in testing for e in entries[s]]
+    silence_clips = _silence(out, variants if silence is None else silence, noise_rng)
+    validation_list = [e for s in speakers if s in validation for e in entries[s]] + silence_clips[1::10]
+    testing_list = [e for s in speakers if s in testing for e in entries[s]] + silence_clips[0::10]
     write_lines(out / "validation_list.txt", sorted(validation_list))
     write_lines(out / "testing_list.txt", sorted(testing_list))
     return SynthResult(out, total, len(speakers), len(validation_list), len(testing_list),

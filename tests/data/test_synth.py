@@ -33,7 +33,8 @@ def _files(root):
 
 def test_layout(corpus):
     out, result = corpus
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["_background_noise_", "marvin", "no", "yes"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["_background_noise_", "_silence_", "marvin",
+                                                                   "no", "yes"]
     assert result.clips == 30 and result.speakers == 10
     for word in WORDS:
         clips = sorted((out / word).glob("*.wav"))
@@ -45,6 +46,17 @@ def test_layout(corpus):
                 x = np.frombuffer(w.readframes(16000), "<i2") / 32768.0
             loud = np.flatnonzero(np.abs(x) > 0.1 * np.abs(x).max())
             assert np.abs(x).max() > 0.1 and 0.1 < (loud[-1] - loud[0]) / 16000 < 0.95  # a word, not silence
+    # _silence_: one clip per speaker, one second of generated noise, from near-silence to loud, never a word
+    silence = sorted((out / "_silence_").glob("*.wav"))
+    assert len(silence) == 10
+    levels = []
+    for clip in silence:
+        with wave.open(str(clip)) as w:
+            assert w.getnframes() == 16000
+            x = np.frombuffer(w.readframes(16000), "<i2") / 32768.0
+        levels.append(np.sqrt(np.mean(x ** 2)))
+        assert np.abs(x).max() < 1.0
+    assert min(levels) < 1e-3 < max(levels)
     noise = sorted(p.name for p in (out / "_background_noise_").glob("*.wav"))
     assert noise == ["babble.wav", "brown_noise.wav", "mains_hum.wav", "pink_noise.wav", "white_noise.wav"]
     for p in (out / "_background_noise_").glob("*.wav"):
@@ -56,10 +68,15 @@ def test_splits_are_disjoint_by_speaker(corpus):
     out, result = corpus
     validation = read_lines(out / "validation_list.txt")
     testing = read_lines(out / "testing_list.txt")
-    assert len(validation) == result.validation == 3 and len(testing) == result.testing == 3
+    assert len(validation) == result.validation == 4 and len(testing) == result.testing == 4
+    # one _silence_ clip in each held-out list (every tenth clip, as the speakers), the rest for training
+    assert [e for e in testing if e.startswith("_silence_/")] == ["_silence_/noise0000_nohash_0.wav"]
+    assert [e for e in validation if e.startswith("_silence_/")] == ["_silence_/noise0001_nohash_0.wav"]
+    validation = [e for e in validation if not e.startswith("_silence_/")]
+    testing = [e for e in testing if not e.startswith("_silence_/")]
     speakers = {split: {e.split("/")[1].split("_")[0] for e in entries}
                 for split, entries in (("validation", validation), ("testing", testing))}
-    every = {p.name.split("_")[0] for p in out.glob("*/*_nohash_0.wav")}
+    every = {p.name.split("_")[0] for p in out.glob("*/*_nohash_0.wav") if p.parent.name != "_silence_"}
     training = every - speakers["validation"] - speakers["testing"]
     assert len(every) == 10 and len(training) == 8
     assert not speakers["validation"] & speakers["testing"]
@@ -80,13 +97,13 @@ def test_same_seed_same_bytes_any_jobs_other_seed_differs(corpus, tmp_path):
 def test_the_pipeline_accepts_it(corpus, featurizer_path, tmp_path):
     out, _ = corpus
     assert main(["make-training-list", "-w", str(out), "-o", str(tmp_path)]) == 0
-    assert read_lines(tmp_path / "categories.txt") == sorted(WORDS)
+    assert read_lines(tmp_path / "categories.txt") == sorted(WORDS + ["_silence_"])
     for name in ("training", "validation", "testing"):
         assert main(["make-dataset", "-l", str(tmp_path / f"{name}_list.txt"), "-w", str(out),
                      "-f", str(featurizer_path), "--noise_path", str(out / "_background_noise_"), "-j", "1",
                      "-q"]) == 0
     with np.load(tmp_path / "training_list.npz") as data:
-        assert data["features"].shape == (24, 3200) and data["parameters"].tolist() == [16000, 512, 80, 40, 40]
+        assert data["features"].shape == (24 + 8, 3200) and data["parameters"].tolist() == [16000, 512, 80, 40, 40]
 
 
 def test_repeats_are_different_utterances(tmp_path):
