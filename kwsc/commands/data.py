@@ -66,9 +66,8 @@ def _synth_dataset(args) -> int:
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else list(DEFAULT_WORDS)
     result = synth_dataset(args.out, words=words, variants=args.variants, repeats=args.repeats, seed=args.seed,
                            jobs=args.jobs, progress=not args.quiet, silence=args.silence)
-    silence = args.variants if args.silence is None else args.silence
     print(f"wrote {result.clips} clips of {len(words)} words by {result.speakers} speakers "
-          f"(+ {silence} _silence_ clips) to {args.out} "
+          f"(+ {args.silence} _silence_ clips) to {args.out} "
           f"(validation {result.validation}, testing {result.testing}, {result.noise_files} noise files)")
     return 0
 
@@ -121,6 +120,6 @@ def register(sub) -> None:
     option(p, "--variants", type=int, default=40, help="speakers (voice+variant) per word (default 40)")
     option(p, "--repeats", type=int, default=1, help="utterances per speaker and word (default 1)")
     option(p, "--seed", type=int, default=0, help="random seed (default 0)")
-    option(p, "--silence", type=int, help="_silence_ clips cut from the generated noise (default: --variants; 0: none)")
+    option(p, "--silence", type=int, default=0, help="_silence_ clips cut from the generated noise (default 0)")
     option(p, "--jobs", "-j", type=int, help="worker processes (default: all cores)")
     option(p, "--quiet", "-q", action="store_true", help="no progress bar")

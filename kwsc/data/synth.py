@@ -187,7 +187,7 @@ def _silence(out: Path, count: int, rng: np.random.Generator) -> list[str]:
 
 def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_WORDS, variants: int = 40,
                   repeats: int = 1, seed: int = 0, jobs: int | None = None, progress: bool = True,
-                  silence: int | None = None) -> SynthResult:
+                  silence: int = 0) -> SynthResult:
     """Write a synthetic keyword corpus to ``out``.
 
     Args:
@@ -198,10 +198,10 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
         seed: chooses the speakers, their splits and every random parameter.
         jobs: worker processes (default: all cores).
         progress: tqdm progress bar on stderr.
-        silence: ``_silence_`` clips (default: one per speaker; 0 for none): one-second crops of the generated
-            background noise at random gains down to near-silence, as Speech Commands' ``_silence_`` class. A model
-            trained without such a class has to name some word on every frame of a continuous stream. They are
-            split 10 % / 10 % / 80 % like the speakers (they have no speaker).
+        silence: ``_silence_`` clips (default 0: none, as Speech Commands v0.01 whose 30 words are the default):
+            one-second crops of the generated background noise at random gains down to near-silence, as v0.02's
+            ``_silence_`` class. A model trained without such a class has to name some word on every frame of a
+            continuous stream. They are split 10 % / 10 % / 80 % like the speakers (they have no speaker).
     """
     from tqdm import tqdm
 
@@ -245,7 +245,7 @@ def synth_dataset(out: str | Path, words: list[str] | tuple[str, ...] = DEFAULT_
     for name, seconds in noises.items():
         kind = name.split("_")[0] if name != "mains_hum" else "hum"
         write_wav(out / NOISE_FOLDER / f"{name}.wav", _noise(kind, seconds, noise_rng, babble_clips), SAMPLE_RATE)
-    silence_clips = _silence(out, variants if silence is None else silence, noise_rng)
+    silence_clips = _silence(out, silence, noise_rng)
     validation_list = [e for s in speakers if s in validation for e in entries[s]] + silence_clips[1::10]
     testing_list = [e for s in speakers if s in testing for e in entries[s]] + silence_clips[0::10]
     write_lines(out / "validation_list.txt", sorted(validation_list))

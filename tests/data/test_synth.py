@@ -23,7 +23,7 @@ WORDS = ["yes", "no", "marvin"]
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "corpus"
-    result = synth_dataset(out, words=WORDS, variants=10, seed=3, jobs=2, progress=False)
+    result = synth_dataset(out, words=WORDS, variants=10, seed=3, jobs=2, progress=False, silence=10)
     return out, result
 
 
@@ -87,7 +87,7 @@ def test_splits_are_disjoint_by_speaker(corpus):
 
 def test_same_seed_same_bytes_any_jobs_other_seed_differs(corpus, tmp_path):
     out, _ = corpus
-    synth_dataset(tmp_path / "again", words=WORDS, variants=10, seed=3, jobs=1, progress=False)
+    synth_dataset(tmp_path / "again", words=WORDS, variants=10, seed=3, jobs=1, progress=False, silence=10)
     assert _files(tmp_path / "again") == _files(out)
     synth_dataset(tmp_path / "other", words=WORDS[:1], variants=4, seed=4, jobs=1, progress=False)
     first = _files(out)
@@ -109,6 +109,7 @@ def test_the_pipeline_accepts_it(corpus, featurizer_path, tmp_path):
 def test_repeats_are_different_utterances(tmp_path):
     result = synth_dataset(tmp_path, words=["go"], variants=2, repeats=3, seed=0, jobs=1, progress=False)
     assert result.clips == 6
+    assert not (tmp_path / "_silence_").exists()  # v0.01's layout by default
     for speaker in {p.name.split("_")[0] for p in (tmp_path / "go").glob("*.wav")}:
         takes = [(tmp_path / "go" / f"{speaker}_nohash_{r}.wav").read_bytes() for r in range(3)]
         assert len(set(takes)) == 3
