@@ -127,7 +127,7 @@ class _Emitter:
     def run(self):
         from onnx import helper
 
-        live = self._live()
+        live = self.graph.live_nodes()
         clash = {n.attrs["name"] for n in self.graph.input_nodes} & {n.attrs["name"] for n in self.graph.output_nodes}
         if clash:
             raise BackendError(f"graph {self.graph.name!r}: {', '.join(sorted(clash))} names both an input and an "
@@ -161,17 +161,6 @@ class _Emitter:
         meta["kwsc_state"] = json.dumps(self.state_pairs)
         helper.set_model_props(model, meta)
         return model
-
-    def _live(self) -> set[Node]:
-        live: set[Node] = set()
-        stack = [n for n in self.graph.output_nodes]
-        while stack:
-            node = stack.pop()
-            if node in live:
-                continue
-            live.add(node)
-            stack.extend(v.producer for v in node.inputs if v is not None)
-        return live
 
     # ------------------------------------------------------------------ basic ops
     def out(self, node: Node, index: int = 0) -> str:

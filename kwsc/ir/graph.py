@@ -189,6 +189,18 @@ class Graph:
         """All nodes of one op, in order."""
         return [n for n in self._nodes if n.op == op]
 
+    def live_nodes(self) -> set[Node]:
+        """Nodes some Output depends on (the Outputs included), found by walking inputs backwards."""
+        live: set[Node] = set()
+        stack = list(self.output_nodes)
+        while stack:
+            node = stack.pop()
+            if node in live:
+                continue
+            live.add(node)
+            stack.extend(v.producer for v in node._inputs if v is not None)
+        return live
+
     def index(self, node: Node) -> int:
         return self._nodes.index(node)
 

@@ -9,16 +9,8 @@ __all__ = ["eliminate_dead_nodes", "live_nodes"]
 
 
 def live_nodes(graph: Graph) -> set[Node]:
-    """Nodes an Output depends on (the Outputs included), found by walking inputs backwards."""
-    live: set[Node] = set()
-    stack = list(graph.output_nodes)
-    while stack:
-        node = stack.pop()
-        if node in live:
-            continue
-        live.add(node)
-        stack.extend(v.producer for v in node.inputs if v is not None)
-    return live
+    """Nodes an Output depends on (the Outputs included); see ``Graph.live_nodes``."""
+    return graph.live_nodes()
 
 
 @register_pass("dce", NoOptions)
