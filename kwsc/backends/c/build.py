@@ -199,7 +199,7 @@ def size_report(outdir: str | Path, target: Target, name: str) -> SizeReport:
             state = size
     code = _section_sizes(target, objects, outdir) - weights - tables
     header = (outdir / f"{name}.h").read_text()
-    match = re.search(r"float arena\[(\d+)\]", header)
+    match = re.search(r"float f\[(\d+)\]; int32_t i\[\d+\]; \} arena;", header)
     arena = 4 * int(match.group(1)) if match else 0
     linked = None
     probe = outdir / "probe.elf"
