@@ -51,7 +51,8 @@ def fuse_featurizer(graph: Graph, options: FuseFeaturizerOptions) -> PassResult:
            metadata kept); the featurizer output replaces every use of the classifier input, through a Reshape
            when the shapes differ but the sizes agree ([80] → [1,1,80]).
         3. The classifier's Input node is removed; the featurizer's Input (its name, shape, dtype) becomes the
-           model input. Model metadata is merged, the featurizer's keys (sample_rate, input_size, …) winning.
+           model input. Model metadata is merged, the featurizer's keys (sample_rate, input_size, …) winning;
+           ``model_kind`` becomes ``fused``.
         4. Does nothing when the classifier already takes the featurizer's input and already contains
            featurizer ops (a second run), so the pass is idempotent.
     """
@@ -103,5 +104,6 @@ def fuse_featurizer(graph: Graph, options: FuseFeaturizerOptions) -> PassResult:
     if graph.nodes[0] is not new_input:
         graph.move_before(new_input, graph.nodes[0])
     graph.metadata = {**graph.metadata, **feat.metadata}
+    graph.metadata["model_kind"] = "fused"  # audio in, scores out: neither a featurizer nor a bare classifier
     graph.toposort()
     return PassResult(counts)

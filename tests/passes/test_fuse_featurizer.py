@@ -40,7 +40,8 @@ def test_fused_model_equals_featurizer_then_classifier():
     assert inp.attrs["name"] == "audio" and inp.output.shape == (16,)
     reshape = fused.node("gru1").inputs[0].producer
     assert reshape.op == "Reshape" and reshape.inputs[0].producer.op == "Log"
-    assert fused.metadata == {"categories": "yes,no", "sample_rate": 8000, "input_size": 16, "output_size": 8}
+    assert fused.metadata == {"categories": "yes,no", "sample_rate": 8000, "input_size": 16, "output_size": 8,
+                              "model_kind": "fused"}
     assert [n.attrs["name"] for n in fused.output_nodes] == ["output"]
 
     audio = np.random.default_rng(0).normal(0, 0.3, (15, 16)).astype(np.float32)
