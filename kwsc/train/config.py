@@ -5,9 +5,10 @@ A configuration is a nested dict with the seed's four sections ``model``, ``data
 
 * ``seed`` — the seed's ``training_config`` exactly (RMSprop with alpha 0, lr 1e-3, 30 epochs, batch 128, no
   normalization, no augmentation): what ELL's tutorial users got.
-* ``kwsc`` (the default) — the same GRU 2×128 network trained to generalize to unseen speakers: normalized
-  inputs, time shift, SpecAugment masks, feature-space noise mixing, label smoothing, AdamW with a warm-up +
-  cosine schedule (README "kwsc train").
+* ``kwsc`` (the default) — the seed's GRU 2-layer network with 256 units, trained to generalize to unseen
+  speakers: normalized inputs, time shift, SpecAugment masks, feature-space noise mixing, label smoothing, AdamW
+  with a warm-up + cosine schedule; with ``--wav_files`` the rows are made from the wavs with waveform
+  augmentation (sample shifts, loudness, background noise), the best recipe (README "kwsc train").
 
 No torch import here: the command module reads this to build its parser.
 """
@@ -56,7 +57,7 @@ SEED_CONFIG: dict = {
 }
 
 _KWSC_OVERRIDES: dict = {
-    "model": {"dropout": 0.1},
+    "model": {"hidden_units": 256, "dropout": 0.1},
     "dataset": {"normalize": True},
     "training": {
         "recipe": "kwsc", "max_epochs": 60, "learning_rate": 3e-3, "lr_scheduler": "WarmupCosineLR",
@@ -67,6 +68,8 @@ _KWSC_OVERRIDES: dict = {
     "augment": {
         "time_shift": 4, "freq_masks": 2, "freq_mask_width": 8, "time_masks": 2, "time_mask_width": 5,
         "noise_prob": 0.8, "noise_max_gain": 1.0,
+        # with --wav_files (training rows made from the wavs): these replace the feature-space time shift
+        "wave_shift": 1600, "wave_gain_db": 6.0, "wave_noise_prob": 0.8, "wave_noise_max": 0.1,
     },
 }
 

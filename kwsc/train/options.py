@@ -68,7 +68,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     option(m, "--architecture", choices=ARCHITECTURES, help="GRU (default) or LSTM")
     option(m, "--num_layers", type=int, choices=(1, 2, 3), help="recurrent layers (default 2)")
-    option(m, "--hidden_units", "-hu", type=int, help="units per layer (default 128)")
+    option(m, "--hidden_units", "-hu", type=int, help="units per layer (kwsc 256, seed 128)")
     option(m, "--dropout", type=float, help="dropout between layers, training only (kwsc 0.1, seed 0)")
     t = p.add_argument_group("training")
     option(t, "--epochs", type=int, help="epochs (kwsc 60, seed 30)")
@@ -112,10 +112,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--wav_files", "-w", metavar="DIR",
            help="train from these wavs (the training list's clips), augmented in the waveform domain")
     option(a, "--training_list", metavar="FILE", help="wav list for --wav_files (default DATASET/training_list.txt)")
-    option(a, "--wave_shift", type=int, help="with --wav_files: random shift of up to ±N samples")
-    option(a, "--wave_gain_db", type=float, help="with --wav_files: random loudness change of up to ±N dB")
-    option(a, "--wave_noise_prob", type=float, help="with --wav_files: probability to add _background_noise_")
-    option(a, "--wave_noise_max", type=float, help="with --wav_files: largest noise amplitude factor")
+    option(a, "--wave_shift", type=int, help="with --wav_files: random shift of up to ±N samples (kwsc 1600)")
+    option(a, "--wave_gain_db", type=float, help="with --wav_files: random loudness change of up to ±N dB (kwsc 6)")
+    option(a, "--wave_noise_prob", type=float, help="with --wav_files: probability to add _background_noise_ (kwsc 0.8)")
+    option(a, "--wave_noise_max", type=float, help="with --wav_files: largest noise amplitude factor (kwsc 0.1)")
     option(a, "--noise_class", help="class whose training rows are the noise (default _silence_)")
 
 

@@ -149,7 +149,8 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     noise_class = aug.get("noise_class")
     if float(aug.get("noise_prob") or 0) > 0 and noise_class in categories:
         noise_rows = tensors["training"][0][tensors["training"][1] == categories.index(noise_class)]
-    augmenter = Augmenter(aug, model.mean, noise_rows)
+    # rows made from the wavs are shifted by samples there; rolling whole frames on top only blurs them
+    augmenter = Augmenter({**aug, "time_shift": 0} if waveforms is not None else aug, model.mean, noise_rows)
     class_weights = None
     if t.get("class_weights"):  # the seed's Dataset weights: total / count per class
         counts = np.bincount(train_set.labels, minlength=num_keywords).astype(np.float64)
