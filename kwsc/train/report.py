@@ -65,6 +65,7 @@ def plot_training_curves(path: Path, log: list[dict], title: str) -> None:
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
+    fig.subplots_adjust(wspace=0.35)
     atomic_write(path, _figure_bytes(fig))
 
 
