@@ -55,8 +55,11 @@ def train(config: dict, dataset_dir: str | Path, outdir: str | Path, categories:
         raise InputError(f"{outdir}: exists and is not a folder")
     outdir.mkdir(parents=True, exist_ok=True)
     run = prepare(config, dataset_dir, outdir, categories)
-    if resume and load_checkpoint(run) and run.is_main:
-        echo(f"Resuming after epoch {run.epoch} from {outdir / CHECKPOINT}")
+    if resume:
+        found = load_checkpoint(run)
+        if run.is_main:
+            echo(f"Resuming after epoch {run.epoch} from {outdir / CHECKPOINT}" if found
+                 else f"No {outdir / CHECKPOINT} to resume from: starting at epoch 1")
     if run.is_main:
         echo(f"Training {run.model.name()} on {len(run.tensors['training'][0])} rows "
              f"({run.ticks} batches of {run.batch_size} per epoch) on {run.device}"
