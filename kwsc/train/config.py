@@ -6,7 +6,8 @@ A configuration is a nested dict with the seed's four sections ``model``, ``data
 * ``seed`` — the seed's ``training_config`` exactly (RMSprop with alpha 0, lr 1e-3, 30 epochs, batch 128, no
   normalization, no augmentation): what ELL's tutorial users got.
 * ``kwsc`` (the default) — the seed's GRU 2-layer network with 256 units, trained to generalize to unseen
-  speakers: normalized inputs, time shift, SpecAugment masks, feature-space noise mixing, label smoothing, AdamW
+  speakers: normalized inputs, time shift, SpecAugment masks, feature-space noise mixing, mel-axis warp (vocal
+  tract length) and loudness changes, label smoothing, AdamW
   with a warm-up + cosine schedule; with ``--wav_files`` the rows are made from the wavs with waveform
   augmentation (sample shifts, loudness, background noise), the best recipe (README "kwsc train").
 
@@ -67,7 +68,7 @@ _KWSC_OVERRIDES: dict = {
     "optimizer_options": {"weight_decay": 1e-2},
     "augment": {
         "time_shift": 4, "freq_masks": 2, "freq_mask_width": 8, "time_masks": 2, "time_mask_width": 5,
-        "noise_prob": 0.8, "noise_max_gain": 1.0,
+        "noise_prob": 0.8, "noise_max_gain": 1.0, "freq_warp": 0.1, "gain_db": 6.0,
         # with --wav_files (training rows made from the wavs): these replace the feature-space time shift
         "wave_shift": 1600, "wave_gain_db": 6.0, "wave_noise_prob": 0.8, "wave_noise_max": 0.1,
     },

@@ -106,8 +106,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--time_mask_width", type=int, help="largest time mask, in frames (kwsc 5)")
     option(a, "--noise_prob", type=float, help="probability to mix a noise row into a row (kwsc 0.8)")
     option(a, "--noise_max_gain", type=float, help="largest noise gain (kwsc 1.0)")
-    option(a, "--gain_db", type=float, help="random loudness change of up to ±N dB")
-    option(a, "--freq_warp", type=float, help="random mel-axis warp factor 1±N (vocal-tract length)")
+    option(a, "--gain_db", type=float, help="random loudness change of up to ±N dB (kwsc 6)")
+    option(a, "--freq_warp", type=float, help="random mel-axis warp factor 1±N, vocal-tract length (kwsc 0.1)")
     option(a, "--time_stretch", type=float, help="random time-axis stretch factor 1±N (speaking rate)")
     option(a, "--wav_files", "-w", metavar="DIR",
            help="train from these wavs (the training list's clips), augmented in the waveform domain")
