@@ -273,3 +273,19 @@ def test_numpy_scalars_in_metadata_save_and_unsavable_values_are_a_clear_error(t
     with pytest.raises(FormatError, match=r"m2.kwsc: cannot save graph 'featurizer': Object of type object"):
         save(g, tmp_path / "m2.kwsc")
     assert not (tmp_path / "m2.kwsc").exists()
+
+
+def test_atomic_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from kwsc.ir import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", "hello")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").read_text() == "hello"
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644  # not mkstemp's owner-only 0600
+    assert not list(tmp_path.glob(".*.tmp"))
