@@ -8,7 +8,6 @@ it costs next to nothing on a GPU.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,6 @@ __all__ = [
 ]
 
 SPLITS = ("training_list", "validation_list", "testing_list")
-_KEYS = ("features", "labels", "valid_classes", "parameters")
 
 
 @dataclass
@@ -56,22 +54,14 @@ def read_categories(path: str | Path) -> list[str]:
 
 def load_npz_dataset(path: str | Path, categories: list[str] | None = None) -> NpzDataset:
     """Load one ELL-layout ``.npz``; label indices follow ``categories`` (default: the file's valid_classes)."""
+    from kwsc.data.dataset import Dataset
+
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such dataset file")
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            missing = [k for k in _KEYS if k not in npz.files]
-            if missing:
-                raise FormatError(f"{p}: not an ELL dataset: missing {', '.join(missing)}")
-            features = np.asarray(npz["features"], dtype=np.float32)
-            labels = [str(s) for s in npz["labels"]]
-            classes = [str(s) for s in npz["valid_classes"]]
-            params = [int(v) for v in np.asarray(npz["parameters"]).reshape(-1)]
-    except FormatError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FormatError(f"{p}: unreadable dataset ({exc})") from None
+    data = Dataset.load(p)  # missing file, missing keys, unreadable archive: one clear error each
+    features = data.features
+    labels = [str(s) for s in data.labels]
+    classes = [str(s) for s in data.valid_classes]
+    params = [int(v) for v in data.parameters.reshape(-1)]
     if len(params) < 5:
         raise FormatError(f"{p}: parameters must be [sample_rate, input_size, F, window, shift], got {params}")
     num_features, window = params[2], params[3]
