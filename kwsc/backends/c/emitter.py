@@ -161,7 +161,7 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
     target = get_target(arch)
     model = lower_graph(graph, name, target.align, quantize=weights_dtype == "int8")
     files = render_project(model, target)
-    outdir = Path(outdir)
+    outdir = Path(outdir).absolute()  # the build and size tools run inside it: relative paths would break
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: exists and is not a folder")
     for rel, data in files.items():
