@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kwsc.errors import InputError
 
-__all__ = ["option", "add_command", "existing_file", "existing_dir"]
+__all__ = ["option", "add_command", "existing_file", "existing_dir", "parse_bool"]
 
 
 def option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, **kwargs):
@@ -46,3 +46,13 @@ def existing_dir(path: str | Path, what: str = "folder") -> Path:
     if not p.is_dir():
         raise InputError(f"{p}: no such {what}")
     return p
+
+
+def parse_bool(text: str) -> bool:
+    """An option value read as a boolean: 1/true/yes/on or 0/false/no/off (any case)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")

@@ -8,7 +8,7 @@ import inspect
 import typing
 from pathlib import Path
 
-from kwsc.commands._util import add_command, existing_file, option
+from kwsc.commands._util import add_command, existing_file, option, parse_bool
 from kwsc.errors import BackendError, InputError
 
 __all__ = ["register", "graph_summary"]
@@ -79,15 +79,6 @@ def _load(path: str):
     return load_model(existing_file(path, "model file"))
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def _field_docs(options_cls) -> dict[str, str]:
     """``name: text`` lines of the options class's ``Attributes:`` section."""
     docs: dict[str, str] = {}
@@ -127,7 +118,7 @@ def _cli_fields():
 
 
 def _type_of(kind):
-    return {bool: _parse_bool, int: int, float: float}.get(kind, str)
+    return {bool: parse_bool, int: int, float: float}.get(kind, str)
 
 
 # ------------------------------------------------------------------------------------------------ register

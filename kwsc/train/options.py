@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from kwsc.commands._util import option
+from kwsc.commands._util import option, parse_bool
 from kwsc.train.config import (ARCHITECTURES, OPTIMIZERS, RECIPES, SCHEDULERS, load_config_file, merge_config,
                                recipe_config, validate_config)
 
@@ -39,15 +39,6 @@ _MAP = {
     "wave_gain_db": ("augment", "wave_gain_db"), "wave_noise_prob": ("augment", "wave_noise_prob"),
     "wave_noise_max": ("augment", "wave_noise_max"),
 }
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -85,17 +76,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--warmup_epochs", type=float, help="linear warm-up (WarmupCosineLR/OneCycleLR)")
     option(t, "--lr_batch_scaling", choices=("none", "linear", "sqrt"),
            help="scale the learning rate by batch_size/128 (large GPU batches)")
-    option(t, "--normalize", type=_bool, nargs="?", const=True, metavar="BOOL",
+    option(t, "--normalize", type=parse_bool, nargs="?", const=True, metavar="BOOL",
            help="normalize inputs with the training mean/std, built into the model (kwsc on, seed off)")
     option(t, "--label_smoothing", type=float, help="label smoothing (kwsc 0.1)")
-    option(t, "--class_weights", type=_bool, nargs="?", const=True, metavar="BOOL",
+    option(t, "--class_weights", type=parse_bool, nargs="?", const=True, metavar="BOOL",
            help="weight the loss by total/count per class")
     option(t, "--loss_frames", type=int, help="train the head on each of the last N frames (default 1, the seed)")
     option(t, "--ema_decay", type=float, help="keep an exponential moving average of the weights (e.g. 0.995 "
            "per batch); validation, testing and export use it")
     option(t, "--seed", type=int, help="random seed (default 0)")
     option(t, "--device", help="auto (default), cpu or cuda")
-    option(t, "--amp", type=_bool, nargs="?", const=True, metavar="BOOL", help="bf16 autocast on CUDA")
+    option(t, "--amp", type=parse_bool, nargs="?", const=True, metavar="BOOL", help="bf16 autocast on CUDA")
     option(t, "--threads", type=int, help="CPU threads (default: all cores)")
     a = p.add_argument_group("augmentation (on the training device, in feature space)")
     option(a, "--no_augment", action="store_true", help="switch every augmentation off")
