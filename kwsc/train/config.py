@@ -44,6 +44,7 @@ SEED_CONFIG: dict = {
         "recipe": "seed", "seed": 0, "device": "auto", "warmup_epochs": 0.0, "label_smoothing": 0.0,
         "class_weights": False, "amp": False, "lr_batch_scaling": "none", "scheduler_first": True,
         "threads": 0, "loss_frames": 1, "ema_decay": 0.0,
+        "vad_training": 0.0, "idle_confidence": 0.5, "vad_forget": 20,
     },
     "optimizer_options": {
         "weight_decay": 1e-5, "momentum": 0, "centered": False, "alpha": 0, "eps": 1e-8, "rho": 0,
@@ -133,6 +134,10 @@ def validate_config(config: dict) -> None:
         raise InputError("training.max_epochs and training.batch_size must be positive")
     if t["device"] not in ("auto", "cpu", "cuda") and not str(t["device"]).startswith("cuda:"):
         raise InputError(f"training.device {t['device']!r}: choose auto, cpu or cuda")
+    if float(t["vad_training"]) < 0 or int(t["vad_forget"]) < 0:
+        raise InputError("training.vad_training and training.vad_forget must be >= 0")
+    if not 0 < float(t["idle_confidence"]) < 1:
+        raise InputError(f"training.idle_confidence {t['idle_confidence']}: must be between 0 and 1")
     if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
         raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
 

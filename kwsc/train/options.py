@@ -28,6 +28,8 @@ _MAP = {
     "device": ("training", "device"), "label_smoothing": ("training", "label_smoothing"),
     "class_weights": ("training", "class_weights"), "amp": ("training", "amp"), "threads": ("training", "threads"),
     "loss_frames": ("training", "loss_frames"), "ema_decay": ("training", "ema_decay"),
+    "vad_training": ("training", "vad_training"), "idle_confidence": ("training", "idle_confidence"),
+    "vad_forget": ("training", "vad_forget"),
     "weight_decay": ("optimizer_options", "weight_decay"), "momentum": ("optimizer_options", "momentum"),
     "time_shift": ("augment", "time_shift"), "freq_masks": ("augment", "freq_masks"),
     "freq_mask_width": ("augment", "freq_mask_width"), "time_masks": ("augment", "time_masks"),
@@ -84,6 +86,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--loss_frames", type=int, help="train the head on each of the last N frames (default 1, the seed)")
     option(t, "--ema_decay", type=float, help="keep an exponential moving average of the weights (e.g. 0.995 "
            "per batch); validation, testing and export use it")
+    option(t, "--vad_training", type=float, metavar="W",
+           help="add W × a loss that teaches what to say after a VAD reset (padding from zero state) and a second "
+                "after a word: for `kwsc test`'s VAD mode and continuous stream (default 0: off; README "
+                "\"Training for the VAD\")")
+    option(t, "--idle_confidence", type=float, metavar="P",
+           help="with --vad_training: the background class's share of the soft target there (default 0.5)")
+    option(t, "--vad_forget", type=int, metavar="N",
+           help="with --vad_training: forget a word from N frames after its clip (default 20; 0: off)")
     option(t, "--seed", type=int, help="random seed (default 0)")
     option(t, "--device", help="auto (default), cpu or cuda")
     option(t, "--amp", type=parse_bool, nargs="?", const=True, metavar="BOOL", help="bf16 autocast on CUDA")

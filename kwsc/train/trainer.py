@@ -82,6 +82,7 @@ class TrainingRun:
     ddp_model: torch.nn.Module | None = None
     waveforms: object = None  # a WaveformTrainingSet when training from the wavs
     ema: list | None = None  # exponential moving average of the parameters (evaluated and exported)
+    vad_training: object = None  # a VadTraining when --vad_training is on
 
     @property
     def is_main(self) -> bool:
@@ -162,6 +163,11 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     run = TrainingRun(config, Path(outdir), device, categories, train_set.parameters, tensors, model, optimizer,
                       schedule, augmenter, batch_size, ticks, rank, world, generators=generators,
                       class_weights=class_weights, waveforms=waveforms)
+    if float(t.get("vad_training") or 0) > 0:
+        from kwsc.train.vad_training import VadTraining
+        run.vad_training = VadTraining(train_set.parameters, num_keywords,
+                                       categories.index(noise_class) if noise_class in categories else None,
+                                       device, float(t["idle_confidence"]), int(t["vad_forget"]))
     if float(t.get("ema_decay") or 0) > 0:
         run.ema = [p.detach().clone() for p in model.parameters()]
     if world > 1:
@@ -265,6 +271,7 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
     first = bool(t.get("scheduler_first"))
     loss_frames = max(1, int(t.get("loss_frames") or 1))
     ema_decay = float(t.get("ema_decay") or 0)
+    vad_weight = float(t.get("vad_training") or 0)
     total, count = torch.zeros((), device=run.device), 0
     bar = tqdm(total=run.ticks, desc=f"Epoch {run.epoch + 1}", leave=False, file=sys.stderr,
                disable=not (progress and run.is_main), unit="batch")
@@ -286,6 +293,9 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
             log_probs, y = log_probs.reshape(-1, log_probs.shape[-1]), y.repeat_interleave(loss_frames)
         # cross_entropy re-normalizes log-probabilities (a no-op) and adds label smoothing / class weights
         loss = F.cross_entropy(log_probs.float(), y, weight=run.class_weights, label_smoothing=smoothing)
+        if run.vad_training is not None:  # what to say after a VAD reset and a second after a word
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = loss + vad_weight * run.vad_training.loss(net, x, run.generators["augment"])
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
