@@ -308,7 +308,9 @@ def step_train(ctx: DemoContext) -> dict:
     epochs, hidden = ("4", "32") if ctx.quick else (str(ctx.epochs), "128")
     kwsc(ctx, "train", "--dataset", ctx.outdir / "dataset", "--outdir", out, "--categories",
          ctx.outdir / "lists" / "categories.txt", "--epochs", epochs, "--hidden_units", hidden, "--num_layers", "2",
-         "--seed", ctx.seed, "--no_progress", "--filename", "GRUKeywordSpotter")
+         "--seed", ctx.seed, "--no_progress", "--filename", "GRUKeywordSpotter",
+         # trained for what the VAD mode and the continuous stream feed it (README "Training for the VAD")
+         "--vad_training", "1", "--loss_frames", "10")
     results = json.loads((out / "train_results.json").read_text())
     onnx = out / "GRUKeywordSpotter.onnx"
     if not onnx.exists():
