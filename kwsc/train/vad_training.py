@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from kwsc.backends.tables import filterbank_matrix, window_table
+from kwsc.train.waveform import TutorialFeatures
 
 __all__ = ["PAD_STD", "VadTraining"]
 
@@ -53,19 +52,13 @@ class VadTraining:
         # ELL pads each file to a multiple of the classifier's input size (80 features → 80 frames)
         self.file_frames = math.ceil(self.real / self.num_features) * self.num_features
         self.forget_after, self.device = int(forget_after), device
-        self.hamming = torch.from_numpy(window_table("hamming", self.input_size)).to(device)
-        mel = filterbank_matrix("mel", self.input_size // 2 + 1, sample_rate, self.num_features, self.input_size)
-        self.mel_t = torch.from_numpy(np.ascontiguousarray(mel.T)).to(device)
+        self.featurize_noise = TutorialFeatures(sample_rate, self.input_size, self.num_features, device)
         self._bank: torch.Tensor | None = None
         if background is None:
             self.target = torch.full((num_classes,), 1.0 / num_classes, device=device)
         else:
             self.target = torch.full((num_classes,), (1.0 - confidence) / (num_classes - 1), device=device)
             self.target[background] = confidence
-
-    def featurize_noise(self, chunks: torch.Tensor) -> torch.Tensor:
-        """(..., input_size) audio chunks → (..., F) tutorial features."""
-        return torch.log1p(torch.fft.rfft(chunks * self.hamming, dim=-1).abs() @ self.mel_t)
 
     def pad_frames(self, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
         """Featurized padding noise, shape + (F,), drawn from a bank of 4,096 frames made once."""

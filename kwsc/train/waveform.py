@@ -18,7 +18,19 @@ import torch
 from kwsc.backends.tables import filterbank_matrix, window_table
 from kwsc.errors import FormatError, InputError
 
-__all__ = ["WaveformTrainingSet", "load_waveform_training_set"]
+__all__ = ["TutorialFeatures", "WaveformTrainingSet", "load_waveform_training_set"]
+
+
+class TutorialFeatures:
+    """The tutorial featurizer in torch: (..., input_size) chunks → Hamming, |FFT|, mel filter bank, ln(1 + x)."""
+
+    def __init__(self, sample_rate: int, input_size: int, num_features: int, device: torch.device):
+        self.hamming = torch.from_numpy(window_table("hamming", input_size)).to(device)
+        mel = filterbank_matrix("mel", input_size // 2 + 1, sample_rate, num_features, input_size)
+        self.mel_t = torch.from_numpy(np.ascontiguousarray(mel.T)).to(device)
+
+    def __call__(self, chunks: torch.Tensor) -> torch.Tensor:
+        return torch.log1p(torch.fft.rfft(chunks * self.hamming, dim=-1).abs() @ self.mel_t)
 
 
 class WaveformTrainingSet:
@@ -28,11 +40,7 @@ class WaveformTrainingSet:
                  options: dict):
         self.clips, self.labels, self.noise = clips, labels, noise
         sample_rate, self.input_size, self.num_features, self.window, _ = parameters
-        fft_size = self.input_size
-        dev = clips.device
-        self.hamming = torch.from_numpy(window_table("hamming", self.input_size)).to(dev)
-        mel = filterbank_matrix("mel", fft_size // 2 + 1, sample_rate, self.num_features, fft_size)
-        self.mel_t = torch.from_numpy(np.ascontiguousarray(mel.T)).to(dev)
+        self.features = TutorialFeatures(sample_rate, self.input_size, self.num_features, clips.device)
         self.options = dict(options)
 
     def __len__(self) -> int:
@@ -44,8 +52,7 @@ class WaveformTrainingSet:
         chunks = -(-length // self.input_size)
         audio = torch.nn.functional.pad(audio, (0, chunks * self.input_size - length))
         frames = audio.reshape(n, chunks, self.input_size)[:, 1:]  # ELL's AudioTransform drops the first chunk
-        spectrum = torch.fft.rfft(frames * self.hamming, dim=2).abs()
-        features = torch.log1p(spectrum @ self.mel_t)
+        features = self.features(frames)
         have = features.shape[1]
         if have >= self.window:
             return features[:, : self.window]
