@@ -57,7 +57,7 @@ class DemoContext:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def write(self, name: str, data: bytes | str) -> Path:
-        from kwsc.ir import atomic_write
+        from kwsc.fileio import atomic_write
 
         path = self.outdir / name
         atomic_write(path, data)

@@ -30,7 +30,8 @@ import numpy as np
 
 from kwsc.backends.ell_json import Archived, Numbers, Primitive, render
 from kwsc.errors import BackendError
-from kwsc.ir import Graph, Node, Value, atomic_write
+from kwsc.fileio import atomic_write
+from kwsc.ir import Graph, Node, Value
 
 __all__ = ["emit_ell", "save_ell", "ELL_NODE_TYPES"]
 

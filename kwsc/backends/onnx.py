@@ -25,7 +25,7 @@ import numpy as np
 from kwsc.backends import tables
 from kwsc.errors import BackendError
 from kwsc.ir.graph import Graph, Node, Value
-from kwsc.ir.serialize import atomic_write
+from kwsc.fileio import atomic_write
 
 __all__ = ["to_onnx", "save_onnx", "OPSET"]
 

@@ -274,7 +274,7 @@ def run_emit(args) -> int:
         _emit_c(graph, out, args)
     else:
         from kwsc.backends.viz import format_graph
-        from kwsc.ir import atomic_write
+        from kwsc.fileio import atomic_write
 
         atomic_write(out, format_graph(graph, target))
     print(f"wrote {out} ({target}): {graph_summary(graph)}")

@@ -331,7 +331,7 @@ def compare_reports(new: BenchReport, old: BenchReport, threshold: float = SLOWD
 
 def save_report(report: BenchReport, path: str | Path) -> None:
     """Write the report as JSON, atomically."""
-    from kwsc.ir.serialize import atomic_write
+    from kwsc.fileio import atomic_write
 
     atomic_write(Path(path), (json.dumps(report.as_dict(), indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 

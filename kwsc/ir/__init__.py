@@ -2,11 +2,11 @@
 
 from kwsc.ir.graph import Graph, Node, Use, Value
 from kwsc.ir.ops import REGISTRY, Attr, OpDef, StateVar, get_op, op_names, ops_with_trait
-from kwsc.ir.serialize import FORMAT_VERSION, atomic_write, load, save
+from kwsc.ir.serialize import FORMAT_VERSION, load, save
 from kwsc.ir.types import TensorType
 from kwsc.ir.verify import verify
 
 __all__ = [
     "Graph", "Node", "Value", "Use", "TensorType", "OpDef", "Attr", "StateVar", "REGISTRY", "get_op",
-    "op_names", "ops_with_trait", "verify", "load", "save", "atomic_write", "FORMAT_VERSION",
+    "op_names", "ops_with_trait", "verify", "load", "save", "FORMAT_VERSION",
 ]
