@@ -113,7 +113,7 @@ def sweep(f0: float, f1: float, seconds: float, rate: int, amplitude: float = 0.
 
 def nearest_mel_band(freq_hz: float, meta: dict) -> int:
     """The mel filter whose centre bin is closest to ``freq_hz`` (from the ELL bin edges)."""
-    from kwsc.backends import tables
+    from kwsc.ir import tables
 
     bins = tables.mel_bins(meta["filterbank_size"], float(meta["sample_rate"]), meta["filterbank_nfft"])
     target = freq_hz * meta["nfft"] / meta["sample_rate"]

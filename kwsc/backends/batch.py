@@ -31,11 +31,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from kwsc.backends import tables
 from kwsc.backends.framing import fed_chunk_count
-from kwsc.backends.reference import KERNELS, PARAM_INPUTS, Interpreter, evaluate_static, lift
+from kwsc.backends.reference import Interpreter
 from kwsc.errors import InputError
-from kwsc.ir import Graph, get_op
+from kwsc.ir import Graph, get_op, tables
+from kwsc.ir.semantics import KERNELS, PARAM_INPUTS, evaluate_static, lift
 
 __all__ = ["BatchFeaturizer", "featurize_clips"]
 

@@ -108,7 +108,7 @@ class _Emitter:
     """Walks the IR in order and builds the Map object; ids are handed out as nodes are created."""
 
     def __init__(self, graph: Graph) -> None:
-        from kwsc.backends.reference import evaluate_static
+        from kwsc.ir.semantics import evaluate_static
 
         self.graph = graph
         self.static = evaluate_static(graph)

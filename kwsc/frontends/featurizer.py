@@ -142,7 +142,7 @@ class FeaturizerOptions:
             raise bad("log_delta", f"{self.log_delta} is negative: ln(x + log_delta) would be NaN for silence")
 
     def _check_filterbank_edges(self, bad) -> None:
-        from kwsc.backends import tables
+        from kwsc.ir import tables
 
         spectrum = self.spectrum_size
         if self.filterbank_type == "mel":
