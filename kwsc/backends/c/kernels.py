@@ -8,29 +8,30 @@ enum names) through the ``Lowering`` it is given. An op missing here is rejected
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import numpy as np
 
 from kwsc.errors import BackendError
-from kwsc.ir import tables
+from kwsc.ir import ops_with_trait, tables
+from kwsc.ir.op_dsp import VadParams
+from kwsc.ir.op_nn import ACTIVATIONS
 
 __all__ = ["KernelEntry", "KERNEL_TABLE", "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES",
            "ACTIVATION_ENUM"]
 
-ACTIVATION_ENUM = {
-    "none": "KWSC_ACT_NONE", "tanh": "KWSC_ACT_TANH", "sigmoid": "KWSC_ACT_SIGMOID", "relu": "KWSC_ACT_RELU",
-    "hard_sigmoid": "KWSC_ACT_HARD_SIGMOID", "hard_tanh": "KWSC_ACT_HARD_TANH",
-    "softmax": "KWSC_ACT_SOFTMAX", "log_softmax": "KWSC_ACT_LOG_SOFTMAX",
-}
-_UNARY_ENUM = {
-    "Log": "KWSC_UN_LOG", "Exp": "KWSC_UN_EXP", "Sqrt": "KWSC_UN_SQRT", "Abs": "KWSC_UN_ABS", "Neg": "KWSC_UN_NEG",
-    "Square": "KWSC_UN_SQUARE", "Tanh": "KWSC_UN_TANH", "Sigmoid": "KWSC_UN_SIGMOID", "Relu": "KWSC_UN_RELU",
-    "HardSigmoid": "KWSC_UN_HARD_SIGMOID", "LeakyRelu": "KWSC_UN_LEAKY_RELU",
-}
-_BINARY_ENUM = {"Add": "KWSC_BIN_ADD", "Sub": "KWSC_BIN_SUB", "Mul": "KWSC_BIN_MUL", "Div": "KWSC_BIN_DIV",
-                "Max": "KWSC_BIN_MAX", "Min": "KWSC_BIN_MIN", "Pow": "KWSC_BIN_POW"}
+def _c_enum(prefix: str, name: str) -> str:
+    """The runtime's enum constant for an op or activation: ``HardSigmoid`` → ``KWSC_UN_HARD_SIGMOID``."""
+    return f"KWSC_{prefix}_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+
+
+# The runtime's enums (kwsc_runtime.h) follow the names: every activation the IR knows, every unary and binary
+# op of the registry (a new one needs its enum value and its case in runtime/src/ref/elementwise.c).
+ACTIVATION_ENUM = {act: _c_enum("ACT", act) for act in ("none",) + ACTIVATIONS + ("softmax", "log_softmax")}
+_UNARY_ENUM = {op: _c_enum("UN", op) for op in sorted(ops_with_trait("unary"))}
+_BINARY_ENUM = {op: _c_enum("BIN", op) for op in sorted(ops_with_trait("binary"))}
 
 # Ops whose output is their input, reinterpreted (row-major data does not move).
 ALIAS_OPS = frozenset({"Identity", "Reshape"})
@@ -58,6 +59,7 @@ class KernelEntry:
         build: ``build(lowering, node) -> params`` for the template.
         scratch: floats of scratch the step needs (``node -> int``), 0 for none.
         in_place: the output may take over input 0's block when that input dies at this step.
+        own_constants: the builder writes constant data inputs itself (binary operands, broadcast at emit time).
     """
 
     family: str
@@ -65,6 +67,7 @@ class KernelEntry:
     build: Callable
     scratch: Callable = lambda node: 0
     in_place: bool = False
+    own_constants: bool = False
 
 
 def _size(value) -> int:
@@ -142,10 +145,10 @@ def _iir(low, node):
 def _vad(low, node):
     n = _size(node.inputs[0])
     weights = tables.vad_weights(n).astype(np.float32)
-    keys = ("frame_duration", "tau_up", "tau_down", "large_input", "gain_att", "threshold_up", "threshold_down",
-            "level_threshold")
+    # kwsc_vad_params holds every parameter of the record but the sample rate (frame_duration carries the timing)
+    params = [f.name for f in fields(VadParams) if f.name != "sample_rate"]
     return {"n": n, "weights": low.const(node, "weights", weights, "float", "table"),
-            "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in keys],
+            "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in params],
             "state": low.state(node, "vad", "kwsc_vad_state", None)}
 
 
@@ -184,6 +187,10 @@ def _recurrent(low, node):
         "prev": low.state(node, "prev_trigger", "int32_t", None) if trigger is not None else None,
     }
     return params
+
+
+def _gate_scratch(node) -> int:
+    return len(node.opdef.gates) * node.attrs["hidden_size"]
 
 
 def _softmax(low, node):
@@ -244,14 +251,13 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     "VAD": KernelEntry("vad", "kwsc_vad_step", _vad),
     "Dense": KernelEntry("dense", "kwsc_dense", _dense),
     # scratch: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); an RNN works in its output
-    "GRU": KernelEntry("recurrent", "kwsc_gru_step", _recurrent,
-                       scratch=lambda n: 3 * n.attrs["hidden_size"]),
-    "LSTM": KernelEntry("recurrent", "kwsc_lstm_step", _recurrent,
-                        scratch=lambda n: 4 * n.attrs["hidden_size"]),
+    "GRU": KernelEntry("recurrent", "kwsc_gru_step", _recurrent, scratch=_gate_scratch),
+    "LSTM": KernelEntry("recurrent", "kwsc_lstm_step", _recurrent, scratch=_gate_scratch),
     "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent),
     "Softmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, in_place=True),
     "LogSoftmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, in_place=True),
     "Cast": KernelEntry("elementwise", "kwsc_f32_to_i32", _cast, in_place=True),
     **{op: KernelEntry("elementwise", "kwsc_unary", _unary, in_place=True) for op in _UNARY_ENUM},
-    **{op: KernelEntry("elementwise", "kwsc_binary", _binary, in_place=True) for op in _BINARY_ENUM},
+    **{op: KernelEntry("elementwise", "kwsc_binary", _binary, in_place=True, own_constants=True)
+       for op in _BINARY_ENUM},
 }

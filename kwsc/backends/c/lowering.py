@@ -17,6 +17,7 @@ from kwsc.backends.c.plan import Alloc, plan_arena
 from kwsc.backends.c.quantize import quantize_rows
 from kwsc.errors import BackendError, KwscError
 from kwsc.ir.graph import Graph, Node, Value
+from kwsc.ir.ops import PARAM_ROLES, get_op
 from kwsc.ir.semantics import evaluate_static
 from kwsc.ir.verify import verify
 
@@ -181,8 +182,7 @@ class Lowering:
 
 
 # Constant inputs the parameter builders read themselves (kernels.py): weights, biases, reset triggers.
-_BUILDER_CONSTANTS = {"Dense": (1, 2), "GRU": (1, 2, 3, 4, 5), "LSTM": (1, 2, 3, 4, 5), "RNN": (1, 2, 3, 4, 5)}
-_BINARY_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"})
+_BUILDER_ROLES = tuple(PARAM_ROLES) + ("trigger",)
 
 
 def _check_supported(graph: Graph, static: dict) -> None:
@@ -291,7 +291,7 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
         parameter builder consumed it (weights, biases, constant triggers, binary operands)."""
         if value is None or value not in low.static_values:
             return buf_of(value)
-        if index in _BUILDER_CONSTANTS.get(node.op, ()) or node.op in _BINARY_OPS:
+        if index in get_op(node.op).inputs_with_role(*_BUILDER_ROLES) or KERNEL_TABLE[node.op].own_constants:
             return None
         if value not in const_bufs:
             if value.dtype not in ("float32", "int32"):

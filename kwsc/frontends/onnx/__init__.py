@@ -25,6 +25,8 @@ from kwsc.ir.verify import verify
 
 __all__ = ["import_onnx", "supported_ops"]
 
+_ops.register_one_to_one()  # after the explicit translators, which win
+
 
 def supported_ops() -> list[str]:
     """The ONNX op types the importer translates, sorted."""

@@ -2,16 +2,42 @@
 
 Shape-valued inputs (Reshape's shape, Slice bounds, Gather indices, axes …) must be computable at import
 time; they become IR attributes while the producing plumbing stays connected for the passes to remove.
+An IR op that names its ONNX twin (``OpDef.onnx``: elementwise math, activations …) needs no translator here:
+``register_one_to_one`` gives it the generic one (same inputs, same attribute names and defaults).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kwsc.frontends.onnx._importer import Importer, check_same_dtype, translator
+from kwsc.frontends.onnx._importer import TRANSLATORS, Importer, check_same_dtype, translator
 from kwsc.frontends.onnx._load import attr, dtype_from_onnx
+from kwsc.ir.ops import REGISTRY, OpDef
 
-__all__: list[str] = []
+__all__ = ["register_one_to_one"]
+
+_ONNX_KINDS = {"float": "float", "int": "int", "ints": "ints", "floats": "floats", "str": "str", "strs": "strs"}
+
+
+def _one_to_one(opdef: OpDef):
+    """The translator of an ONNX op that is exactly ``opdef``: inputs in order, attributes by name."""
+    def translate(imp: Importer, node) -> None:
+        if len(node.input) > len(opdef.inputs):
+            raise imp.error(f"kwsc supports {len(opdef.inputs)} input(s) here, got {len(node.input)}")
+        slots = opdef.inputs[:max(len(node.input), opdef.min_inputs)]
+        values = [imp.optional_value(i) if slot.endswith("?") else imp.value(i) for i, slot in enumerate(slots)]
+        if "elementwise" in opdef.traits:
+            check_same_dtype(imp, [v for v in values if v is not None])
+        attrs = {name: attr(node, name, _ONNX_KINDS[spec.kind], spec.default) for name, spec in opdef.attrs.items()}
+        imp.bind(0, imp.add1(opdef.name, values, attrs))
+    return translate
+
+
+def register_one_to_one() -> None:
+    """Give every IR op with an ONNX twin and no translator of its own the generic one."""
+    for opdef in REGISTRY.values():
+        if opdef.onnx and opdef.onnx not in TRANSLATORS:
+            translator(opdef.onnx)(_one_to_one(opdef))
 
 
 def _axis(imp: Importer, axis: int, rank: int, what: str = "axis") -> int:
@@ -37,22 +63,10 @@ def _constant(imp: Importer, node) -> None:
     imp.bind(0, value)
 
 
-@translator("Identity")
-def _identity(imp: Importer, node) -> None:
-    imp.bind(0, imp.add1("Identity", [imp.value(0)]))
-
-
 @translator("Cast")
 def _cast(imp: Importer, node) -> None:
     dtype = dtype_from_onnx(attr(node, "to", "int"), f"{imp.where}: Cast {node.name!r} target")
     imp.bind(0, imp.add1("Cast", [imp.value(0)], {"dtype": dtype}))
-
-
-@translator("Add", "Sub", "Mul", "Div")
-def _binary(imp: Importer, node) -> None:
-    a, b = imp.value(0), imp.value(1)
-    check_same_dtype(imp, [a, b])
-    imp.bind(0, imp.add1(node.op_type, [a, b]))
 
 
 @translator("Dropout")
@@ -65,11 +79,6 @@ def _dropout(imp: Importer, node) -> None:
     if imp.wants(1):
         raise imp.error("the dropout mask output is not supported")
     imp.bind(0, imp.add1("Identity", [imp.value(0)]))
-
-
-@translator("Relu", "Sigmoid", "Tanh")
-def _unary(imp: Importer, node) -> None:
-    imp.bind(0, imp.add1(node.op_type, [imp.value(0)]))
 
 
 @translator("Softmax", "LogSoftmax")
