@@ -108,9 +108,10 @@ _ANNOTATION_KINDS = {"float": "float", "int": "int", "bool": "bool", "str": "str
                      "tuple[int, ...]": "ints", "tuple[str, ...]": "strs"}
 
 
-def param(default: Any, doc: str, *, tunable: bool = False) -> Any:
-    """A field of a parameter record: its default, one line of documentation, whether users tune it."""
-    return field(default=default, metadata={"doc": doc, "tunable": tunable})
+def param(default: Any, doc: str, *, tunable: bool = False, **attr: Any) -> Any:
+    """A field of a parameter record: its default, one line of documentation, whether users tune it; ``attr``
+    goes to the field's ``Attr`` (e.g. ``choices``)."""
+    return field(default=default, metadata={"doc": doc, "tunable": tunable, "attr": attr})
 
 
 def _annotation(f: dataclasses.Field) -> str:
@@ -124,7 +125,7 @@ def param_attrs(record: type) -> dict[str, Attr]:
         kind = _ANNOTATION_KINDS.get(_annotation(f))
         if kind is None:  # pragma: no cover - registry bug
             raise TypeError(f"{record.__name__}.{f.name}: annotation {_annotation(f)!r} has no attribute kind")
-        out[f.name] = Attr(kind, f.default, doc=f.metadata.get("doc", ""))
+        out[f.name] = Attr(kind, f.default, doc=f.metadata.get("doc", ""), **f.metadata.get("attr", {}))
     return out
 
 
