@@ -30,12 +30,23 @@ from kwsc.fileio import atomic_write
 from kwsc.formats.onnx_schema import ONNX_ACTIVATIONS, gate_rows
 from kwsc.ir import tables
 from kwsc.ir.graph import Graph, Node, Value
-from kwsc.ir.ops import get_op
+from kwsc.ir.ops import REGISTRY, get_op
 
-__all__ = ["to_onnx", "save_onnx", "OPSET"]
+__all__ = ["to_onnx", "save_onnx", "OPSET", "REFUSES", "written_ops"]
 
 OPSET = 20
 _DTYPE_CODES = {"float32": 1, "float64": 11, "int32": 6, "int64": 7, "bool": 9}
+
+
+# Ops with no ONNX form, and why (IIR feedback and hard_tanh are refused per node: see their methods).
+REFUSES = {"VAD": "the voice-activity detector has no ONNX form (its noise-floor tracking has no ONNX op); write "
+                  "the model without add_vad"}
+
+
+def written_ops() -> frozenset[str]:
+    """The IR ops this writer writes: graph I/O, those with an ``op_<Name>`` method, those with an ONNX twin."""
+    return frozenset(name for name, opdef in REGISTRY.items()
+                     if name in ("Input", "Output") or hasattr(_Emitter, f"op_{name}") or opdef.onnx)
 
 
 def save_onnx(graph: Graph, path: str | Path) -> None:
@@ -147,6 +158,8 @@ class _Emitter:
             elif node in live and not all(v in self.static for v in node.outputs):
                 handler = getattr(self, f"op_{node.op}", None)
                 twin = get_op(node.op).onnx  # the same op in ONNX: same inputs, same attributes
+                if node.op in REFUSES:
+                    raise BackendError(f"node {node.name} ({node.op}): {REFUSES[node.op]}")
                 if handler is None and twin is None:
                     raise BackendError(f"node {node.name} ({node.op}) has no ONNX form")
                 if handler is None:
@@ -376,6 +389,4 @@ class _Emitter:
                              name=f"{node.name}_history")
             self.emit("Cast", [tail], [h_out], name=f"{node.name}_state", to=1)
 
-    def op_VAD(self, node: Node) -> None:
-        raise BackendError(f"node {node.name} (VAD): the voice-activity detector has no ONNX form "
-                           "(its noise-floor tracking has no ONNX op); write the model without add_vad")
+

@@ -28,8 +28,9 @@ from kwsc.ir import ops_with_trait, tables
 from kwsc.ir.op_dsp import VadParams
 from kwsc.ir.op_nn import ACTIVATIONS
 
-__all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES",
-           "ACTIVATION_ENUM"]
+__all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "GRAPH_OPS", "REFUSES", "SHAPE_PLUMBING",
+           "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "ACTIVATION_ENUM"]
+
 
 def _c_enum(prefix: str, name: str) -> str:
     """The runtime's enum constant for an op or activation: ``HardSigmoid`` → ``KWSC_UN_HARD_SIGMOID``."""
@@ -44,6 +45,14 @@ _BINARY_ENUM = {op: _c_enum("BIN", op) for op in sorted(ops_with_trait("binary")
 
 # Ops whose output is their input, reinterpreted (row-major data does not move).
 ALIAS_OPS = frozenset({"Identity", "Reshape"})
+# The graph's own ends: inputs are Predict's arguments, outputs are copied out, constants become arrays.
+GRAPH_OPS = frozenset({"Input", "Output", "Constant"})
+SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --passes shapes,fold,dce`"
+# Ops with no C kernel, and why (they are emitted only when folded into constants first).
+REFUSES = {
+    **{op: SHAPE_PLUMBING for op in ("Transpose", "Concat", "Slice", "Gather", "Shape", "ConstantOfShape", "Expand")},
+    "ReduceMean": "appears only in constant subgraphs of exported models (evaluated at emit time)",
+}
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
 RUNTIME_SOURCES = {

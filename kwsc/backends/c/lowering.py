@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from kwsc.backends.c.kernels import ALIAS_OPS, KERNEL_TABLE, Decl, KernelEntry
+from kwsc.backends.c.kernels import (ALIAS_OPS, GRAPH_OPS, KERNEL_TABLE, REFUSES, SHAPE_PLUMBING, Decl,
+                                    KernelEntry)
 from kwsc.backends.c.model import (Arg, Buf, CNamespace, ConstArray, LoweredModel, StateField, Step, StructDecl,
                                    Trigger, float_literal)
 from kwsc.backends.c.plan import Alloc, ArenaPlan, plan_arena
@@ -124,11 +125,10 @@ def _struct_bytes(members) -> int:
 
 def _check_supported(graph: Graph, static: dict) -> None:
     missing = sorted({n.op for n in graph.nodes
-                      if n.op not in KERNEL_TABLE and n.op not in ALIAS_OPS
-                      and n.op not in ("Input", "Output", "Constant")
+                      if n.op not in KERNEL_TABLE and n.op not in ALIAS_OPS and n.op not in GRAPH_OPS
                       and not (n.outputs and all(v in static for v in n.outputs))})
     if missing:
-        plumbing = {"Gather", "Shape", "ConstantOfShape", "Expand", "Slice", "Concat", "Transpose"}
+        plumbing = {op for op, why in REFUSES.items() if why == SHAPE_PLUMBING}
         hint = ("; ONNX shape plumbing folds away with `kwsc transform --passes shapes,fold,dce`"
                 if plumbing & set(missing) else "")
         raise BackendError(f"the C backend has no kernel for op(s): {', '.join(missing)}{hint} "
@@ -176,7 +176,7 @@ def _select(graph: Graph, low: Lowering) -> tuple[list[_Selected], dict[Value, V
     selected: list[_Selected] = []
     root: dict[Value, Value] = {}
     for node in graph.nodes:
-        if node.op in ("Input", "Output", "Constant"):
+        if node.op in GRAPH_OPS:
             continue
         if node.outputs and all(v in low.static_values for v in node.outputs):
             continue

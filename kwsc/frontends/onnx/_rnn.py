@@ -52,7 +52,7 @@ def _check_shape(imp: Importer, array: np.ndarray, want: tuple[int, ...], what: 
         raise imp.error(f"{what} has shape {list(array.shape)}, expected {list(want)}")
 
 
-@translator("GRU", "LSTM", "RNN")
+@translator("GRU", "LSTM", "RNN", produces=("GRU", "LSTM", "RNN", "Reshape"))
 def _recurrent(imp: Importer, node) -> None:
     op = node.op_type
     gates = len(get_op(op).gates)
