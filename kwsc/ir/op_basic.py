@@ -115,6 +115,7 @@ _UNARY = {
     "Relu": ("max(x, 0)", lambda x, a: ACTIVATION_FN["relu"](x)),
     "HardSigmoid": ("clip(alpha·x + beta, 0, 1)", lambda x, a: np.clip(a["alpha"] * x + a["beta"], 0, 1)),
     "LeakyRelu": ("x if x ≥ 0 else alpha·x", lambda x, a: np.where(x >= 0, x, a["alpha"] * x)),
+    "HardSwish": ("x·max(0, min(1, x/6 + 1/2))", lambda x, a: x * np.clip(x / 6 + 0.5, 0, 1)),
 }
 _UNARY_ATTRS = {
     "HardSigmoid": {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},

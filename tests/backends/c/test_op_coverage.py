@@ -53,7 +53,8 @@ def zoo_graph(seed: int = 0) -> Graph:
     x = g.add_input([16])
     pos = g.op1("Add", g.op1("Abs", x), g.add_constant(np.array([0.5], np.float32)))
     outs = {}
-    for op in ("Log", "Exp", "Sqrt", "Abs", "Neg", "Square", "Tanh", "Sigmoid", "Relu", "HardSigmoid", "LeakyRelu"):
+    for op in ("Log", "Exp", "Sqrt", "Abs", "Neg", "Square", "Tanh", "Sigmoid", "Relu", "HardSigmoid", "LeakyRelu",
+               "HardSwish"):
         outs[op] = g.op1(op, pos if op in ("Log", "Sqrt") else x)
     c16 = g.add_constant(rng.uniform(0.5, 1.5, 16).astype(np.float32))
     c_row = g.add_constant(rng.uniform(0.5, 1.5, (1, 16)).astype(np.float32))
