@@ -7,15 +7,20 @@ Two checks, each printing the ``diff -r`` it ran (empty when nothing changed):
    ``logs/`` (make-featurizer, import, transform, emit) are replayed with this tree into a temp folder — the
    add_vad line as ``kwsc.demo`` has it now, emits without ``--build``/``--size-report`` — and each generated C
    project is compared with the demo's (build products ignored).
-2. **Test-fixture models** (``--base``, a commit): the C backend's fixture models (tutorial featurizer, GRU and
-   LSTM classifiers float and int8, the fused model with and without VAD, the op zoo and DSP chain of the
-   coverage test) are emitted for several targets by this tree and by a temporary worktree of the commit.
+2. **Test-fixture models** (``--base``, a commit): the C backend's fixture models as the commit's tests define
+   them (tutorial featurizer, GRU and LSTM classifiers float and int8, the fused model with and without VAD, the
+   op zoo and DSP chain of the coverage test) are emitted for several targets by this tree and by a temporary
+   worktree of the commit.
+
+The files the emitter generates (model, header, example, harness, build files) must be identical; the copies of
+the runtime (``runtime/`` in each project) are compared too but reported apart, because adding a kernel (a new op)
+changes them by design: ``git diff <base> -- kwsc/runtime`` shows what was added.
 
 Usage::
 
     PYTHONPATH=$PWD python tools/check_c_identical.py --demo-out /work/baseline/demo-out --base bdf5c56
 
-Exit status 0 when every diff is empty, 1 otherwise.
+Exit status 0 when every generated file is identical, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCE_SUFFIXES = {".c", ".h", ".ld"}
 EMITTED_NAMES = {"Makefile", "CMakeLists.txt"}
 
+# Run with each tree's kwsc; the fixture graphs always come from the base tree's tests (argv[2]), so that both
+# trees compile the same graphs even when a later commit adds to the fixtures.
 FIXTURES = r'''
 import sys
 from pathlib import Path
 sys.path.insert(0, ".")
 from kwsc.backends.c import emit_c
+sys.path.insert(0, sys.argv[2])  # kwsc is imported already: only `tests` comes from there
 from tests.backends.c.conftest import MODELS
 from tests.backends.c.test_op_coverage import dsp_graph, zoo_graph
 
@@ -63,9 +71,10 @@ def _sources(folder: Path) -> set[str]:
     return found
 
 
-def _diff(a: Path, b: Path) -> str:
-    """``diff -r`` of the emitted files of two C project folders (build products left out)."""
-    names = sorted(_sources(a) | _sources(b))
+def _diff(a: Path, b: Path, runtime: bool) -> str:
+    """``diff -r`` of the generated files (``runtime=False``) or the runtime copies (True) of two C project folders
+    (build products left out)."""
+    names = sorted(n for n in _sources(a) | _sources(b) if n.startswith("runtime/") == runtime)
     with tempfile.TemporaryDirectory(prefix="kwsc-cdiff-") as tmp:
         for side, folder in (("before", a), ("after", b)):
             for rel in names:
@@ -107,13 +116,22 @@ def check_demo(demo_out: Path, work: Path) -> list[str]:
             out = Path(args[args.index("-o") + 1])
             emits.append((demo_out / out.relative_to(work), out))
         _kwsc(args)
+    return _compare([(before, after, f"{before} {after}") for before, after in emits])
+
+
+def _compare(pairs: list[tuple[Path, Path, str]]) -> list[str]:
+    """Diff each pair; print the diffs; return the pairs whose generated files differ."""
     failures = []
-    for before, after in emits:
-        diff = _diff(before, after)
-        print(f"diff -r {before} {after}: {'(empty)' if not diff else ''}")
+    for before, after, label in pairs:
+        diff = _diff(before, after, runtime=False)
+        runtime = _diff(before, after, runtime=True)
+        changed = sorted({line.split()[2][len("before/"):] for line in runtime.splitlines()
+                          if line.startswith("diff -r")})
+        print(f"diff -r {label} (generated files): {'(empty)' if not diff else ''}"
+              + (f"; runtime copies differ: {', '.join(changed)}" if changed else ""))
         if diff:
             print(diff)
-            failures.append(str(after))
+            failures.append(label)
     return failures
 
 
@@ -127,19 +145,12 @@ def check_fixtures(base: str, work: Path) -> list[str]:
     try:
         for label, root in (("before", tree), ("after", REPO)):
             print(f"  emitting fixtures with {label} ({root})", flush=True)
-            subprocess.run([sys.executable, str(script), str(work / label)], cwd=root, check=True,
+            subprocess.run([sys.executable, str(script), str(work / label), str(tree)], cwd=root, check=True,
                            env={**os.environ, "PYTHONPATH": str(root)})
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
-    failures = []
-    for before in sorted((work / "before").iterdir()):
-        after = work / "after" / before.name
-        diff = _diff(before, after)
-        print(f"diff -r before/{before.name} after/{before.name}: {'(empty)' if not diff else ''}")
-        if diff:
-            print(diff)
-            failures.append(before.name)
-    return failures
+    return _compare([(before, work / "after" / before.name, f"before/{before.name} after/{before.name}")
+                     for before in sorted((work / "before").iterdir())])
 
 
 def main() -> int:
@@ -157,6 +168,10 @@ def main() -> int:
         print(f"fixture models ({args.base} vs this tree, in {work / 'fixtures'}):")
         failures += check_fixtures(args.base, work / "fixtures")
     print("generated C identical" if not failures else f"DIFFERENT: {', '.join(failures)}")
+    if args.base:
+        changes = subprocess.run(["git", "diff", "--stat", args.base, "--", "kwsc/runtime"], cwd=REPO,
+                                 capture_output=True, text=True).stdout
+        print(f"runtime sources changed since {args.base}:\n{changes or '  none'}")
     return 1 if failures else 0
 
 
