@@ -20,7 +20,6 @@ import numpy as np
 from kwsc.errors import FrontendError, KwscError, UnsupportedOpError
 from kwsc.frontends.onnx._load import MAX_ELEMENTS, dtype_from_onnx, node_label, tensor_to_array
 from kwsc.ir.graph import Graph, Node, Value
-from kwsc.ir.ops import get_op
 from kwsc.ir.semantics import static_outputs
 
 __all__ = ["Importer", "TRANSLATORS", "PRODUCES", "translator", "MIN_OPSET", "check_same_dtype"]
