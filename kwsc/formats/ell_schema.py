@@ -224,7 +224,7 @@ NODE_TYPES = {t.name: t for t in (
     NodeType("GRULayerNode", ("GRU",), "5", _LAYER_NODE + ("reset",), written=False),
     NodeType("LSTMLayerNode", ("LSTM",), "5", _LAYER_NODE + ("reset",), written=False),
     NodeType("RecurrentLayerNode", ("RNN",), "5", _LAYER_NODE, written=False),
-    NodeType("NeuralNetworkPredictorNode", tuple(op for t in LAYER_TYPES.values() for op in t.ops), "0",
+    NodeType("NeuralNetworkPredictorNode", tuple(dict.fromkeys(op for t in LAYER_TYPES.values() for op in t.ops)), "0",
              ("input", "predictor"), written=False),
 )}
 # The writer's ops that become more (or fewer) than one node of the table.
@@ -297,6 +297,11 @@ def reader_ops() -> dict[str, str]:
     return result
 
 
+# Types ELL removed in 2.3.7 (the October 2018 GRU/LSTM rewrite); their presence dates a file.
+_REMOVED_IN_2_3_7 = frozenset({"GRULayer", "LSTMLayer", "RecurrentLayer", "GRULayerNode", "LSTMLayerNode",
+                               "RecurrentLayerNode"})
+
+
 def ell_era(map_type: str, type_names: Iterable[str], sized_input: bool) -> str:
     """Which ELL versions write a file with this top-level type and these object types (for messages).
 
@@ -307,12 +312,14 @@ def ell_era(map_type: str, type_names: Iterable[str], sized_input: bool) -> str:
     """
     if map_type == "DynamicMap":
         return "ELL 2.1 or older (DynamicMap, 2017)"
-    older = {t.name for t in NODE_TYPES.values() if not t.written} | {"GRULayer", "LSTMLayer", "RecurrentLayer"}
+    bases = set()
     for name in type_names:
         base, _, args = name.partition("<")
-        if base in older - {"NeuralNetworkPredictorNode", "ActivationLayerNode", "ScalingLayerNode",
-                            "BatchNormalizationLayerNode"} or "Activation" in args:
+        if base in _REMOVED_IN_2_3_7 or "Activation" in args:  # activations as template arguments: ELL ≤ 2.3.6
             return "ELL 2.1–2.3.6 (2017–2018)"
-    if sized_input:
-        return "ELL 2.1–2.3.6 (2017–2018)"
+        bases.add(base)
+    if sized_input:  # InputNode archives a layout from ELL 2.3.6 on
+        return "ELL 2.1–2.3.5 (2017–2018)"
+    if "VoiceActivityDetectorNode" in bases:  # a code node named VoiceActivityDetectorCodeNode from ELL 2.4
+        return "ELL 2.3 (2018–2019)"
     return "ELL 2.3.7 or newer"

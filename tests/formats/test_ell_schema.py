@@ -56,4 +56,5 @@ def test_era_of_a_file():
     assert schema.ell_era("DynamicMap", [], False).startswith("ELL 2.1 or older")
     assert schema.ell_era("Map", ["GRULayer<float,TanhActivation,SigmoidActivation>"], False).startswith("ELL 2.1–")
     assert schema.ell_era("Map", ["InputNode<float>"], True).startswith("ELL 2.1–")
+    assert schema.ell_era("Map", ["VoiceActivityDetectorNode<float>"], False).startswith("ELL 2.3 ")
     assert schema.ell_era("Map", ["GRUNode<float>", "ActivationLayer<float>"], False) == "ELL 2.3.7 or newer"
