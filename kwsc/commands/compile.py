@@ -111,10 +111,16 @@ def _cli_fields():
         for f in dataclasses.fields(info.options):
             if f.metadata.get("cli", True) is False:
                 continue
-            kind = hints.get(f.name, str)
+            kind = _plain_type(hints.get(f.name, str))
             entry = fields.setdefault(f.name, (kind, []))
             entry[1].append((info.name, f.default, docs.get(f.name, "")))
     return fields
+
+
+def _plain_type(kind):
+    """``float`` for ``float | None`` (an option that may be left unset), else the hint itself."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if len(args) == 1 else kind
 
 
 def _type_of(kind):
@@ -177,7 +183,7 @@ def _list_passes() -> None:
             if f.metadata.get("cli", True) is False:
                 print(f"    --{f.name} FILE (model file): {doc}")
                 continue
-            kind = getattr(hints.get(f.name), "__name__", "value")
+            kind = getattr(_plain_type(hints.get(f.name)), "__name__", "value")
             print(f"    --{f.name} ({kind} = {f.default}): {doc}")
 
 
@@ -274,7 +280,7 @@ def run_emit(args) -> int:
         _emit_c(graph, out, args)
     else:
         from kwsc.backends.viz import format_graph
-        from kwsc.ir import atomic_write
+        from kwsc.fileio import atomic_write
 
         atomic_write(out, format_graph(graph, target))
     print(f"wrote {out} ({target}): {graph_summary(graph)}")
