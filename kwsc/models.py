@@ -15,8 +15,14 @@ __all__ = ["load_model", "save_model", "MODEL_SUFFIXES"]
 MODEL_SUFFIXES = (".kwsc", ".ell", ".onnx")
 
 
-def load_model(path: str | Path) -> Graph:
-    """Read a model in any supported format into the IR (frontends are imported lazily)."""
+def load_model(path: str | Path, *, raw: bool = False) -> Graph:
+    """Read a model in any supported format into the IR (frontends are imported lazily).
+
+    Args:
+        path: a ``.kwsc``, ``.ell`` or ``.onnx`` file.
+        raw: skip the format's clean-up passes and return the frontend's one-to-one translation (for ``.ell``:
+            ``kwsc.frontends.ell.CLEANUP``, which folds BiasLayers into Dense and log∘softmax into LogSoftmax).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
@@ -26,9 +32,13 @@ def load_model(path: str | Path) -> Graph:
 
         return load(p)
     if suffix == ".ell":
-        from kwsc.frontends.ell import load_ell
+        from kwsc.frontends.ell import CLEANUP, load_ell
+        from kwsc.passes import run_pass
 
-        return load_ell(p)
+        graph = load_ell(p)
+        for name, options in () if raw else CLEANUP:
+            run_pass(graph, name, options)
+        return graph
     if suffix == ".onnx":
         from kwsc.frontends.onnx import import_onnx
 
