@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from kwsc.ir.ops import get_op
+from kwsc.ir.ops import get_op, ops_with_trait
 
 __all__ = [
     "ELEMENT_OF_DTYPE", "DTYPE_OF_ELEMENT", "PORT_TYPE", "BINARY_OPERATIONS", "UNARY_OPERATIONS", "ACTIVATION_CLASSES",
@@ -323,3 +323,13 @@ def ell_era(map_type: str, type_names: Iterable[str], sized_input: bool) -> str:
     if "VoiceActivityDetectorNode" in bases:  # a code node named VoiceActivityDetectorCodeNode from ELL 2.4
         return "ELL 2.3 (2018–2019)"
     return "ELL 2.3.7 or newer"
+
+
+# An elementwise op that ELL's Unary/BinaryOperationNode lacks is refused by both sides without a line of its
+# own, so adding such an op to the registry needs no edit here (HardSwish).
+for _op in sorted(ops_with_trait("unary") | ops_with_trait("binary")):
+    _node = "UnaryOperationNode" if "unary" in get_op(_op).traits else "BinaryOperationNode"
+    if _op not in UNARY_OPERATIONS and _op not in BINARY_OPERATIONS:
+        WRITER_REFUSES.setdefault(_op, f"ELL's {_node} has no {_op} operation")
+        if _op not in reader_ops():
+            READER_REFUSES.setdefault(_op, f"ELL's {_node} has no {_op} operation")
