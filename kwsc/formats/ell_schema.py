@@ -23,7 +23,7 @@ are refused (``writer_ops``, ``reader_ops``, ``WRITER_REFUSES``, ``READER_REFUSE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Iterable
 
 from kwsc.ir.ops import get_op, ops_with_trait
@@ -63,17 +63,18 @@ def _camel(name: str) -> str:
 
 
 # ELL's VoiceActivityDetector fields in archive order; ``windowSize`` is the input length, the rest are the VAD
-# op's attributes under their camelCase names (sample_rate → sampleRate …).
+# op's parameters (``VadParams``) under their camelCase names (sample_rate → sampleRate …).
 _VAD_ARCHIVE_ORDER = ("windowSize", "sampleRate", "frameDuration", "tauUp", "tauDown", "largeInput", "gainAtt",
                       "thresholdUp", "thresholdDown", "levelThreshold")
 
 
 def _vad_fields() -> dict[str, str]:
-    """ELL field → VAD attribute, in ELL's order, derived from the VAD op's attributes by camel-casing."""
-    by_field = {_camel(attr): attr for attr in get_op("VAD").attrs}
+    """ELL field → VAD parameter, in ELL's order, derived from the VAD op's parameter record (``VadParams``) by
+    camel-casing."""
+    by_field = {_camel(f.name): f.name for f in fields(get_op("VAD").params)}
     differ = set(by_field) ^ set(_VAD_ARCHIVE_ORDER[1:])
-    if differ:  # pragma: no cover - a VAD attribute was added or renamed without ELL's field list
-        raise AssertionError(f"VAD attributes and ELL's VoiceActivityDetector fields differ: {sorted(differ)}")
+    if differ:  # pragma: no cover - a VAD parameter was added or renamed without ELL's field list
+        raise AssertionError(f"VAD parameters and ELL's VoiceActivityDetector fields differ: {sorted(differ)}")
     return {field: by_field[field] for field in _VAD_ARCHIVE_ORDER[1:]}
 
 

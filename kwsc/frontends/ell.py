@@ -37,8 +37,7 @@ from kwsc.formats import ell_schema as schema
 from kwsc.frontends.ell_archive import (ArchivedObject, is_object, layout_size, parse_ell_text, read_metadata,
                                         template_args, type_names)
 from kwsc.frontends.ell_layers import activation_classes, convert_layer
-from kwsc.ir import Graph, Value, verify
-from kwsc.ir.op_nn import GATES
+from kwsc.ir import Graph, Value, get_op, verify
 
 __all__ = ["load_ell", "parse_ell_text", "SUPPORTED_NODE_TYPES", "CONVERTERS", "CLEANUP"]
 
@@ -323,7 +322,7 @@ def _recurrent(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
     hidden = int(node.get("hiddenUnits"))
     x = imp.value(node, "input")
     trigger = imp.trigger(node, "resetTrigger")
-    gates = GATES[op]
+    gates = len(get_op(op).gates)
     shapes = {"inputWeights": (gates * hidden, x.type.size), "hiddenWeights": (gates * hidden, hidden),
               "inputBias": (gates * hidden,), "hiddenBias": (gates * hidden,)}
     weights = []

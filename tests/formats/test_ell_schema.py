@@ -4,6 +4,8 @@ from the VAD op."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from kwsc.backends.ell import _Emitter
@@ -45,10 +47,11 @@ def test_every_op_the_writer_claims_has_a_handler():
         assert handled, op
 
 
-def test_vad_fields_are_the_vad_ops_attributes_in_ells_order():
+def test_vad_fields_are_the_vad_parameters_in_ells_order():
     assert list(schema.VAD_FIELDS) == ["sampleRate", "frameDuration", "tauUp", "tauDown", "largeInput", "gainAtt",
                                        "thresholdUp", "thresholdDown", "levelThreshold"]
-    assert set(schema.VAD_FIELDS.values()) == set(get_op("VAD").attrs)
+    parameters = {f.name for f in fields(get_op("VAD").params)}
+    assert set(schema.VAD_FIELDS.values()) == parameters == set(get_op("VAD").attrs)
     assert schema.OBJECTS["VoiceActivityDetector"].fields == ("windowSize", *schema.VAD_FIELDS)
 
 
