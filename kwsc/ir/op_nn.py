@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from kwsc.ir.ops import REGISTRY, Attr, OpDef, StateVar, fail, in_type, register
+from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, register
 from kwsc.ir.semantics import ACTIVATION_FN
 from kwsc.ir.types import TensorType
 
-__all__ = ["ACTIVATIONS", "GATES"]
+__all__ = ["ACTIVATIONS"]
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "hard_sigmoid", "hard_tanh")
 
@@ -190,6 +190,3 @@ for _name in ("GRU", "LSTM", "RNN"):
         doc=_DOCS[_name] + " One step per tick. State is zeroed when reset_trigger (element 0) goes from non-zero "
             "to 0, after that tick's output is computed (ELL's compiled timing).",
     ))
-
-# Gate blocks per recurrent op, derived from the entries above (for code that indexes by op name).
-GATES = {name: len(REGISTRY[name].gates) for name in _GATES}
