@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from kwsc.errors import KwscError
+from kwsc.evaluate import vad_tune
 
 __all__ = ["DemoContext", "STEPS", "main", "TUTORIAL_FEATURIZER"]
 
@@ -236,9 +237,8 @@ def plot_features(ctx: DemoContext, features: dict[str, np.ndarray], name: str =
 
 # ---------------------------------------------------------------------------------------------- the pipeline
 # The tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column).
-TUTORIAL_VAD = ["--sample_rate", "16000", "--window_size", "512", "--tau_up", "1.5", "--tau_down", "0.09",
-                "--large_input", "4", "--gain_att", "0.01", "--threshold_up", "3.5", "--threshold_down", "0.9",
-                "--level_threshold", "0.02"]
+TUTORIAL_VAD = ["--sample_rate", "16000", "--window_size", "512",
+                *(arg for name, value in vad_tune.TUTORIAL_VAD.items() for arg in (f"--{name}", f"{value:g}"))]
 
 
 def kwsc(ctx: DemoContext, *args: str, log: str | None = None) -> str:

@@ -15,9 +15,12 @@ from kwsc.backends.reference import Interpreter
 from kwsc.ir import Graph, verify
 from kwsc.ir.op_dsp import VAD_DEFAULTS
 
-__all__ = ["VadTrace", "vad_graph", "run_vad", "segments_of", "VAD_PARAMETERS"]
+__all__ = ["VadTrace", "vad_graph", "run_vad", "segments_of", "VAD_PARAMETERS", "TUTORIAL_VAD"]
 
 VAD_PARAMETERS = ("tau_up", "tau_down", "large_input", "gain_att", "threshold_up", "threshold_down", "level_threshold")
+# The ELL tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column).
+TUTORIAL_VAD = {"tau_up": 1.5, "tau_down": 0.09, "large_input": 4.0, "gain_att": 0.01, "threshold_up": 3.5,
+                "threshold_down": 0.9, "level_threshold": 0.02}
 
 
 @dataclass
