@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from kwsc.commands._util import add_command, existing_file, option
 from kwsc.errors import InputError
 
@@ -84,35 +86,58 @@ def register(sub) -> None:
     _add_vad_options(p, help_default="the tutorial's")
 
     p = add_command(sub, "listen", cmd_listen, help="detect keywords live from a microphone or a wav stream",
-                    description="Run featurizer + classifier on live audio and print DETECTED lines.\n\n"
-                                "example: kwsc listen --featurizer f.kwsc --classifier model.kwsc --wav a.wav b.wav --fast")
-    option(p, "--featurizer", "-f", required=True)
-    option(p, "--classifier", "-c", required=True)
-    option(p, "--categories", "-cat", help="categories.txt (default: beside the classifier)")
-    option(p, "--wav", nargs="+", help="wav file(s) played as one stream instead of the microphone")
-    option(p, "--device", help="audio input device (index or name)")
+                    description="Run featurizer + classifier on live audio and print DETECTED lines: the microphone,\n"
+                                "or wav files played one after another as a stream (in real time unless --fast).\n"
+                                "ELL's view_audio.py options work (a console tool here, no window).\n\n"
+                                "examples:\n"
+                                "  kwsc listen --featurizer f.kwsc --classifier model.kwsc --wav a.wav b.wav --fast\n"
+                                "  kwsc view_audio --classifier KeywordSpotter/model --featurizer compiled_featurizer/mfcc "
+                                "\\\n      --categories categories.txt --sample_rate 16000 --threshold 0.8 --auto_scale"
+                                "   # the ELL tutorial's line",
+                    aliases=("view_audio",))
+    option(p, "--featurizer", "-f", "-m", help="featurizer (.kwsc/.ell), DIR/MODULE or DIR (required unless "
+                                              "--list_devices)")
+    option(p, "--classifier", "-c", help="classifier (.kwsc/.ell/.onnx), DIR/MODULE or DIR")
+    option(p, "--categories", "-cat", help="categories.txt (default: beside the classifier, or ./categories.txt)")
+    option(p, "--wav", "--wav_file", nargs="+", help="wav file(s) played as one stream instead of the microphone")
+    option(p, "--device", "--input_device", "-d", help="audio input device (index or name; see --list_devices)")
+    option(p, "--list_devices", action="store_true", help="list the audio input devices and exit")
     option(p, "--fast", action="store_true", help="with --wav: as fast as possible instead of real time")
     option(p, "--seconds", type=float, help="microphone: stop after this long")
-    option(p, "--threshold", type=float, default=0.8)
-    option(p, "--smoothing", type=int, default=3)
-    option(p, "--refractory", type=float, default=1.0)
+    option(p, "--sample_rate", "-s", type=int, help="the featurizer's sample rate, checked")
+    option(p, "--auto_scale", action="store_true", help="accepted for ELL's lines: audio is always scaled to [-1, 1)")
+    option(p, "--threshold", type=float, default=0.8, help="detection threshold on the probability (default 0.8)")
+    option(p, "--smoothing", type=int, default=3, help="moving-average window over outputs, in frames (default 3)")
+    option(p, "--refractory", type=float, default=1.0, help="seconds without a new detection (default 1)")
 
     p = add_command(sub, "vad-tune", cmd_vad_tune, help="run the VAD over wavs, print segments, draw vad.png",
-                    description="Tune the VAD: featurize wav files, run ELL's VAD with the given parameters, print\n"
-                                "the voice segments and write a picture (spectrogram, level, VAD signal).\n\n"
-                                "example: kwsc vad-tune --featurizer f.kwsc a.wav b.wav --tau_up 1.5 -o vad.png")
-    option(p, "--featurizer", "-f", required=True)
-    p.add_argument("wavs", nargs="+", help="wav files (processed as one stream each)")
+                    description="Tune the VAD (ELL's vad_test.py, as a console tool): featurize wav files (or a few\n"
+                                "seconds from the microphone), run ELL's VAD with the given parameters, print the\n"
+                                "voice segments and write a picture (spectrogram, level, VAD signal). Defaults are\n"
+                                "ELL's make_vad defaults; the featurizer defaults to ./featurizer.ell.\n\n"
+                                "examples:\n"
+                                "  kwsc vad-tune --featurizer f.kwsc a.wav b.wav --tau_up 1.5 -o vad.png\n"
+                                "  kwsc vad_test --wav_file speech.wav     # featurizer.ell, ELL's default parameters",
+                    aliases=("vad_test",))
+    option(p, "--featurizer", "-f", "-m", default="featurizer.ell",
+           help="featurizer (.ell/.kwsc) or DIR/MODULE (default: featurizer.ell, as the tutorial)")
+    p.add_argument("wavs", nargs="*", help="wav files (processed as one stream each); none: the microphone")
+    option(p, "--wav_file", action="append", default=[], help="a wav file (ELL's spelling; may repeat)")
+    option(p, "--device", "--input_device", "-d", help="microphone: audio input device (index or name)")
+    option(p, "--list_devices", action="store_true", help="list the audio input devices and exit")
+    option(p, "--seconds", type=float, default=5.0, help="microphone: seconds to record (default 5)")
+    option(p, "--sample_rate", type=int, help="the featurizer's sample rate, checked")
+    option(p, "--auto_scale", action="store_true", help="accepted for ELL's lines: audio is always scaled to [-1, 1)")
     option(p, "--output", "-o", default="vad.png", help="picture (one per wav: vad.png, vad_2.png, …)")
     _add_vad_options(p, defaults=True)
 
 
-def _categories(args, near: Path | None) -> list[str]:
+def _categories(args, near: Path | None, last: Path | None = None) -> list[str]:
     from kwsc.evaluate.session import read_categories
 
     if args.categories:
         return read_categories(args.categories)
-    for folder in [near, Path(args.classifier).parent if args.classifier else None]:
+    for folder in [near, Path(args.classifier).parent if args.classifier else None, last]:
         if folder is not None and (folder / "categories.txt").is_file():
             return read_categories(folder / "categories.txt")
     raise InputError("no categories: pass --categories categories.txt")
@@ -308,20 +333,49 @@ def _stream(args, items, featurizer, classifier, labels, near):
     print(f"wrote {report_path}, {png}")
 
 
+def _check_sample_rate(args, featurizer, name: str) -> None:
+    from kwsc.evaluate.runners import sample_rate_of
+
+    if args.sample_rate and "sample_rate" in featurizer.metadata and sample_rate_of(featurizer) != args.sample_rate:
+        raise InputError(f"--sample_rate {args.sample_rate}: {name} was made for {sample_rate_of(featurizer)} Hz audio "
+                         "(audio of any rate is resampled to it); leave the option out or give that rate")
+
+
+def _input_device(args):
+    return int(args.device) if args.device and args.device.isdigit() else args.device
+
+
 def cmd_listen(args) -> int:
-    from kwsc.evaluate.listen import listen, microphone_chunks, wav_chunks
+    from kwsc.compat import check_categories, check_frames, require_classifier, require_featurizer
+    from kwsc.evaluate.listen import list_devices, listen, microphone_chunks, wav_chunks
     from kwsc.evaluate.runners import open_runner, sample_rate_of
 
-    featurizer = open_runner(args.featurizer)
-    classifier = open_runner(args.classifier)
-    labels = _categories(args, None)
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    if not args.featurizer or not args.classifier:
+        raise InputError("listen: --featurizer and --classifier are required (or --list_devices)")
+    featurizer = open_runner(args.featurizer, "featurizer")
+    classifier = open_runner(args.classifier, "classifier")
+    require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,
+                       featurizer.output_size)
+    require_classifier(classifier.graph, classifier.metadata, args.classifier, classifier.input_size,
+                       classifier.output_size)
+    check_frames(featurizer.output_size, args.featurizer, classifier.input_size, args.classifier)
+    _check_sample_rate(args, featurizer, args.featurizer)
+    labels = _categories(args, None, Path("."))
+    check_categories(classifier.output_size, args.classifier, labels, args.categories or "categories.txt")
     sr = sample_rate_of(featurizer)
     if args.wav:
+        for wav in args.wav:
+            existing_file(wav, "wav file")
         chunks = wav_chunks(args.wav, featurizer.input_size, sr, realtime=not args.fast)
-    else:
-        device = int(args.device) if args.device and args.device.isdigit() else args.device
-        chunks = microphone_chunks(device, featurizer.input_size, sr, args.seconds)
-        print("listening… (Ctrl-C to stop)", file=sys.stderr)
+        source = f"{', '.join(args.wav)} {'as fast as the models run' if args.fast else 'in real time (--fast: at once)'}"
+    else:  # the device is opened here: no device is one line, before anything else is printed
+        chunks = microphone_chunks(_input_device(args), featurizer.input_size, sr, args.seconds)
+        source = f"the microphone at {sr} Hz" + (f" for {args.seconds:g} s" if args.seconds else "") + " (Ctrl-C stops)"
+    print(f"featurizer: {featurizer.description}; classifier: {classifier.description}", file=sys.stderr)
+    print(f"listening to {source}, threshold {args.threshold:g}…", file=sys.stderr, flush=True)
 
     def report(det):
         print(f"DETECTED {det.label} p={det.p:.2f} at t={det.t:.2f}s", flush=True)
@@ -331,18 +385,39 @@ def cmd_listen(args) -> int:
     return 0
 
 
+# A voice segment longer than this probably holds more than one word (Speech Commands words are < 1 s).
+_LONG_SEGMENT_S = 1.5
+
+
 def cmd_vad_tune(args) -> int:
     from kwsc.audio.wav import load_audio
     from kwsc.backends.framing import frames_of
+    from kwsc.compat import require_featurizer
+    from kwsc.evaluate.listen import list_devices, microphone_chunks
     from kwsc.evaluate.plots import plot_vad
     from kwsc.evaluate.runners import drop_chunks, open_runner, sample_rate_of
     from kwsc.evaluate.vad_tune import run_vad
 
-    featurizer = open_runner(args.featurizer)
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    default = " (the default; pass --featurizer)" if args.featurizer == "featurizer.ell" else ""
+    featurizer = open_runner(args.featurizer, f"featurizer{default}")
+    require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,
+                       featurizer.output_size)
+    _check_sample_rate(args, featurizer, args.featurizer)
     sr, size, drop = sample_rate_of(featurizer), featurizer.input_size, drop_chunks(featurizer)
+    wavs = [*args.wavs, *args.wav_file]
+    sources = [(wav, None) for wav in wavs]
+    if not wavs:
+        chunks = microphone_chunks(_input_device(args), size, sr, args.seconds)
+        print(f"recording {args.seconds:g} s from the microphone: say a few words, with pauses…", file=sys.stderr,
+              flush=True)
+        sources = [("microphone", np.concatenate(list(chunks)))]
     out = Path(args.output)
-    for i, wav in enumerate(args.wavs):
-        audio = load_audio(existing_file(wav, "wav file"), sr)
+    for i, (wav, audio) in enumerate(sources):
+        if audio is None:
+            audio = load_audio(existing_file(wav, "wav file"), sr)
         featurizer.reset()
         features = featurizer.run(frames_of(audio, size, drop))
         trace = run_vad(features, size / sr, sr, **_vad_options(args))
@@ -350,7 +425,10 @@ def cmd_vad_tune(args) -> int:
         segs = [(s + offset, e + offset) for s, e in trace.segments]
         print(f"{wav}: {len(segs)} voice segment(s)")
         for s, e in segs:
-            print(f"  {s:7.2f}s – {e:7.2f}s  ({e - s:.2f}s)")
+            long = (f"  longer than a word: words run together when the level stays above threshold_down × the "
+                    f"noise floor between them; try a higher --threshold_down (now {args.threshold_down:g})"
+                    if e - s > _LONG_SEGMENT_S else "")
+            print(f"  {s:7.2f}s – {e:7.2f}s  ({e - s:.2f}s){long}")
         png = out if i == 0 else out.with_name(f"{out.stem}_{i + 1}{out.suffix}")
         plot_vad(features, size / sr, trace.level, trace.signal, png, [(s - offset, e - offset) for s, e in segs],
                  title=f"VAD on {Path(wav).name}")
