@@ -366,10 +366,23 @@ def step_report(ctx: DemoContext) -> dict:
     """Write REPORT.md: what was made, the numbers, the pictures, the commands."""
     s = ctx.summary
     lines = ["# kwsc demo report", ""]
+    if ctx.quick:
+        lines += ["**A `--quick` run**: tiny data, a small GRU trained for a few epochs and a 1-minute stream — a "
+                  "smoke test of every step; its numbers say nothing about accuracy. `make demo` (without `--quick`) "
+                  "gives the real ones.", ""]
     data = s.get("data", {})
     lines += [f"Data: `{data.get('data')}` ({'synthetic, espeak-ng' if data.get('synthetic') else 'recordings'}); "
               f"{len(s.get('lists', {}).get('categories', []))} categories; files per list "
               f"{s.get('lists', {}).get('files')}.", ""]
+    pictures = [(name, text) for name, text in (
+        ("tone_features", "A 1 kHz tone and a 100 Hz → 7 kHz sweep through the featurizer: the tone must light the "
+                          "mel band nearest 1 kHz, the sweep a rising band."),
+        ("real_clip_features", "A real recording from the data folder through the featurizer."))
+        if (ctx.outdir / f"{name}.png").is_file()]
+    if pictures:
+        lines += ["## Features", ""]
+        for name, text in pictures:
+            lines += [text, "", f"![{name}]({name}.png)", ""]
     tr = s.get("train", {})
     if tr:
         lines += ["## Training", "",
