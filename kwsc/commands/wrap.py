@@ -67,7 +67,7 @@ def run(args) -> int:
     print(c_project_summary(result))
     where = f"{outdir}/{name}"
     if arch == "host" and not args.no_build:
-        print(f"{where} now names this module: its library runs in make_dataset --featurizer, test, listen")
+        print(f"{where} now names this module: test and listen run its library, make_dataset featurizes with {source}")
     else:
         print(f"{where} now names this module; commands on this machine run the model beside it, {source}")
     return 0
