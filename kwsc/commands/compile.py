@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import sys
 import typing
 from pathlib import Path
 
@@ -243,6 +244,11 @@ def run_add_vad(args) -> int:
         return 0
     save_model(result, out)
     print(f"model updated ({changed.summary()}): wrote {out}: {graph_summary(result)}")
+    from kwsc.evaluate.session import vad_training_note
+
+    note = vad_training_note(result.metadata, args.model, "its accuracy with the VAD")
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 

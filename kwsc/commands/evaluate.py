@@ -178,15 +178,15 @@ def cmd_test(args) -> int:
         classifiers["vad"], how = session.vad_runner(args.classifier, args.vad_classifier, _vad_options(args),
                                                      sample_rate, audio_chunk)
         print(f"vad mode: {how}", file=sys.stderr)
-        trained = session.trained_for_vad(classifiers["vad"], args.vad_classifier or args.classifier)
-        if trained is False:
-            print(f"warning: {args.classifier} was trained without --vad_training: after each VAD reset its GRUs "
-                  "start from zero state over the padding, so expect the vad mode well below reset (README: "
-                  "\"Training for the VAD\")", file=sys.stderr)
-        elif trained is None:
-            print(f"note: {args.classifier} does not say whether it was trained for VAD resets (kwsc train "
-                  "--vad_training records it); a model trained without it loses accuracy in the vad mode",
-                  file=sys.stderr)
+    own_vad = any(m != "vad" for m in modes) and session.has_own_vad(classifier, args.classifier)
+    with_vad = [m for m in modes if m == "vad" or own_vad]
+    if with_vad:  # a model not trained for VAD resets loses much with them: say so before the numbers come
+        runner, path = ((classifiers["vad"], args.vad_classifier or args.classifier) if "vad" in modes
+                        else (classifier, args.classifier))
+        note = session.vad_training_note(runner.metadata, path,
+                                         f"the {', '.join(with_vad)} mode{'s' if len(with_vad) > 1 else ''}")
+        if note:
+            print(note, file=sys.stderr)
     if not args.dataset:
         skipped: list = []
         items = session.load_list_items(args.list_file, args.wav_files, session.featurizer_sample_rate(featurizer),

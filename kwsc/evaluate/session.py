@@ -16,7 +16,7 @@ from kwsc.evaluate.runners import sample_rate_of as featurizer_sample_rate
 from kwsc.evaluate.streaming import StreamReport, build_stream, detect, score_detections
 from kwsc.ir.serialize import atomic_write
 
-__all__ = ["read_categories", "load_list_items", "vad_runner", "trained_for_vad", "run_modes", "write_results", "stream_test",
+__all__ = ["read_categories", "load_list_items", "vad_runner", "trained_for_vad", "vad_training_note", "has_own_vad", "run_modes", "write_results", "stream_test",
            "StreamRun", "featurizer_sample_rate"]
 
 
@@ -100,14 +100,14 @@ def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, v
     return GraphRunner(with_vad, description=f"{runner.description} + add_vad"), how
 
 
-def trained_for_vad(classifier: ModelRunner, classifier_path: str | Path) -> bool | None:
-    """Whether the classifier was trained with ``kwsc train --vad_training`` (> 0): from its metadata, else from
+def trained_for_vad(metadata: dict, model_path: str | Path) -> bool | None:
+    """Whether a classifier was trained with ``kwsc train --vad_training`` (> 0): from its metadata, else from
     train_results.json beside its model file; None when neither says."""
     from kwsc.models import resolve_model_path
 
-    value = classifier.metadata.get("vad_training")
+    value = metadata.get("vad_training")
     if value is None:
-        source = resolve_model_path(classifier_path).file
+        source = resolve_model_path(model_path).file
         results = source.parent / "train_results.json" if source is not None else None
         if results is not None and results.is_file():
             try:
@@ -120,6 +120,30 @@ def trained_for_vad(classifier: ModelRunner, classifier_path: str | Path) -> boo
         return float(value) > 0
     except (TypeError, ValueError):
         return None
+
+
+def vad_training_note(metadata: dict, model_path: str | Path, where: str) -> str | None:
+    """The line to print when a classifier runs with VAD resets (``where``: e.g. "the vad mode") but was not
+    trained for them, or does not say; None when it was."""
+    trained = trained_for_vad(metadata, model_path)
+    if trained:
+        return None
+    if trained is None:
+        return (f"note: {model_path} does not say whether it was trained for VAD resets (kwsc train --vad_training "
+                "records it); a model trained without them does much worse with them")
+    return (f"warning: {model_path} was trained without --vad_training: after each VAD reset its GRUs start from zero "
+            f"state over the quiet that follows a word, so expect {where} well below a model trained for it (README: "
+            "\"Training for the VAD\"; kwsc train … --vad_training 1 --loss_frames 10)")
+
+
+def has_own_vad(runner: ModelRunner, model_path: str | Path) -> bool:
+    """Whether the classifier resets itself with a VAD (a compiled module: seen in the model beside it)."""
+    from kwsc.models import resolve_model_path
+
+    if runner.graph is not None:
+        return bool(runner.graph.find("VAD"))
+    source = resolve_model_path(model_path).file
+    return source is not None and bool(load_graph(source).find("VAD"))
 
 
 def run_modes(modes: Sequence[str], items: Sequence[LabeledAudio], featurizer: ModelRunner,

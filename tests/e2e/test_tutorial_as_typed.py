@@ -210,6 +210,7 @@ def test_the_tutorial_as_typed(tmp_path, speech_dir):
     # add_vad edits the .ell in place; print draws it; wrap rebuilds the module with the VAD
     proc = step()
     assert "model updated" in proc.stdout
+    assert "was trained without --vad_training" in proc.stderr  # said where the user adds the VAD
     (vad,) = load_ell(tmp_path / "GRU128KeywordSpotter.ell").find("VAD")
     assert (vad.attrs["tau_up"], vad.attrs["threshold_down"], vad.attrs["frame_duration"]) == (1.5, 0.9, 0.032)
     step()
@@ -218,7 +219,7 @@ def test_the_tutorial_as_typed(tmp_path, speech_dir):
     step()
     assert load(tmp_path / "KeywordSpotter" / "model.kwsc").find("VAD")
     proc = step()
-    assert "classifier: compiled C" in proc.stderr
+    assert "classifier: compiled C" in proc.stderr and "expect the stream mode well below" in proc.stderr
     stream_with_vad = json.loads((tmp_path / "results.json").read_text())["modes"]["stream"]
     assert stream_with_vad["passed"] + stream_with_vad["failed"] == 3 * HELD_OUT_PER_WORD
 

@@ -104,6 +104,14 @@ def test_vad_mode_says_which_vad_and_warns_about_training(folder, speech_dir, ca
                      "--list_file", str(folder / "list.txt"), "-o", str(folder / "results.json"), *args]) == 0
         assert said in capsys.readouterr().err
     assert json.loads((folder / "results.json").read_text())["modes"]["vad"]["passed"] >= 0
+    # a model with its own VAD, not trained for it, gets the warning in the stream mode too
+    graph = gru_vad_graph(features=80, classes=3)
+    graph.metadata["vad_training"] = "0"
+    save(graph, folder / "own_vad_untrained.kwsc")
+    assert main(["test", "--featurizer", str(folder / "featurizer.kwsc"), "--classifier",
+                 str(folder / "own_vad_untrained.kwsc"), "--list_file", str(folder / "list.txt"),
+                 "-o", str(folder / "results.json"), *args[:4]]) == 0
+    assert "was trained without --vad_training" in capsys.readouterr().err
 
 
 def test_vad_runner_uses_the_tutorial_numbers_unless_told(folder):
