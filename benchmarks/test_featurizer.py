@@ -116,7 +116,7 @@ def _librosa_melspec(signal: np.ndarray) -> np.ndarray:
 
 def test_librosa(benchmark, audio_frames, magnitudes, expected):
     librosa = pytest.importorskip("librosa")
-    from kwsc.backends import tables
+    from kwsc.ir import tables
 
     # same math up to the bank: |STFT| with the symmetric Hamming window equals the reference's |FFT| …
     stft = np.abs(librosa.stft(audio_frames[:50].reshape(-1), n_fft=NFFT, hop_length=NFFT, window=np.hamming(NFFT),
@@ -151,7 +151,7 @@ def _psf_logfbank(signal: np.ndarray) -> np.ndarray:
 
 def test_python_speech_features(benchmark, audio_frames, magnitudes):
     psf = pytest.importorskip("python_speech_features")
-    from kwsc.backends import tables
+    from kwsc.ir import tables
 
     bank = tables.filterbank_matrix("mel", NFFT // 2 + 1, SR, MELS, NFFT).astype(np.float64)
     np.testing.assert_allclose(psf.get_filterbanks(MELS, NFFT, SR, 0, SR / 2), bank, atol=1e-6)  # the same bank

@@ -58,7 +58,7 @@ class DemoContext:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def write(self, name: str, data: bytes | str) -> Path:
-        from kwsc.ir import atomic_write
+        from kwsc.fileio import atomic_write
 
         path = self.outdir / name
         atomic_write(path, data)
@@ -114,7 +114,7 @@ def sweep(f0: float, f1: float, seconds: float, rate: int, amplitude: float = 0.
 
 def nearest_mel_band(freq_hz: float, meta: dict) -> int:
     """The mel filter whose centre bin is closest to ``freq_hz`` (from the ELL bin edges)."""
-    from kwsc.backends import tables
+    from kwsc.ir import tables
 
     bins = tables.mel_bins(meta["filterbank_size"], float(meta["sample_rate"]), meta["filterbank_nfft"])
     target = freq_hz * meta["nfft"] / meta["sample_rate"]
@@ -126,11 +126,11 @@ def featurize_streaming(graph, audio: np.ndarray) -> np.ndarray:
     """The reference path: the interpreter tick by tick with ELL's framing (zero-padded end, dropped start)."""
     from kwsc.backends.framing import frames_of
     from kwsc.backends.reference import Interpreter
-    from kwsc.frontends.featurizer import featurizer_info
+    from kwsc.ir.metadata import FeaturizerRecord
 
-    info = featurizer_info(graph)
+    record = FeaturizerRecord.of_featurizer(graph)
     interpreter = Interpreter(graph)
-    return np.array([interpreter.step(chunk) for chunk in frames_of(audio, info["input_size"], info["drop_frames"])])
+    return np.array([interpreter.step(chunk) for chunk in frames_of(audio, record.input_size, record.drop_frames)])
 
 
 def step_tone_features(ctx: DemoContext) -> dict:
@@ -236,9 +236,9 @@ def plot_features(ctx: DemoContext, features: dict[str, np.ndarray], name: str =
 
 
 # ---------------------------------------------------------------------------------------------- the pipeline
-# The tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column).
-TUTORIAL_VAD = ["--sample_rate", "16000", "--window_size", "512",
-                *(arg for name, value in vad_tune.TUTORIAL_VAD.items() for arg in (f"--{name}", f"{value:g}"))]
+# The tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column). Its --sample_rate 16000
+# --window_size 512 are left out: add_vad reads them from the classifier (the featurizer it was trained on).
+TUTORIAL_VAD = [arg for name, value in vad_tune.TUTORIAL_VAD.items() for arg in (f"--{name}", f"{value:g}")]
 
 
 def kwsc(ctx: DemoContext, *args: str, log: str | None = None) -> str:

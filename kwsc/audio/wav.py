@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwsc.audio.atomic import atomic_output
+from kwsc.fileio import atomic_output
 from kwsc.errors import FormatError, InputError
 
 __all__ = ["WavInfo", "read_wav", "load_audio", "resample", "write_wav", "wav_bytes"]

@@ -31,11 +31,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from kwsc.backends import tables
 from kwsc.backends.framing import fed_chunk_count
-from kwsc.backends.reference import KERNELS, PARAM_INPUTS, Interpreter, evaluate_static, lift
+from kwsc.backends.reference import Interpreter
 from kwsc.errors import InputError
-from kwsc.ir import Graph, get_op
+from kwsc.ir import Graph, get_op, tables
+from kwsc.ir.metadata import FeaturizerRecord
+from kwsc.ir.semantics import KERNELS, PARAM_INPUTS, evaluate_static, lift
 
 __all__ = ["BatchFeaturizer", "featurize_clips"]
 
@@ -63,14 +64,12 @@ class BatchFeaturizer:
 
     def __init__(self, graph: Graph, *, workers: int | None = None,
                  block_frames: int = DEFAULT_BLOCK_FRAMES) -> None:
-        from kwsc.frontends.featurizer import featurizer_info
-
-        info = featurizer_info(graph)
+        record = FeaturizerRecord.of_featurizer(graph)
         self.graph = graph
-        self.input_size: int = info["input_size"]
-        self.output_size: int = info["output_size"]
-        self.drop_frames: int = info["drop_frames"]
-        self.sample_rate: int | None = info["sample_rate"]
+        self.input_size: int = record.input_size
+        self.output_size: int = record.output_size
+        self.drop_frames: int = record.drop_frames
+        self.sample_rate: int | None = record.sample_rate
         self.workers = workers or max(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 1)
         self.block_frames = int(block_frames)
         self._static = evaluate_static(graph)

@@ -30,7 +30,8 @@ import numpy as np
 
 from kwsc.backends.ell_json import Archived, Numbers, Primitive, render
 from kwsc.errors import BackendError
-from kwsc.ir import Graph, Node, Value, atomic_write
+from kwsc.fileio import atomic_write
+from kwsc.ir import Graph, Node, Value
 
 __all__ = ["emit_ell", "save_ell", "ELL_NODE_TYPES"]
 
@@ -107,7 +108,7 @@ class _Emitter:
     """Walks the IR in order and builds the Map object; ids are handed out as nodes are created."""
 
     def __init__(self, graph: Graph) -> None:
-        from kwsc.backends.reference import evaluate_static
+        from kwsc.ir.semantics import evaluate_static
 
         self.graph = graph
         self.static = evaluate_static(graph)

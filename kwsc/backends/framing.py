@@ -12,11 +12,11 @@ A featurizer graph takes ``input_size`` samples per tick. ELL's readers feed it 
 
 Streaming use (evaluation, ``listen``, compiled C): reset the model per clip, then::
 
-    for chunk in frames_of(clip, info["input_size"], info["drop_frames"]):
+    for chunk in frames_of(clip, record.input_size, record.drop_frames):
         features = interpreter.step(chunk)
 
-where ``info = kwsc.frontends.featurizer.featurizer_info(graph)``. ``BatchFeaturizer.featurize_clips`` gives the
-same frames for many clips at once.
+where ``record = kwsc.ir.metadata.FeaturizerRecord.of_featurizer(graph)``. ``BatchFeaturizer.featurize_clips``
+gives the same frames for many clips at once.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def frames_of(clip: np.ndarray, input_size: int, drop_frames: int = 0, *, output
     Args:
         clip: 1-D samples at the featurizer's rate (float; already scaled to [-1, 1) when auto-scaled).
         input_size: samples per tick (the featurizer's input length).
-        drop_frames: chunks discarded at the start (``featurizer_info(graph)["drop_frames"]``).
+        drop_frames: chunks discarded at the start (``FeaturizerRecord.of_featurizer(graph).drop_frames``).
         output_window_size: when non-zero, append noise chunks until T is a multiple of it (evaluation padding).
         auto_scale: noise std 8/32767 (True) or 8 (False), as AudioTransform.
         rng: generator or seed for the padding noise (needed only with ``output_window_size``).

@@ -7,7 +7,7 @@ its input on the next call. The pairs are listed in the model's ``kwsc_state`` m
 
 DSP ops become plain ONNX: Window is a Mul by the window table, FFT magnitudes two MatMuls with the real DFT
 matrices (in double, as the reference computes), filter banks and DCT MatMuls with the tables of
-``kwsc.backends.tables``, Buffer a Concat/Slice on its state. Values computable from constants are written as
+``kwsc.ir.tables``, Buffer a Concat/Slice on its state. Values computable from constants are written as
 initializers; dead nodes are left out. A recurrent node's reset trigger becomes a ``prev_trigger`` state and a
 Where on the state outputs (zeroed after the tick whose trigger went non-zero → 0). VAD, IIR feedback and
 hard_tanh have no ONNX form and raise a BackendError naming the node.
@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from kwsc.backends import tables
 from kwsc.errors import BackendError
+from kwsc.fileio import atomic_write
+from kwsc.ir import tables
 from kwsc.ir.graph import Graph, Node, Value
-from kwsc.ir.serialize import atomic_write
 
 __all__ = ["to_onnx", "save_onnx", "OPSET"]
 
@@ -54,7 +54,7 @@ def to_onnx(graph: Graph):
 
 class _Emitter:
     def __init__(self, graph: Graph) -> None:
-        from kwsc.backends.reference import evaluate_static
+        from kwsc.ir.semantics import evaluate_static
 
         self.graph = graph
         self.static = evaluate_static(graph)

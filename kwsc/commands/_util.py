@@ -1,4 +1,4 @@
-"""Helpers shared by the command modules: options spelled both ``--snake_case`` and ``--kebab-case``."""
+"""Helpers shared by the command modules: subcommands, path checks; the option spellings come from ``kwsc.options``."""
 
 from __future__ import annotations
 
@@ -6,20 +6,9 @@ import argparse
 from pathlib import Path
 
 from kwsc.errors import InputError
+from kwsc.options import option, parse_bool
 
 __all__ = ["option", "add_command", "existing_file", "existing_dir", "parse_bool"]
-
-
-def option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, **kwargs):
-    """Add an option accepting both spellings: ``--sample_rate`` and ``--sample-rate`` (ELL users type the first)."""
-    spellings: list[str] = []
-    for name in names:
-        spellings.append(name)
-        if name.startswith("--"):
-            for alt in (name.replace("_", "-"), "--" + name[2:].replace("-", "_")):
-                if alt not in spellings:
-                    spellings.append(alt)
-    return parser.add_argument(*spellings, **kwargs)
 
 
 def add_command(sub, name: str, func, help: str, description: str | None = None,
@@ -52,13 +41,3 @@ def existing_dir(path: str | Path, what: str = "folder") -> Path:
     if not p.is_dir():
         raise InputError(f"{p}: no such {what}")
     return p
-
-
-def parse_bool(text: str) -> bool:
-    """An option value read as a boolean: 1/true/yes/on or 0/false/no/off (any case)."""
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")

@@ -129,10 +129,16 @@ def _cli_fields():
         for f in dataclasses.fields(info.options):
             if f.metadata.get("cli", True) is False:
                 continue
-            kind = hints.get(f.name, str)
+            kind = _plain_type(hints.get(f.name, str))
             entry = fields.setdefault(f.name, (kind, []))
             entry[1].append((info.name, f.default, docs.get(f.name, "")))
     return fields
+
+
+def _plain_type(kind):
+    """``float`` for ``float | None`` (an option that may be left unset), else the hint itself."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if len(args) == 1 else kind
 
 
 def _type_of(kind):
@@ -151,8 +157,9 @@ def _add_vad_pass_options(p) -> None:
     hints = typing.get_type_hints(info.options)
     for f in dataclasses.fields(info.options):
         names = [f"--{f.name}"] + ([_ELL_SHORT[f.name]] if f.name in _ELL_SHORT else [])
-        option(p, *names, type=_type_of(hints.get(f.name, str)), default=f.default,
-               help=f"{docs.get(f.name, '')} (default {f.default})".replace("%", "%%"))
+        default = "the model's own" if f.default is None else f.default
+        option(p, *names, type=_type_of(_plain_type(hints.get(f.name, str))), default=f.default,
+               help=f"{docs.get(f.name, '')} (default {default})".replace("%", "%%"))
 
 
 # ------------------------------------------------------------------------------------------------ register
@@ -230,12 +237,14 @@ def run_import(args) -> int:
 def run_add_vad(args) -> int:
     from kwsc.models import save_model
     from kwsc.passes import get_pass, run_passes
+    from kwsc.passes.manager import make_options
 
     out = Path(args.output or args.model)
     fields = [f.name for f in dataclasses.fields(get_pass("add_vad").options)]
     options = {name: getattr(args, name) for name in fields}
     graph = _load(args.model)
-    print(f"Adding VAD node with sample rate {args.sample_rate:g} and window size {args.window_size} to {args.model}")
+    rate, hop = make_options(get_pass("add_vad"), options).timing(graph.metadata)
+    print(f"Adding VAD node with sample rate {rate:g} and window size {hop} to {args.model}")
     result, report = run_passes(graph, ["add_vad"], {"add_vad": options})
     changed = report[0][1]
     if not changed.modified:
@@ -264,7 +273,7 @@ def _list_passes() -> None:
             if f.metadata.get("cli", True) is False:
                 print(f"    --{f.name} FILE (model file): {doc}")
                 continue
-            kind = getattr(hints.get(f.name), "__name__", "value")
+            kind = getattr(_plain_type(hints.get(f.name)), "__name__", "value")
             print(f"    --{f.name} ({kind} = {f.default}): {doc}")
 
 
@@ -371,7 +380,7 @@ def run_emit(args) -> int:
         _emit_c(graph, out, args)
     else:
         from kwsc.backends.viz import format_graph
-        from kwsc.ir import atomic_write
+        from kwsc.fileio import atomic_write
 
         atomic_write(out, format_graph(graph, target))
     print(f"wrote {out} ({target}): {graph_summary(graph)}")

@@ -320,7 +320,7 @@ def _stream(args, items, featurizer, classifier, labels, near):
     r = run.report
     out = Path(args.output)
     report_path = out.with_name(f"{out.stem}_stream.json")
-    from kwsc.ir.serialize import atomic_write
+    from kwsc.fileio import atomic_write
 
     atomic_write(report_path, json.dumps(r.to_dict(), indent=1) + "\n")
     png = out.with_name(f"{out.stem}_stream_timeline.png")

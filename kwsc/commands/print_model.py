@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from kwsc.backends.viz import format_for_path, format_graph
-    from kwsc.ir import atomic_write
+    from kwsc.fileio import atomic_write
     from kwsc.models import load_model_arg
 
     if args.model and args.input_map:

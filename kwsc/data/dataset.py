@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwsc.audio.atomic import atomic_output
+from kwsc.fileio import atomic_output
 from kwsc.errors import FormatError, InputError
 
 __all__ = ["Dataset", "NPZ_KEYS"]

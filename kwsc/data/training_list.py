@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwsc.audio.atomic import atomic_output
+from kwsc.fileio import atomic_output
 from kwsc.errors import InputError
 
 __all__ = ["make_training_list", "TrainingLists", "read_lines", "write_lines", "NOISE_FOLDER"]

@@ -72,7 +72,7 @@ def flops_per_frame(graph: Graph) -> dict[str, float]:
     (≈ 2.5·N·log2 N for a real N-point transform), the sparse filter bank's non-zeros, and a few operations per
     element for elementwise ops and gates (exp/tanh counted as 1 each: a lower bound).
     """
-    from kwsc.backends import tables
+    from kwsc.ir import tables
 
     counts: dict[str, float] = {}
     for node in graph.nodes:

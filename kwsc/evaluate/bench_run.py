@@ -21,6 +21,7 @@ import numpy as np
 from kwsc.errors import FormatError, InputError, KwscError
 from kwsc.evaluate.bench import FRAME_SECONDS, TimingStats, cpu_name, flops_per_frame, fma_peak_flops, time_per_call
 from kwsc.ir import Graph
+from kwsc.ir.metadata import FeaturizerRecord
 
 __all__ = ["BenchRow", "BenchReport", "bench_model", "format_report", "compare_reports", "save_report",
            "load_report", "onnxruntime_stepper", "BENCH_TARGETS", "SLOWDOWN"]
@@ -75,12 +76,11 @@ class BenchReport:
 
 def frame_seconds_of(graph: Graph) -> float:
     """Seconds of audio one tick consumes: metadata input_size / sample_rate, else 32 ms (512 samples at 16 kHz)."""
-    meta = graph.metadata
     try:
-        size, rate = float(meta.get("input_size", 0)), float(meta.get("sample_rate", 0))
+        seconds = FeaturizerRecord.from_metadata(graph.metadata).frame_seconds
     except (TypeError, ValueError):
         return FRAME_SECONDS
-    return size / rate if size > 0 and rate > 0 else FRAME_SECONDS
+    return seconds if seconds and seconds > 0 else FRAME_SECONDS
 
 
 def _input_frames(graph: Graph, count: int, seed: int) -> np.ndarray:
@@ -331,7 +331,7 @@ def compare_reports(new: BenchReport, old: BenchReport, threshold: float = SLOWD
 
 def save_report(report: BenchReport, path: str | Path) -> None:
     """Write the report as JSON, atomically."""
-    from kwsc.ir.serialize import atomic_write
+    from kwsc.fileio import atomic_write
 
     atomic_write(Path(path), (json.dumps(report.as_dict(), indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kwsc.ir.serialize import atomic_write
+from kwsc.fileio import atomic_write
 
 __all__ = ["confusion_matrix", "plot_confusion", "plot_timeline", "plot_vad", "save_figure"]
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from kwsc.errors import InputError
 from kwsc.ir import Graph
+from kwsc.ir.metadata import FeaturizerRecord
 
 __all__ = ["ModelRunner", "GraphRunner", "CompiledRunner", "PassThroughRunner", "open_runner", "load_graph",
            "drop_chunks", "sample_rate_of"]
@@ -158,16 +159,16 @@ def open_runner(path: str | Path, what: str = "model") -> ModelRunner:
 
 def drop_chunks(featurizer: ModelRunner) -> int:
     """Chunks ELL's AudioTransform throws away at the start of every stream: int(window_size / input_size)."""
-    meta = featurizer.metadata
-    if "drop_frames" in meta:
-        return int(float(meta["drop_frames"]))
-    if "window_size" in meta:
-        return int(float(meta["window_size"])) // featurizer.input_size
+    record = FeaturizerRecord.from_metadata(featurizer.metadata)
+    if record.drop_frames is not None:
+        return record.drop_frames
+    if record.window_size is not None:
+        return record.window_size // featurizer.input_size
     if featurizer.graph is not None and featurizer.graph.find("Buffer"):
         return featurizer.graph.find("Buffer")[0].attrs["window_size"] // featurizer.input_size
     return 1
 
 
 def sample_rate_of(featurizer: ModelRunner) -> int:
-    """The audio sample rate a featurizer (or fused model) expects, from its metadata (default 16 kHz)."""
-    return int(float(featurizer.metadata.get("sample_rate", 16000)))
+    """The audio sample rate a featurizer (or fused model) expects, from its featurizer record (default 16 kHz)."""
+    return FeaturizerRecord.from_metadata(featurizer.metadata).sample_rate or 16000

@@ -14,7 +14,7 @@ from kwsc.evaluate.keyword_test import LabeledAudio, ModeResult, read_list, run_
 from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks, load_graph, open_runner
 from kwsc.evaluate.runners import sample_rate_of as featurizer_sample_rate
 from kwsc.evaluate.streaming import StreamReport, build_stream, detect, score_detections
-from kwsc.ir.serialize import atomic_write
+from kwsc.fileio import atomic_write
 
 __all__ = ["read_categories", "load_list_items", "vad_runner", "trained_for_vad", "vad_training_note", "has_own_vad", "run_modes", "write_results", "stream_test",
            "StreamRun", "featurizer_sample_rate"]

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsc.backends import tables
 from kwsc.backends.reference import Interpreter
-from kwsc.ir import Graph, verify
+from kwsc.ir import Graph, tables, verify
 from kwsc.ir.op_dsp import VAD_DEFAULTS
 
 __all__ = ["VadTrace", "vad_graph", "run_vad", "segments_of", "VAD_PARAMETERS", "TUTORIAL_VAD"]

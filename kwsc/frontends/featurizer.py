@@ -10,7 +10,8 @@ compiles to a device like any other model::
 One tick consumes ``input_size`` samples (already scaled to [-1, 1): ``auto_scale`` is only metadata) and
 produces one feature frame.
 
-Graph metadata (``graph.metadata``) written here and read by later steps (datasets, evaluation, codegen):
+Graph metadata (``graph.metadata``, the ``kwsc.ir.metadata.FeaturizerRecord``) written here and read by later
+steps (datasets, evaluation, codegen):
 
 ==================  =====================================================================================
 key                 meaning
@@ -41,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from kwsc.errors import InputError
-from kwsc.ir import Graph, verify
+from kwsc.ir import Graph, tables, verify
+from kwsc.ir.metadata import FeaturizerRecord
 from kwsc.ir.op_dsp import next_pow2
 
 __all__ = ["FeaturizerOptions", "FILTERBANK_TYPES", "make_featurizer", "featurizer_info"]
@@ -142,8 +144,6 @@ class FeaturizerOptions:
             raise bad("log_delta", f"{self.log_delta} is negative: ln(x + log_delta) would be NaN for silence")
 
     def _check_filterbank_edges(self, bad) -> None:
-        from kwsc.backends import tables
-
         spectrum = self.spectrum_size
         if self.filterbank_type == "mel":
             bins = tables.mel_bins(self.filterbank_size, float(self.sample_rate),
@@ -217,72 +217,27 @@ def make_featurizer(options: FeaturizerOptions | None = None, **overrides: Any) 
     if opts.dct:
         last = g.add("DCT", [last.output], {"normalize": False}, name="dct", metadata={"dct": "true"})
     g.add_output(last.output, name="output")
-    g.metadata.update({
-        "model_kind": "featurizer",
-        "sample_rate": int(opts.sample_rate),
-        "input_size": int(opts.input_buffer_size),
-        "window_size": int(opts.window_size),
-        "output_size": int(last.output.shape[0]),
-        "drop_frames": int(opts.window_size / opts.input_buffer_size),
-        "nfft": nfft,
-        "filterbank_type": opts.filterbank_type,
-        "filterbank_size": int(opts.filterbank_size),
-        "filterbank_nfft": int(opts.filterbank_nfft or nfft),
-        "hamming_window": bool(opts.hamming_window),
-        "log": bool(opts.log),
-        "log_delta": float(opts.log_delta),
-        "dct": bool(opts.dct),
-        "power_spec": bool(opts.power_spec),
-        "iir": bool(opts.iir),
-        "pre_emphasis": float(opts.pre_emphasis),
-        "auto_scale": bool(opts.auto_scale),
-    })
+    record = FeaturizerRecord(
+        sample_rate=int(opts.sample_rate), input_size=int(opts.input_buffer_size), window_size=int(opts.window_size),
+        output_size=int(last.output.shape[0]), drop_frames=int(opts.window_size / opts.input_buffer_size),
+        nfft=nfft, filterbank_type=opts.filterbank_type, filterbank_size=int(opts.filterbank_size),
+        filterbank_nfft=int(opts.filterbank_nfft or nfft), hamming_window=bool(opts.hamming_window),
+        log=bool(opts.log), log_delta=float(opts.log_delta), dct=bool(opts.dct), power_spec=bool(opts.power_spec),
+        iir=bool(opts.iir), pre_emphasis=float(opts.pre_emphasis), auto_scale=bool(opts.auto_scale))
+    g.metadata.update({"model_kind": "featurizer", **record.to_metadata()})
     verify(g)
     return g
-
-
-def _node_metadata(graph: Graph, key: str) -> str | None:
-    for node in graph.nodes:
-        if key in node.metadata:
-            return node.metadata[key]
-    return None
 
 
 def featurizer_info(graph: Graph) -> dict[str, Any]:
     """What a reader needs to drive a featurizer graph: sizes, rate, scaling and the drop rule.
 
-    Works for graphs made here (``graph.metadata``) and for imported ``.ell`` featurizers (ELL's node metadata:
-    ``window_size`` on the Buffer, ``sample_rate`` on the filter bank, ``auto_scale`` on the input).
+    The dict form of ``FeaturizerRecord.of_featurizer(graph)`` (which also reads imported ``.ell`` featurizers).
 
     Returns:
         dict with ``sample_rate`` (int or None), ``input_size``, ``output_size``, ``window_size`` (int or None),
         ``drop_frames`` (ELL: ``int(window_size / input_size)``, 0 without a window size) and ``auto_scale``.
     """
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise InputError(f"graph {graph.name!r} is not a featurizer: it has {len(graph.inputs)} inputs and "
-                         f"{len(graph.outputs)} outputs (expected 1 and 1)")
-    meta = graph.metadata
-    input_size = int(graph.inputs[0].type.size)
-    output_size = int(graph.outputs[0].type.size)
-    window = meta.get("window_size")
-    if window is None:
-        window = _node_metadata(graph, "window_size")
-    if window is None:
-        buffers = graph.find("Buffer")
-        window = buffers[0].attrs["window_size"] if buffers else None
-    rate = meta.get("sample_rate")
-    if rate is None:
-        rate = _node_metadata(graph, "sample_rate")
-    auto_scale = meta.get("auto_scale")
-    if auto_scale is None:
-        # make_dataset.py passes bool(metadata string), so any present value, even "False", means True.
-        auto_scale = _node_metadata(graph, "auto_scale") is not None
-    window = int(window) if window is not None else None
-    return {
-        "sample_rate": int(float(rate)) if rate is not None else None,
-        "input_size": input_size,
-        "output_size": output_size,
-        "window_size": window,
-        "drop_frames": int(window / input_size) if window else 0,
-        "auto_scale": bool(auto_scale),
-    }
+    record = FeaturizerRecord.of_featurizer(graph)
+    return {key: getattr(record, key) for key in ("sample_rate", "input_size", "output_size", "window_size",
+                                                  "drop_frames", "auto_scale")}

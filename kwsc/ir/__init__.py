@@ -1,12 +1,17 @@
-"""kwsc's graph IR: Graph/Node/Value/TensorType, the op registry, verify(), and the native .kwsc format."""
+"""kwsc's graph IR: Graph/Node/Value/TensorType, the op registry and the ops' meaning, verify(), the .kwsc format.
+
+Importing the package registers every op once: the op modules are loaded here, after the registry they fill
+(``ops.py`` never imports them, so there is no import circle).
+"""
 
 from kwsc.ir.graph import Graph, Node, Use, Value
 from kwsc.ir.ops import REGISTRY, Attr, OpDef, StateVar, get_op, op_names, ops_with_trait
-from kwsc.ir.serialize import FORMAT_VERSION, atomic_write, load, save
+from kwsc.ir import op_basic, op_dsp, op_nn  # noqa: F401,E402  (registration: every op, once)
+from kwsc.ir.serialize import FORMAT_VERSION, load, save
 from kwsc.ir.types import TensorType
 from kwsc.ir.verify import verify
 
 __all__ = [
     "Graph", "Node", "Value", "Use", "TensorType", "OpDef", "Attr", "StateVar", "REGISTRY", "get_op",
-    "op_names", "ops_with_trait", "verify", "load", "save", "atomic_write", "FORMAT_VERSION",
+    "op_names", "ops_with_trait", "verify", "load", "save", "FORMAT_VERSION",
 ]

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from kwsc.errors import VerifyError
+from kwsc.ir.ops import get_op
 from kwsc.ir.types import TensorType
 
 __all__ = ["Value", "Node", "Graph", "Use"]
@@ -103,8 +104,6 @@ class Node:
 
     @property
     def opdef(self):
-        from kwsc.ir.ops import get_op
-
         return get_op(self.op)
 
     def input(self, name: str) -> Value | None:
@@ -240,8 +239,6 @@ class Graph:
         Returns:
             The new node. Its outputs are ``node.outputs``.
         """
-        from kwsc.ir.ops import get_op
-
         opdef = get_op(op)
         node_name = self.unique_name(name or op.lower())
         node = Node(self, op, node_name, opdef.complete_attrs(attrs or {}, node_name))

@@ -1,10 +1,13 @@
-"""Basic ops: graph I/O, constants, elementwise math, and the shape ops ONNX models bring along."""
+"""Basic ops: graph I/O, constants, elementwise math, and the shape ops ONNX models bring along; each with its
+numpy kernel (the contract is in ``semantics.py``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from kwsc.errors import BackendError
 from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
+from kwsc.ir.semantics import ACTIVATION_FN, align, sigmoid
 from kwsc.ir.types import DTYPES, TensorType
 
 __all__: list[str] = []
@@ -41,23 +44,36 @@ register(OpDef(
     name="Constant", inputs=[], outputs=["output"], category="constant", traits=frozenset({"pure"}),
     attrs={"value": Attr("tensor", required=True)},
     infer=_infer_constant,
+    kernel=lambda node, xs, state, nb: ([node.attrs["value"]], state),
     doc="A constant tensor (weights, biases, offsets).",
 ))
 
 register(OpDef(
     name="Identity", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
-    infer=lambda n: [in_type(n, 0)], doc="Passes its input through.",
+    infer=lambda n: [in_type(n, 0)], kernel=lambda node, xs, state, nb: ([xs[0]], state),
+    doc="Passes its input through.",
 ))
+
+
+def _cast(node, xs, state, nb):
+    x = xs[0]
+    dtype = np.dtype(node.attrs["dtype"])
+    if np.issubdtype(dtype, np.integer) and np.issubdtype(x.dtype, np.floating):
+        x = np.trunc(x)
+    return [x.astype(dtype)], state
+
 
 register(OpDef(
     name="Cast", inputs=["input"], outputs=["output"], category="math", traits=frozenset({"pure", "elementwise"}),
     attrs={"dtype": Attr("str", "float32", choices=DTYPES)},
-    infer=lambda n: [TensorType(in_type(n, 0).shape, n.attrs["dtype"])],
+    infer=lambda n: [TensorType(in_type(n, 0).shape, n.attrs["dtype"])], kernel=_cast,
     doc="Converts the element type (float→int truncates toward zero, as C does).",
 ))
 
 # ---------------------------------------------------------------------- elementwise math
-_BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Max": "max", "Min": "min", "Pow": "^"}
+# name → (symbol, numpy function)
+_BINARY = {"Add": ("+", np.add), "Sub": ("-", np.subtract), "Mul": ("*", np.multiply), "Div": ("/", np.divide),
+           "Max": ("max", np.maximum), "Min": ("min", np.minimum), "Pow": ("^", np.power)}
 
 
 def _infer_binary(n):
@@ -69,28 +85,55 @@ def _infer_binary(n):
     return [TensorType(shape, a.dtype)]
 
 
-for _name, _sym in _BINARY.items():
+def _binary(fn):
+    def kernel(node, xs, state, nb):
+        a, b = align(xs, nb)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = fn(a, b)
+        return [out.astype(xs[0].dtype, copy=False)], state
+    return kernel
+
+
+for _name, (_sym, _fn) in _BINARY.items():
     register(OpDef(
         name=_name, inputs=["a", "b"], outputs=["output"], category="math", symbol=_sym,
         traits=frozenset({"pure", "elementwise", "binary"} | ({"commutative"} if _name in ("Add", "Mul", "Max", "Min") else set())),
-        infer=_infer_binary, doc=f"Elementwise a {_sym} b with numpy broadcasting.",
+        infer=_infer_binary, kernel=_binary(_fn), doc=f"Elementwise a {_sym} b with numpy broadcasting.",
     ))
 
+# name → (doc, fn(x, attrs)): the whole meaning of a unary op is its formula.
 _UNARY = {
-    "Log": "natural logarithm", "Exp": "e^x", "Sqrt": "square root", "Abs": "absolute value", "Neg": "-x",
-    "Square": "x²", "Tanh": "hyperbolic tangent", "Sigmoid": "1/(1+e^-x), computed the numerically stable way",
-    "Relu": "max(x, 0)", "HardSigmoid": "clip(alpha·x + beta, 0, 1)", "LeakyRelu": "x if x ≥ 0 else alpha·x",
+    "Log": ("natural logarithm", lambda x, a: np.log(x)),
+    "Exp": ("e^x", lambda x, a: np.exp(x)),
+    "Sqrt": ("square root", lambda x, a: np.sqrt(x)),
+    "Abs": ("absolute value", lambda x, a: np.abs(x)),
+    "Neg": ("-x", lambda x, a: np.negative(x)),
+    "Square": ("x²", lambda x, a: np.square(x)),
+    "Tanh": ("hyperbolic tangent", lambda x, a: np.tanh(x)),
+    "Sigmoid": ("1/(1+e^-x), computed the numerically stable way", lambda x, a: sigmoid(x)),
+    "Relu": ("max(x, 0)", lambda x, a: ACTIVATION_FN["relu"](x)),
+    "HardSigmoid": ("clip(alpha·x + beta, 0, 1)", lambda x, a: np.clip(a["alpha"] * x + a["beta"], 0, 1)),
+    "LeakyRelu": ("x if x ≥ 0 else alpha·x", lambda x, a: np.where(x >= 0, x, a["alpha"] * x)),
 }
 _UNARY_ATTRS = {
     "HardSigmoid": {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
     "LeakyRelu": {"alpha": Attr("float", 0.01)},
 }
-for _name, _doc in _UNARY.items():
+
+
+def _unary(fn):
+    def kernel(node, xs, state, nb):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return [fn(xs[0], node.attrs).astype(xs[0].dtype, copy=False)], state
+    return kernel
+
+
+for _name, (_doc, _fn) in _UNARY.items():
     register(OpDef(
         name=_name, inputs=["input"], outputs=["output"], category="math", symbol=_name.lower(),
         traits=frozenset({"pure", "elementwise", "unary"}),
         attrs=_UNARY_ATTRS.get(_name, {}),
-        infer=lambda n: [in_type(n, 0)], doc=f"Elementwise {_doc}.",
+        infer=lambda n: [in_type(n, 0)], kernel=_unary(_fn), doc=f"Elementwise {_doc}.",
     ))
 
 # ---------------------------------------------------------------------- shape ops
@@ -110,11 +153,15 @@ def _infer_reshape(n):
     return [TensorType(tuple(shape), t.dtype)]
 
 
+def _reshape(node, xs, state, nb):
+    return [xs[0].reshape(xs[0].shape[:nb] + node.outputs[0].shape)], state
+
+
 register(OpDef(
     name="Reshape", inputs=["input", "shape?"], outputs=["output"], category="shape",
     traits=frozenset({"pure", "shape"}),
     attrs={"shape": Attr("ints", required=True, doc="target shape; -1 infers one dim, 0 copies the input dim")},
-    infer=_infer_reshape,
+    infer=_infer_reshape, kernel=_reshape,
     doc="Same elements, new shape (row-major). The optional shape input is ONNX plumbing; the attribute rules.",
 ))
 
@@ -127,10 +174,17 @@ def _infer_transpose(n):
     return [TensorType(tuple(t.shape[p] for p in perm), t.dtype)]
 
 
+def _transpose(node, xs, state, nb):
+    x = xs[0]
+    rank = x.ndim - nb
+    perm = node.attrs["perm"] or list(reversed(range(rank)))
+    return [np.transpose(x, list(range(nb)) + [nb + p for p in perm])], state
+
+
 register(OpDef(
     name="Transpose", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
     attrs={"perm": Attr("ints", [], doc="axis permutation; empty reverses the axes")},
-    infer=_infer_transpose, doc="Permutes axes.",
+    infer=_infer_transpose, kernel=_transpose, doc="Permutes axes.",
 ))
 
 
@@ -152,9 +206,16 @@ def _infer_concat(n):
     return [TensorType(tuple(shape), types[0].dtype)]
 
 
+def _concat(node, xs, state, nb):
+    axis = node.attrs["axis"] % len(node.outputs[0].shape)
+    batch = np.broadcast_shapes(*[x.shape[:nb] for x in xs])
+    full = [np.broadcast_to(x, batch + x.shape[nb:]) for x in xs]
+    return [np.concatenate(full, axis=nb + axis)], state
+
+
 register(OpDef(
     name="Concat", inputs=["inputs"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
-    variadic=True, attrs={"axis": Attr("int", 0)}, infer=_infer_concat,
+    variadic=True, attrs={"axis": Attr("int", 0)}, infer=_infer_concat, kernel=_concat,
     doc="Concatenates its inputs along an axis.",
 ))
 
@@ -180,11 +241,16 @@ def _infer_slice(n):
     return [TensorType(shape, t.dtype)]
 
 
+def _slice(node, xs, state, nb):
+    x = xs[0]
+    return [x[(slice(None),) * nb + _slice_indices(node, x.shape[nb:])]], state
+
+
 register(OpDef(
     name="Slice", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
     attrs={"starts": Attr("ints", required=True), "ends": Attr("ints", required=True),
            "axes": Attr("ints", []), "steps": Attr("ints", [])},
-    infer=_infer_slice, doc="numpy-style slice with static bounds (ONNX clamping rules).",
+    infer=_infer_slice, kernel=_slice, doc="numpy-style slice with static bounds (ONNX clamping rules).",
 ))
 
 
@@ -194,15 +260,25 @@ def _infer_gather(n):
     return [TensorType(data.shape[:axis] + idx.shape + data.shape[axis + 1:], data.dtype)]
 
 
+def _gather(node, xs, state, nb):
+    data, idx = xs
+    axis = node.attrs["axis"] % (data.ndim - nb)
+    if idx.ndim > len(node.inputs[1].shape):
+        raise BackendError(f"node {node.name} (Gather): indices must be static")
+    return [np.take(data, idx.astype(np.int64), axis=nb + axis)], state
+
+
 register(OpDef(
     name="Gather", inputs=["data", "indices"], outputs=["output"], category="shape",
-    traits=frozenset({"pure", "shape"}), attrs={"axis": Attr("int", 0)}, infer=_infer_gather,
+    traits=frozenset({"pure", "shape"}), attrs={"axis": Attr("int", 0)}, infer=_infer_gather, kernel=_gather,
     doc="Takes entries of data along an axis at the given indices (numpy.take).",
 ))
 
 register(OpDef(
-    name="Shape", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
+    name="Shape", inputs=["input"], outputs=["output"], category="shape",
+    traits=frozenset({"pure", "shape", "static"}),
     infer=lambda n: [TensorType((len(in_type(n, 0).shape),), "int64")],
+    kernel=lambda node, xs, state, nb: ([np.array(node.inputs[0].shape, dtype=np.int64)], state),
     doc="The (static) shape of its input as an int64 vector.",
 ))
 
@@ -217,6 +293,8 @@ register(OpDef(
     attrs={"shape": Attr("ints", required=True, doc="the resolved output shape"),
            "fill": Attr("float", 0.0), "dtype": Attr("str", "float32", choices=DTYPES)},
     infer=_infer_constant_of_shape,
+    kernel=lambda node, xs, state, nb: ([np.full(node.attrs["shape"], node.attrs["fill"], dtype=node.attrs["dtype"])],
+                                        state),
     doc="A tensor of the given (statically resolved) shape filled with one value.",
 ))
 
@@ -226,10 +304,18 @@ def _infer_expand(n):
     return [TensorType(tuple(np.broadcast_shapes(t.shape, tuple(n.attrs["shape"]))), t.dtype)]
 
 
+def _expand(node, xs, state, nb):
+    x = xs[0]
+    target = node.outputs[0].shape
+    sem = x.shape[nb:]
+    x = x.reshape(x.shape[:nb] + (1,) * (len(target) - len(sem)) + sem)
+    return [np.broadcast_to(x, x.shape[:nb] + target).copy()], state
+
+
 register(OpDef(
     name="Expand", inputs=["input", "shape?"], outputs=["output"], category="shape",
     traits=frozenset({"pure", "shape"}), attrs={"shape": Attr("ints", required=True)},
-    infer=_infer_expand, doc="Broadcasts its input to a (statically resolved) shape.",
+    infer=_infer_expand, kernel=_expand, doc="Broadcasts its input to a (statically resolved) shape.",
 ))
 
 
@@ -241,8 +327,15 @@ def _infer_reduce_mean(n):
     return [TensorType(shape, t.dtype)]
 
 
+def _reduce_mean(node, xs, state, nb):
+    x = xs[0]
+    rank = x.ndim - nb
+    axes = tuple(nb + (a % rank) for a in (node.attrs["axes"] or range(rank)))
+    return [x.mean(axis=axes, keepdims=node.attrs["keepdims"]).astype(x.dtype)], state
+
+
 register(OpDef(
     name="ReduceMean", inputs=["input"], outputs=["output"], category="math", traits=frozenset({"pure"}),
     attrs={"axes": Attr("ints", [], doc="axes to reduce; empty = all"), "keepdims": Attr("bool", True)},
-    infer=_infer_reduce_mean, doc="Mean over the given axes.",
+    infer=_infer_reduce_mean, kernel=_reduce_mean, doc="Mean over the given axes.",
 ))

@@ -1,7 +1,14 @@
-"""Featurizer (DSP) ops and the voice-activity detector, with ELL's semantics (ell-behaviour.md §1, §2)."""
+"""Featurizer (DSP) ops and the voice-activity detector, with ELL's semantics (ell-behaviour.md §1, §2).
+
+Each op's numpy kernel sits beside its declaration (contract in ``semantics.py``); the constant tables they use
+(window, filter banks, DCT, VAD weights) are in ``tables.py``.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from kwsc.ir import tables
 from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, register
 from kwsc.ir.types import TensorType
 
@@ -28,20 +35,49 @@ def _infer_buffer(n):
     return [TensorType((window,), in_type(n, 0).dtype)]
 
 
+def _buffer(node, xs, state, nb):
+    batch = state["window"].shape[:-1]
+    x = xs[0].reshape(xs[0].shape[:nb] + (-1,))
+    x = np.broadcast_to(x, batch + x.shape[-1:])
+    window = np.concatenate([state["window"][..., x.shape[-1]:], x], axis=-1).astype(np.float32)
+    return [window], {"window": window}
+
+
+def _buffer_scan(node, seq, state, nb):
+    """Sequence form: the window at each tick is the last W samples of (initial window ++ stream)."""
+    x = seq[0]  # (T, *batch, L)
+    steps = x.shape[0]
+    width = node.attrs["window_size"]
+    length = node.inputs[0].type.size
+    batch = state["window"].shape[:-1]
+    x = np.broadcast_to(x.reshape(x.shape[: nb + 1] + (-1,)), (steps,) + batch + (length,))
+    flat = np.concatenate([state["window"], np.moveaxis(x, 0, -2).reshape(batch + (steps * length,))], axis=-1)
+    ends = width + length * np.arange(1, steps + 1)
+    idx = ends[:, None] - width + np.arange(width)[None, :]  # (T, W)
+    out = np.moveaxis(flat[..., idx], -2, 0).astype(np.float32)  # (T, *batch, W)
+    return [out], {"window": out[-1].copy()}
+
+
 register(OpDef(
     name="Buffer", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"window_size": Attr("int", required=True, doc="samples in the sliding window")},
     infer=_infer_buffer,
-    state=lambda n: {"window": StateVar((n.attrs["window_size"],))},
+    state=lambda n: {"window": StateVar((n.attrs["window_size"],))}, kernel=_buffer, scan=_buffer_scan,
     doc="Sliding window: shifts the window left by the input length, appends the input, outputs the window "
         "(oldest sample first). Zeros initially and after reset.",
 ))
+
+def _window(node, xs, state, nb):
+    x = xs[0]
+    w = tables.window_table(node.attrs["kind"], x.shape[-1], node.attrs["symmetric"])
+    return [(x * w).astype(np.float32)], state
+
 
 register(OpDef(
     name="Window", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"kind": Attr("str", "hamming", choices=("hamming", "hann")),
            "symmetric": Attr("bool", True, doc="denominator N-1 (ELL's default) instead of N")},
-    infer=lambda n: [TensorType((_vector_len(n),), in_type(n, 0).dtype)],
+    infer=lambda n: [TensorType((_vector_len(n),), in_type(n, 0).dtype)], kernel=_window,
     doc="Multiplies by a window: hamming w[n] = 0.54 - 0.46·cos(2πn/(N-1)) (symmetric), computed in double.",
 ))
 
@@ -54,10 +90,16 @@ def _infer_fft(n):
     return [TensorType((nfft // 2 + 1,), in_type(n, 0).dtype)]
 
 
+def _fft(node, xs, state, nb):
+    nfft = (node.outputs[0].shape[0] - 1) * 2
+    spectrum = np.fft.rfft(xs[0].astype(np.float64), n=nfft, axis=-1)
+    return [np.abs(spectrum).astype(np.float32)], state
+
+
 register(OpDef(
     name="FFT", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"nfft": Attr("int", 0, doc="FFT length (power of 2); 0 = next power of 2 >= input length")},
-    infer=_infer_fft,
+    infer=_infer_fft, kernel=_fft,
     doc="Magnitudes |X[k]|, k = 0..nfft/2, of the unnormalised real DFT; input truncated or zero-padded to nfft.",
 ))
 
@@ -66,26 +108,42 @@ def _infer_filterbank(n):
     return [TensorType((n.attrs["num_filters"],), in_type(n, 0).dtype)]
 
 
+def _filterbank(kind):
+    def kernel(node, xs, state, nb):
+        x = xs[0]
+        a = node.attrs
+        m = tables.filterbank_matrix(kind, x.shape[-1], a["sample_rate"], a["num_filters"],
+                                     a.get("fft_size", 0), a["offset"])
+        return [(x.astype(np.float64) @ m.T.astype(np.float64)).astype(np.float32)], state
+    return kernel
+
+
 register(OpDef(
     name="MelFilterBank", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"sample_rate": Attr("float", 16000.0), "num_filters": Attr("int", 40),
            "fft_size": Attr("int", 0, doc="FFT size used for bin placement; 0 = 2·(input length − 1)"),
            "offset": Attr("float", 0.0)},
-    infer=_infer_filterbank,
+    infer=_infer_filterbank, kernel=_filterbank("mel"),
     doc="HTK mel triangles (1127·ln(1+f/700)) on integer bins floor(f·(fft_size+1)/sr), peak 1, support [lo, hi).",
 ))
 
 register(OpDef(
     name="LinearFilterBank", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"sample_rate": Attr("float", 16000.0), "num_filters": Attr("int", 40), "offset": Attr("float", 0.0)},
-    infer=_infer_filterbank,
+    infer=_infer_filterbank, kernel=_filterbank("linear"),
     doc="Linearly spaced triangles; bins floor(f·(K+1)/sr) with K the input length (ELL's quirk).",
 ))
+
+def _dct(node, xs, state, nb):
+    x = xs[0]
+    m = tables.dct_matrix(x.shape[-1], node.attrs["normalize"])
+    return [(x.astype(np.float64) @ m.T.astype(np.float64)).astype(np.float32)], state
+
 
 register(OpDef(
     name="DCT", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"normalize": Attr("bool", False, doc="orthonormal scaling instead of ELL's unnormalised form")},
-    infer=lambda n: [TensorType((_vector_len(n),), in_type(n, 0).dtype)],
+    infer=lambda n: [TensorType((_vector_len(n),), in_type(n, 0).dtype)], kernel=_dct,
     doc="DCT-II, X[k] = Σ x[n]·cos(π(n+½)k/N) (unnormalised, no factor 2, as ELL).",
 ))
 
@@ -94,12 +152,34 @@ def _iir_state(n):
     return {"x_hist": StateVar((max(len(n.attrs["b"]) - 1, 0),)), "y_hist": StateVar((len(n.attrs["a"]),))}
 
 
+def _iir(node, xs, state, nb):
+    b = np.asarray(node.attrs["b"], dtype=np.float64)
+    a = np.asarray(node.attrs["a"], dtype=np.float64)
+    x = xs[0].astype(np.float64)
+    xh = state["x_hist"].astype(np.float64)  # most recent last
+    yh = state["y_hist"].astype(np.float64)
+    ys = np.empty_like(x)
+    for n in range(x.shape[-1]):
+        xn = x[..., n]
+        y = b[0] * xn
+        for k in range(1, len(b)):
+            y = y + b[k] * xh[..., -k]
+        for k in range(1, len(a) + 1):
+            y = y - a[k - 1] * yh[..., -k]
+        ys[..., n] = y
+        if len(b) > 1:
+            xh = np.concatenate([xh[..., 1:], xn[..., None]], axis=-1)
+        if len(a):
+            yh = np.concatenate([yh[..., 1:], y[..., None]], axis=-1)
+    return [ys.astype(np.float32)], {"x_hist": xh.astype(np.float32), "y_hist": yh.astype(np.float32)}
+
+
 register(OpDef(
     name="IIR", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"b": Attr("floats", [1.0, -0.97], doc="feed-forward coefficients"),
            "a": Attr("floats", [], doc="feedback coefficients a1..an (y[n] -= Σ a_k·y[n-k])")},
     infer=lambda n: [TensorType((_vector_len(n),), in_type(n, 0).dtype)],
-    state=_iir_state,
+    state=_iir_state, kernel=_iir,
     doc="IIR filter over the sample stream, state carried across ticks: y[n] = Σ b_k x[n-k] − Σ a_k y[n-k].",
 ))
 
@@ -115,10 +195,34 @@ def _infer_vad(n):
     return [TensorType((1,), "int32")]
 
 
+def _vad(node, xs, state, nb):
+    a = node.attrs
+    x = xs[0].astype(np.float32)
+    n = x.shape[-1]
+    w = tables.vad_weights(n).astype(np.float32)
+    f32 = np.float32
+    level = ((x * w).sum(axis=-1, dtype=np.float32) / f32(n)).astype(f32)
+    frame = state["frame"]
+    t = (frame.astype(f32) * f32(a["frame_duration"])).astype(f32)
+    floor = state["floor"].astype(f32)
+    dt = (t - state["last_time"]).astype(f32)
+    d = (level - floor).astype(f32)
+    tau_up, tau_down = f32(a["tau_up"]), f32(a["tau_down"])
+    down = np.maximum(floor + (dt / tau_down) * d, level)
+    big = np.minimum(floor + f32(a["gain_att"]) * (dt / tau_up) * d, level)
+    up = np.minimum(floor + (dt / tau_up) * d, level)
+    new_floor = np.where(level < floor, down, np.where(level > f32(a["large_input"]) * floor, big, up)).astype(f32)
+    signal = state["signal"]
+    signal = np.where((level > f32(a["threshold_up"]) * new_floor) & (level > f32(a["level_threshold"])), 1, signal)
+    signal = np.where(level < f32(a["threshold_down"]) * new_floor, 0, signal).astype(np.int32)
+    new_state = {"frame": frame + 1, "floor": new_floor, "last_time": t, "signal": signal}
+    return [signal[..., None].astype(np.int32)], new_state
+
+
 register(OpDef(
     name="VAD", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"vad"}),
     attrs={k: Attr("float", v) for k, v in VAD_DEFAULTS.items()},
-    infer=_infer_vad,
+    infer=_infer_vad, kernel=_vad,
     state=lambda n: {"frame": StateVar((), "int64", 0), "floor": StateVar((), "float32", 0.1),
                      "last_time": StateVar((), "float32", 0.0), "signal": StateVar((), "int32", 0)},
     doc="ELL's voice-activity detector: C-message-weighted level vs an asymmetric noise floor with hysteresis; "

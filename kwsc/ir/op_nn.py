@@ -3,11 +3,15 @@
 Recurrent weights follow ELL's layout (ell-behaviour.md §3.1): row-major matrices with gate blocks
 stacked along rows — GRU (z, r, n), LSTM (i, f, g, o). Biases are kept apart (input and hidden),
 because GRU's candidate applies the reset gate to the hidden part *including* its bias.
+Each op's numpy kernel sits beside its declaration (contract in ``semantics.py``; reset timing in its NOTE).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, register
+from kwsc.ir.semantics import ACTIVATION_FN
 from kwsc.ir.types import TensorType
 
 __all__ = ["GATES", "ACTIVATIONS"]
@@ -29,19 +33,52 @@ def _infer_dense(n):
     return [TensorType(tuple(x.shape[:-1]) + (out_dim,), x.dtype)]
 
 
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _dense(node, xs, state, nb):
+    x, w = xs[0], xs[1]
+    y = np.matmul(x, w.T.astype(x.dtype, copy=False))
+    if len(xs) > 2 and xs[2] is not None:
+        y = y + xs[2].reshape(-1).astype(x.dtype, copy=False)
+    act = node.attrs["activation"]
+    if act == "softmax":
+        y = _softmax(y, -1)
+    elif act == "log_softmax":
+        y = _log_softmax(y, -1)
+    else:
+        y = ACTIVATION_FN[act](y)
+    return [y.astype(x.dtype, copy=False)], state
+
+
 register(OpDef(
     name="Dense", inputs=["input", "weights", "bias?"], outputs=["output"], category="nn",
     traits=frozenset({"pure"}),
     attrs={"activation": Attr("str", "none", choices=("none", "relu", "sigmoid", "tanh", "softmax", "log_softmax"),
                               doc="fused activation (set by the fuse_dense pass)")},
-    infer=_infer_dense,
+    infer=_infer_dense, kernel=_dense,
     doc="y = W·x + b over the last axis (W is [out, in], row-major), then the fused activation if any.",
 ))
 
-for _name in ("Softmax", "LogSoftmax"):
+def _softmax_kernel(fn):
+    def kernel(node, xs, state, nb):
+        x = xs[0]
+        axis = node.attrs["axis"] % (x.ndim - nb) + nb
+        return [fn(x, axis).astype(x.dtype)], state
+    return kernel
+
+
+for _name, _fn in (("Softmax", _softmax), ("LogSoftmax", _log_softmax)):
     register(OpDef(
         name=_name, inputs=["input"], outputs=["output"], category="nn", traits=frozenset({"pure"}),
-        attrs={"axis": Attr("int", -1)}, infer=lambda n: [in_type(n, 0)],
+        attrs={"axis": Attr("int", -1)}, infer=lambda n: [in_type(n, 0)], kernel=_softmax_kernel(_fn),
         doc=("exp(x - max) / Σ exp(x - max)" if _name == "Softmax" else "x - max - log Σ exp(x - max)")
         + " along an axis.",
     ))
@@ -71,6 +108,64 @@ def _recurrent_state(n):
     return state
 
 
+def _trigger_fired(node, xs, state, nb, batch):
+    """(fired mask, new prev_trigger) for the reset trigger of a recurrent node; no trigger never fires."""
+    trig = xs[1] if len(xs) > 1 else None
+    if trig is None:
+        return None, state["prev_trigger"]
+    t = np.broadcast_to(trig.reshape(trig.shape[:nb] + (-1,))[..., 0], batch).astype(np.int32)
+    fired = (state["prev_trigger"] != 0) & (t == 0)
+    return fired, t
+
+
+def _rnn_step(node, x, h, c, w, r, bi, bh):
+    """One step of GRU/LSTM/RNN with ELL gate orders; x (..., I), h (..., H)."""
+    act = ACTIVATION_FN[node.attrs["activation"]]
+    hidden = node.attrs["hidden_size"]
+    a = x @ w.T + bi
+    if node.op == "RNN":
+        return act(a + h @ r.T + bh), None
+    rec = ACTIVATION_FN[node.attrs["recurrent_activation"]]
+    if node.op == "GRU":
+        az, ar, an = a[..., :hidden], a[..., hidden:2 * hidden], a[..., 2 * hidden:]
+        rz, rr = r[:hidden], r[hidden:2 * hidden]
+        rn = r[2 * hidden:]
+        bhz, bhr, bhn = bh[:hidden], bh[hidden:2 * hidden], bh[2 * hidden:]
+        z = rec(az + h @ rz.T + bhz)
+        rg = rec(ar + h @ rr.T + bhr)
+        if node.attrs["linear_before_reset"]:
+            n = act(an + rg * (h @ rn.T + bhn))
+        else:
+            n = act(an + (rg * h) @ rn.T + bhn)
+        return n + z * (h - n), None
+    g = a + h @ r.T + bh
+    i, f = rec(g[..., :hidden]), rec(g[..., hidden:2 * hidden])
+    cand, o = act(g[..., 2 * hidden:3 * hidden]), rec(g[..., 3 * hidden:])
+    c_new = f * c + i * cand
+    return o * act(c_new), c_new
+
+
+def _recurrent(node, xs, state, nb):
+    x = xs[0]
+    batch = x.shape[:nb]
+    x = x.reshape(batch + (-1,)).astype(np.float32, copy=False)
+    w, r, bi, bh = (np.asarray(v, dtype=np.float32).reshape(v.shape[-2:] if k < 2 else (-1,))
+                    for k, v in enumerate(xs[2:6]))
+    h = state["h"]
+    h_new, c_new = _rnn_step(node, x, h, state.get("c"), w, r, bi, bh)
+    h_new = h_new.astype(np.float32)
+    outputs = [h_new] + ([c_new.astype(np.float32)] if node.op == "LSTM" else [])
+    new_state = {"h": h_new}
+    if node.op == "LSTM":
+        new_state["c"] = c_new.astype(np.float32)
+    fired, prev = _trigger_fired(node, xs, state, nb, batch)
+    if fired is not None:  # NOTE [Reset timing] in semantics.py: after this tick's output
+        keep = ~fired[..., None]
+        new_state = {k: np.where(keep, v, 0).astype(np.float32) for k, v in new_state.items()}
+    new_state["prev_trigger"] = np.asarray(prev, dtype=np.int32)
+    return outputs, new_state
+
+
 _RECURRENT_INPUTS = ["input", "reset_trigger?", "input_weights", "hidden_weights", "input_bias", "hidden_bias"]
 _DOCS = {
     "GRU": "z=σ(Wz·x+bz+Rz·h+rbz), r=σ(…), n=φ(Wn·x+bn + r⊙(Rn·h+rbn)) [linear_before_reset=1] or "
@@ -87,7 +182,7 @@ for _name in ("GRU", "LSTM", "RNN"):
     register(OpDef(
         name=_name, inputs=list(_RECURRENT_INPUTS), outputs=["output", "cell"] if _name == "LSTM" else ["output"],
         category="nn", traits=frozenset({"recurrent"}), attrs=attrs,
-        infer=_infer_recurrent, state=_recurrent_state,
+        infer=_infer_recurrent, state=_recurrent_state, kernel=_recurrent,
         doc=_DOCS[_name] + " One step per tick. State is zeroed when reset_trigger (element 0) goes from non-zero "
             "to 0, after that tick's output is computed (ELL's compiled timing).",
     ))

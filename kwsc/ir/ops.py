@@ -2,8 +2,9 @@
 
 An ``OpDef`` names the op's inputs (some optional), outputs, typed attributes with defaults,
 ``infer`` (output types from input types and attributes), the state it keeps between ticks
-(``state``), its traits and its documentation. Frontends, passes and backends look ops up here;
-nothing else keeps a list of ops. Definitions live in ``op_basic.py``, ``op_dsp.py`` and ``op_nn.py``.
+(``state``), its traits, its documentation and its meaning: the numpy ``kernel`` (see ``semantics.py``).
+Frontends, passes and backends look ops up here; nothing else keeps a list of ops. Definitions live in
+``op_basic.py``, ``op_dsp.py`` and ``op_nn.py``, which ``kwsc/ir/__init__.py`` imports once.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class StateVar:
 
 InferFn = Callable[["Node"], list[TensorType]]  # noqa: F821
 StateFn = Callable[["Node"], dict[str, StateVar]]  # noqa: F821
+KernelFn = Callable[["Node", list, dict, int], tuple[list, dict]]  # noqa: F821
 
 
 @dataclass
@@ -102,11 +104,15 @@ class OpDef:
         attrs: attribute schema.
         infer: output types from the node (its input values and attributes).
         state: persistent state per node (empty for stateless ops).
-        traits: tags such as ``elementwise``, ``binary``, ``unary``, ``featurizer``, ``recurrent``, ``shape``.
+        traits: tags such as ``elementwise``, ``binary``, ``unary``, ``featurizer``, ``recurrent``, ``shape``;
+            ``pure`` (no state, no side effects: foldable), ``static`` (the output depends only on the input's type).
         category: grouping used by printers for colours (``io``, ``constant``, ``math``, ``dsp``, ``nn``, ``shape``).
         symbol: operator symbol for printers (``+``, ``log``, …).
         variadic: the last input slot may repeat (Concat).
         doc: one paragraph saying what the op computes.
+        kernel: the numpy reference implementation, the meaning of the op (contract in ``semantics.py``);
+            None for graph I/O.
+        scan: optional sequence form of a stateful kernel (a whole time sequence at once, same result).
     """
 
     name: str
@@ -120,6 +126,8 @@ class OpDef:
     symbol: str | None = None
     variadic: bool = False
     doc: str = ""
+    kernel: KernelFn | None = None
+    scan: Callable | None = None
 
     @property
     def input_names(self) -> list[str]:
@@ -195,15 +203,8 @@ def register(opdef: OpDef) -> OpDef:
     return opdef
 
 
-def _ensure_loaded() -> None:
-    # Not "if not REGISTRY": importing one op module first (e.g. op_dsp.next_pow2) must not hide the others.
-    if "Input" not in REGISTRY or "VAD" not in REGISTRY or "GRU" not in REGISTRY:
-        from kwsc.ir import op_basic, op_dsp, op_nn  # noqa: F401  (registration side effect)
-
-
 def get_op(name: str) -> OpDef:
     """The OpDef of ``name``; an unknown name raises UnsupportedOpError with the closest names."""
-    _ensure_loaded()
     try:
         return REGISTRY[name]
     except KeyError:
@@ -215,13 +216,11 @@ def get_op(name: str) -> OpDef:
 
 def op_names() -> list[str]:
     """All registered op names, sorted."""
-    _ensure_loaded()
     return sorted(REGISTRY)
 
 
 def ops_with_trait(trait: str) -> frozenset[str]:
     """Names of the ops carrying a trait (e.g. ``recurrent``, ``elementwise``)."""
-    _ensure_loaded()
     return frozenset(name for name, op in REGISTRY.items() if trait in op.traits)
 
 

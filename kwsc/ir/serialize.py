@@ -18,18 +18,18 @@ import json
 import math
 import struct
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kwsc.errors import FormatError, InputError, KwscError
+from kwsc.fileio import atomic_write
 from kwsc.ir.graph import Graph, Value
 from kwsc.ir.types import DTYPES
 from kwsc.ir.verify import verify
 
-__all__ = ["FORMAT_VERSION", "graph_to_json", "graph_from_json", "save", "load", "atomic_write", "atomic_output"]
+__all__ = ["FORMAT_VERSION", "graph_to_json", "graph_from_json", "save", "load"]
 
 FORMAT_VERSION = 1
 
@@ -158,41 +158,6 @@ def graph_from_json(doc: Any, where: str = "<memory>") -> Graph:
             raise FormatError(f"{loc}: malformed node entry ({type(exc).__name__}: {exc})") from None
     verify(graph)
     return graph
-
-
-def _file_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_output(path: str | os.PathLike, write) -> Path:
-    """Create ``path`` atomically: ``write(f)`` gets a binary file object; the file appears only when it returns.
-
-    A temp file in the same folder, then a rename: a crash or Ctrl-C never leaves a half-written file, and the
-    final file gets the usual permissions (``0666 & ~umask``; ``mkstemp`` alone would make it owner-only).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write bytes or text to a file atomically (see ``atomic_output``)."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    atomic_output(path, lambda f: f.write(payload))
 
 
 def save(graph: Graph, path: str | os.PathLike) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 from kwsc.errors import KwscError, PassError
 from kwsc.ir.graph import Graph, Node
 from kwsc.ir.ops import get_op
+from kwsc.ir.semantics import evaluate_static
 from kwsc.passes.manager import PassResult, register_pass
 
 __all__ = ["FoldOptions", "fold_constants"]
@@ -51,8 +52,6 @@ def fold_constants(graph: Graph, options: FoldOptions) -> PassResult:
         6. Skips nodes whose outputs exceed ``max_elements`` (when set).
     Idempotent: after one run, no non-Constant node has only constant inputs.
     """
-    from kwsc.backends.reference import evaluate_static
-
     try:
         static = evaluate_static(graph)
     except KwscError:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from kwsc.errors import PassError
 from kwsc.ir.graph import Graph, Node, Value
+from kwsc.ir.metadata import FeaturizerRecord
 from kwsc.ir.op_dsp import VAD_DEFAULTS
 from kwsc.ir.ops import ops_with_trait
 from kwsc.passes.manager import PassResult, register_pass
@@ -13,14 +15,18 @@ from kwsc.passes.patterns import remove_if_dead
 
 __all__ = ["VadOptions", "insert_vad", "recurrent_nodes"]
 
+ELL_WINDOW_SIZE = 512  # add_vad.py's default samples per featurizer call (with its 16 kHz: 32 ms frames)
+
 
 @dataclass(frozen=True)
 class VadOptions:
     """Options of ``add_vad`` (ELL's ``add_vad.py`` parameters and defaults, ell-behaviour.md §2.1).
 
     Attributes:
-        sample_rate: audio sample rate (Hz); with window_size gives the VAD frame duration.
-        window_size: audio samples per featurizer call; frame_duration = window_size / sample_rate.
+        sample_rate: audio sample rate (Hz); with window_size gives the VAD frame duration. Not given: the
+            model's own (``sample_rate`` of the featurizer it was made for, in its metadata), else ELL's 16000.
+        window_size: audio samples per featurizer call; frame_duration = window_size / sample_rate. Not given:
+            the model's own (``input_size`` in its metadata), else ELL's 512.
         tau_up: time constant (s) of the noise floor rising.
         tau_down: time constant (s) of the noise floor falling.
         large_input: level/floor ratio above which the rise is slowed further.
@@ -30,8 +36,8 @@ class VadOptions:
         level_threshold: minimum level needed to switch to voice.
     """
 
-    sample_rate: float = VAD_DEFAULTS["sample_rate"]
-    window_size: int = 512
+    sample_rate: float | None = None
+    window_size: int | None = None
     tau_up: float = VAD_DEFAULTS["tau_up"]
     tau_down: float = VAD_DEFAULTS["tau_down"]
     large_input: float = VAD_DEFAULTS["large_input"]
@@ -41,15 +47,24 @@ class VadOptions:
     level_threshold: float = VAD_DEFAULTS["level_threshold"]
 
     def __post_init__(self) -> None:
-        if self.sample_rate <= 0 or self.window_size <= 0:
+        if (self.sample_rate is not None and self.sample_rate <= 0) or \
+                (self.window_size is not None and self.window_size <= 0):
             raise ValueError(f"sample_rate ({self.sample_rate}) and window_size ({self.window_size}) must be > 0")
         if self.tau_up <= 0 or self.tau_down <= 0:
             raise ValueError(f"tau_up ({self.tau_up}) and tau_down ({self.tau_down}) must be > 0")
 
-    def vad_attrs(self) -> dict[str, float]:
-        """The VAD node attributes these options give."""
-        return {"sample_rate": float(self.sample_rate),
-                "frame_duration": float(self.window_size) / float(self.sample_rate),
+    def timing(self, metadata: Mapping[str, Any] | None = None) -> tuple[float, int]:
+        """(sample rate, samples per featurizer call): the options, else the model's featurizer record, else ELL's
+        defaults (16000 Hz, 512)."""
+        record = FeaturizerRecord.from_metadata(metadata or {})
+        rate = self.sample_rate or record.sample_rate or VAD_DEFAULTS["sample_rate"]
+        hop = self.window_size or record.input_size or ELL_WINDOW_SIZE
+        return float(rate), int(hop)
+
+    def vad_attrs(self, metadata: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """The VAD node attributes these options give for a model with this metadata (see ``timing``)."""
+        rate, hop = self.timing(metadata)
+        return {"sample_rate": rate, "frame_duration": float(hop) / rate,
                 "tau_up": self.tau_up, "tau_down": self.tau_down, "large_input": self.large_input,
                 "gain_att": self.gain_att, "threshold_up": self.threshold_up,
                 "threshold_down": self.threshold_down, "level_threshold": self.level_threshold}
@@ -85,7 +100,8 @@ def insert_vad(graph: Graph, options: VadOptions) -> PassResult:
         2. An RNN whose reset trigger already comes from a VAD node is left alone.
         3. The VAD is created once, on the value feeding the *first* RNN's input (the classifier input, e.g. 80
            log-mel features), flattened by a Reshape when it is not 1-D (ELL's ReinterpretLayoutNode), with
-           ``frame_duration = window_size / sample_rate`` and the other options as attributes. If some RNN is
+           ``frame_duration = window_size / sample_rate`` and the other options as attributes; a rate or size
+           not given is the model's own (its featurizer record: ``sample_rate``, ``input_size``), else ELL's. If some RNN is
            already driven by a VAD, that VAD is reused instead, so there is still exactly one.
         4. Every other RNN's reset trigger is re-pointed to the VAD output; a Constant trigger left without
            users (what importers put there) is removed.
@@ -107,7 +123,7 @@ def insert_vad(graph: Graph, options: VadOptions) -> PassResult:
     else:
         first = rnns[0]
         features, reshapes = _vad_input(graph, first.inputs[0], before=first)
-        vad = graph.add("VAD", [features], options.vad_attrs(), name="vad", before=first)
+        vad = graph.add("VAD", [features], options.vad_attrs(graph.metadata), name="vad", before=first)
         counts["vad_added"] = 1
         counts["reshape_added"] = reshapes
     for rnn in pending:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from kwsc.errors import BackendError
-from kwsc.ir.serialize import atomic_write
+from kwsc.fileio import atomic_write
 from kwsc.train.models import KeywordSpotter, streaming_copy
 
 __all__ = ["export_onnx", "state_names", "verify_stateful_onnx", "DEFAULT_OPSET"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from kwsc.commands._util import option, parse_bool
+from kwsc.options import option, parse_bool
 from kwsc.train.config import (ARCHITECTURES, OPTIMIZERS, RECIPES, SCHEDULERS, load_config_file, merge_config,
                                recipe_config, validate_config)
 

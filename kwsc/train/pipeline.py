@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from kwsc.errors import InputError
-from kwsc.ir.serialize import atomic_write
+from kwsc.fileio import atomic_write
 from kwsc.train.config import model_filename
 from kwsc.train.export import DEFAULT_OPSET, export_onnx
 from kwsc.train.report import confusion_matrix, plot_confusion_matrix, plot_training_curves, write_results

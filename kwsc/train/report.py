@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwsc.ir.serialize import atomic_write
+from kwsc.fileio import atomic_write
 
 __all__ = ["confusion_matrix", "write_results", "plot_training_curves", "plot_confusion_matrix"]
 

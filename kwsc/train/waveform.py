@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kwsc.backends.tables import filterbank_matrix, window_table
 from kwsc.errors import FormatError, InputError
+from kwsc.ir.tables import filterbank_matrix, window_table
 
 __all__ = ["TutorialFeatures", "WaveformTrainingSet", "load_waveform_training_set"]
 

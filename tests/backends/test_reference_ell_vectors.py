@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kwsc.backends import tables
 from kwsc.backends.reference import Interpreter
-from kwsc.ir import Graph, verify
+from kwsc.ir import Graph, tables, verify
 from tests.conftest import ell_vectors
 
 

@@ -11,12 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from kwsc.backends import tables
 from kwsc.backends.reference import Interpreter
 from kwsc.errors import InputError
 from kwsc.frontends.ell import load_ell
 from kwsc.frontends.featurizer import FeaturizerOptions, featurizer_info, make_featurizer
-from kwsc.ir import load
+from kwsc.ir import load, tables
 from tests.conftest import REPO, ell_vectors
 
 TUTORIAL = FeaturizerOptions(sample_rate=16000, window_size=512, input_buffer_size=512, hamming_window=True,

@@ -279,7 +279,7 @@ def test_atomic_outputs_get_the_usual_permissions(tmp_path):
     import os
     import stat
 
-    from kwsc.ir import atomic_write
+    from kwsc.fileio import atomic_write
 
     mask = os.umask(0o022)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kwsc.backends.reference import KERNELS
+from kwsc.ir.semantics import KERNELS
 from kwsc.errors import KwscError, UnsupportedOpError, VerifyError
 from kwsc.ir import REGISTRY, Graph, get_op, op_names, ops_with_trait, verify
 from kwsc.ir.ops import ATTR_KINDS

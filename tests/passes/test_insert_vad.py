@@ -105,3 +105,15 @@ def test_no_recurrent_node_is_a_clear_error():
     g.add_output(g.op1("Relu", g.add_input([4])))
     with pytest.raises(PassError, match="no recurrent node .*GRU, LSTM or RNN.*ops are: Input, Output, Relu"):
         run_pass(g, "add_vad")
+
+
+def test_frame_timing_comes_from_the_models_featurizer_record():
+    """A classifier trained on 8 kHz features, 200 samples per call, gets a 25 ms VAD frame without options;
+    options still win, and a model without a record falls back to ELL's 16000 / 512 (the test above)."""
+    g = gru_classifier(features=8, hidden=4, layers=1, seed=3)
+    g.metadata.update({"sample_rate": "8000", "input_size": "200", "window_size": "40"})  # as training writes it
+    out, _ = run_passes(g, ["add_vad"])
+    (vad,) = out.find("VAD")
+    assert vad.attrs["sample_rate"] == 8000.0 and vad.attrs["frame_duration"] == pytest.approx(0.025)
+    out, _ = run_passes(g, ["add_vad"], {"add_vad": {"window_size": 400}})
+    assert out.find("VAD")[0].attrs["frame_duration"] == pytest.approx(0.05)

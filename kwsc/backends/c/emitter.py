@@ -20,7 +20,7 @@ from kwsc.backends.c.lowering import LoweredModel, float_literal, lower_graph
 from kwsc.backends.c.targets import Target, get_target
 from kwsc.errors import InputError
 from kwsc.ir.graph import Graph
-from kwsc.ir.serialize import atomic_write
+from kwsc.fileio import atomic_write
 
 __all__ = ["EmitResult", "emit_c", "render_project", "runtime_dir"]
 

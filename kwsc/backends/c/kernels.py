@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from kwsc.backends import tables
 from kwsc.errors import BackendError
+from kwsc.ir import tables
 
 __all__ = ["KernelEntry", "KERNEL_TABLE", "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES",
            "ACTIVATION_ENUM"]

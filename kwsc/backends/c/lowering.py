@@ -15,9 +15,9 @@ import numpy as np
 from kwsc.backends.c.kernels import ALIAS_OPS, KERNEL_TABLE
 from kwsc.backends.c.plan import Alloc, plan_arena
 from kwsc.backends.c.quantize import quantize_rows
-from kwsc.backends.reference import evaluate_static
 from kwsc.errors import BackendError, KwscError
 from kwsc.ir.graph import Graph, Node, Value
+from kwsc.ir.semantics import evaluate_static
 from kwsc.ir.verify import verify
 
 __all__ = ["float_literal", "Buf", "ConstArray", "StateField", "Step", "LoweredModel", "lower_graph", "CNamespace"]

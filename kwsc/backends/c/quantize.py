@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kwsc.ir.graph import Graph
+from kwsc.ir.semantics import evaluate_static
 
 __all__ = ["quantize_rows", "dequantize_rows", "simulate_int8_weights", "QUANTIZED_INPUTS"]
 
@@ -44,8 +45,6 @@ def simulate_int8_weights(graph: Graph) -> Graph:
     Weights computed from constants (e.g. a Reshape of one) are replaced too; values shared with other consumers
     are left unchanged for them.
     """
-    from kwsc.backends.reference import evaluate_static
-
     out = graph.copy()
     static = evaluate_static(out)
     for node in out.nodes:

@@ -2,9 +2,9 @@
 
 The importer walks the ONNX nodes in topological order and hands each to its translator (``_ops.py``,
 ``_rnn.py``), which creates IR nodes through ``Importer.add``. Every IR value gets its static type at
-creation; values computable from constants are evaluated at once (with the reference kernels) so that
-value-dependent shapes (Reshape's shape input, ConstantOfShape, Expand, Slice/Gather indices) become IR
-attributes. The plumbing nodes stay connected: removing them is the job of the fold/dce/shapes passes.
+creation; values computable from constants are evaluated at once (by ``kwsc.ir.semantics``, the one constant
+evaluator) so that value-dependent shapes (Reshape's shape input, ConstantOfShape, Expand, Slice/Gather
+indices) become IR attributes. The plumbing nodes stay connected: removing them is the job of the fold/dce/shapes passes.
 
 # NOTE: [Per-tick shapes]
 # IR values have per-tick shapes. A symbolic ONNX dimension (sequence length, batch) is taken as 1: one frame
@@ -21,6 +21,7 @@ from kwsc.errors import FrontendError, KwscError, UnsupportedOpError
 from kwsc.frontends.onnx._load import MAX_ELEMENTS, dtype_from_onnx, node_label, tensor_to_array
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.ops import get_op
+from kwsc.ir.semantics import static_outputs
 
 __all__ = ["Importer", "TRANSLATORS", "translator", "MIN_OPSET", "check_same_dtype"]
 
@@ -150,18 +151,9 @@ class Importer:
         return self.add(op, inputs, attrs, name=name).outputs[0]
 
     def _evaluate(self, node: Node) -> None:
-        from kwsc.backends.reference import KERNELS
-
-        opdef = get_op(node.op)
-        if opdef.stateful or "pure" not in opdef.traits or node.op not in KERNELS:
-            return
-        if node.op != "Shape" and not all(v is None or v in self.static for v in node.inputs):
-            return
-        xs = [None if v is None else self.static.get(v) for v in node.inputs]
-        with np.errstate(all="ignore"):
-            outs, _ = KERNELS[node.op](node, xs, {}, 0)
-        for value, out in zip(node.outputs, outs):
-            self.static[value] = np.asarray(out).astype(value.dtype, copy=False).reshape(value.shape)
+        outs = static_outputs(node, self.static)
+        if outs is not None:
+            self.static.update(zip(node.outputs, outs))
 
     # ------------------------------------------------------------------ the walk
     def run(self) -> Graph:

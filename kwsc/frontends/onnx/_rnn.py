@@ -22,6 +22,7 @@ from kwsc.frontends.onnx._importer import Importer, translator
 from kwsc.frontends.onnx._load import attr
 from kwsc.ir.graph import Node, Value
 from kwsc.ir.ops import get_op
+from kwsc.ir.semantics import evaluate_node
 
 __all__ = ["resolve_states"]
 
@@ -166,14 +167,11 @@ def _ancestors(value: Value, static: dict, stop_recurrent: bool) -> tuple[list[N
 
 
 def _run_codes(graph, inner: list[Node], seeds: dict[Value, np.ndarray], static: dict) -> dict[Value, np.ndarray]:
-    from kwsc.backends.reference import KERNELS
-
+    """Trace element codes (float64, exact) through the shape ops in ``inner``."""
     env = dict(seeds)
     for node in sorted(inner, key=graph.index):
         xs = [None if v is None else (env[v] if v in env else static[v]) for v in node.inputs]
-        outs, _ = KERNELS[node.op](node, xs, {}, 0)
-        for out_value, out in zip(node.outputs, outs):
-            env[out_value] = np.asarray(out, dtype=np.float64).reshape(out_value.shape)
+        env.update(zip(node.outputs, evaluate_node(node, xs, dtype="float64")))
     return env
 
 

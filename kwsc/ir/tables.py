@@ -1,6 +1,7 @@
 """Constant tables derived from op attributes (window, filter banks, DCT, VAD weights), ELL-exact.
 
-Shared by the reference interpreter and the code generators, so every backend uses the same numbers.
+Part of the ops' meaning (the kernels in ``op_dsp.py`` use them); the code generators and emitters read the same
+tables, so every backend uses the same numbers.
 All tables are computed in double and returned as float32, as ELL does (ell-behaviour.md §1.4–1.10, §2.2).
 """
 
