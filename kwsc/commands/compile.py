@@ -198,8 +198,8 @@ def register(sub) -> None:
     option(c, "--weights_dtype", default=None, help="weight element type (e.g. float32)")
     option(c, "--name", default=None, help="C module name (prefix of the API functions)")
 
-    p = add_command(sub, "add_vad", run_add_vad, help="add a VAD resetting the GRUs to a model, in place (ELL's add_vad)",
-                    description=_ADD_VAD_DESCRIPTION, aliases=("add-vad",))
+    p = add_command(sub, "add-vad", run_add_vad, help="add a VAD resetting the GRUs to a model, in place (ELL's add_vad)",
+                    description=_ADD_VAD_DESCRIPTION, aliases=("add_vad",))
     p.add_argument("model", help="the model to edit (.ell, .kwsc)")
     option(p, "--output", "-o", metavar="OUT", help="write the result here instead of over MODEL")
     _add_vad_pass_options(p)

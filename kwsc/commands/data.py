@@ -84,13 +84,13 @@ def _synth_dataset(args) -> int:
 def register(sub) -> None:
     p = add_command(sub, "make-training-list", _make_training_list,
                     help="training/validation/testing lists and categories.txt of a Speech-Commands-style folder",
-                    description="Lists a Speech-Commands-style folder as ELL does: categories = sub-folders "
-                                "(not _background_noise_), training = every wav not in validation_list.txt / "
-                                "testing_list.txt / the bad list, at most N per category, chosen with a seed. "
-                                "Writes training_list.txt and categories.txt into the wav folder, as ELL (the "
-                                "tutorial's next steps read audio/training_list.txt), or into --outdir with cleaned "
-                                "copies of the held-out lists. In the wav folder a held-out list that the bad list "
-                                "or missing files change is rewritten, its original kept as <name>_list.orig.txt.\n\n"
+                    description="Lists a Speech-Commands-style folder as ELL does: categories = sub-folders (not\n"
+                                "_background_noise_), training = every wav not in validation_list.txt /\n"
+                                "testing_list.txt / the bad list, at most N per category, chosen with a seed.\n"
+                                "Writes training_list.txt and categories.txt into the wav folder, as ELL (the tutorial's\n"
+                                "next steps read audio/training_list.txt), or into --outdir with cleaned copies of the\n"
+                                "held-out lists. In the wav folder a held-out list that the bad list or missing files\n"
+                                "change is rewritten, its original kept as <name>_list.orig.txt.\n\n"
                                 "example (the ELL tutorial's line):\n"
                                 "  kwsc make_training_list --wav_files audio --max_files_per_directory 1600",
                     aliases=("make_training_list",))
@@ -102,11 +102,11 @@ def register(sub) -> None:
 
     p = add_command(sub, "make-dataset", _make_dataset,
                     help="featurize the wavs of a list into an ELL-compatible .npz dataset",
-                    description="Featurizes every wav of a list with a featurizer model into <list name>.npz "
-                                "(keys features, labels, valid_classes, parameters; ELL's rows and padding) in the "
-                                "current folder, where the tutorial's train step reads it. Unreadable files are "
-                                "skipped and listed; the command fails when more than --max_bad of them fail, and "
-                                "before any work when more than --max_bad of the entries are missing.\n\n"
+                    description="Featurizes every wav of a list with a featurizer model into <list name>.npz (keys\n"
+                                "features, labels, valid_classes, parameters; ELL's rows and padding) in the current\n"
+                                "folder, where the tutorial's train step reads it. Unreadable files are skipped and\n"
+                                "listed; the command fails when more than --max_bad of them fail, and before any work\n"
+                                "when more than --max_bad of the entries are missing or the list is empty.\n\n"
                                 "example (the ELL tutorial's line; compiled_featurizer/mfcc made by kwsc wrap):\n"
                                 "  kwsc make_dataset --list_file audio/training_list.txt --featurizer "
                                 "compiled_featurizer/mfcc --window_size 40 --shift 40",
