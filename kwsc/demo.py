@@ -377,7 +377,7 @@ def step_report(ctx: DemoContext) -> dict:
     pictures = [(name, text) for name, text in (
         ("tone_features", "A 1 kHz tone and a 100 Hz → 7 kHz sweep through the featurizer: the tone must light the "
                           "mel band nearest 1 kHz, the sweep a rising band."),
-        ("real_clip_features", "A real recording from the data folder through the featurizer."))
+        ("real_clip_features", "The first clip of the data folder through the featurizer."))
         if (ctx.outdir / f"{name}.png").is_file()]
     if pictures:
         lines += ["## Features", ""]
