@@ -79,10 +79,11 @@ def _check_writable(folder: Path, wav_dir: Path) -> None:
     probe = folder
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
+    # a folder marked read-only (no write bit for anyone) is read-only for root too, whom os.access lets write
+    if not os.access(probe, os.W_OK) or not probe.stat().st_mode & 0o222:
         hint = (f"; pass --outdir DIR (then give make_dataset --wav_files {wav_dir})"
                 if folder.resolve() == wav_dir.resolve() else "")
-        raise InputError(f"{folder}: cannot write the lists there (no write permission){hint}")
+        raise InputError(f"{folder}: cannot write the lists there (a read-only folder){hint}")
 
 
 def make_training_list(wav_dir: str | Path, outdir: str | Path | None = None, max_files_per_directory: int = 5000,
