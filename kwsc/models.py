@@ -114,8 +114,14 @@ def clean_graph(graph: Graph) -> tuple[Graph, list]:
     return run_passes(graph, list(CLEANUP_PASSES))
 
 
-def load_model(path: str | Path) -> Graph:
-    """Read a model in any supported format into the IR (frontends are imported lazily)."""
+def load_model(path: str | Path, *, raw: bool = False) -> Graph:
+    """Read a model in any supported format into the IR (frontends are imported lazily).
+
+    Args:
+        path: a ``.kwsc``, ``.ell`` or ``.onnx`` file.
+        raw: skip the format's clean-up passes and return the frontend's one-to-one translation (for ``.ell``:
+            ``kwsc.frontends.ell.CLEANUP``, which folds BiasLayers into Dense and log∘softmax into LogSoftmax).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
@@ -125,9 +131,13 @@ def load_model(path: str | Path) -> Graph:
 
         return load(p)
     if suffix == ".ell":
-        from kwsc.frontends.ell import load_ell
+        from kwsc.frontends.ell import CLEANUP, load_ell
+        from kwsc.passes import run_pass
 
-        return load_ell(p)
+        graph = load_ell(p)
+        for name, options in () if raw else CLEANUP:
+            run_pass(graph, name, options)
+        return graph
     if suffix == ".onnx":
         from kwsc.frontends.onnx import import_onnx
 

@@ -36,7 +36,7 @@ from kwsc.backends.reference import Interpreter
 from kwsc.errors import InputError
 from kwsc.ir import Graph, get_op, tables
 from kwsc.ir.metadata import FeaturizerRecord
-from kwsc.ir.semantics import KERNELS, PARAM_INPUTS, evaluate_static, lift
+from kwsc.ir.semantics import KERNELS, evaluate_static, lift
 
 __all__ = ["BatchFeaturizer", "featurize_clips"]
 
@@ -155,7 +155,7 @@ class BatchFeaturizer:
         if op == "DCT":
             return _matmul(tables.dct_matrix(node.inputs[0].shape[0], a["normalize"]))
         kernel = KERNELS[op]
-        params = PARAM_INPUTS.get(op, frozenset())
+        params = get_op(op).param_inputs
         static = [v in self._static for v in node.inputs]
 
         def run(xs):

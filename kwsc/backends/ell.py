@@ -23,51 +23,64 @@ metadata becomes the node's PropertyBag (strings), which raises the node's versi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from kwsc.backends.ell_json import Archived, Numbers, Primitive, render
 from kwsc.errors import BackendError
 from kwsc.fileio import atomic_write
+from kwsc.formats import ell_schema as schema
 from kwsc.ir import Graph, Node, Value
 
 __all__ = ["emit_ell", "save_ell", "ELL_NODE_TYPES"]
 
-_ELEMENT = {"float32": "float", "float64": "double", "int32": "int", "int64": "int64_t"}
-_PORT_TYPE = {"float32": 1, "float64": 2, "int32": 3, "int64": 4}  # ELL's PortType enum
-_BINARY = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide"}
-_UNARY = {"Log": "log", "Exp": "exp", "Sqrt": "sqrt", "Square": "square", "Tanh": "tanh", "Sigmoid": "sigmoid",
-          "Abs": "abs"}
-_ACTIVATION = {"tanh": "TanhActivation", "sigmoid": "SigmoidActivation", "relu": "ReLUActivation",
-               "hard_sigmoid": "HardSigmoidActivation", "hard_tanh": "HardTanhActivation"}
-
 # IR op → the ELL node type(s) it is written as (for messages and documentation).
-ELL_NODE_TYPES = {
-    "Input": "InputNode", "Output": "OutputNode", "Constant": "ConstantNode", "Identity": "(none)",
-    "Buffer": "BufferNode", "Window": "HammingWindowNode", "FFT": "FFTNode", "MelFilterBank": "MelFilterBankNode",
-    "LinearFilterBank": "LinearFilterBankNode", "DCT": "DCTNode", "IIR": "IIRFilterNode",
-    **{op: "BinaryOperationNode" for op in _BINARY}, **{op: "UnaryOperationNode" for op in _UNARY},
-    "GRU": "GRUNode", "LSTM": "LSTMNode", "RNN": "RNNNode", "Dense": "FullyConnectedLayerNode + BiasLayerNode",
-    "Softmax": "SoftmaxLayerNode", "LogSoftmax": "SoftmaxLayerNode + UnaryOperationNode(log)",
-    "Reshape": "ReinterpretLayoutNode", "Cast": "TypeCastNode", "VAD": "VoiceActivityDetectorCodeNode",
-}
+ELL_NODE_TYPES = schema.writer_ops()
+
+
+@dataclass(frozen=True)
+class _Port:
+    """An input port still to be written: what it reads; ``base`` gives ELL's untyped ``InputPortBase``."""
+
+    dtype: str
+    ref: str
+    base: bool = False
 
 
 def _element(dtype: str, where: str) -> str:
     try:
-        return _ELEMENT[dtype]
+        return schema.ELEMENT_OF_DTYPE[dtype]
     except KeyError:
         raise BackendError(f"{where}: element type {dtype} has no ELL equivalent") from None
+
+
+def _ordered(obj: Archived, order: tuple[str, ...], fields: Mapping[str, Any], what: str) -> Archived:
+    """Add ``fields`` to ``obj`` in the schema's ``order`` (``metadata`` may be absent; nothing else may)."""
+    missing = [key for key in order if key not in fields and key != "metadata"]
+    extra = sorted(set(fields) - set(order))
+    if missing or extra:  # pragma: no cover - emitter and schema disagree
+        raise AssertionError(f"{what}: fields missing {missing}, not in ELL's schema {extra}")
+    for key in order:
+        if key in fields:
+            obj.add(schema.ARCHIVE_NAMES.get(key, key), fields[key])
+    return obj
+
+
+def _object(kind: str, type_name: str | None = None, **fields: Any) -> Archived:
+    """An archived non-node object of the schema's ``kind``, fields in ELL's order."""
+    spec = schema.OBJECTS[kind]
+    return _ordered(Archived(type_name or kind, spec.version), spec.fields, fields, kind)
 
 
 def _layout(shape: tuple[int, ...] | list[int]) -> Archived:
     """A dense row-major MemoryLayout (no padding)."""
     size = [int(d) for d in shape] or [1]
     increment = [int(np.prod(size[i + 1:], dtype=np.int64)) for i in range(len(size))]
-    return (Archived("MemoryLayout", "0").add("size", size).add("extent", size).add("offset", [0] * len(size))
-            .add("order", list(range(len(size)))).add("increment", increment))
+    return _object("MemoryLayout", size=size, extent=size, offset=[0] * len(size), order=list(range(len(size))),
+                   increment=increment)
 
 
 def _variant(value: Any, typed: bool) -> Archived:
@@ -82,30 +95,32 @@ def _variant(value: Any, typed: bool) -> Archived:
         kind, text = "double", float(value)
     else:
         kind, text = "std::string", json.dumps(value, default=str)
-    return Archived("Variant", "0").add("type", kind).add("value", Primitive(text))
+    return _object("Variant", type=kind, value=Primitive(text))
 
 
 def _property_bag(metadata: dict[str, Any], typed: bool = False) -> Archived:
-    entries = [Archived("PropertyBag::KeyValue", "0").add("k", str(key)).add("v", _variant(value, typed))
+    entries = [_object("PropertyBag::KeyValue", k=str(key), v=_variant(value, typed))
                for key, value in metadata.items()]
-    return Archived("PropertyBag", "0").add("data", entries)
+    return _object("PropertyBag", data=entries)
 
 
 def _activation(name: str, where: str) -> Archived:
     try:
-        return Archived(f"{_ACTIVATION[name]}<float>", "0")
+        return _object("Activation", f"{schema.ACTIVATION_CLASSES[name]}<float>")
     except KeyError:
         raise BackendError(f"{where}: activation {name!r} has no ELL equivalent") from None
 
 
-def _layer_fields(layer: Archived, out_size: int) -> Archived:
-    """The fields every neural-network Layer archives first (no padding, output shape rows×columns×channels)."""
-    return (layer.add("inputPaddingScheme", 0).add("inputPaddingSize", 0).add("outputShape", [1, 1, out_size])
-            .add("outputPaddingScheme", 0).add("outputPaddingSize", 0))
+def _layer(kind: str, out_size: int, **fields: Any) -> Archived:
+    """A neural-network layer object: no padding, output shape rows×columns×channels = 1×1×out_size."""
+    spec = schema.LAYER_TYPES[kind]
+    common = {"inputPaddingScheme": 0, "inputPaddingSize": 0, "outputShape": [1, 1, out_size],
+              "outputPaddingScheme": 0, "outputPaddingSize": 0}
+    return _ordered(Archived(f"{kind}<float>", "0"), schema.LAYER_FIELDS + spec.fields, {**common, **fields}, kind)
 
 
 class _Emitter:
-    """Walks the IR in order and builds the Map object; ids are handed out as nodes are created."""
+    """Walks the IR in order and builds the Map object; ids are handed out as nodes are written."""
 
     def __init__(self, graph: Graph) -> None:
         from kwsc.ir.semantics import evaluate_static
@@ -119,23 +134,30 @@ class _Emitter:
         self.outputs: list[tuple[str, str]] = []
 
     # ---------------------------------------------------------------------------- building blocks
-    def node(self, type_name: str, version: str, metadata: dict[str, Any] | None) -> tuple[Archived, str]:
-        """Start a node with the next id (after its inputs were resolved, so producers come first)."""
+    def write(self, kind: str, args: tuple[str, ...], metadata: dict[str, Any] | None, **fields: Any) -> str:
+        """Write a node of schema type ``kind`` with the next id; returns the id.
+
+        Call it after every input was resolved (``ref``), so producers — constants included — come first.
+        ``_Port`` field values become port objects owned by this node.
+        """
+        spec = schema.NODE_TYPES[kind]
         node_id = str(self.next_id)
         self.next_id += 1
+        version = spec.version
         if metadata and int(version) < 3:
             version = "3"  # a Node with metadata archives version 3
-        obj = Archived(type_name, version).add("id", Primitive(node_id))
+        obj = Archived(spec.type_name(*args), version).add("id", Primitive(node_id))
         if metadata:
             obj.add("metadata", _property_bag(metadata))
-        self.nodes.append(obj)
-        return obj, node_id
+        fields = {key: self.port(node_id, key, value) if isinstance(value, _Port) else value
+                  for key, value in fields.items()}
+        self.nodes.append(_ordered(obj, spec.fields, fields, spec.name))
+        return node_id
 
-    def port(self, node_id: str, name: str, dtype: str, ref: str, *, base: bool = False) -> Archived:
-        """An input port object; ``base`` gives ELL's untyped ``InputPortBase`` (reset triggers, VAD input)."""
-        type_name = "InputPortBase" if base else f"InputPort<{_element(dtype, f'port {name}')}>"
-        return (Archived(type_name, "0").add("nodeId", Primitive(node_id)).add("name", name)
-                .add("type", _PORT_TYPE[dtype]).add("input", Primitive(ref)))
+    def port(self, node_id: str, name: str, port: _Port) -> Archived:
+        type_name = "InputPortBase" if port.base else f"InputPort<{_element(port.dtype, f'port {name}')}>"
+        return _object("InputPort", type_name, nodeId=Primitive(node_id), name=name,
+                       type=schema.PORT_TYPE[port.dtype], input=Primitive(port.ref))
 
     def constant(self, array: np.ndarray, metadata: dict[str, Any] | None = None) -> str:
         """Write a ConstantNode now and return its port-element string."""
@@ -144,8 +166,8 @@ class _Emitter:
         if dtype == "bool":
             array, dtype = array.astype(np.int32), "int32"
         precision = {"float32": 7, "float64": 16}.get(dtype, 0)
-        obj, node_id = self.node(f"ConstantNode<{_element(dtype, 'constant')}>", "8", metadata)
-        obj.add("values", Numbers(array, precision)).add("layout", _layout(array.shape))
+        node_id = self.write("ConstantNode", (_element(dtype, "constant"),), metadata,
+                             values=Numbers(array, precision), layout=_layout(array.shape))
         return f"{node_id}.output"
 
     def ref(self, value: Value) -> str:
@@ -158,16 +180,12 @@ class _Emitter:
             self.refs[value] = self.constant(self.static[value], metadata)
         return self.refs[value]
 
-    def simple(self, node: Node, type_base: str, fields: list[tuple[str, Any]] = (), version: str = "0") -> str:
+    def simple(self, node: Node, kind: str, **fields: Any) -> None:
         """A node with one ``input`` port, some fields and one ``output``."""
         x = node.inputs[0]
-        ref = self.ref(x)
-        obj, node_id = self.node(f"{type_base}<{_element(x.dtype, node.name)}>", version, node.metadata)
-        obj.add("input", self.port(node_id, "input", x.dtype, ref))
-        for key, item in fields:
-            obj.add(key, item)
+        port = _Port(x.dtype, self.ref(x))
+        node_id = self.write(kind, (_element(x.dtype, node.name),), node.metadata, input=port, **fields)
         self.refs[node.outputs[0]] = f"{node_id}.output"
-        return node_id
 
     # ---------------------------------------------------------------------------- per op
     def emit_node(self, node: Node) -> None:
@@ -176,34 +194,34 @@ class _Emitter:
             return  # written as a ConstantNode where it is first used
         handler = getattr(self, f"op_{node.op}", None)
         if handler is None:
-            if node.op in _BINARY:
+            if node.op in schema.BINARY_OPERATIONS:
                 handler = self.op_binary
-            elif node.op in _UNARY:
+            elif node.op in schema.UNARY_OPERATIONS:
                 handler = self.op_unary
             else:
+                reason = schema.WRITER_REFUSES.get(node.op, "no ELL node type computes it")
                 supported = ", ".join(sorted(ELL_NODE_TYPES))
-                raise BackendError(f"{where} has no ELL equivalent; ops ELL files can hold: {supported}")
+                raise BackendError(f"{where} has no ELL equivalent ({reason}); ops ELL files can hold: {supported}")
         handler(node, where)
 
     def op_Input(self, node: Node, where: str) -> None:
         value = node.outputs[0]
-        obj, node_id = self.node(f"InputNode<{_element(value.dtype, where)}>", "2", node.metadata)
-        obj.add("layout", _layout(value.shape))
+        node_id = self.write("InputNode", (_element(value.dtype, where),), node.metadata, layout=_layout(value.shape))
         self.refs[value] = f"{node_id}.output"
         self.inputs.append((node.attrs["name"], node_id))
 
     def op_Output(self, node: Node, where: str) -> None:
         x = node.inputs[0]
-        ref = self.ref(x)
-        obj, node_id = self.node(f"OutputNode<{_element(x.dtype, where)}>", "2", node.metadata)
-        obj.add("input", self.port(node_id, "input", x.dtype, ref)).add("layout", _layout(x.shape))
+        port = _Port(x.dtype, self.ref(x))
+        node_id = self.write("OutputNode", (_element(x.dtype, where),), node.metadata, input=port,
+                             layout=_layout(x.shape))
         self.outputs.append((node.attrs["name"], f"{node_id}.output"))
 
     def op_Identity(self, node: Node, where: str) -> None:
         self.refs[node.outputs[0]] = self.ref(node.inputs[0])
 
     def op_Buffer(self, node: Node, where: str) -> None:
-        self.simple(node, "BufferNode", [("windowSize", node.attrs["window_size"])])
+        self.simple(node, "BufferNode", windowSize=node.attrs["window_size"])
 
     def op_Window(self, node: Node, where: str) -> None:
         if node.attrs["kind"] != "hamming" or not node.attrs["symmetric"]:
@@ -212,35 +230,34 @@ class _Emitter:
         self.simple(node, "HammingWindowNode")
 
     def op_FFT(self, node: Node, where: str) -> None:
-        self.simple(node, "FFTNode", [("fftSize", (node.outputs[0].shape[0] - 1) * 2)])
+        self.simple(node, "FFTNode", fftSize=(node.outputs[0].shape[0] - 1) * 2)
 
     def _filters(self, node: Node, kind: str) -> Archived:
         spectrum = node.inputs[0].type.size
         count = node.attrs["num_filters"]
-        filters = (Archived(f"{kind}FilterBank", "0").add("windowSize", spectrum)
-                   .add("rate", float(node.attrs["sample_rate"])).add("numFilters", count).add("begin", 0)
-                   .add("end", count).add("offset", float(node.attrs["offset"])))
-        if kind == "Mel":
-            filters.add("fftSize", node.attrs["fft_size"] or 2 * (spectrum - 1))
-        return filters
+        fields = {"windowSize": spectrum, "rate": float(node.attrs["sample_rate"]), "numFilters": count, "begin": 0,
+                  "end": count, "offset": float(node.attrs["offset"])}
+        if kind == "MelFilterBank":
+            fields["fftSize"] = node.attrs["fft_size"] or 2 * (spectrum - 1)
+        return _object(kind, **fields)
 
     def op_MelFilterBank(self, node: Node, where: str) -> None:
-        self.simple(node, "MelFilterBankNode", [("filters", self._filters(node, "Mel"))])
+        self.simple(node, "MelFilterBankNode", filters=self._filters(node, "MelFilterBank"))
 
     def op_LinearFilterBank(self, node: Node, where: str) -> None:
-        self.simple(node, "LinearFilterBankNode", [("filters", self._filters(node, "Linear"))])
+        self.simple(node, "LinearFilterBankNode", filters=self._filters(node, "LinearFilterBank"))
 
     def op_DCT(self, node: Node, where: str) -> None:
         if node.attrs["normalize"]:
             raise BackendError(f"{where}: ELL's DCTNode is unnormalised; normalize=True has no equivalent")
-        self.simple(node, "DCTNode", [("numFilters", node.inputs[0].type.size)])
+        self.simple(node, "DCTNode", numFilters=node.inputs[0].type.size)
 
     def op_IIR(self, node: Node, where: str) -> None:
         element = _element(node.inputs[0].dtype, where)
         precision = 7 if element == "float" else 16
-        iir = (Archived(f"IIRFilter<{element}>", "0").add("b", Numbers(np.asarray(node.attrs["b"]), precision))
-               .add("a", Numbers(np.asarray(node.attrs["a"], dtype=np.float64), precision)))
-        self.simple(node, "IIRFilterNode", [("filter", iir)])
+        iir = _object("IIRFilter", f"IIRFilter<{element}>", b=Numbers(np.asarray(node.attrs["b"]), precision),
+                      a=Numbers(np.asarray(node.attrs["a"], dtype=np.float64), precision))
+        self.simple(node, "IIRFilterNode", filter=iir)
 
     def op_binary(self, node: Node, where: str) -> None:
         out = node.outputs[0]
@@ -253,40 +270,32 @@ class _Emitter:
             else:
                 raise BackendError(f"{where}: ELL's BinaryOperationNode needs equal sizes, got "
                                    f"{operand.shape} broadcast to {out.shape}")
-        element = _element(out.dtype, where)
-        obj, node_id = self.node(f"BinaryOperationNode<{element}>", "7", node.metadata)
-        for index, ref in enumerate(refs, start=1):
-            obj.add(f"input{index}", self.port(node_id, f"input{index}", out.dtype, ref))
-        obj.add("inputLayout1", _layout(out.shape)).add("inputLayout2", _layout(out.shape))
-        obj.add("operation", _BINARY[node.op]).add("outputLayout", _layout(out.shape)).add("padding", 0)
+        layout = _layout(out.shape)
+        node_id = self.write("BinaryOperationNode", (_element(out.dtype, where),), node.metadata,
+                             input1=_Port(out.dtype, refs[0]), input2=_Port(out.dtype, refs[1]),
+                             inputLayout1=layout, inputLayout2=_layout(out.shape),
+                             operation=schema.BINARY_OPERATIONS[node.op], outputLayout=_layout(out.shape), padding=0)
         self.refs[out] = f"{node_id}.output"
 
     def op_unary(self, node: Node, where: str) -> None:
-        self.simple(node, "UnaryOperationNode", [("operation", _UNARY[node.op])])
+        self.simple(node, "UnaryOperationNode", operation=schema.UNARY_OPERATIONS[node.op])
 
     def op_Reshape(self, node: Node, where: str) -> None:
-        self.simple(node, "ReinterpretLayoutNode", [("outputLayout", _layout(node.outputs[0].shape))], version="8")
+        self.simple(node, "ReinterpretLayoutNode", outputLayout=_layout(node.outputs[0].shape))
 
     def op_Cast(self, node: Node, where: str) -> None:
         x, out = node.inputs[0], node.outputs[0]
-        ref = self.ref(x)
-        type_name = f"TypeCastNode<{_element(x.dtype, where)},{_element(out.dtype, where)}>"
-        obj, node_id = self.node(type_name, "0", node.metadata)
-        obj.add("input", self.port(node_id, "input", x.dtype, ref))
+        port = _Port(x.dtype, self.ref(x))
+        node_id = self.write("TypeCastNode", (_element(x.dtype, where), _element(out.dtype, where)), node.metadata,
+                             input=port)
         self.refs[out] = f"{node_id}.output"
 
     def op_VAD(self, node: Node, where: str) -> None:
         x = node.inputs[0]
-        ref = self.ref(x)
-        a = node.attrs
-        vad = Archived("VoiceActivityDetector", "0").add("windowSize", float(x.type.size))
-        for field, attr in (("sampleRate", "sample_rate"), ("frameDuration", "frame_duration"), ("tauUp", "tau_up"),
-                            ("tauDown", "tau_down"), ("largeInput", "large_input"), ("gainAtt", "gain_att"),
-                            ("thresholdUp", "threshold_up"), ("thresholdDown", "threshold_down"),
-                            ("levelThreshold", "level_threshold")):
-            vad.add(field, float(a[attr]))
-        obj, node_id = self.node("VoiceActivityDetectorCodeNode", "0", node.metadata)
-        obj.add("input", self.port(node_id, "input", x.dtype, ref, base=True)).add("vad", vad)
+        port = _Port(x.dtype, self.ref(x), base=True)
+        vad = _object("VoiceActivityDetector", windowSize=float(x.type.size),
+                      **{field: float(node.attrs[attr]) for field, attr in schema.VAD_FIELDS.items()})
+        node_id = self.write("VoiceActivityDetectorCodeNode", (), node.metadata, input=port, vad=vad)
         self.refs[node.outputs[0]] = f"{node_id}.output"
 
     def _recurrent(self, node: Node, where: str) -> None:
@@ -295,44 +304,39 @@ class _Emitter:
                                "(linear_before_reset=1); this GRU uses 0")
         inputs = list(node.inputs) + [None] * (6 - len(node.inputs))
         x, trigger = inputs[0], inputs[1]
-        x_ref = self.ref(x)
+        x_port = _Port(x.dtype, self.ref(x))
         if trigger is None:  # as ELL's importer does: a constant trigger that never fires
-            trigger_ref, trigger_dtype = self.constant(np.zeros(1, dtype=np.int32)), "int32"
+            trigger_port = _Port("int32", self.constant(np.zeros(1, dtype=np.int32)), base=True)
         else:
-            trigger_ref, trigger_dtype = self.ref(trigger), trigger.dtype
-        weight_refs = [self.ref(v) for v in inputs[2:6]]
-        element = _element(x.dtype, where)
-        obj, node_id = self.node(f"{node.op}Node<{element}>", "0", node.metadata)
-        obj.add("input", self.port(node_id, "input", x.dtype, x_ref))
-        obj.add("resetTrigger", self.port(node_id, "resetTrigger", trigger_dtype, trigger_ref, base=True))
-        obj.add("hiddenUnits", node.attrs["hidden_size"])
-        for name, value, ref in zip(("inputWeights", "hiddenWeights", "inputBias", "hiddenBias"), inputs[2:6],
-                                    weight_refs):
-            obj.add(name, self.port(node_id, name, value.dtype, ref))
-        obj.add("activation", _activation(node.attrs["activation"], where))
+            trigger_port = _Port(trigger.dtype, self.ref(trigger), base=True)
+        weights = {name: _Port(value.dtype, self.ref(value))
+                   for name, value in zip(schema.RECURRENT_WEIGHT_FIELDS, inputs[2:6])}
+        activations = {"activation": _activation(node.attrs["activation"], where)}
         if node.op != "RNN":  # ELL writes the recurrent activation under the same field name
-            obj.add("activation", _activation(node.attrs["recurrent_activation"], where))
+            activations["recurrentActivation"] = _activation(node.attrs["recurrent_activation"], where)
+        node_id = self.write(f"{node.op}Node", (_element(x.dtype, where),), node.metadata, input=x_port,
+                             resetTrigger=trigger_port, hiddenUnits=node.attrs["hidden_size"], **weights,
+                             **activations)
         self.refs[node.outputs[0]] = f"{node_id}.output"
         if node.op == "LSTM":
             self.refs[node.outputs[1]] = f"{node_id}.outputCellState"
 
     op_GRU = op_LSTM = op_RNN = _recurrent
 
-    def _layer_node(self, kind: str, ref: str, size_in: int, out_size: int, layer: Archived, metadata) -> str:
-        obj, node_id = self.node(f"{kind}LayerNode<float>", "5", metadata)
-        obj.add("input", self.port(node_id, "input", "float32", ref))
-        obj.add("inputLayout", _layout([1, 1, size_in])).add("outputLayout", _layout([1, 1, out_size]))
-        obj.add("inputShape", [1, 1, size_in]).add("layer", layer)
+    def _layer_node(self, kind: str, ref: str, size_in: int, layer: Archived, metadata) -> str:
+        out_size = dict(layer.fields)["outputShape"][-1]
+        node_id = self.write(f"{kind}Node", ("float",), metadata, input=_Port("float32", ref),
+                             inputLayout=_layout([1, 1, size_in]), outputLayout=_layout([1, 1, out_size]),
+                             inputShape=[1, 1, size_in], layer=layer)
+        return f"{node_id}.output"
+
+    def _unary_after(self, ref: str, operation: str) -> str:
+        node_id = self.write("UnaryOperationNode", ("float",), None, input=_Port("float32", ref), operation=operation)
         return f"{node_id}.output"
 
     def _softmax(self, ref: str, size: int, metadata, log: bool) -> str:
-        layer = _layer_fields(Archived("SoftmaxLayer<float>", "0"), size)
-        ref = self._layer_node("Softmax", ref, size, size, layer, metadata)
-        if log:
-            obj, node_id = self.node("UnaryOperationNode<float>", "0", None)
-            obj.add("input", self.port(node_id, "input", "float32", ref)).add("operation", "log")
-            ref = f"{node_id}.output"
-        return ref
+        ref = self._layer_node("SoftmaxLayer", ref, size, _layer("SoftmaxLayer", size), metadata)
+        return self._unary_after(ref, "log") if log else ref
 
     def _check_vector(self, node: Node, value: Value, where: str) -> int:
         if value.dtype != "float32" or sum(1 for d in value.shape if d != 1) > 1:
@@ -347,20 +351,17 @@ class _Emitter:
         size_in = self._check_vector(node, x, where)
         w = np.asarray(self.static[weights], dtype=np.float32)
         rows = w.shape[0]
-        layer = _layer_fields(Archived("FullyConnectedLayer<float>", "0"), rows)
-        layer.add("weights_rows", rows).add("weights_columns", w.shape[1]).add("weights_values", Numbers(w))
-        ref = self._layer_node("FullyConnected", self.ref(x), size_in, rows, layer, node.metadata)
+        layer = _layer("FullyConnectedLayer", rows, weights_rows=rows, weights_columns=w.shape[1],
+                       weights_values=Numbers(w))
+        ref = self._layer_node("FullyConnectedLayer", self.ref(x), size_in, layer, node.metadata)
         if bias is not None:
-            layer = _layer_fields(Archived("BiasLayer<float>", "0"), rows)
-            layer.add("bias", Numbers(np.asarray(self.static[bias], dtype=np.float32)))
-            ref = self._layer_node("Bias", ref, rows, rows, layer, None)
+            layer = _layer("BiasLayer", rows, bias=Numbers(np.asarray(self.static[bias], dtype=np.float32)))
+            ref = self._layer_node("BiasLayer", ref, rows, layer, None)
         activation = node.attrs["activation"]
         if activation in ("softmax", "log_softmax"):
             ref = self._softmax(ref, rows, None, activation == "log_softmax")
         elif activation in ("tanh", "sigmoid"):
-            obj, node_id = self.node("UnaryOperationNode<float>", "0", None)
-            obj.add("input", self.port(node_id, "input", "float32", ref)).add("operation", activation)
-            ref = f"{node_id}.output"
+            ref = self._unary_after(ref, activation)
         elif activation != "none":
             raise BackendError(f"{where}: fused activation {activation!r} has no ELL equivalent here")
         self.refs[node.outputs[0]] = self._as_shape(ref, node.outputs[0])
@@ -369,8 +370,8 @@ class _Emitter:
         """Layer nodes compute on flat vectors; restore the IR's shape (e.g. [1, 12]) when it is not flat."""
         if len(value.shape) == 1:
             return ref
-        obj, node_id = self.node("ReinterpretLayoutNode<float>", "8", None)
-        obj.add("input", self.port(node_id, "input", value.dtype, ref)).add("outputLayout", _layout(value.shape))
+        node_id = self.write("ReinterpretLayoutNode", ("float",), None, input=_Port(value.dtype, ref),
+                             outputLayout=_layout(value.shape))
         return f"{node_id}.output"
 
     def _softmax_op(self, node: Node, where: str) -> None:
@@ -388,16 +389,15 @@ class _Emitter:
         for node in self.graph.nodes:
             self.emit_node(node)
         metadata = self.graph.metadata
-        version = "3" if metadata else "2"
-        model = Archived("Model", version).add("nodes", self.nodes)
-        root = Archived("Map", version).add("model", model)
-        root.add("inputNames", [name for name, _ in self.inputs])
-        root.add("inputIds", [Primitive(node_id) for _, node_id in self.inputs])
-        root.add("outputNames", [name for name, _ in self.outputs])
-        root.add("outputElements", [Primitive(ref) for _, ref in self.outputs])
+        version = "3" if metadata else "2"  # Map and Model archive version 3 when the Map has metadata
+        model = _ordered(Archived("Model", version), schema.OBJECTS["Model"].fields, {"nodes": self.nodes}, "Model")
+        fields = {"model": model, "inputNames": [name for name, _ in self.inputs],
+                  "inputIds": [Primitive(node_id) for _, node_id in self.inputs],
+                  "outputNames": [name for name, _ in self.outputs],
+                  "outputElements": [Primitive(ref) for _, ref in self.outputs]}
         if metadata:
-            root.add("metadata", _property_bag(metadata, typed=True))
-        return root
+            fields["metadata"] = _property_bag(metadata, typed=True)
+        return _ordered(Archived("Map", version), schema.OBJECTS["Map"].fields, fields, "Map")
 
 
 def emit_ell(graph: Graph) -> str:

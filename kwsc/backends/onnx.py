@@ -1,5 +1,8 @@
 """IR → ONNX: write a graph as a one-tick ONNX model, for Netron and onnxruntime.
 
+An op whose registry entry names its ONNX twin (``OpDef.onnx``) is written as that op with its attributes;
+the others have an ``op_<Name>`` method here.
+
 Each ONNX call computes one tick. State becomes explicit: every stateful node gets a graph input
 ``<var>_in_<node>`` and a graph output ``<var>_out_<node>`` (``h_in_gru1``/``h_out_gru1``; LSTM adds ``c_…``;
 Buffer ``window_…``; FIR filters ``x_hist_…``); the caller starts them at zero and feeds each output back into
@@ -24,17 +27,26 @@ import numpy as np
 
 from kwsc.errors import BackendError
 from kwsc.fileio import atomic_write
+from kwsc.formats.onnx_schema import ONNX_ACTIVATIONS, gate_rows
 from kwsc.ir import tables
 from kwsc.ir.graph import Graph, Node, Value
+from kwsc.ir.ops import REGISTRY, get_op
 
-__all__ = ["to_onnx", "save_onnx", "OPSET"]
+__all__ = ["to_onnx", "save_onnx", "OPSET", "REFUSES", "written_ops"]
 
 OPSET = 20
 _DTYPE_CODES = {"float32": 1, "float64": 11, "int32": 6, "int64": 7, "bool": 9}
-_RNN_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "hard_sigmoid": "HardSigmoid"}
-_LSTM_ONNX_ORDER = [0, 3, 1, 2]  # IR (i, f, g, o) blocks → ONNX (i, o, f, c)
-_SAME_NAME = {"Identity", "Relu", "Sigmoid", "Tanh", "Abs", "Exp", "Log", "Sqrt", "Neg", "Add", "Sub", "Mul",
-              "Div", "Max", "Min", "Pow", "Shape"}
+
+
+# Ops with no ONNX form, and why (IIR feedback and hard_tanh are refused per node: see their methods).
+REFUSES = {"VAD": "the voice-activity detector has no ONNX form (its noise-floor tracking has no ONNX op); write "
+                  "the model without add_vad"}
+
+
+def written_ops() -> frozenset[str]:
+    """The IR ops this writer writes: graph I/O, those with an ``op_<Name>`` method, those with an ONNX twin."""
+    return frozenset(name for name, opdef in REGISTRY.items()
+                     if name in ("Input", "Output") or hasattr(_Emitter, f"op_{name}") or opdef.onnx)
 
 
 def save_onnx(graph: Graph, path: str | Path) -> None:
@@ -145,10 +157,14 @@ class _Emitter:
                 self.outputs.append(helper.make_tensor_value_info(name, _DTYPE_CODES[value.dtype], list(value.shape)))
             elif node in live and not all(v in self.static for v in node.outputs):
                 handler = getattr(self, f"op_{node.op}", None)
-                if handler is None and node.op not in _SAME_NAME:
+                twin = get_op(node.op).onnx  # the same op in ONNX: same inputs, same attributes
+                if node.op in REFUSES:
+                    raise BackendError(f"node {node.name} ({node.op}): {REFUSES[node.op]}")
+                if handler is None and twin is None:
                     raise BackendError(f"node {node.name} ({node.op}) has no ONNX form")
                 if handler is None:
-                    self.emit(node.op, [self.ref(v) for v in node.inputs], [self.ref(node.outputs[0])], name=node.name)
+                    self.emit(twin, [self.ref(v) for v in node.inputs], [self.ref(node.outputs[0])], name=node.name,
+                              **node.attrs)
                 else:
                     handler(node)
         graph_proto = helper.make_graph(self.nodes, self.graph.name, self.inputs + self.state_inputs,
@@ -173,21 +189,9 @@ class _Emitter:
         x = self.ref(node.inputs[0])
         self.emit("Mul", [x, x], [self.out(node)], name=node.name)
 
-    def op_HardSigmoid(self, node: Node) -> None:
-        self.emit("HardSigmoid", [self.ref(node.inputs[0])], [self.out(node)], name=node.name,
-                  alpha=node.attrs["alpha"], beta=node.attrs["beta"])
-
-    def op_LeakyRelu(self, node: Node) -> None:
-        self.emit("LeakyRelu", [self.ref(node.inputs[0])], [self.out(node)], name=node.name, alpha=node.attrs["alpha"])
-
     def op_Cast(self, node: Node) -> None:
         self.emit("Cast", [self.ref(node.inputs[0])], [self.out(node)], name=node.name,
                   to=_DTYPE_CODES[node.attrs["dtype"]])
-
-    def op_Softmax(self, node: Node) -> None:
-        self.emit(node.op, [self.ref(node.inputs[0])], [self.out(node)], name=node.name, axis=node.attrs["axis"])
-
-    op_LogSoftmax = op_Softmax
 
     def op_Transpose(self, node: Node) -> None:
         perm = node.attrs["perm"] or list(reversed(range(len(node.inputs[0].shape))))
@@ -248,20 +252,19 @@ class _Emitter:
         w, r, bi, bh = (self.array(node, i, label).astype(np.float32) for i, label in
                         ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
         bi, bh = bi.reshape(-1), bh.reshape(-1)
-        if node.op == "LSTM":
-            order = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in _LSTM_ONNX_ORDER])
-            w, r, bi, bh = w[order], r[order], bi[order], bh[order]
+        order = gate_rows(node.op, hidden, to_onnx=True)  # LSTM: IR (i, f, g, o) blocks → ONNX (i, o, f, c)
+        w, r, bi, bh = w[order], r[order], bi[order], bh[order]
         acts = [node.attrs.get("recurrent_activation"), node.attrs["activation"]]
         acts = {"GRU": acts, "LSTM": acts + acts[1:], "RNN": acts[1:]}[node.op]
         for act in acts:
-            if act not in _RNN_ACTIVATIONS:
+            if act not in ONNX_ACTIVATIONS:
                 raise BackendError(f"node {node.name} ({node.op}): activation {act} has no ONNX form")
         x = self._reshape(self.ref(node.inputs[0]), [1, 1, node.inputs[0].type.size], name=f"{node.name}_X")
         state = [self.state_io(node, var, [1, 1, hidden]) for var in (("h", "c") if node.op == "LSTM" else ("h",))]
         inputs = [x, self.const(f"{node.name}_W", w[None]), self.const(f"{node.name}_R", r[None]),
                   self.const(f"{node.name}_B", np.concatenate([bi, bh])[None]), "", *[s_in for s_in, _ in state]]
         new_state = [self.fresh(f"{node.name}_Y_{var}") for var in (("h", "c") if node.op == "LSTM" else ("h",))]
-        attrs: dict[str, Any] = {"hidden_size": hidden, "activations": [_RNN_ACTIVATIONS[a] for a in acts]}
+        attrs: dict[str, Any] = {"hidden_size": hidden, "activations": [ONNX_ACTIVATIONS[a] for a in acts]}
         if node.op == "GRU":
             attrs["linear_before_reset"] = int(node.attrs["linear_before_reset"])
         self.emit(node.op, inputs, ["", *new_state], name=node.name, **attrs)
@@ -386,6 +389,4 @@ class _Emitter:
                              name=f"{node.name}_history")
             self.emit("Cast", [tail], [h_out], name=f"{node.name}_state", to=1)
 
-    def op_VAD(self, node: Node) -> None:
-        raise BackendError(f"node {node.name} (VAD): the voice-activity detector has no ONNX form "
-                           "(its noise-floor tracking has no ONNX op); write the model without add_vad")
+

@@ -14,7 +14,7 @@ import numpy as np
 from kwsc.errors import BackendError, InputError, KwscError
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.ops import get_op
-from kwsc.ir.semantics import KERNELS, PARAM_INPUTS, SCANS, evaluate_static, lift
+from kwsc.ir.semantics import KERNELS, SCANS, evaluate_static, lift
 
 __all__ = ["Interpreter", "run_graph"]
 
@@ -90,7 +90,7 @@ class Interpreter:
                 continue
             if node.outputs and all(v in self._static for v in node.outputs):
                 continue
-            params = PARAM_INPUTS.get(node.op, frozenset())
+            params = get_op(node.op).param_inputs
             xs = [self._fetch(v, env) for v in node.inputs]
             xs = [lift(x, nb) if x is not None and v in self._static and i not in params else x
                   for i, (v, x) in enumerate(zip(node.inputs, xs))]
@@ -125,7 +125,7 @@ class Interpreter:
             outs, self.state[node.name] = SCANS[node.op](node, xs, state, nb - 1)
             return outs
         # Time is the first batch dimension; static inputs (lifted, size 1 there) are the same every tick.
-        params = PARAM_INPUTS.get(node.op, frozenset())
+        params = get_op(node.op).param_inputs
         per_step: list[list[np.ndarray]] = []
         for t in range(self._steps):
             xt = [x if x is None or i in params else (x[t] if x.shape[0] == self._steps else x[0])

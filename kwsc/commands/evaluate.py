@@ -12,20 +12,15 @@ from kwsc.commands._util import add_command, existing_file, option
 from kwsc.errors import InputError
 
 ORDER = 60
-VAD_OPTION_HELP = {
-    "tau_up": "noise-floor rise time constant (s)", "tau_down": "noise-floor fall time constant (s)",
-    "large_input": "level/floor ratio above which the floor rises slowly",
-    "gain_att": "extra attenuation of the rise in that case", "threshold_up": "level > threshold_up·floor → voice",
-    "threshold_down": "level < threshold_down·floor → no voice", "level_threshold": "minimum level for voice",
-}
 
 
 def _add_vad_options(p, defaults: bool = False, help_default: str = "ELL") -> None:
     from kwsc.evaluate.vad_tune import TUTORIAL_VAD
     from kwsc.evaluate.vad_tune import defaults as vad_defaults
+    from kwsc.evaluate.vad_tune import parameter_docs
 
     d = TUTORIAL_VAD if help_default == "the tutorial's" else vad_defaults()
-    for name, text in VAD_OPTION_HELP.items():
+    for name, text in parameter_docs().items():  # the VAD's parameter record (kwsc.ir.op_dsp.VadParams)
         option(p, f"--{name}", type=float, default=d[name] if defaults else None,
                help=f"{text} (default: {help_default} {d[name]:g})")
 

@@ -82,8 +82,8 @@ def flops_per_frame(graph: Graph) -> dict[str, float]:
         if op == "Dense":
             o, i = node.inputs[1].shape
             f = 2.0 * o * i + (o if len(node.inputs) > 2 and node.inputs[2] is not None else 0)
-        elif op in ("GRU", "LSTM", "RNN"):
-            gates = {"GRU": 3, "LSTM": 4, "RNN": 1}[op]
+        elif "recurrent" in node.opdef.traits:
+            gates = len(node.opdef.gates)
             h = node.attrs["hidden_size"]
             f = 2.0 * gates * h * (n_in + h) + 2 * gates * h + {"GRU": 8, "LSTM": 8, "RNN": 1}[op] * h
         elif op == "FFT":

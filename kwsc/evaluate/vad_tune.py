@@ -12,11 +12,14 @@ import numpy as np
 
 from kwsc.backends.reference import Interpreter
 from kwsc.ir import Graph, tables, verify
-from kwsc.ir.op_dsp import VAD_DEFAULTS
+from kwsc.ir.op_dsp import VadParams
+from kwsc.ir.ops import param_docs, tunable_params
 
-__all__ = ["VadTrace", "vad_graph", "run_vad", "segments_of", "VAD_PARAMETERS", "TUTORIAL_VAD"]
+__all__ = ["VadTrace", "vad_graph", "run_vad", "segments_of", "VAD_PARAMETERS", "defaults", "parameter_docs",
+           "TUTORIAL_VAD"]
 
-VAD_PARAMETERS = ("tau_up", "tau_down", "large_input", "gain_att", "threshold_up", "threshold_down", "level_threshold")
+# The parameters a user tunes, from the VAD's parameter record.
+VAD_PARAMETERS = tuple(f.name for f in tunable_params(VadParams))
 # The ELL tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column).
 TUTORIAL_VAD = {"tau_up": 1.5, "tau_down": 0.09, "large_input": 4.0, "gain_att": 0.01, "threshold_up": 3.5,
                 "threshold_down": 0.9, "level_threshold": 0.02}
@@ -65,4 +68,10 @@ def segments_of(signal: np.ndarray, frame_seconds: float) -> list[tuple[float, f
 
 def defaults() -> dict[str, float]:
     """ELL's add_vad/make_vad defaults for the tunable parameters."""
-    return {k: VAD_DEFAULTS[k] for k in VAD_PARAMETERS}
+    return {f.name: f.default for f in tunable_params(VadParams)}
+
+
+def parameter_docs() -> dict[str, str]:
+    """One line of help per tunable parameter."""
+    docs = param_docs(VadParams)
+    return {name: docs[name] for name in VAD_PARAMETERS}

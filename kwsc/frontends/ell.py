@@ -1,52 +1,63 @@
-"""ELL model files (``.ell``) → IR: ``load_ell(path) -> Graph``.
+"""ELL model files (``.ell``) → IR: ``load_ell(path) -> Graph``, one IR op per ELL node (or layer).
 
 Reads ELL's JSON archive (ell-behaviour.md §4) with an ordered-pairs parser, because GRU/LSTM nodes
 carry two fields both named ``activation`` (activation, then recurrent activation). Nodes are
-translated in file order (ELL writes producers first); references ``"<id>.<port>"`` and
-``"<id>.<port>[a:b]"`` are resolved through the ids. Only nodes that the Map's outputs depend on are
-translated; everything else (e.g. the zero ``ConstantNode<int>`` left behind by ``add_vad``, sink nodes)
-is skipped. A reset trigger that is a constant zero — what ELL's ONNX importer inserts — becomes an
+translated in file order (ELL writes producers first) by the converter registered for their type
+(``CONVERTERS``; the types and their IR ops are in ``kwsc.formats.ell_schema.NODE_TYPES``); references
+``"<id>.<port>"`` and ``"<id>.<port>[a:b]"`` are resolved through the ids. Only nodes that the Map's outputs
+depend on are translated; everything else (e.g. the zero ``ConstantNode<int>`` left behind by ``add_vad``, sink
+nodes) is skipped. A reset trigger that is a constant zero — what ELL's ONNX importer inserts — becomes an
 absent trigger, since it can never fire.
 
-ELL node → IR: InputNode/OutputNode → Input/Output; ConstantNode → Constant; BufferNode → Buffer;
-HammingWindowNode → Window; FFTNode → FFT; Mel/LinearFilterBankNode → Mel/LinearFilterBank; DCTNode → DCT;
-IIRFilterNode → IIR; BinaryOperationNode → Add/Sub/Mul/Div; UnaryOperationNode → Log/Exp/…;
-GRUNode/LSTMNode/RNNNode → GRU/LSTM/RNN; FullyConnectedLayerNode (+ a BiasLayerNode reading only it)
-→ Dense with the bias folded in; SoftmaxLayerNode → Softmax, or LogSoftmax when its only reader is a
-``log`` UnaryOperationNode; ReinterpretLayoutNode → Reshape; TypeCastNode → Cast;
-VoiceActivityDetectorCodeNode → VAD. Node metadata returns to ``node.metadata``, Map metadata to
-``graph.metadata``; ``node.meta["ell_id"]`` keeps the ELL id.
+The reader only translates: a FullyConnectedLayerNode followed by a BiasLayerNode is read as Dense + Add, and a
+SoftmaxLayerNode followed by a ``log`` UnaryOperationNode as Softmax + Log. ``kwsc.models.load_model`` then runs
+``CLEANUP`` (``fuse_dense`` with its bias and log∘softmax rules), which gives back the Dense-with-bias and the
+LogSoftmax kwsc wrote.
+
+Older ELL formats (ell_schema's note [Older ELL formats]) are read where their nodes and layers map to IR ops:
+``DynamicMap`` files, ``InputNode``s with ``size``/``shape``, ``NeuralNetworkPredictorNode``s (each layer becomes
+its ops), refined ``*LayerNode``s with templated activations, ``GRULayerNode``/``LSTMLayerNode`` with their reset
+port, and ``VoiceActivityDetectorNode``. Anything else is one line naming the node or layer type and the ELL
+versions that write such files.
+
+Node metadata returns to ``node.metadata``, Map metadata to ``graph.metadata``; ``node.meta["ell_id"]`` keeps the
+ELL id.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from kwsc.errors import FormatError, FrontendError, InputError, KwscError, UnsupportedOpError
+from kwsc.formats import ell_schema as schema
 from kwsc.frontends.ell_archive import (ArchivedObject, is_object, layout_size, parse_ell_text, read_metadata,
-                                        template_args)
+                                        template_args, type_names)
+from kwsc.frontends.ell_layers import activation_classes, convert_layer
 from kwsc.ir import Graph, Value, verify
+from kwsc.ir.op_nn import GATES
 
-__all__ = ["load_ell", "parse_ell_text", "SUPPORTED_NODE_TYPES"]
+__all__ = ["load_ell", "parse_ell_text", "SUPPORTED_NODE_TYPES", "CONVERTERS", "CLEANUP"]
 
-_DTYPES = {"float": "float32", "double": "float64", "int": "int32", "int32_t": "int32", "int64_t": "int64",
-           "int64": "int64", "bool": "bool"}
-_BINARY = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div"}
-_UNARY = {"log": "Log", "exp": "Exp", "sqrt": "Sqrt", "square": "Square", "tanh": "Tanh", "sigmoid": "Sigmoid",
-          "abs": "Abs"}
-_ACTIVATIONS = {"TanhActivation": "tanh", "SigmoidActivation": "sigmoid", "ReLUActivation": "relu",
-                "HardSigmoidActivation": "hard_sigmoid", "HardTanhActivation": "hard_tanh"}
-SUPPORTED_NODE_TYPES = (
-    "InputNode", "OutputNode", "ConstantNode", "BufferNode", "HammingWindowNode", "FFTNode", "MelFilterBankNode",
-    "LinearFilterBankNode", "DCTNode", "IIRFilterNode", "BinaryOperationNode", "UnaryOperationNode", "GRUNode",
-    "LSTMNode", "RNNNode", "FullyConnectedLayerNode", "BiasLayerNode", "SoftmaxLayerNode", "ReinterpretLayoutNode",
-    "TypeCastNode", "VoiceActivityDetectorCodeNode",
-)
+SUPPORTED_NODE_TYPES = tuple(schema.NODE_TYPES)
+# Passes (name, options) that turn the one-to-one translation back into what kwsc wrote (see the module doc).
+CLEANUP = (("fuse_dense", {"activations": False, "log_softmax": True}),)
 _REF = re.compile(r"^\s*(\d+)\.(\w+)(?:\[(\d+)(?::(\d+))?\])?\s*$")
+
+Converter = Callable[["_Importer", ArchivedObject, str], None]
+CONVERTERS: dict[str, Converter] = {}  # ELL node type (no template arguments) → converter(importer, node, dtype)
+
+
+def _converts(*names: str) -> Callable[[Converter], Converter]:
+    def deco(fn: Converter) -> Converter:
+        for name in names:
+            CONVERTERS[name] = fn
+        return fn
+    return deco
+
 
 class _Importer:
     def __init__(self, root: ArchivedObject, source: str) -> None:
@@ -54,7 +65,7 @@ class _Importer:
         self.root = root
         self.graph = Graph(Path(source).stem or "model")
         self.values: dict[tuple[str, str], Value] = {}
-        self.nodes: dict[str, _Obj] = {}
+        self.nodes: dict[str, ArchivedObject] = {}
         model = root.obj("model")
         for index, pairs in enumerate(model.get("nodes")):
             if not is_object(pairs):
@@ -63,7 +74,6 @@ class _Importer:
             node_id = str(node.get("id"))
             node.where = f"{source}: node {node_id} ({node.type})"
             self.nodes[node_id] = node
-        self.readers: dict[str, list[str]] = {}  # id → ids of nodes reading any of its ports
         self.output_metadata: dict[str, dict] = {}  # OutputNode id → its metadata, for the IR Output node
 
     # ---------------------------------------------------------------------------- references
@@ -102,8 +112,7 @@ class _Importer:
             node = self.nodes[node_id]
             for field, ref in self.port_refs(node):
                 source = self.parse_ref(ref, node.where)[0]
-                self.readers.setdefault(source, []).append(node_id)
-                if field == "resetTrigger" and self.is_zero_constant(source):
+                if field in ("resetTrigger", "reset") and self.is_zero_constant(source):
                     continue
                 stack.append(source)
         return keep
@@ -111,6 +120,14 @@ class _Importer:
     def value(self, node: ArchivedObject, field: str) -> Value:
         """The IR value an input port of ``node`` reads."""
         return self.resolve(node.obj(field).get("input"), f"{node.where}: port {field}")
+
+    def trigger(self, node: ArchivedObject, field: str) -> Value | None:
+        """A reset-trigger port's value; None when it is absent, empty or a constant zero (it never fires)."""
+        port = node.get(field, None)
+        if not is_object(port) or str(ArchivedObject(port, node.where).get("input", "{}")).strip() == "{}":
+            return None
+        node_id = self.parse_ref(node.obj(field).get("input"), node.where)[0]
+        return None if self.is_zero_constant(node_id) else self.value(node, field)
 
     def resolve(self, ref: Any, where: str) -> Value:
         """The IR value a port-element string names (sliced when it names a sub-range)."""
@@ -128,188 +145,45 @@ class _Importer:
 
     def add(self, node: ArchivedObject, op: str, inputs: list, attrs: dict | None = None, outputs=("output",)) -> None:
         ir_node = self.graph.add(op, inputs, attrs or {}, metadata=read_metadata(node))
-        ir_node.meta["ell_id"] = str(node.get("id"))
-        for port, value in zip(outputs, ir_node.outputs):
+        self.bind(node, ir_node.outputs, outputs)
+
+    def bind(self, node: ArchivedObject, values, ports=("output",)) -> None:
+        """Record what the ELL node's ports are in the IR; the producer of the first keeps its metadata and id."""
+        producer = values[0].producer
+        producer.meta["ell_id"] = str(node.get("id"))
+        for port, value in zip(ports, values):
             self.values[(str(node.get("id")), port)] = value
 
     def constant(self, array: np.ndarray) -> Value:
-        return self.graph.add_constant(array)
+        """A constant of exactly this dtype (``add_constant`` would narrow float64, and double models keep it)."""
+        return self.graph.add("Constant", [], {"value": np.asarray(array)}, name="const").output
 
-    # ---------------------------------------------------------------------------- per node type
-    def convert(self, node: ArchivedObject, fused_logs: set[str]) -> None:
-        base, args = template_args(node.type)
-        node_id = str(node.get("id"))
-        dtype = _DTYPES.get(args[-1], "float32") if args else "float32"
-        if base == "InputNode":
-            names = dict(zip([str(i) for i in self.root.get("inputIds")], self.root.get("inputNames")))
-            shape = layout_size(node.obj("layout"))
-            value = self.graph.add_input(shape, dtype, name=str(names.get(node_id, "input")))
-            value.producer.metadata.update(read_metadata(node))
-            value.producer.meta["ell_id"] = node_id
-            self.values[(node_id, "output")] = value
-        elif base == "OutputNode":
-            self.values[(node_id, "output")] = self.value(node, "input")
-            self.output_metadata[node_id] = read_metadata(node)
-        elif base == "ConstantNode":
-            shape = layout_size(node.obj("layout"))
-            values = np.asarray(node.get("values"), dtype=dtype)
-            if values.size != int(np.prod(shape, dtype=np.int64)):
-                raise FormatError(f"{node.where}: {values.size} values do not fill layout {list(shape)}")
-            self.add(node, "Constant", [], {"value": values.reshape(shape)})
-        elif base == "BufferNode":
-            self.add(node, "Buffer", [self.value(node, "input")], {"window_size": node.get("windowSize")})
-        elif base == "HammingWindowNode":
-            self.add(node, "Window", [self.value(node, "input")], {"kind": "hamming", "symmetric": True})
-        elif base == "FFTNode":
-            self.add(node, "FFT", [self.value(node, "input")], {"nfft": node.get("fftSize")})
-        elif base in ("MelFilterBankNode", "LinearFilterBankNode"):
-            self.filterbank(node, base)
-        elif base == "DCTNode":
-            x = self.value(node, "input")
-            if int(node.get("numFilters")) != x.type.size:
-                raise UnsupportedOpError(f"{node.where}: only square DCTs (numFilters = input size) are supported")
-            self.add(node, "DCT", [x])
-        elif base == "IIRFilterNode":
-            iir = node.obj("filter")
-            self.add(node, "IIR", [self.value(node, "input")], {"b": iir.get("b"), "a": iir.get("a")})
-        elif base == "BinaryOperationNode":
-            operation = str(node.get("operation"))
-            if operation not in _BINARY:
-                raise UnsupportedOpError(f"{node.where}: operation {operation!r} is not supported "
-                                         f"(supported: {', '.join(_BINARY)})")
-            self.add(node, _BINARY[operation], [self.value(node, "input1"), self.value(node, "input2")])
-        elif base == "UnaryOperationNode":
-            if node_id in fused_logs:  # log(softmax(x)) was read as LogSoftmax
-                self.values[(node_id, "output")] = self.value(node, "input")
-                return
-            operation = str(node.get("operation"))
-            if operation not in _UNARY:
-                raise UnsupportedOpError(f"{node.where}: operation {operation!r} is not supported "
-                                         f"(supported: {', '.join(_UNARY)})")
-            self.add(node, _UNARY[operation], [self.value(node, "input")])
-        elif base in ("GRUNode", "LSTMNode", "RNNNode"):
-            self.recurrent(node, base[:-4])
-        elif base == "FullyConnectedLayerNode":
-            layer = node.obj("layer")
-            rows, columns = int(layer.get("weights_rows")), int(layer.get("weights_columns"))
-            weights = np.asarray(layer.get("weights_values"), dtype=np.float32).reshape(rows, columns)
-            self.add(node, "Dense", [self.vector(node, columns), self.constant(weights)])
-        elif base == "BiasLayerNode":
-            self.bias(node)
-        elif base == "SoftmaxLayerNode":
-            x = self.vector(node, None)
-            readers = self.readers.get(node_id, [])
-            log = (len(readers) == 1 and self.nodes[readers[0]].type.startswith("UnaryOperationNode")
-                   and self.nodes[readers[0]].get("operation") == "log" and not self.is_output(node_id))
-            if log:
-                fused_logs.add(readers[0])
-            self.add(node, "LogSoftmax" if log else "Softmax", [x])
-        elif base == "ReinterpretLayoutNode":
-            shape = layout_size(node.obj("outputLayout"))
-            self.add(node, "Reshape", [self.value(node, "input")], {"shape": list(shape)})
-        elif base == "TypeCastNode":
-            self.add(node, "Cast", [self.value(node, "input")], {"dtype": dtype})
-        elif base == "VoiceActivityDetectorCodeNode":
-            self.vad(node)
-        else:
-            raise UnsupportedOpError(f"{node.where}: unsupported ELL node type {node.type!r}; supported: "
-                                     f"{', '.join(SUPPORTED_NODE_TYPES)}")
-
-    def is_output(self, node_id: str) -> bool:
-        return any(str(ref).split(".")[0] == node_id for ref in self.root.get("outputElements"))
-
-    def vector(self, node: ArchivedObject, size: int | None) -> Value:
+    def vector(self, node: ArchivedObject) -> Value:
         """A layer node's input as the flat vector ELL's layers compute on."""
         x = self.value(node, "input")
-        if len(x.shape) != 1 or (size is not None and x.type.size != size):
-            if size is not None and x.type.size != size:
-                raise FormatError(f"{node.where}: input has {x.type.size} elements, the layer expects {size}")
-            x = self.graph.op1("Reshape", x, shape=[x.type.size])
-        return x
-
-    def bias(self, node: ArchivedObject) -> None:
-        bias = np.asarray(node.obj("layer").get("bias"), dtype=np.float32)
-        x = self.vector(node, bias.size)
-        producer = x.producer
-        source_id = self.parse_ref(node.obj("input").get("input"), node.where)[0]
-        if (producer.op == "Dense" and len(producer.inputs) == 2 and not x.uses
-                and self.readers.get(source_id) == [str(node.get("id"))] and not self.is_output(source_id)):
-            producer.set_named_input("bias", self.constant(bias))
-            self.graph.move_before(producer.inputs[2].producer, producer)
-            self.values[(str(node.get("id")), "output")] = x
-        else:
-            self.add(node, "Add", [x, self.constant(bias)])
-
-    def filterbank(self, node: ArchivedObject, base: str) -> None:
-        filters = node.obj("filters")
-        count = int(filters.get("numFilters"))
-        if int(filters.get("begin", 0)) != 0 or int(filters.get("end", count)) != count:
-            raise UnsupportedOpError(f"{node.where}: filter subsets (begin/end) are not supported")
-        x = self.value(node, "input")
-        if int(filters.get("windowSize")) != x.type.size:
-            raise UnsupportedOpError(f"{node.where}: filter bank windowSize {filters.get('windowSize')} differs "
-                                     f"from its input length {x.type.size}")
-        attrs = {"sample_rate": float(filters.get("rate")), "num_filters": count,
-                 "offset": float(filters.get("offset", 0.0))}
-        if base == "MelFilterBankNode":
-            attrs["fft_size"] = int(filters.get("fftSize"))
-        self.add(node, base[: -len("Node")], [x], attrs)
-
-    def vad(self, node: ArchivedObject) -> None:
-        vad = node.obj("vad")
-        x = self.value(node, "input")
-        if int(float(vad.get("windowSize"))) != x.type.size:
-            raise FormatError(f"{node.where}: VAD windowSize {vad.get('windowSize')} differs from its input "
-                              f"length {x.type.size}")
-        fields = {"sample_rate": "sampleRate", "frame_duration": "frameDuration", "tau_up": "tauUp",
-                  "tau_down": "tauDown", "large_input": "largeInput", "gain_att": "gainAtt",
-                  "threshold_up": "thresholdUp", "threshold_down": "thresholdDown",
-                  "level_threshold": "levelThreshold"}
-        self.add(node, "VAD", [x], {attr: float(vad.get(field)) for attr, field in fields.items()})
-
-    def recurrent(self, node: ArchivedObject, op: str) -> None:
-        hidden = int(node.get("hiddenUnits"))
-        x = self.value(node, "input")
-        trigger_ref = self.parse_ref(node.obj("resetTrigger").get("input"), node.where)
-        trigger = None if self.is_zero_constant(trigger_ref[0]) else self.value(node, "resetTrigger")
-        gates = {"GRU": 3, "LSTM": 4, "RNN": 1}[op]
-        shapes = {"inputWeights": (gates * hidden, x.type.size), "hiddenWeights": (gates * hidden, hidden),
-                  "inputBias": (gates * hidden,), "hiddenBias": (gates * hidden,)}
-        weights = []
-        for field, shape in shapes.items():
-            value = self.value(node, field)
-            if value.shape != shape:
-                if value.type.size != int(np.prod(shape)):
-                    raise FormatError(f"{node.where}: {field} has {value.type.size} values, expected {shape}")
-                if value.producer.op == "Constant":
-                    value = self.constant(value.producer.attrs["value"].reshape(shape))
-                else:
-                    value = self.graph.op1("Reshape", value, shape=list(shape))
-            weights.append(value)
-        activations = []
-        for item in node.get_all("activation"):
-            name = template_args(ArchivedObject(item, node.where).type)[0] if is_object(item) else str(item)
-            if name not in _ACTIVATIONS:
-                raise UnsupportedOpError(f"{node.where}: activation {name!r} is not supported "
-                                         f"(supported: {', '.join(_ACTIVATIONS)})")
-            activations.append(_ACTIVATIONS[name])
-        attrs: dict[str, Any] = {"hidden_size": hidden}
-        if activations:
-            attrs["activation"] = activations[0]
-        if op != "RNN" and len(activations) > 1:
-            attrs["recurrent_activation"] = activations[1]
-        outputs = ("output", "outputCellState") if op == "LSTM" else ("output",)
-        self.add(node, op, [x, trigger, *weights], attrs, outputs)
+        return x if len(x.shape) == 1 else self.graph.op1("Reshape", x, shape=[x.type.size])
 
     # ---------------------------------------------------------------------------- whole model
+    def convert(self, node: ArchivedObject) -> None:
+        base, args = template_args(node.type)
+        converter = CONVERTERS.get(base)
+        if converter is None:
+            raise UnsupportedOpError(f"{node.where}: unsupported ELL node type {node.type!r}; supported: "
+                                     f"{', '.join(SUPPORTED_NODE_TYPES)}")
+        converter(self, node, schema.DTYPE_OF_ELEMENT.get(args[0], "float32") if args else "float32")
+
+    def era(self) -> str:
+        """Which ELL versions write files like this one (for messages)."""
+        sized = any(n.type.startswith("InputNode") and n.get("layout", None) is None for n in self.nodes.values())
+        return schema.ell_era(self.root.type, type_names(self.root), sized)
+
     def run(self) -> Graph:
         output_refs = [str(ref) for ref in self.root.get("outputElements")]
         output_names = [str(name) for name in self.root.get("outputNames")]
         keep = self.reachable(output_refs) | {str(i) for i in self.root.get("inputIds")}
-        fused_logs: set[str] = set()
         for node_id, node in self.nodes.items():
             if node_id in keep:
-                self.convert(node, fused_logs)
+                self.convert(node)
         for name, ref in zip(output_names, output_refs):
             node_id = self.parse_ref(ref, f"{self.source}: outputElements")[0]
             out = self.graph.add_output(self.resolve(ref, f"{self.source}: outputElements"), name=name)
@@ -321,14 +195,198 @@ class _Importer:
         return self.graph
 
 
+# ------------------------------------------------------------------------------------------------ converters
+def _last(dtype: str, args: list[str]) -> str:
+    return schema.DTYPE_OF_ELEMENT.get(args[-1], dtype) if args else dtype
+
+
+@_converts("InputNode")
+def _input(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    node_id = str(node.get("id"))
+    names = dict(zip([str(i) for i in imp.root.get("inputIds")], imp.root.get("inputNames")))
+    if node.get("layout", None) is not None:
+        shape = layout_size(node.obj("layout"))
+    else:  # ELL ≤ 2.3.6: size and a rows × columns × channels shape, computed on as a flat vector
+        shape = (int(np.prod([int(d) for d in node.get("shape", [node.get("size")])], dtype=np.int64)),)
+    value = imp.graph.add_input(shape, dtype, name=str(names.get(node_id, "input")))
+    value.producer.metadata.update(read_metadata(node))
+    imp.bind(node, [value])
+
+
+@_converts("OutputNode")
+def _output(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    imp.values[(str(node.get("id")), "output")] = imp.value(node, "input")
+    imp.output_metadata[str(node.get("id"))] = read_metadata(node)
+
+
+@_converts("ConstantNode")
+def _constant(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    values = np.asarray(node.get("values"), dtype=dtype)
+    # ELL ≤ 2.1 archived no layout: the values are a vector
+    shape = layout_size(node.obj("layout")) if node.get("layout", None) is not None else (values.size,)
+    if values.size != int(np.prod(shape, dtype=np.int64)):
+        raise FormatError(f"{node.where}: {values.size} values do not fill layout {list(shape)}")
+    imp.add(node, "Constant", [], {"value": values.reshape(shape)})
+
+
+@_converts("BufferNode")
+def _buffer(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    imp.add(node, "Buffer", [imp.value(node, "input")], {"window_size": node.get("windowSize")})
+
+
+@_converts("HammingWindowNode")
+def _hamming(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    imp.add(node, "Window", [imp.value(node, "input")], {"kind": "hamming", "symmetric": True})
+
+
+@_converts("FFTNode")
+def _fft(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    imp.add(node, "FFT", [imp.value(node, "input")], {"nfft": node.get("fftSize")})
+
+
+@_converts("MelFilterBankNode", "LinearFilterBankNode")
+def _filterbank(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    base = template_args(node.type)[0]
+    filters = node.obj("filters")
+    count = int(filters.get("numFilters"))
+    if int(filters.get("begin", 0)) != 0 or int(filters.get("end", count)) != count:
+        raise UnsupportedOpError(f"{node.where}: filter subsets (begin/end) are not supported")
+    x = imp.value(node, "input")
+    if int(filters.get("windowSize")) != x.type.size:
+        raise UnsupportedOpError(f"{node.where}: filter bank windowSize {filters.get('windowSize')} differs "
+                                 f"from its input length {x.type.size}")
+    attrs = {"sample_rate": float(filters.get("rate")), "num_filters": count,
+             "offset": float(filters.get("offset", 0.0))}
+    if base == "MelFilterBankNode":
+        attrs["fft_size"] = int(filters.get("fftSize"))
+    imp.add(node, base[: -len("Node")], [x], attrs)
+
+
+@_converts("DCTNode")
+def _dct(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    x = imp.value(node, "input")
+    if int(node.get("numFilters")) != x.type.size:
+        raise UnsupportedOpError(f"{node.where}: only square DCTs (numFilters = input size) are supported")
+    imp.add(node, "DCT", [x])
+
+
+@_converts("IIRFilterNode")
+def _iir(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    iir = node.obj("filter")
+    imp.add(node, "IIR", [imp.value(node, "input")], {"b": iir.get("b"), "a": iir.get("a")})
+
+
+def _operation(node: ArchivedObject, table: dict[str, str]) -> str:
+    by_name = {name: op for op, name in table.items()}
+    operation = str(node.get("operation"))
+    if operation not in by_name:
+        raise UnsupportedOpError(f"{node.where}: operation {operation!r} is not supported "
+                                 f"(supported: {', '.join(by_name)})")
+    return by_name[operation]
+
+
+@_converts("BinaryOperationNode")
+def _binary(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    op = _operation(node, schema.BINARY_OPERATIONS)
+    imp.add(node, op, [imp.value(node, "input1"), imp.value(node, "input2")])
+
+
+@_converts("UnaryOperationNode")
+def _unary(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    imp.add(node, _operation(node, schema.UNARY_OPERATIONS), [imp.value(node, "input")])
+
+
+@_converts("ReinterpretLayoutNode")
+def _reinterpret(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    shape = layout_size(node.obj("outputLayout"))
+    imp.add(node, "Reshape", [imp.value(node, "input")], {"shape": list(shape)})
+
+
+@_converts("TypeCastNode")
+def _cast(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    imp.add(node, "Cast", [imp.value(node, "input")], {"dtype": _last(dtype, template_args(node.type)[1])})
+
+
+@_converts("VoiceActivityDetectorCodeNode", "VoiceActivityDetectorNode")
+def _vad(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    vad = node.obj("vad")
+    x = imp.value(node, "input")
+    if int(float(vad.get("windowSize"))) != x.type.size:
+        raise FormatError(f"{node.where}: VAD windowSize {vad.get('windowSize')} differs from its input "
+                          f"length {x.type.size}")
+    imp.add(node, "VAD", [x], {attr: float(vad.get(field)) for field, attr in schema.VAD_FIELDS.items()})
+
+
+@_converts("GRUNode", "LSTMNode", "RNNNode")
+def _recurrent(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    op = template_args(node.type)[0][: -len("Node")]
+    hidden = int(node.get("hiddenUnits"))
+    x = imp.value(node, "input")
+    trigger = imp.trigger(node, "resetTrigger")
+    gates = GATES[op]
+    shapes = {"inputWeights": (gates * hidden, x.type.size), "hiddenWeights": (gates * hidden, hidden),
+              "inputBias": (gates * hidden,), "hiddenBias": (gates * hidden,)}
+    weights = []
+    for field, shape in shapes.items():
+        value = imp.value(node, field)
+        if value.shape != shape:
+            if value.type.size != int(np.prod(shape)):
+                raise FormatError(f"{node.where}: {field} has {value.type.size} values, expected {shape}")
+            if value.producer.op == "Constant":
+                value = imp.constant(value.producer.attrs["value"].reshape(shape))
+            else:
+                value = imp.graph.op1("Reshape", value, shape=list(shape))
+        weights.append(value)
+    activations = []
+    for name in activation_classes(node):
+        if name not in schema.ACTIVATION_OF_CLASS:
+            raise UnsupportedOpError(f"{node.where}: activation {name!r} is not supported "
+                                     f"(supported: {', '.join(schema.ACTIVATION_OF_CLASS)})")
+        activations.append(schema.ACTIVATION_OF_CLASS[name])
+    attrs: dict[str, Any] = {"hidden_size": hidden}
+    if activations:
+        attrs["activation"] = activations[0]
+    if op != "RNN" and len(activations) > 1:
+        attrs["recurrent_activation"] = activations[1]
+    outputs = ("output", "outputCellState") if op == "LSTM" else ("output",)
+    imp.add(node, op, [x, trigger, *weights], attrs, outputs)
+
+
+@_converts("FullyConnectedLayerNode", "BiasLayerNode", "SoftmaxLayerNode", "ActivationLayerNode", "ScalingLayerNode",
+           "BatchNormalizationLayerNode", "GRULayerNode", "LSTMLayerNode", "RecurrentLayerNode")
+def _layer_node(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    x = imp.vector(node)
+    trigger = imp.trigger(node, "reset")  # GRULayerNode / LSTMLayerNode of ELL ≤ 2.3.6
+    out = convert_layer(imp.graph, node.obj("layer"), x, trigger)
+    out.producer.metadata.update(read_metadata(node))
+    imp.bind(node, [out])
+
+
+@_converts("NeuralNetworkPredictorNode")
+def _predictor(imp: _Importer, node: ArchivedObject, dtype: str) -> None:
+    predictor = node.obj("predictor")
+    x = imp.vector(node)
+    if is_object(predictor.get("inputLayer", None)):
+        x = convert_layer(imp.graph, predictor.obj("inputLayer"), x)
+    layers = predictor.get("layers")
+    for index, pairs in enumerate(layers):
+        if not is_object(pairs):
+            raise FormatError(f"{node.where}: predictor layer {index} is not an object")
+        layer = ArchivedObject(pairs, "")
+        layer.where = f"{node.where} layer {index + 1} of {len(layers)} ({layer.type})"
+        x = convert_layer(imp.graph, layer, x)
+    x.producer.metadata.update(read_metadata(node))
+    imp.bind(node, [x])
+
+
 def load_ell(path: str | Path) -> Graph:
-    """Read an ELL model file into a verified IR graph.
+    """Read an ELL model file into a verified IR graph: one IR op per ELL node or layer (see ``CLEANUP``).
 
     Raises:
         InputError: the file is missing or unreadable.
         FormatError: malformed JSON (``file:line:col``) or a malformed archive.
-        UnsupportedOpError: a node type (or operation, activation) kwsc cannot represent, naming the
-            ``_type``, the node id and the supported types.
+        UnsupportedOpError: a node type, layer (or operation, activation) kwsc cannot represent, naming the
+            ``_type``, the node id, what is supported and which ELL versions write such files.
     """
     path = Path(path)
     if not path.is_file():
@@ -338,12 +396,14 @@ def load_ell(path: str | Path) -> Graph:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     root = parse_ell_text(text, str(path))
+    importer = _Importer(root, str(path))
     try:
-        graph = _Importer(root, str(path)).run()
+        graph = importer.run()
         return verify(graph)
-    except (FormatError, UnsupportedOpError):
-        raise
+    except (FormatError, UnsupportedOpError) as exc:
+        raise type(exc)(f"{exc} [file format of {importer.era()}]") from None
     except KwscError as exc:
-        raise FrontendError(f"{path}: {exc}") from None
+        raise FrontendError(f"{path}: {exc} [file format of {importer.era()}]") from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise FormatError(f"{path}: malformed ELL archive: {type(exc).__name__}: {exc}") from None
+        raise FormatError(f"{path}: malformed ELL archive: {type(exc).__name__}: {exc} "
+                          f"[file format of {importer.era()}]") from None

@@ -11,8 +11,10 @@ import re
 from typing import Any
 
 from kwsc.errors import FormatError
+from kwsc.formats.ell_schema import MAP_TYPES
 
-__all__ = ["ArchivedObject", "is_object", "parse_ell_text", "template_args", "layout_size", "read_metadata"]
+__all__ = ["ArchivedObject", "is_object", "parse_ell_text", "template_args", "layout_size", "read_metadata",
+           "type_names"]
 
 _TRAILING_COMMA = re.compile(r'("(?:[^"\\]|\\.)*")|,(\s*[}\]])')
 
@@ -64,19 +66,51 @@ def parse_ell_text(text: str, source: str = "<string>") -> ArchivedObject:
             root = json.loads(_TRAILING_COMMA.sub(lambda m: m.group(1) or m.group(2), text), object_pairs_hook=list)
         except json.JSONDecodeError as err:
             raise FormatError(f"{source}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") from None
-    if not is_object(root) or dict(root).get("_type") != "Map":
-        raise FormatError(f"{source}: not an ELL model (the top-level object must have \"_type\": \"Map\")")
+    if not is_object(root) or dict(root).get("_type") not in MAP_TYPES:
+        raise FormatError(f"{source}: not an ELL model (the top-level object must have \"_type\": \"Map\", "
+                          "or \"DynamicMap\" in files of ELL 2.1 and older)")
     return ArchivedObject(root, source)
 
 
 def template_args(type_name: str) -> tuple[str, list[str]]:
-    """``"TypeCastNode<int,float>"`` → ``("TypeCastNode", ["int", "float"])``."""
+    """``"TypeCastNode<int,float>"`` → ``("TypeCastNode", ["int", "float"])``; nested arguments stay whole
+    (``"ActivationLayer<float,HardSigmoidActivation<float>>"`` → ``[..., "HardSigmoidActivation<float>"]``)."""
     base, _, rest = type_name.partition("<")
-    return base, [part.strip() for part in rest.rstrip(">").split(",")] if rest else []
+    if not rest:
+        return base, []
+    args, depth, current = [], 0, ""
+    for char in rest[:-1] if rest.endswith(">") else rest:
+        if char == "," and depth == 0:
+            args.append(current.strip())
+            current = ""
+            continue
+        depth += {"<": 1, ">": -1}.get(char, 0)
+        current += char
+    return base, args + [current.strip()]
+
+
+def type_names(root: ArchivedObject) -> list[str]:
+    """Every ``_type`` in the archive (nodes, ports, layers …), for telling which ELL version wrote it."""
+    found: list[str] = []
+    stack: list[Any] = [root.pairs]
+    while stack:
+        item = stack.pop()
+        if is_object(item):
+            for key, value in item:
+                if key == "_type":
+                    found.append(str(value))
+                elif isinstance(value, list) and value and isinstance(value[0], list):
+                    stack.append(value)
+                elif is_object(value) and value:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, list))
+    return found
 
 
 def layout_size(layout: ArchivedObject) -> tuple[int, ...]:
-    """The active shape of a MemoryLayout (``size``; ``extent`` would include padding)."""
+    """The active shape of a MemoryLayout, or of ELL ≤ 2.3.6's PortMemoryLayout (``size``; ``extent``/``stride``
+    would include padding)."""
     return tuple(int(d) for d in layout.get("size"))
 
 

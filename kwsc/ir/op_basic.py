@@ -50,7 +50,7 @@ register(OpDef(
 
 register(OpDef(
     name="Identity", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
-    infer=lambda n: [in_type(n, 0)], kernel=lambda node, xs, state, nb: ([xs[0]], state),
+    infer=lambda n: [in_type(n, 0)], kernel=lambda node, xs, state, nb: ([xs[0]], state), onnx="Identity",
     doc="Passes its input through.",
 ))
 
@@ -98,10 +98,11 @@ for _name, (_sym, _fn) in _BINARY.items():
     register(OpDef(
         name=_name, inputs=["a", "b"], outputs=["output"], category="math", symbol=_sym,
         traits=frozenset({"pure", "elementwise", "binary"} | ({"commutative"} if _name in ("Add", "Mul", "Max", "Min") else set())),
-        infer=_infer_binary, kernel=_binary(_fn), doc=f"Elementwise a {_sym} b with numpy broadcasting.",
+        infer=_infer_binary, kernel=_binary(_fn), onnx=_name, doc=f"Elementwise a {_sym} b with numpy broadcasting.",
     ))
 
-# name → (doc, fn(x, attrs)): the whole meaning of a unary op is its formula.
+# name → (doc, fn(x, attrs)): the whole meaning of a unary op is its formula. Each is also the ONNX op of its
+# name (same attributes), except Square, which ONNX lacks.
 _UNARY = {
     "Log": ("natural logarithm", lambda x, a: np.log(x)),
     "Exp": ("e^x", lambda x, a: np.exp(x)),
@@ -114,6 +115,7 @@ _UNARY = {
     "Relu": ("max(x, 0)", lambda x, a: ACTIVATION_FN["relu"](x)),
     "HardSigmoid": ("clip(alpha·x + beta, 0, 1)", lambda x, a: np.clip(a["alpha"] * x + a["beta"], 0, 1)),
     "LeakyRelu": ("x if x ≥ 0 else alpha·x", lambda x, a: np.where(x >= 0, x, a["alpha"] * x)),
+    "HardSwish": ("x·max(0, min(1, x/6 + 1/2))", lambda x, a: x * np.clip(x / 6 + 0.5, 0, 1)),
 }
 _UNARY_ATTRS = {
     "HardSigmoid": {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
@@ -133,7 +135,8 @@ for _name, (_doc, _fn) in _UNARY.items():
         name=_name, inputs=["input"], outputs=["output"], category="math", symbol=_name.lower(),
         traits=frozenset({"pure", "elementwise", "unary"}),
         attrs=_UNARY_ATTRS.get(_name, {}),
-        infer=lambda n: [in_type(n, 0)], kernel=_unary(_fn), doc=f"Elementwise {_doc}.",
+        infer=lambda n: [in_type(n, 0)], kernel=_unary(_fn), onnx=None if _name == "Square" else _name,
+        doc=f"Elementwise {_doc}.",
     ))
 
 # ---------------------------------------------------------------------- shape ops
@@ -271,6 +274,7 @@ def _gather(node, xs, state, nb):
 register(OpDef(
     name="Gather", inputs=["data", "indices"], outputs=["output"], category="shape",
     traits=frozenset({"pure", "shape"}), attrs={"axis": Attr("int", 0)}, infer=_infer_gather, kernel=_gather,
+    roles={"indices": "index"},
     doc="Takes entries of data along an axis at the given indices (numpy.take).",
 ))
 
@@ -278,7 +282,7 @@ register(OpDef(
     name="Shape", inputs=["input"], outputs=["output"], category="shape",
     traits=frozenset({"pure", "shape", "static"}),
     infer=lambda n: [TensorType((len(in_type(n, 0).shape),), "int64")],
-    kernel=lambda node, xs, state, nb: ([np.array(node.inputs[0].shape, dtype=np.int64)], state),
+    kernel=lambda node, xs, state, nb: ([np.array(node.inputs[0].shape, dtype=np.int64)], state), onnx="Shape",
     doc="The (static) shape of its input as an int64 vector.",
 ))
 

@@ -6,13 +6,15 @@ Each op's numpy kernel sits beside its declaration (contract in ``semantics.py``
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 
 from kwsc.ir import tables
-from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, register
+from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, param, register
 from kwsc.ir.types import TensorType
 
-__all__ = ["next_pow2", "VAD_DEFAULTS"]
+__all__ = ["next_pow2", "VadParams", "VAD_DEFAULTS"]
 
 
 def next_pow2(n: int) -> int:
@@ -183,12 +185,26 @@ register(OpDef(
     doc="IIR filter over the sample stream, state carried across ticks: y[n] = Σ b_k x[n-k] − Σ a_k y[n-k].",
 ))
 
-# ELL add_vad.py / make_vad.py defaults (ell-behaviour.md §2.1).
-VAD_DEFAULTS = {
-    "sample_rate": 16000.0, "frame_duration": 0.032, "tau_up": 1.54, "tau_down": 0.074326,
-    "large_input": 2.400160, "gain_att": 0.002885, "threshold_up": 3.552713,
-    "threshold_down": 0.931252, "level_threshold": 0.007885,
-}
+@dataclass(frozen=True)
+class VadParams:
+    """The VAD's parameters with the defaults of ELL's add_vad.py / make_vad.py (ell-behaviour.md §2.1).
+
+    The VAD node's attributes are made from this record, ``add_vad``'s options and ``kwsc vad-tune``'s flags from
+    its tunable fields, and the C kernel's ``kwsc_vad_params`` from all fields but the sample rate.
+    """
+
+    sample_rate: float = param(16000.0, "audio sample rate (Hz)")
+    frame_duration: float = param(0.032, "seconds of audio per VAD tick (one featurizer call)")
+    tau_up: float = param(1.54, "time constant (s) of the noise floor rising", tunable=True)
+    tau_down: float = param(0.074326, "time constant (s) of the noise floor falling", tunable=True)
+    large_input: float = param(2.400160, "level/floor ratio above which the rise is slowed further", tunable=True)
+    gain_att: float = param(0.002885, "extra attenuation of the rise rate in that case", tunable=True)
+    threshold_up: float = param(3.552713, "level above threshold_up·floor switches to voice", tunable=True)
+    threshold_down: float = param(0.931252, "level below threshold_down·floor switches to no voice", tunable=True)
+    level_threshold: float = param(0.007885, "minimum level needed to switch to voice", tunable=True)
+
+
+VAD_DEFAULTS = {f.name: f.default for f in fields(VadParams)}
 
 def _infer_vad(n):
     _vector_len(n)  # must be connected
@@ -220,8 +236,7 @@ def _vad(node, xs, state, nb):
 
 
 register(OpDef(
-    name="VAD", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"vad"}),
-    attrs={k: Attr("float", v) for k, v in VAD_DEFAULTS.items()},
+    name="VAD", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"vad"}), params=VadParams,
     infer=_infer_vad, kernel=_vad,
     state=lambda n: {"frame": StateVar((), "int64", 0), "floor": StateVar((), "float32", 0.1),
                      "last_time": StateVar((), "float32", 0.0), "signal": StateVar((), "int32", 0)},

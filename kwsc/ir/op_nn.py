@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, register
+from kwsc.ir.ops import REGISTRY, Attr, OpDef, StateVar, fail, in_type, register
 from kwsc.ir.semantics import ACTIVATION_FN
 from kwsc.ir.types import TensorType
 
-__all__ = ["GATES", "ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "GATES"]
 
-GATES = {"GRU": 3, "LSTM": 4, "RNN": 1}
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "hard_sigmoid", "hard_tanh")
 
 
@@ -60,7 +59,7 @@ def _dense(node, xs, state, nb):
 
 register(OpDef(
     name="Dense", inputs=["input", "weights", "bias?"], outputs=["output"], category="nn",
-    traits=frozenset({"pure"}),
+    traits=frozenset({"pure"}), roles={"weights": "weight", "bias": "bias"},
     attrs={"activation": Attr("str", "none", choices=("none", "relu", "sigmoid", "tanh", "softmax", "log_softmax"),
                               doc="fused activation (set by the fuse_dense pass)")},
     infer=_infer_dense, kernel=_dense,
@@ -78,14 +77,14 @@ def _softmax_kernel(fn):
 for _name, _fn in (("Softmax", _softmax), ("LogSoftmax", _log_softmax)):
     register(OpDef(
         name=_name, inputs=["input"], outputs=["output"], category="nn", traits=frozenset({"pure"}),
-        attrs={"axis": Attr("int", -1)}, infer=lambda n: [in_type(n, 0)], kernel=_softmax_kernel(_fn),
+        attrs={"axis": Attr("int", -1)}, infer=lambda n: [in_type(n, 0)], kernel=_softmax_kernel(_fn), onnx=_name,
         doc=("exp(x - max) / Σ exp(x - max)" if _name == "Softmax" else "x - max - log Σ exp(x - max)")
         + " along an axis.",
     ))
 
 
 def _infer_recurrent(n):
-    gates = GATES[n.op]
+    gates = len(n.opdef.gates)
     hidden = n.attrs["hidden_size"]
     x, w, r = in_type(n, 0), in_type(n, 2), in_type(n, 3)
     if w.shape != (gates * hidden, x.size):
@@ -167,6 +166,10 @@ def _recurrent(node, xs, state, nb):
 
 
 _RECURRENT_INPUTS = ["input", "reset_trigger?", "input_weights", "hidden_weights", "input_bias", "hidden_bias"]
+_RECURRENT_ROLES = {"reset_trigger": "trigger", "input_weights": "weight", "hidden_weights": "weight",
+                    "input_bias": "bias", "hidden_bias": "bias"}
+# Gate blocks along the weights' rows (ELL's order; see the module docstring).
+_GATES = {"GRU": ("z", "r", "n"), "LSTM": ("i", "f", "g", "o"), "RNN": ("h",)}
 _DOCS = {
     "GRU": "z=σ(Wz·x+bz+Rz·h+rbz), r=σ(…), n=φ(Wn·x+bn + r⊙(Rn·h+rbn)) [linear_before_reset=1] or "
            "φ(Wn·x+bn + Rn·(r⊙h)+rbn) [=0]; h' = (1−z)⊙n + z⊙h.",
@@ -181,8 +184,12 @@ for _name in ("GRU", "LSTM", "RNN"):
         attrs["linear_before_reset"] = Attr("bool", True, doc="PyTorch/ELL semantics when true")
     register(OpDef(
         name=_name, inputs=list(_RECURRENT_INPUTS), outputs=["output", "cell"] if _name == "LSTM" else ["output"],
-        category="nn", traits=frozenset({"recurrent"}), attrs=attrs,
+        category="nn", traits=frozenset({"recurrent"}), attrs=attrs, roles=dict(_RECURRENT_ROLES),
+        gates=_GATES[_name],
         infer=_infer_recurrent, state=_recurrent_state, kernel=_recurrent,
         doc=_DOCS[_name] + " One step per tick. State is zeroed when reset_trigger (element 0) goes from non-zero "
             "to 0, after that tick's output is computed (ELL's compiled timing).",
     ))
+
+# Gate blocks per recurrent op, derived from the entries above (for code that indexes by op name).
+GATES = {name: len(REGISTRY[name].gates) for name in _GATES}

@@ -9,7 +9,9 @@ Frontends, passes and backends look ops up here; nothing else keeps a list of op
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,10 +20,18 @@ import numpy as np
 from kwsc.errors import UnsupportedOpError, VerifyError
 from kwsc.ir.types import TensorType
 
-__all__ = ["Attr", "StateVar", "OpDef", "REGISTRY", "register", "get_op", "op_names", "ops_with_trait"]
+__all__ = ["Attr", "StateVar", "OpDef", "REGISTRY", "register", "get_op", "op_names", "ops_with_trait",
+           "INPUT_ROLES", "PARAM_ROLES", "param", "param_attrs", "param_docs", "tunable_params"]
 
 # Attribute kinds and the Python values they accept.
 ATTR_KINDS = ("int", "float", "bool", "str", "ints", "floats", "strs", "tensor")
+
+# What an input is to its op. data: computed per tick (the default); weight: a learned matrix (int8 mode
+# quantizes these); bias: a learned vector; index: static integers (Gather); trigger: a reset signal (recurrent
+# cells); state: an initial state fed from outside.
+INPUT_ROLES = ("data", "weight", "bias", "index", "trigger", "state")
+# Static parameters: kernels take them as they are (no batch dimensions), emitters write them as constants.
+PARAM_ROLES = frozenset({"weight", "bias", "index"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,47 @@ class StateVar:
         return np.full(batch_shape + tuple(self.shape), self.initial, dtype=self.dtype)
 
 
+# ---------------------------------------------------------------------- parameter records
+# NOTE: [Parameter records]
+# An op with many attributes declares them as a frozen dataclass (``OpDef.params``) whose fields are made with
+# ``param(default, doc, tunable=...)``: the attribute schema, the defaults, the documentation and which values a
+# user tunes (VAD thresholds; a detector's smoothing and thresholds) come from that one record. Passes build
+# their options from it, command lines their flags and help, emitters their parameter lists.
+_ANNOTATION_KINDS = {"float": "float", "int": "int", "bool": "bool", "str": "str", "tuple[float, ...]": "floats",
+                     "tuple[int, ...]": "ints", "tuple[str, ...]": "strs"}
+
+
+def param(default: Any, doc: str, *, tunable: bool = False, **attr: Any) -> Any:
+    """A field of a parameter record: its default, one line of documentation, whether users tune it; ``attr``
+    goes to the field's ``Attr`` (e.g. ``choices``)."""
+    return field(default=default, metadata={"doc": doc, "tunable": tunable, "attr": attr})
+
+
+def _annotation(f: dataclasses.Field) -> str:
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+
+def param_attrs(record: type) -> dict[str, Attr]:
+    """The attribute schema of a parameter record (kinds from the annotations, defaults, docs)."""
+    out = {}
+    for f in dataclasses.fields(record):
+        kind = _ANNOTATION_KINDS.get(_annotation(f))
+        if kind is None:  # pragma: no cover - registry bug
+            raise TypeError(f"{record.__name__}.{f.name}: annotation {_annotation(f)!r} has no attribute kind")
+        out[f.name] = Attr(kind, f.default, doc=f.metadata.get("doc", ""), **f.metadata.get("attr", {}))
+    return out
+
+
+def param_docs(record: type) -> dict[str, str]:
+    """Field name → its one-line documentation."""
+    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(record)}
+
+
+def tunable_params(record: type) -> tuple[dataclasses.Field, ...]:
+    """The fields users tune (``param(..., tunable=True)``), in declaration order."""
+    return tuple(f for f in dataclasses.fields(record) if f.metadata.get("tunable"))
+
+
 InferFn = Callable[["Node"], list[TensorType]]  # noqa: F821
 StateFn = Callable[["Node"], dict[str, StateVar]]  # noqa: F821
 KernelFn = Callable[["Node", list, dict, int], tuple[list, dict]]  # noqa: F821
@@ -113,6 +164,11 @@ class OpDef:
         kernel: the numpy reference implementation, the meaning of the op (contract in ``semantics.py``);
             None for graph I/O.
         scan: optional sequence form of a stateful kernel (a whole time sequence at once, same result).
+        roles: input name → role (``INPUT_ROLES``); inputs not named are ``data``.
+        gates: a recurrent cell's gate blocks, in the order they are stacked along the weights' rows.
+        params: a parameter record (frozen dataclass of ``param`` fields) the attributes are made from.
+        onnx: the ONNX op of exactly this meaning (same inputs, same attribute names): importer and exporter
+            translate it one to one. None when the translation takes more (``frontends/onnx``, ``backends/onnx``).
     """
 
     name: str
@@ -128,6 +184,19 @@ class OpDef:
     doc: str = ""
     kernel: KernelFn | None = None
     scan: Callable | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    gates: tuple[str, ...] = ()
+    params: type | None = None
+    onnx: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.params is not None:
+            if self.attrs:  # pragma: no cover - registry bug
+                raise ValueError(f"op {self.name}: give attrs or a params record, not both")
+            self.attrs = param_attrs(self.params)
+        unknown = {k: v for k, v in self.roles.items() if k not in self.input_names or v not in INPUT_ROLES}
+        if unknown:  # pragma: no cover - registry bug
+            raise ValueError(f"op {self.name}: bad input roles {unknown}")
 
     @property
     def input_names(self) -> list[str]:
@@ -144,6 +213,26 @@ class OpDef:
     @property
     def stateful(self) -> bool:
         return self.state is not None
+
+    def input_role(self, index: int) -> str:
+        """The role of input ``index`` (``data`` unless declared; the repeated slot of a variadic op is data)."""
+        names = self.input_names
+        return self.roles.get(names[index], "data") if index < len(names) else "data"
+
+    def inputs_with_role(self, *roles: str) -> frozenset[int]:
+        """Indices of the inputs with one of these roles."""
+        return frozenset(i for i in range(len(self.inputs)) if self.input_role(i) in roles)
+
+    @functools.cached_property
+    def param_inputs(self) -> frozenset[int]:
+        """Indices of the static parameter inputs (``PARAM_ROLES``): weights, biases, indices."""
+        return self.inputs_with_role(*PARAM_ROLES)
+
+    def params_of(self, node) -> Any:
+        """The node's attributes as the op's parameter record."""
+        if self.params is None:
+            raise TypeError(f"op {self.name} has no parameter record")
+        return self.params(**{f.name: node.attrs[f.name] for f in dataclasses.fields(self.params)})
 
     def input_index(self, name: str) -> int:
         try:

@@ -5,7 +5,8 @@ so an op's definition and its meaning sit in one place. A kernel is ``kernel(nod
 new_state)``:
   * ``inputs`` are arrays with ``nb`` leading batch dimensions (independent streams, or time in sequence mode),
     except *static* values (constants and what is computed only from constants), which come without them;
-    ``lift()`` aligns them. Parameter inputs (weights, biases, indices) are passed as they are.
+    ``lift()`` aligns them. Parameter inputs (``OpDef.param_inputs``: weights, biases, indices) are passed as
+    they are.
   * ``state`` maps the op's declared state names to arrays with the batch dimensions in front.
 Stateful ops may also have a ``scan`` that runs a whole time sequence at once (faster, same result).
 
@@ -29,7 +30,7 @@ from kwsc.ir.ops import REGISTRY, get_op
 if TYPE_CHECKING:
     from kwsc.ir.graph import Graph, Node, Value
 
-__all__ = ["Kernel", "KERNELS", "SCANS", "PARAM_INPUTS", "lift", "align", "sigmoid", "ACTIVATION_FN",
+__all__ = ["Kernel", "KERNELS", "SCANS", "lift", "align", "sigmoid", "ACTIVATION_FN",
            "evaluate_node", "static_outputs", "evaluate_static"]
 
 Kernel = Callable[["Node", list, dict, int], tuple[list, dict]]
@@ -58,11 +59,6 @@ class _ByOp(Mapping):
 KERNELS: Mapping[str, Kernel] = _ByOp("kernel")
 SCANS: Mapping[str, Callable] = _ByOp("scan")
 
-# Inputs that are parameters (weights, biases, indices): passed to kernels as they are, never lifted.
-PARAM_INPUTS: dict[str, frozenset[int]] = {
-    "Dense": frozenset({1, 2}), "Gather": frozenset({1}),
-    "GRU": frozenset({2, 3, 4, 5}), "LSTM": frozenset({2, 3, 4, 5}), "RNN": frozenset({2, 3, 4, 5}),
-}
 
 
 def lift(x: np.ndarray, nb: int) -> np.ndarray:

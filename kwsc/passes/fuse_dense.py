@@ -1,4 +1,5 @@
-"""``fuse_dense``: fold activations and constant bias adds into Dense nodes (a pattern table)."""
+"""``fuse_dense``: fold activations and constant bias adds into Dense nodes, and log∘softmax into LogSoftmax
+(a pattern table)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from kwsc.ir.graph import Graph, Node, Value
 from kwsc.passes.manager import PassResult, register_pass
 from kwsc.passes.patterns import Pat, Rule, rewrite_to_fixed_point
 
-__all__ = ["FuseDenseOptions", "fuse_dense", "RULES"]
+__all__ = ["FuseDenseOptions", "fuse_dense", "RULES", "LOG_SOFTMAX_RULE"]
 
 
 @dataclass(frozen=True)
@@ -19,9 +20,13 @@ class FuseDenseOptions:
 
     Attributes:
         activations: also fuse Relu/Sigmoid/Tanh/Softmax/LogSoftmax into Dense (off: only bias adds).
+        log_softmax: also rewrite Log(Softmax(x)) as LogSoftmax(x): what the .ell writer writes a LogSoftmax as,
+            undone on import. Not bit-exact (LogSoftmax is computed directly, and stays finite where the softmax
+            underflows to 0), hence off by default.
     """
 
     activations: bool = True
+    log_softmax: bool = False
 
 
 _ACTIVATION_OF = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax",
@@ -42,6 +47,14 @@ def _last_axis(node: Node) -> bool:
         return True
     rank = len(node.inputs[0].shape)
     return rank > 0 and node.attrs["axis"] % rank == rank - 1
+
+
+def _log_softmax(graph: Graph, c: dict[str, Node]) -> Value | None:
+    softmax = c["softmax"]
+    node = graph.add("LogSoftmax", [softmax.inputs[0]], dict(softmax.attrs), before=c["root"],
+                     metadata=dict(softmax.metadata))
+    node.meta.update(softmax.meta)
+    return node.output
 
 
 def _fuse_activation(graph: Graph, c: dict[str, Node]) -> Value | None:
@@ -74,6 +87,8 @@ def _fuse_bias(graph: Graph, c: dict[str, Node]) -> Value | None:
     return dense.output
 
 
+LOG_SOFTMAX_RULE = Rule("log_softmax_formed",
+                        Pat("Log", [Pat("Softmax", name="softmax", single_use=True)], name="root"), _log_softmax)
 RULES = [
     Rule("bias_fused",
          Pat("Add", [Pat("Dense", name="dense", where=lambda n: _plain(n) and not _has_bias(n), single_use=True),
@@ -88,7 +103,7 @@ RULES = [
 
 @register_pass("fuse_dense", FuseDenseOptions)
 def fuse_dense(graph: Graph, options: FuseDenseOptions) -> PassResult:
-    """Dense fusions: activation and constant bias folded into the Dense node.
+    """Dense fusions: activation and constant bias folded into the Dense node (and, optionally, log∘softmax).
 
     Rules (pattern table ``RULES``, driven to a fixed point):
         1. ``Relu|Sigmoid|Tanh|Softmax|LogSoftmax(Dense[activation=none])`` → ``Dense[activation=…]`` when the
@@ -96,11 +111,15 @@ def fuse_dense(graph: Graph, options: FuseDenseOptions) -> PassResult:
         2. ``Add(Dense[no bias, activation=none], Constant c)`` (either operand order) → ``Dense`` with bias c,
            when c is a scalar or a vector over the output features (leading 1s allowed) of the same dtype,
            and the add does not broadcast the Dense output to a bigger shape.
-        3. Deliberately not done: Add into a Dense that already has a bias ((x·W+b)+c ≠ x·W+(b+c) bit for bit),
+        3. With ``log_softmax``: ``Log(Softmax(x))`` → ``LogSoftmax(x)`` when the Softmax has no other user (the
+           LogSoftmax keeps the Softmax's axis, metadata and meta). It runs to its fixed point first, so that rule 1
+           sees the LogSoftmax rather than fusing the Softmax under the Log.
+        4. Deliberately not done: Add into a Dense that already has a bias ((x·W+b)+c ≠ x·W+(b+c) bit for bit),
            an activation after a Dense that already has one, and merging Dense chains (W2·(W1·x) ≠
-           (W2·W1)·x in float32): each would change the numbers, and this pass must be exact.
+           (W2·W1)·x in float32): each would change the numbers, and this pass must be exact (rule 3, off by
+           default, is the one opt-in exception).
     Idempotent: once fused, no pattern matches again.
     """
-    rules = RULES if options.activations else RULES[:1]
-    counts = rewrite_to_fixed_point(graph, rules)
+    counts = rewrite_to_fixed_point(graph, [LOG_SOFTMAX_RULE]) if options.log_softmax else {}
+    counts.update(rewrite_to_fixed_point(graph, RULES if options.activations else RULES[:1]))
     return PassResult(counts)

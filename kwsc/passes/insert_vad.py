@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import typing
+from dataclasses import field, make_dataclass
 from typing import Any, Mapping
 
 from kwsc.errors import PassError
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.metadata import FeaturizerRecord
-from kwsc.ir.op_dsp import VAD_DEFAULTS
-from kwsc.ir.ops import ops_with_trait
+from kwsc.ir.op_dsp import VAD_DEFAULTS, VadParams
+from kwsc.ir.ops import ops_with_trait, param_docs, tunable_params
 from kwsc.passes.manager import PassResult, register_pass
 from kwsc.passes.patterns import remove_if_dead
 
@@ -18,40 +19,29 @@ __all__ = ["VadOptions", "insert_vad", "recurrent_nodes"]
 ELL_WINDOW_SIZE = 512  # add_vad.py's default samples per featurizer call (with its 16 kHz: 32 ms frames)
 
 
-@dataclass(frozen=True)
-class VadOptions:
-    """Options of ``add_vad`` (ELL's ``add_vad.py`` parameters and defaults, ell-behaviour.md §2.1).
+# NOTE: [VadOptions from VadParams]
+# The pass's options are the VAD's tunable parameters (their names, defaults and docs come from
+# ``kwsc.ir.op_dsp.VadParams``) plus the two numbers that give its frame duration. The class is made from that
+# record, so a parameter added to the VAD reaches ``add_vad``, ``kwsc transform`` and its ``--help`` by itself.
+_TIMING_DOCS = {
+    "sample_rate": "audio sample rate (Hz); with window_size gives the VAD frame duration. Not given: the "
+                   "model's own (``sample_rate`` of the featurizer it was made for, in its metadata), else ELL's "
+                   "16000.",
+    "window_size": "audio samples per featurizer call; frame_duration = window_size / sample_rate. Not given: "
+                   "the model's own (``input_size`` in its metadata), else ELL's 512.",
+}
 
-    Attributes:
-        sample_rate: audio sample rate (Hz); with window_size gives the VAD frame duration. Not given: the
-            model's own (``sample_rate`` of the featurizer it was made for, in its metadata), else ELL's 16000.
-        window_size: audio samples per featurizer call; frame_duration = window_size / sample_rate. Not given:
-            the model's own (``input_size`` in its metadata), else ELL's 512.
-        tau_up: time constant (s) of the noise floor rising.
-        tau_down: time constant (s) of the noise floor falling.
-        large_input: level/floor ratio above which the rise is slowed further.
-        gain_att: extra attenuation of the rise rate in that case.
-        threshold_up: level above threshold_up·floor switches to voice.
-        threshold_down: level below threshold_down·floor switches to no voice.
-        level_threshold: minimum level needed to switch to voice.
-    """
 
-    sample_rate: float | None = None
-    window_size: int | None = None
-    tau_up: float = VAD_DEFAULTS["tau_up"]
-    tau_down: float = VAD_DEFAULTS["tau_down"]
-    large_input: float = VAD_DEFAULTS["large_input"]
-    gain_att: float = VAD_DEFAULTS["gain_att"]
-    threshold_up: float = VAD_DEFAULTS["threshold_up"]
-    threshold_down: float = VAD_DEFAULTS["threshold_down"]
-    level_threshold: float = VAD_DEFAULTS["level_threshold"]
+class _VadOptionsMethods:
+    sample_rate: float | None
+    window_size: int | None
 
     def __post_init__(self) -> None:
         if (self.sample_rate is not None and self.sample_rate <= 0) or \
                 (self.window_size is not None and self.window_size <= 0):
             raise ValueError(f"sample_rate ({self.sample_rate}) and window_size ({self.window_size}) must be > 0")
-        if self.tau_up <= 0 or self.tau_down <= 0:
-            raise ValueError(f"tau_up ({self.tau_up}) and tau_down ({self.tau_down}) must be > 0")
+        if self.tau_up <= 0 or self.tau_down <= 0:  # type: ignore[attr-defined]
+            raise ValueError(f"tau_up ({self.tau_up}) and tau_down ({self.tau_down}) must be > 0")  # type: ignore
 
     def timing(self, metadata: Mapping[str, Any] | None = None) -> tuple[float, int]:
         """(sample rate, samples per featurizer call): the options, else the model's featurizer record, else ELL's
@@ -65,9 +55,21 @@ class VadOptions:
         """The VAD node attributes these options give for a model with this metadata (see ``timing``)."""
         rate, hop = self.timing(metadata)
         return {"sample_rate": rate, "frame_duration": float(hop) / rate,
-                "tau_up": self.tau_up, "tau_down": self.tau_down, "large_input": self.large_input,
-                "gain_att": self.gain_att, "threshold_up": self.threshold_up,
-                "threshold_down": self.threshold_down, "level_threshold": self.level_threshold}
+                **{f.name: getattr(self, f.name) for f in tunable_params(VadParams)}}
+
+
+_HINTS = typing.get_type_hints(VadParams)
+VadOptions = make_dataclass(
+    "VadOptions",
+    [("sample_rate", float | None, field(default=None)), ("window_size", int | None, field(default=None))]
+    + [(f.name, _HINTS[f.name], field(default=f.default)) for f in tunable_params(VadParams)],
+    bases=(_VadOptionsMethods,), frozen=True)
+VadOptions.__module__ = __name__
+VadOptions.__doc__ = ("Options of ``add_vad`` (ELL's ``add_vad.py`` parameters and defaults, ell-behaviour.md §2.1)."
+                      "\n\n    Attributes:\n" + "".join(
+                          f"        {name}: {doc}\n"
+                          for name, doc in {**_TIMING_DOCS, **{f.name: param_docs(VadParams)[f.name] + "."
+                                                              for f in tunable_params(VadParams)}}.items()))
 
 
 def recurrent_nodes(graph: Graph) -> list[Node]:

@@ -18,9 +18,10 @@ from tests.backends.ell_graphs import every_op_graph, gru_classifier, tutorial_f
 
 
 def round_trip(graph, tmp_path, name="model.ell"):
+    """Write and import again, clean-up included (what ``kwsc import`` does)."""
     path = tmp_path / name
     save_ell(graph, path)
-    return load_ell(path)
+    return load_model(path)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def ell_style_file() -> str:
 def test_ell_spellings_are_read(tmp_path):
     path = tmp_path / "ell_style.ell"
     path.write_text(ell_style_file())
-    loaded = load_ell(path)
+    loaded = load_model(path)
     gru = loaded.find("GRU")[0]
     assert gru.inputs[1] is None and gru.attrs["activation"] == "tanh"
     assert gru.attrs["recurrent_activation"] == "sigmoid"
@@ -115,6 +116,23 @@ def test_ell_spellings_are_read(tmp_path):
     x = np.random.default_rng(3).standard_normal((5, 80)).astype(np.float32)
     original = gru_classifier(hidden=4, layers=1)
     np.testing.assert_allclose(Interpreter(loaded).run(x), Interpreter(original).run(x), atol=1e-5)
+
+
+def test_reader_translates_one_to_one_and_the_import_cleanup_fuses(tmp_path):
+    """load_ell reads FC + bias layer + softmax layer + log as four ops; load_model (kwsc import) runs the
+    clean-up that gives back the Dense with bias and the LogSoftmax, with the same numbers."""
+    path = tmp_path / "gru.ell"
+    save_ell(gru_classifier(hidden=8, layers=1), path)
+    raw = load_ell(path)
+    assert [n.op for n in raw.nodes if n.op not in ("Constant", "Input", "Output")] == [
+        "GRU", "Dense", "Add", "Softmax", "Log"]
+    assert [n.op for n in load_model(path, raw=True).nodes] == [n.op for n in raw.nodes]
+    cleaned = load_model(path)
+    assert [n.op for n in cleaned.nodes if n.op not in ("Constant", "Input", "Output")] == [
+        "GRU", "Dense", "LogSoftmax"]
+    x = np.random.default_rng(2).standard_normal((6, 80)).astype(np.float32)
+    np.testing.assert_allclose(Interpreter(raw).run(x), Interpreter(cleaned).run(x), atol=1e-6)
+    assert emit_ell(raw) != emit_ell(cleaned) and emit_ell(load_model(path)) == path.read_text()
 
 
 def test_softmax_without_log_and_unfolded_bias(tmp_path):

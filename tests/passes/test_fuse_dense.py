@@ -85,3 +85,45 @@ def test_add_that_broadcasts_the_dense_output_up_is_not_a_bias():
     d = g.op1("Dense", g.add_input([3]), g.add_constant(np.ones((4, 3), np.float32)), name="d")
     g.add_output(g.op1("Add", d, g.add_constant(np.ones((1, 4), np.float32))))
     assert not run_pass(g, "fuse_dense").modified
+
+
+def _log_of_softmax() -> Graph:
+    """::
+
+        before:  x ─ Dense ─ Add(b) ─ Softmax ─ Log ─ out          (how a .ell file holds Dense + LogSoftmax)
+                 x ─ Softmax_2 ─┬─ Log ─ out_2                     (Softmax_2 also an output: not rewritten)
+                                └─────── out_p
+        after (log_softmax, activations off):  x ─ Dense[bias] ─ LogSoftmax ─ out
+        after (log_softmax, activations on):   x ─ Dense[bias, log_softmax] ─ out
+    """
+    rng = np.random.default_rng(4)
+    g = Graph("logsm")
+    x = g.add_input([5])
+    dense = g.op1("Dense", x, g.add_constant(rng.normal(size=(6, 5)).astype(np.float32)), name="dense")
+    biased = g.op1("Add", dense, g.add_constant(rng.normal(size=6).astype(np.float32)))
+    softmax = g.add("Softmax", [biased], metadata={"kept": "yes"}, name="softmax")
+    softmax.meta["ell_id"] = "1007"
+    g.add_output(g.op1("Log", softmax.output), name="out")
+    other = g.op1("Softmax", x, name="softmax_2")
+    g.add_output(g.op1("Log", other), name="out_2")
+    g.add_output(other, name="out_p")
+    return verify(g)
+
+
+def test_log_of_softmax_becomes_log_softmax_only_when_asked():
+    before = _log_of_softmax()
+    assert not run_pass(before.copy(), "fuse_dense", {"activations": False}).changed.get("log_softmax_formed")
+    after = before.copy()
+    result = run_pass(after, "fuse_dense", {"activations": False, "log_softmax": True})
+    assert result.changed == {"log_softmax_formed": 1, "bias_fused": 1}
+    log_softmax = after.find("LogSoftmax")[0]
+    assert log_softmax.inputs[0] is after.node("dense").output and after.node("out").inputs[0] is log_softmax.output
+    assert log_softmax.metadata == {"kept": "yes"} and log_softmax.meta["ell_id"] == "1007"
+    assert after.node("softmax_2").op == "Softmax" and len(after.find("Log")) == 1
+    # not bit-exact (the log is taken inside), but the same numbers to float rounding
+    assert_same_outputs(before, after, frames(before, steps=5), exact=False)
+    fused = before.copy()
+    assert run_pass(fused, "fuse_dense", {"log_softmax": True}).changed == {
+        "log_softmax_formed": 1, "bias_fused": 1, "activation_fused": 1}
+    assert fused.node("dense").attrs["activation"] == "log_softmax" and not fused.find("LogSoftmax")
+    assert_same_outputs(before, fused, frames(before, steps=5), exact=False)

@@ -1,8 +1,9 @@
 """``emit_c``: render a graph as a self-contained C99 project (model, runtime kernels, build files, example).
 
-The graph is lowered (``lowering.py``: kernel table, parameters, memory plan), then rendered by one jinja2 template
-per kernel family plus the model template; the runtime kernels the model needs are copied beside it. Output is
-byte-identical for identical input: names come from one namespace, order from the graph, numbers from one formatter.
+The graph is lowered (``lowering.py``: kernel table, state from the registry, memory plan, call arguments), then
+rendered by the model templates, which render every step the same way (``_calls.j2``); the runtime kernels the
+model's families need are copied beside it. Output is byte-identical for identical input: names come from one
+namespace, order from the graph, numbers from one formatter.
 """
 
 from __future__ import annotations
@@ -129,8 +130,7 @@ def render_project(model: LoweredModel, target: Target) -> dict[str, bytes]:
 
 
 def _state_bytes(model: LoweredModel) -> int:
-    sizes = {"float": 4, "int32_t": 4, "kwsc_vad_state": 24}
-    return sum(sizes.get(f.ctype, 4) * (f.size or 1) for f in model.state) + 4
+    return sum(f.nbytes for f in model.state) + 4  # + the ``initialized`` flag
 
 
 def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str = "host", build: bool = False,

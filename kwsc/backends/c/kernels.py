@@ -1,39 +1,58 @@
-"""The C backend's one table: op → (kernel family, runtime function, parameter builder).
+"""The C backend's one table: op → (runtime family, function, parameter builder, the call's arguments).
 
-The family names the jinja2 template that wires the op's buffers to its runtime call; the parameter builder turns
-the node's attributes and constant inputs into what that template needs (constant arrays, state fields, sizes,
-enum names) through the ``Lowering`` it is given. An op missing here is rejected before any file is written.
+Each entry says everything the templates render for the op: the runtime function and its argument list
+(``call``), the constant struct it passes by address (``decl``), the runtime sources it needs (``family``), its
+scratch space and in-place rule. The parameter builder turns the node's attributes and constant inputs into the
+values those name (constant arrays, sizes, enum names) through the ``Lowering`` it is given. State fields and
+their reset code come from the op's declared state (``OpDef.state``), not from here, except that an op whose
+runtime kernel keeps its state in one struct names it (``state_struct``). An op missing here is rejected before
+any file is written.
+
+Argument tokens (``call`` and ``decl`` items), resolved by the lowering: ``in0``/``out1``/``scratch`` (buffers),
+``state:NAME`` / ``&state:NAME`` (a state field of the node, or its address), ``&decl`` (the entry's constant
+struct), ``p:KEY`` (a builder value; ``p:*KEY`` spreads a list; None is ``0``), ``mat:KEY`` (a ``kwsc_mat``
+initializer), ``operand:N`` (input N, or the constant array the builder made of it); anything else is C text.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import numpy as np
 
 from kwsc.errors import BackendError
-from kwsc.ir import tables
+from kwsc.ir import ops_with_trait, tables
+from kwsc.ir.op_dsp import VadParams
+from kwsc.ir.op_nn import ACTIVATIONS
 
-__all__ = ["KernelEntry", "KERNEL_TABLE", "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES",
-           "ACTIVATION_ENUM"]
+__all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "GRAPH_OPS", "REFUSES", "SHAPE_PLUMBING",
+           "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "ACTIVATION_ENUM"]
 
-ACTIVATION_ENUM = {
-    "none": "KWSC_ACT_NONE", "tanh": "KWSC_ACT_TANH", "sigmoid": "KWSC_ACT_SIGMOID", "relu": "KWSC_ACT_RELU",
-    "hard_sigmoid": "KWSC_ACT_HARD_SIGMOID", "hard_tanh": "KWSC_ACT_HARD_TANH",
-    "softmax": "KWSC_ACT_SOFTMAX", "log_softmax": "KWSC_ACT_LOG_SOFTMAX",
-}
-_UNARY_ENUM = {
-    "Log": "KWSC_UN_LOG", "Exp": "KWSC_UN_EXP", "Sqrt": "KWSC_UN_SQRT", "Abs": "KWSC_UN_ABS", "Neg": "KWSC_UN_NEG",
-    "Square": "KWSC_UN_SQUARE", "Tanh": "KWSC_UN_TANH", "Sigmoid": "KWSC_UN_SIGMOID", "Relu": "KWSC_UN_RELU",
-    "HardSigmoid": "KWSC_UN_HARD_SIGMOID", "LeakyRelu": "KWSC_UN_LEAKY_RELU",
-}
-_BINARY_ENUM = {"Add": "KWSC_BIN_ADD", "Sub": "KWSC_BIN_SUB", "Mul": "KWSC_BIN_MUL", "Div": "KWSC_BIN_DIV",
-                "Max": "KWSC_BIN_MAX", "Min": "KWSC_BIN_MIN", "Pow": "KWSC_BIN_POW"}
+
+def _c_enum(prefix: str, name: str) -> str:
+    """The runtime's enum constant for an op or activation: ``HardSigmoid`` → ``KWSC_UN_HARD_SIGMOID``."""
+    return f"KWSC_{prefix}_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+
+
+# The runtime's enums (kwsc_runtime.h) follow the names: every activation the IR knows, every unary and binary
+# op of the registry (a new one needs its enum value and its case in runtime/src/ref/elementwise.c).
+ACTIVATION_ENUM = {act: _c_enum("ACT", act) for act in ("none",) + ACTIVATIONS + ("softmax", "log_softmax")}
+_UNARY_ENUM = {op: _c_enum("UN", op) for op in sorted(ops_with_trait("unary"))}
+_BINARY_ENUM = {op: _c_enum("BIN", op) for op in sorted(ops_with_trait("binary"))}
 
 # Ops whose output is their input, reinterpreted (row-major data does not move).
 ALIAS_OPS = frozenset({"Identity", "Reshape"})
+# The graph's own ends: inputs are Predict's arguments, outputs are copied out, constants become arrays.
+GRAPH_OPS = frozenset({"Input", "Output", "Constant"})
+SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --passes shapes,fold,dce`"
+# Ops with no C kernel, and why (they are emitted only when folded into constants first).
+REFUSES = {
+    **{op: SHAPE_PLUMBING for op in ("Transpose", "Concat", "Slice", "Gather", "Shape", "ConstantOfShape", "Expand")},
+    "ReduceMean": "appears only in constant subgraphs of exported models (evaluated at emit time)",
+}
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
 RUNTIME_SOURCES = {
@@ -49,22 +68,62 @@ BASE_SOURCES = ("elementwise.c", "activation.c")
 
 
 @dataclass(frozen=True)
+class Decl:
+    """A ``static const <ctype> <node>_<suffix> = { … };`` the call passes by address (``&decl``).
+
+    Attributes:
+        ctype: the runtime struct type.
+        suffix: the name after the node's.
+        init: initializer items (argument tokens), one tuple per line; or one token that is the whole
+            initializer (``mat:KEY`` for a ``kwsc_mat``).
+        block: put the items on their own lines inside the braces (multi-line structs).
+    """
+
+    ctype: str
+    suffix: str
+    init: tuple[tuple[str, ...], ...] | str
+    block: bool = False
+
+
+@dataclass(frozen=True)
+class StateStruct:
+    """A node whose state the runtime keeps in one struct: its field name, type and reset function."""
+
+    field: str
+    ctype: str
+    reset: str
+
+
+@dataclass(frozen=True)
 class KernelEntry:
     """How one op becomes C.
 
     Attributes:
-        family: the template (``templates/<family>.c.j2``) whose macros emit it.
-        function: the runtime function it calls.
-        build: ``build(lowering, node) -> params`` for the template.
+        family: the runtime family (``RUNTIME_SOURCES``): which runtime files the model needs.
+        function: the runtime function it calls (a builder may choose another: ``params["function"]``).
+        build: ``build(lowering, node) -> params``: the values the argument tokens name.
+        call: the call's argument tokens, in order (see the module docstring).
+        decl: the constant struct it passes by address, if any.
         scratch: floats of scratch the step needs (``node -> int``), 0 for none.
         in_place: the output may take over input 0's block when that input dies at this step.
+        own_constants: the builder writes constant data inputs itself (binary operands, broadcast at emit time).
+        state_struct: the node's declared state lives in one runtime struct.
+        state_output: the state variable that is also the node's output (Buffer's window).
+        scratch_in_input: the scratch may be input 0's block when that input dies at this step (the FFT works
+            inside its frame).
     """
 
     family: str
     function: str
     build: Callable
+    call: tuple[str, ...]
+    decl: Decl | None = None
     scratch: Callable = lambda node: 0
     in_place: bool = False
+    own_constants: bool = False
+    state_struct: StateStruct | None = None
+    state_output: str | None = None
+    scratch_in_input: bool = False
 
 
 def _size(value) -> int:
@@ -81,10 +140,7 @@ def _float_input(node, index: int):
 
 # ------------------------------------------------------------------------------------ featurizer
 def _buffer(low, node):
-    size = node.attrs["window_size"]
-    field = low.state(node, "window", "float", size)
-    low.bind_state_output(node, field)
-    return {"size": size, "n": _size(node.inputs[0]), "window": field}
+    return {"size": node.attrs["window_size"], "n": _size(node.inputs[0])}
 
 
 def _window(low, node):
@@ -124,7 +180,7 @@ def _filterbank(low, node):
 def _dct(low, node):
     n = _size(node.inputs[0])
     matrix = tables.dct_matrix(n, node.attrs["normalize"])
-    return {"mat": low.mat(node, "matrix", matrix, kind="table", quantize=False)}
+    return {"mat": low.mat(node, "matrix", matrix, kind="table", quantize=False), "rows": matrix.shape[0]}
 
 
 def _iir(low, node):
@@ -134,19 +190,16 @@ def _iir(low, node):
                            f"coefficients, got {len(b)} and {len(a)}")
     return {"n": _size(node.inputs[0]), "nb": len(b), "na": len(a),
             "b": low.const(node, "b", np.array(b, np.float64), "double", "table"),
-            "a": low.const(node, "a", np.array(a or [0.0], np.float64), "double", "table"),
-            "x_hist": low.state(node, "x_hist", "float", max(len(b) - 1, 1)),
-            "y_hist": low.state(node, "y_hist", "float", max(len(a), 1))}
+            "a": low.const(node, "a", np.array(a or [0.0], np.float64), "double", "table")}
 
 
 def _vad(low, node):
     n = _size(node.inputs[0])
     weights = tables.vad_weights(n).astype(np.float32)
-    keys = ("frame_duration", "tau_up", "tau_down", "large_input", "gain_att", "threshold_up", "threshold_down",
-            "level_threshold")
+    # kwsc_vad_params holds every parameter of the record but the sample rate (frame_duration carries the timing)
+    params = [f.name for f in fields(VadParams) if f.name != "sample_rate"]
     return {"n": n, "weights": low.const(node, "weights", weights, "float", "table"),
-            "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in keys],
-            "state": low.state(node, "vad", "kwsc_vad_state", None)}
+            "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in params]}
 
 
 # ------------------------------------------------------------------------------------ neural network
@@ -166,9 +219,6 @@ def _recurrent(low, node):
     hidden = node.attrs["hidden_size"]
     w, r, bi, bh = (low.static(node.inputs[i], node, name) for i, name in
                     ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
-    trigger = node.inputs[1] if len(node.inputs) > 1 else None
-    if trigger is not None and low.is_static(trigger):
-        trigger = None  # a constant trigger never goes non-zero → 0 (ELL's importer inserts [0])
     params = {
         "hidden": hidden, "w": low.mat(node, "w", w.reshape(w.shape[-2:])),
         "r": low.mat(node, "r", r.reshape(r.shape[-2:])),
@@ -177,13 +227,17 @@ def _recurrent(low, node):
         "act": ACTIVATION_ENUM[node.attrs["activation"]],
         "rec_act": ACTIVATION_ENUM[node.attrs.get("recurrent_activation", "sigmoid")],
         "lbr": int(bool(node.attrs.get("linear_before_reset", True))),
-        "h": low.state(node, "h", "float", hidden),
-        "c": low.state(node, "c", "float", hidden) if node.op == "LSTM" else None,
-        "trigger": trigger is not None,
-        "trigger_int": trigger is not None and trigger.dtype == "int32",
-        "prev": low.state(node, "prev_trigger", "int32_t", None) if trigger is not None else None,
     }
     return params
+
+
+_RNN_PARAMS = Decl("kwsc_rnn_params", "params", (("mat:w", "mat:r"),
+                                                 ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr")),
+                   block=True)
+
+
+def _gate_scratch(node) -> int:
+    return len(node.opdef.gates) * node.attrs["hidden_size"]
 
 
 def _softmax(low, node):
@@ -221,7 +275,8 @@ def _binary(low, node):
                 raise BackendError(f"node {node.name} ({node.op}): broadcasting {value.shape} to {out.shape} "
                                    f"between two computed values is not supported by the C backend")
             operands.append({"const": None, "n": value.type.size})
-    return {"op": _BINARY_ENUM[node.op], "n": n, "a": operands[0], "b": operands[1]}
+    return {"op": _BINARY_ENUM[node.op], "n": n, "operands": [o["const"] for o in operands],
+            "a_n": operands[0]["n"], "b_n": operands[1]["n"]}
 
 
 def _cast(low, node):
@@ -230,28 +285,49 @@ def _cast(low, node):
     if src not in supported or dst not in supported:
         raise BackendError(f"node {node.name} (Cast): {src} → {dst} is not supported by the C backend "
                            f"(float32/int32 only)")
-    return {"n": _size(node.inputs[0]), "kind": f"{src[0]}2{dst[0]}" if src != dst else f"{src[0]}copy"}
+    functions = {("float32", "int32"): "kwsc_f32_to_i32", ("int32", "float32"): "kwsc_i32_to_f32",
+                 ("int32", "int32"): "kwsc_copy_i32", ("float32", "float32"): "kwsc_copy_f32"}
+    return {"n": _size(node.inputs[0]), "function": functions[src, dst]}
 
+
+_UNARY_CALL = ("p:op", "p:alpha", "p:beta", "in0", "out0", "p:n")
+_BINARY_CALL = ("p:op", "operand:0", "p:a_n", "operand:1", "p:b_n", "out0", "p:n")
 
 KERNEL_TABLE: dict[str, KernelEntry] = {
-    "Buffer": KernelEntry("featurizer", "kwsc_buffer", _buffer),
-    "Window": KernelEntry("featurizer", "kwsc_binary", _window, in_place=True),
-    "FFT": KernelEntry("featurizer", "kwsc_rfft_mag", _fft, scratch=_fft_size),
-    "MelFilterBank": KernelEntry("featurizer", "kwsc_filterbank", _filterbank),
-    "LinearFilterBank": KernelEntry("featurizer", "kwsc_filterbank", _filterbank),
-    "DCT": KernelEntry("featurizer", "kwsc_matvec", _dct),
-    "IIR": KernelEntry("featurizer", "kwsc_iir", _iir),
-    "VAD": KernelEntry("vad", "kwsc_vad_step", _vad),
-    "Dense": KernelEntry("dense", "kwsc_dense", _dense),
+    "Buffer": KernelEntry("featurizer", "kwsc_buffer", _buffer, ("state:window", "p:size", "in0", "p:n"),
+                          state_output="window"),
+    "Window": KernelEntry("featurizer", "kwsc_binary", _window,
+                          ("KWSC_BIN_MUL", "in0", "p:n", "p:table", "p:n", "out0", "p:n"), in_place=True),
+    "FFT": KernelEntry("featurizer", "kwsc_rfft_mag", _fft, ("&decl", "in0", "p:n_in", "scratch", "out0"),
+                       decl=Decl("kwsc_fft_plan", "plan", (("p:nfft", "p:twiddles", "p:bitrev"),)),
+                       scratch=_fft_size, scratch_in_input=True),
+    "MelFilterBank": KernelEntry("featurizer", "kwsc_filterbank", _filterbank,
+                                 ("p:start", "p:length", "p:weights", "p:nfilters", "in0", "out0")),
+    "LinearFilterBank": KernelEntry("featurizer", "kwsc_filterbank", _filterbank,
+                                    ("p:start", "p:length", "p:weights", "p:nfilters", "in0", "out0")),
+    "DCT": KernelEntry("featurizer", "kwsc_matvec", _dct, ("&decl", "0", "p:rows", "in0", "0", "out0", "0"),
+                       decl=Decl("kwsc_mat", "matrix", "mat:mat")),
+    "IIR": KernelEntry("featurizer", "kwsc_iir", _iir,
+                       ("p:b", "p:nb", "p:a", "p:na", "state:x_hist", "state:y_hist", "in0", "out0", "p:n")),
+    "VAD": KernelEntry("vad", "kwsc_vad_step", _vad, ("&decl", "&state:vad", "in0", "out0"),
+                       decl=Decl("kwsc_vad_params", "params", (("p:weights", "p:n", "p:*attrs"),), block=True),
+                       state_struct=StateStruct("vad", "kwsc_vad_state", "kwsc_vad_reset")),
+    "Dense": KernelEntry("dense", "kwsc_dense", _dense, ("&decl", "p:bias", "p:act", "in0", "out0", "p:batch"),
+                         decl=Decl("kwsc_mat", "weights", "mat:mat")),
     # scratch: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); an RNN works in its output
-    "GRU": KernelEntry("recurrent", "kwsc_gru_step", _recurrent,
-                       scratch=lambda n: 3 * n.attrs["hidden_size"]),
+    "GRU": KernelEntry("recurrent", "kwsc_gru_step", _recurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
+                       decl=_RNN_PARAMS, scratch=_gate_scratch),
     "LSTM": KernelEntry("recurrent", "kwsc_lstm_step", _recurrent,
-                        scratch=lambda n: 4 * n.attrs["hidden_size"]),
-    "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent),
-    "Softmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, in_place=True),
-    "LogSoftmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, in_place=True),
-    "Cast": KernelEntry("elementwise", "kwsc_f32_to_i32", _cast, in_place=True),
-    **{op: KernelEntry("elementwise", "kwsc_unary", _unary, in_place=True) for op in _UNARY_ENUM},
-    **{op: KernelEntry("elementwise", "kwsc_binary", _binary, in_place=True) for op in _BINARY_ENUM},
+                        ("&decl", "in0", "state:h", "state:c", "scratch", "out0", "out1"),
+                        decl=_RNN_PARAMS, scratch=_gate_scratch),
+    "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent, ("&decl", "in0", "state:h", "out0"),
+                       decl=_RNN_PARAMS),
+    "Softmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, ("in0", "out0", "p:rows", "p:cols", "p:log"),
+                           in_place=True),
+    "LogSoftmax": KernelEntry("elementwise", "kwsc_softmax", _softmax,
+                              ("in0", "out0", "p:rows", "p:cols", "p:log"), in_place=True),
+    "Cast": KernelEntry("elementwise", "kwsc_f32_to_i32", _cast, ("in0", "out0", "p:n"), in_place=True),
+    **{op: KernelEntry("elementwise", "kwsc_unary", _unary, _UNARY_CALL, in_place=True) for op in _UNARY_ENUM},
+    **{op: KernelEntry("elementwise", "kwsc_binary", _binary, _BINARY_CALL, in_place=True, own_constants=True)
+       for op in _BINARY_ENUM},
 }

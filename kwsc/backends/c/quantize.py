@@ -10,12 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from kwsc.ir.graph import Graph
+from kwsc.ir.ops import get_op
 from kwsc.ir.semantics import evaluate_static
 
-__all__ = ["quantize_rows", "dequantize_rows", "simulate_int8_weights", "QUANTIZED_INPUTS"]
-
-# Which inputs of which ops hold the weight matrices that int8 mode quantizes.
-QUANTIZED_INPUTS = {"Dense": (1,), "GRU": (2, 3), "LSTM": (2, 3), "RNN": (2, 3)}
+__all__ = ["quantize_rows", "dequantize_rows", "simulate_int8_weights"]
 
 
 def quantize_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +46,7 @@ def simulate_int8_weights(graph: Graph) -> Graph:
     out = graph.copy()
     static = evaluate_static(out)
     for node in out.nodes:
-        for index in QUANTIZED_INPUTS.get(node.op, ()):
+        for index in sorted(get_op(node.op).inputs_with_role("weight")):  # the weight matrices int8 mode stores
             if index >= len(node.inputs) or node.inputs[index] is None:
                 continue
             value = node.inputs[index]

@@ -18,17 +18,32 @@ from typing import Any
 
 from kwsc.errors import FrontendError, KwscError
 from kwsc.frontends.onnx import _ops, _rnn  # noqa: F401  (translator registration)
-from kwsc.frontends.onnx._importer import TRANSLATORS, Importer
+from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer
 from kwsc.frontends.onnx._load import load_model_proto
 from kwsc.ir.graph import Graph
 from kwsc.ir.verify import verify
 
-__all__ = ["import_onnx", "supported_ops"]
+__all__ = ["import_onnx", "supported_ops", "imported_ops", "NOT_IMPORTED"]
+
+_ops.register_one_to_one()  # after the explicit translators, which win
+
+_FEATURIZER = "featurizers come from `kwsc make-featurizer` or an .ell file; kwsc reads classifiers from ONNX"
+# IR ops no ONNX model becomes, and why.
+NOT_IMPORTED = {
+    **{op: _FEATURIZER for op in ("Buffer", "Window", "FFT", "MelFilterBank", "LinearFilterBank", "DCT", "IIR")},
+    "VAD": "ONNX has no voice-activity detector; the add_vad pass adds one",
+    "Square": "ONNX has no Square op (x·x imports as Mul)",
+}
 
 
 def supported_ops() -> list[str]:
     """The ONNX op types the importer translates, sorted."""
     return sorted(TRANSLATORS)
+
+
+def imported_ops() -> frozenset[str]:
+    """The IR ops an imported model may contain: graph inputs, outputs, constants and what translators create."""
+    return frozenset({"Input", "Output", "Constant"}).union(*PRODUCES.values())
 
 
 def import_onnx(source: Any) -> Graph:

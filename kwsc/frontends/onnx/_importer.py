@@ -20,13 +20,13 @@ import numpy as np
 from kwsc.errors import FrontendError, KwscError, UnsupportedOpError
 from kwsc.frontends.onnx._load import MAX_ELEMENTS, dtype_from_onnx, node_label, tensor_to_array
 from kwsc.ir.graph import Graph, Node, Value
-from kwsc.ir.ops import get_op
 from kwsc.ir.semantics import static_outputs
 
-__all__ = ["Importer", "TRANSLATORS", "translator", "MIN_OPSET", "check_same_dtype"]
+__all__ = ["Importer", "TRANSLATORS", "PRODUCES", "translator", "MIN_OPSET", "check_same_dtype"]
 
 Translator = Callable[["Importer", Any], None]
 TRANSLATORS: dict[str, Translator] = {}
+PRODUCES: dict[str, frozenset[str]] = {}  # ONNX op type → the IR ops its translator may create
 MIN_OPSET = 13
 # Exceptions that mean "this model is malformed in a way the checks above did not foresee"; they are turned
 # into a FrontendError naming the node, with the original chained for debugging.
@@ -34,11 +34,12 @@ _CONVERTIBLE = (ValueError, TypeError, IndexError, KeyError, AttributeError, Ari
                 MemoryError, RecursionError, AssertionError)
 
 
-def translator(*op_types: str):
-    """Register a translator for ONNX op types."""
+def translator(*op_types: str, produces: tuple[str, ...] = ()):
+    """Register a translator for ONNX op types, with the IR ops it may create (for the coverage of the registry)."""
     def deco(fn: Translator) -> Translator:
         for op in op_types:
             TRANSLATORS[op] = fn
+            PRODUCES[op] = frozenset(produces)
         return fn
     return deco
 

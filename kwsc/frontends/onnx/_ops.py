@@ -2,16 +2,42 @@
 
 Shape-valued inputs (Reshape's shape, Slice bounds, Gather indices, axes …) must be computable at import
 time; they become IR attributes while the producing plumbing stays connected for the passes to remove.
+An IR op that names its ONNX twin (``OpDef.onnx``: elementwise math, activations …) needs no translator here:
+``register_one_to_one`` gives it the generic one (same inputs, same attribute names and defaults).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kwsc.frontends.onnx._importer import Importer, check_same_dtype, translator
+from kwsc.frontends.onnx._importer import TRANSLATORS, Importer, check_same_dtype, translator
 from kwsc.frontends.onnx._load import attr, dtype_from_onnx
+from kwsc.ir.ops import REGISTRY, OpDef
 
-__all__: list[str] = []
+__all__ = ["register_one_to_one"]
+
+_ONNX_KINDS = {"float": "float", "int": "int", "ints": "ints", "floats": "floats", "str": "str", "strs": "strs"}
+
+
+def _one_to_one(opdef: OpDef):
+    """The translator of an ONNX op that is exactly ``opdef``: inputs in order, attributes by name."""
+    def translate(imp: Importer, node) -> None:
+        if len(node.input) > len(opdef.inputs):
+            raise imp.error(f"kwsc supports {len(opdef.inputs)} input(s) here, got {len(node.input)}")
+        slots = opdef.inputs[:max(len(node.input), opdef.min_inputs)]
+        values = [imp.optional_value(i) if slot.endswith("?") else imp.value(i) for i, slot in enumerate(slots)]
+        if "elementwise" in opdef.traits:
+            check_same_dtype(imp, [v for v in values if v is not None])
+        attrs = {name: attr(node, name, _ONNX_KINDS[spec.kind], spec.default) for name, spec in opdef.attrs.items()}
+        imp.bind(0, imp.add1(opdef.name, values, attrs))
+    return translate
+
+
+def register_one_to_one() -> None:
+    """Give every IR op with an ONNX twin and no translator of its own the generic one."""
+    for opdef in REGISTRY.values():
+        if opdef.onnx and opdef.onnx not in TRANSLATORS:
+            translator(opdef.onnx, produces=(opdef.name,))(_one_to_one(opdef))
 
 
 def _axis(imp: Importer, axis: int, rank: int, what: str = "axis") -> int:
@@ -20,7 +46,7 @@ def _axis(imp: Importer, axis: int, rank: int, what: str = "axis") -> int:
     return axis % rank
 
 
-@translator("Constant")
+@translator("Constant", produces=("Constant",))
 def _constant(imp: Importer, node) -> None:
     given = [a.name for a in node.attribute]
     if len(given) != 1:
@@ -37,25 +63,13 @@ def _constant(imp: Importer, node) -> None:
     imp.bind(0, value)
 
 
-@translator("Identity")
-def _identity(imp: Importer, node) -> None:
-    imp.bind(0, imp.add1("Identity", [imp.value(0)]))
-
-
-@translator("Cast")
+@translator("Cast", produces=("Cast",))
 def _cast(imp: Importer, node) -> None:
     dtype = dtype_from_onnx(attr(node, "to", "int"), f"{imp.where}: Cast {node.name!r} target")
     imp.bind(0, imp.add1("Cast", [imp.value(0)], {"dtype": dtype}))
 
 
-@translator("Add", "Sub", "Mul", "Div")
-def _binary(imp: Importer, node) -> None:
-    a, b = imp.value(0), imp.value(1)
-    check_same_dtype(imp, [a, b])
-    imp.bind(0, imp.add1(node.op_type, [a, b]))
-
-
-@translator("Dropout")
+@translator("Dropout", produces=("Identity",))
 def _dropout(imp: Importer, node) -> None:
     """Inference-mode dropout is the identity (a training_mode input that may be true is refused)."""
     if imp.has(2):
@@ -67,26 +81,21 @@ def _dropout(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Identity", [imp.value(0)]))
 
 
-@translator("Relu", "Sigmoid", "Tanh")
-def _unary(imp: Importer, node) -> None:
-    imp.bind(0, imp.add1(node.op_type, [imp.value(0)]))
-
-
-@translator("Softmax", "LogSoftmax")
+@translator("Softmax", "LogSoftmax", produces=("Softmax", "LogSoftmax"))
 def _softmax(imp: Importer, node) -> None:
     x = imp.value(0)
     axis = _axis(imp, attr(node, "axis", "int", -1), max(len(x.shape), 1))
     imp.bind(0, imp.add1(node.op_type, [x], {"axis": axis}))
 
 
-@translator("Transpose")
+@translator("Transpose", produces=("Transpose",))
 def _transpose(imp: Importer, node) -> None:
     x = imp.value(0)
     perm = attr(node, "perm", "ints", [])
     imp.bind(0, imp.add1("Transpose", [x], {"perm": perm}))
 
 
-@translator("Reshape")
+@translator("Reshape", produces=("Reshape",))
 def _reshape(imp: Importer, node) -> None:
     x = imp.value(0)
     shape = imp.ints(1, "shape")
@@ -95,7 +104,7 @@ def _reshape(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Reshape", [x, imp.value(1)], {"shape": shape}))
 
 
-@translator("Flatten")
+@translator("Flatten", produces=("Reshape",))
 def _flatten(imp: Importer, node) -> None:
     x = imp.value(0)
     rank = len(x.shape)
@@ -114,7 +123,7 @@ def _axes(imp: Importer, node, what: str) -> list[int] | None:
     return attr(node, "axes", "ints", None)
 
 
-@translator("Squeeze")
+@translator("Squeeze", produces=("Reshape",))
 def _squeeze(imp: Importer, node) -> None:
     x = imp.value(0)
     rank = len(x.shape)
@@ -130,7 +139,7 @@ def _squeeze(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Reshape", [x], {"shape": shape}))
 
 
-@translator("Unsqueeze")
+@translator("Unsqueeze", produces=("Reshape",))
 def _unsqueeze(imp: Importer, node) -> None:
     x = imp.value(0)
     axes = _axes(imp, node, "axes")
@@ -145,7 +154,7 @@ def _unsqueeze(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Reshape", [x], {"shape": shape}))
 
 
-@translator("Slice")
+@translator("Slice", produces=("Slice",))
 def _slice(imp: Importer, node) -> None:
     x = imp.value(0)
     starts, ends = imp.ints(1, "starts"), imp.ints(2, "ends")
@@ -162,7 +171,7 @@ def _slice(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Slice", [x], {"starts": starts, "ends": ends, "axes": axes, "steps": steps}))
 
 
-@translator("Gather")
+@translator("Gather", produces=("Gather",))
 def _gather(imp: Importer, node) -> None:
     data = imp.value(0)
     indices = imp.const(1, "indices")
@@ -177,7 +186,7 @@ def _gather(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Gather", [data, imp.value(1)], {"axis": axis}))
 
 
-@translator("Concat")
+@translator("Concat", produces=("Concat",))
 def _concat(imp: Importer, node) -> None:
     values = [imp.value(i) for i in range(len(node.input)) if imp.has(i)]
     if not values:
@@ -190,7 +199,7 @@ def _concat(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Concat", values, {"axis": axis}))
 
 
-@translator("Shape")
+@translator("Shape", produces=("Shape", "Slice"))
 def _shape(imp: Importer, node) -> None:
     x = imp.value(0)
     shape = imp.add1("Shape", [x])
@@ -201,7 +210,7 @@ def _shape(imp: Importer, node) -> None:
     imp.bind(0, shape)
 
 
-@translator("ConstantOfShape")
+@translator("ConstantOfShape", produces=("ConstantOfShape",))
 def _constant_of_shape(imp: Importer, node) -> None:
     shape = imp.ints(0, "shape")
     if any(d < 0 for d in shape):
@@ -215,7 +224,7 @@ def _constant_of_shape(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("ConstantOfShape", [imp.value(0)], {"shape": shape, "fill": fill, "dtype": dtype}))
 
 
-@translator("Expand")
+@translator("Expand", produces=("Expand",))
 def _expand(imp: Importer, node) -> None:
     x = imp.value(0)
     shape = imp.ints(1, "shape")
@@ -228,7 +237,7 @@ def _expand(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Expand", [x, imp.value(1)], {"shape": shape}))
 
 
-@translator("ReduceMean")
+@translator("ReduceMean", produces=("ReduceMean", "Identity"))
 def _reduce_mean(imp: Importer, node) -> None:
     x = imp.value(0)
     axes = _axes(imp, node, "axes") or []
@@ -255,7 +264,7 @@ def _dense(imp: Importer, x, weights: np.ndarray, bias=None):
     return imp.add1("Dense", inputs)
 
 
-@translator("MatMul")
+@translator("MatMul", produces=("Dense", "Reshape", "Transpose"))
 def _matmul(imp: Importer, node) -> None:
     a_const, b_const = imp.is_const(0), imp.is_const(1)
     if a_const and b_const:
@@ -288,7 +297,7 @@ def _matmul(imp: Importer, node) -> None:
     raise imp.error("a product of two run-time tensors is not supported (one operand must be constant weights)")
 
 
-@translator("Gemm")
+@translator("Gemm", produces=("Dense", "Transpose", "Mul", "Add"))
 def _gemm(imp: Importer, node) -> None:
     alpha, beta = attr(node, "alpha", "float", 1.0), attr(node, "beta", "float", 1.0)
     trans_a, trans_b = attr(node, "transA", "int", 0), attr(node, "transB", "int", 0)

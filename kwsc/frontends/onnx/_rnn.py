@@ -22,14 +22,13 @@ from kwsc.frontends.onnx._importer import Importer, translator
 from kwsc.frontends.onnx._load import attr
 from kwsc.ir.graph import Node, Value
 from kwsc.ir.ops import get_op
+from kwsc.formats.onnx_schema import ONNX_ACTIVATIONS, gate_rows
 from kwsc.ir.semantics import evaluate_node
 
 __all__ = ["resolve_states"]
 
-_GATES = {"GRU": 3, "LSTM": 4, "RNN": 1}
 _DEFAULT_ACTIVATIONS = {"GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"], "RNN": ["Tanh"]}
-_ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "hardsigmoid": "hard_sigmoid"}
-_LSTM_ORDER = [0, 2, 3, 1]  # ONNX (i, o, f, c) → IR (i, f, g, o)
+_ACTIVATIONS = {onnx.lower(): ir for ir, onnx in ONNX_ACTIVATIONS.items()}  # ONNX compares them without case
 
 
 def _activations(imp: Importer, node) -> list[str]:
@@ -43,7 +42,7 @@ def _activations(imp: Importer, node) -> list[str]:
     mapped = []
     for name in given:
         if name.lower() not in _ACTIVATIONS:
-            raise imp.error(f"activation {name!r} is not supported ({', '.join(['Sigmoid', 'Tanh', 'Relu', 'HardSigmoid'])})")
+            raise imp.error(f"activation {name!r} is not supported ({', '.join(ONNX_ACTIVATIONS.values())})")
         mapped.append(_ACTIVATIONS[name.lower()])
     return mapped
 
@@ -53,10 +52,10 @@ def _check_shape(imp: Importer, array: np.ndarray, want: tuple[int, ...], what: 
         raise imp.error(f"{what} has shape {list(array.shape)}, expected {list(want)}")
 
 
-@translator("GRU", "LSTM", "RNN")
+@translator("GRU", "LSTM", "RNN", produces=("GRU", "LSTM", "RNN", "Reshape"))
 def _recurrent(imp: Importer, node) -> None:
     op = node.op_type
-    gates = _GATES[op]
+    gates = len(get_op(op).gates)
     direction = attr(node, "direction", "str", "forward")
     if direction != "forward":
         raise imp.error(f"direction {direction!r} is not supported: a streaming model runs forward only")
@@ -93,9 +92,8 @@ def _recurrent(imp: Importer, node) -> None:
         if peepholes.size and np.any(peepholes != 0):
             raise imp.error("LSTM peepholes (input P) are not supported")
     w, r, bi, bh = w[0], r[0], b[0, :size], b[0, size:]
-    if op == "LSTM":
-        order = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in _LSTM_ORDER])
-        w, r, bi, bh = w[order], r[order], bi[order], bh[order]
+    order = gate_rows(op, hidden, to_onnx=False)  # ONNX's gate order → the IR's (LSTM: i, o, f, c → i, f, g, o)
+    w, r, bi, bh = w[order], r[order], bi[order], bh[order]
     base = (node.name or op.lower()).strip("/_:.")
     params = []
     for label, array in (("input_weights", w), ("hidden_weights", r), ("input_bias", bi), ("hidden_bias", bh)):

@@ -12,16 +12,15 @@ import numpy as np
 import pytest
 
 from kwsc.backends.c import run_harness
-from kwsc.backends.c.kernels import ALIAS_OPS, KERNEL_TABLE
+from kwsc.backends.c.kernels import ALIAS_OPS, GRAPH_OPS, KERNEL_TABLE, REFUSES
 from kwsc.backends.reference import Interpreter
 from kwsc.ir import Graph, op_names, verify
 from tests.backends.c.conftest import skip_without_toolchain
 from tests.backends.c.test_targets import reference_outputs
 
-# Ops the C backend deliberately leaves out: shape plumbing that passes fold away before emitting, and
-# ops that only appear in constant subgraphs (evaluated at emit time).
-NOT_IN_C = {"Input", "Output", "Constant", "Transpose", "Concat", "Slice", "Gather", "Shape", "ConstantOfShape",
-            "Expand", "ReduceMean"}
+# Ops the C backend deliberately leaves out (kernels.REFUSES says why: shape plumbing that passes fold away
+# before emitting, ops that only appear in constant subgraphs), and the graph's own ends.
+NOT_IN_C = set(REFUSES) | GRAPH_OPS
 
 
 @pytest.mark.parametrize("op", sorted(op_names()))
@@ -54,7 +53,8 @@ def zoo_graph(seed: int = 0) -> Graph:
     x = g.add_input([16])
     pos = g.op1("Add", g.op1("Abs", x), g.add_constant(np.array([0.5], np.float32)))
     outs = {}
-    for op in ("Log", "Exp", "Sqrt", "Abs", "Neg", "Square", "Tanh", "Sigmoid", "Relu", "HardSigmoid", "LeakyRelu"):
+    for op in ("Log", "Exp", "Sqrt", "Abs", "Neg", "Square", "Tanh", "Sigmoid", "Relu", "HardSigmoid", "LeakyRelu",
+               "HardSwish"):
         outs[op] = g.op1(op, pos if op in ("Log", "Sqrt") else x)
     c16 = g.add_constant(rng.uniform(0.5, 1.5, 16).astype(np.float32))
     c_row = g.add_constant(rng.uniform(0.5, 1.5, (1, 16)).astype(np.float32))

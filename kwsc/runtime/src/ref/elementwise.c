@@ -25,6 +25,11 @@ void kwsc_unary(int32_t op, float alpha, float beta, const float* x, float* y, i
             v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
             break;
         case KWSC_UN_LEAKY_RELU: v = v >= 0.0f ? v : alpha * v; break;
+        case KWSC_UN_HARD_SWISH: {
+            float gate = v / 6.0f + 0.5f;
+            v = v * (gate < 0.0f ? 0.0f : (gate > 1.0f ? 1.0f : gate));
+            break;
+        }
         default: break;
         }
         y[i] = v;
