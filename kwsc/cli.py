@@ -12,6 +12,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import textwrap
 
 from kwsc import __version__
 from kwsc.errors import KwscError
@@ -23,6 +24,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, like every other kwsc error
         where = "" if self.prog == "kwsc" else f"{self.prog.removeprefix('kwsc ')}: "
         self.exit(2, f"kwsc: {where}{message} (see --help)\n")
+
+    def _get_option_tuples(self, option_string):
+        # An abbreviation matching several spellings of ONE option (--sample → --sample_rate, --sample-rate) is that
+        # option, not "ambiguous"; argparse compares spellings, so keep one match per action.
+        matches = {}
+        for match in super()._get_option_tuples(option_string):
+            matches.setdefault(id(match[0]), match)
+        return list(matches.values())
 
 
 class _OneLineHelp(argparse.RawDescriptionHelpFormatter):
@@ -59,12 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
         modules.append(importlib.import_module(f"kwsc.commands.{info.name}"))
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
         module.register(sub)
+    aliases = [f"{name} ({p.prog.removeprefix('kwsc ')})" for name, p in sub.choices.items()
+               if p.prog != f"kwsc {name}"]
+    if aliases:
+        parser.epilog = ("The ELL tutorial's script names are commands too (`python X.py` → `kwsc X`):\n  "
+                         + textwrap.fill(", ".join(aliases), 110, subsequent_indent="  "))
     return parser
+
+
+def _script_name_as_command(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``kwsc make_dataset.py …`` (ELL's script name pasted with its extension) is ``kwsc make_dataset …``."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-"):  # the first positional is the command
+            if arg.endswith(".py") and arg not in commands and arg[:-3] in commands:
+                argv = [*argv[:i], arg[:-3], *argv[i + 1:]]
+            break
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _script_name_as_command(argv, parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="kwsc: %(message)s")
     if not getattr(args, "func", None):

@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from kwsc.errors import KwscError
+from kwsc.evaluate import vad_tune
 
 __all__ = ["DemoContext", "STEPS", "main", "TUTORIAL_FEATURIZER"]
 
@@ -237,8 +238,7 @@ def plot_features(ctx: DemoContext, features: dict[str, np.ndarray], name: str =
 # ---------------------------------------------------------------------------------------------- the pipeline
 # The tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column). Its --sample_rate 16000
 # --window_size 512 are left out: add_vad reads them from the classifier (the featurizer it was trained on).
-TUTORIAL_VAD = ["--tau_up", "1.5", "--tau_down", "0.09", "--large_input", "4", "--gain_att", "0.01",
-                "--threshold_up", "3.5", "--threshold_down", "0.9", "--level_threshold", "0.02"]
+TUTORIAL_VAD = [arg for name, value in vad_tune.TUTORIAL_VAD.items() for arg in (f"--{name}", f"{value:g}")]
 
 
 def kwsc(ctx: DemoContext, *args: str, log: str | None = None) -> str:
@@ -366,10 +366,23 @@ def step_report(ctx: DemoContext) -> dict:
     """Write REPORT.md: what was made, the numbers, the pictures, the commands."""
     s = ctx.summary
     lines = ["# kwsc demo report", ""]
+    if ctx.quick:
+        lines += ["**A `--quick` run**: tiny data, a small GRU trained for a few epochs and a 1-minute stream — a "
+                  "smoke test of every step; its numbers say nothing about accuracy. `make demo` (without `--quick`) "
+                  "gives the real ones.", ""]
     data = s.get("data", {})
     lines += [f"Data: `{data.get('data')}` ({'synthetic, espeak-ng' if data.get('synthetic') else 'recordings'}); "
               f"{len(s.get('lists', {}).get('categories', []))} categories; files per list "
               f"{s.get('lists', {}).get('files')}.", ""]
+    pictures = [(name, text) for name, text in (
+        ("tone_features", "A 1 kHz tone and a 100 Hz → 7 kHz sweep through the featurizer: the tone must light the "
+                          "mel band nearest 1 kHz, the sweep a rising band."),
+        ("real_clip_features", "The first clip of the data folder through the featurizer."))
+        if (ctx.outdir / f"{name}.png").is_file()]
+    if pictures:
+        lines += ["## Features", ""]
+        for name, text in pictures:
+            lines += [text, "", f"![{name}]({name}.png)", ""]
     tr = s.get("train", {})
     if tr:
         lines += ["## Training", "",

@@ -111,3 +111,29 @@ def test_unexpected_exception_is_one_line_unless_debug(tmp_path, monkeypatch, ca
     assert err == "kwsc: internal error: ValueError: something unforeseen (run with --debug for the traceback)\n"
     with pytest.raises(ValueError):
         main(["--debug", "print", "x.kwsc"])
+
+
+def test_abbreviation_of_one_option_spelled_two_ways_is_that_option(tmp_path):
+    # --sample_rate and --sample-rate are one option: --sample must mean it, not be "ambiguous"
+    args = build_parser().parse_args(["make-featurizer", "--sample", "8000"])
+    assert args.sample_rate == 8000
+    with pytest.raises(SystemExit):  # two different options starting alike stay ambiguous
+        build_parser().parse_args(["make-featurizer", "--filterbank", "mel"])
+
+
+def test_ell_script_names_are_commands(tmp_path):
+    # the tutorial's `python make_featurizer.py …` is `kwsc make_featurizer …` (and the pasted .py is forgiven)
+    for typed in ("make_featurizer", "make_featurizer.py"):
+        out = tmp_path / f"{typed}.ell"
+        assert main([typed, "--filterbank_size", "8", "-o", str(out)]) == 0
+        assert out.is_file()
+
+
+def test_print_takes_ells_spellings(tmp_path, capsys):
+    model = tmp_path / "f.kwsc"
+    save(featurizer_graph(), model)
+    assert main(["print", "-imap", str(model), "-fmt", "dot", "-of", str(tmp_path / "graph.dot")]) == 0
+    assert (tmp_path / "graph.dot").read_text().startswith("digraph")
+    assert capsys.readouterr().err == f"wrote {tmp_path / 'graph.dot'} (dot, {len(featurizer_graph())} nodes)\n"
+    assert main(["print", "-imap", str(model)]) == 0
+    assert "Input" in capsys.readouterr().out

@@ -138,9 +138,12 @@ def test_pytorch_gru_onnx_import_transform_end_to_end(tmp_path):
     torch.onnx.export(model, torch.randn(1, 1, 80), str(onnx_path), input_names=["input"],
                       output_names=["output"], dynamo=False, opset_version=17)
 
-    res = kwsc("import", onnx_path, "-o", tmp_path / "imported.kwsc")
+    res = kwsc("import", onnx_path, "--raw", "-o", tmp_path / "imported.kwsc")  # the frontend's graph as it is
     assert res.returncode == 0, res.stderr
     assert "recurrent: GRU(32), GRU(32)" in res.stdout
+    res = kwsc("import", onnx_path, "-o", tmp_path / "default.kwsc")  # clean-up passes run by default
+    assert res.returncode == 0, res.stderr
+    assert "clean-up shapes,fold,dce" in res.stdout
     res = kwsc("transform", tmp_path / "imported.kwsc", "--passes", "shapes,fold,dce,add_vad", *SEED_ARGS,
                "-o", tmp_path / "clean.kwsc")
     assert res.returncode == 0, res.stderr
@@ -152,6 +155,9 @@ def test_pytorch_gru_onnx_import_transform_end_to_end(tmp_path):
     plumbing = {"Shape", "Gather", "ConstantOfShape", "Concat", "Identity", "Cast", "Expand", "Transpose"}
     assert plumbing & {n.op for n in imported.nodes}  # there was plumbing to remove
     assert not plumbing & {n.op for n in clean.nodes}
+    default = load(tmp_path / "default.kwsc")
+    assert not plumbing & {n.op for n in default.nodes}
+    assert sorted(n.op for n in default.nodes) == sorted(n.op for n in clean.nodes if n.op != "VAD" and n.name != "vad_input")
     (vad,) = clean.find("VAD")
     grus = clean.find("GRU")
     assert len(grus) == 2 and all(g.input("reset_trigger") is vad.output for g in grus)
@@ -164,7 +170,9 @@ def test_pytorch_gru_onnx_import_transform_end_to_end(tmp_path):
     cut = first_off_transition(vad_signal(vad.attrs, xs))
     got_imported = outputs_over(imported, {"input": xs})["output"].reshape(expected.shape)
     got_clean = outputs_over(clean, {"input": xs})["output"].reshape(expected.shape)
+    got_default = outputs_over(default, {"input": xs})["output"].reshape(expected.shape)
     np.testing.assert_allclose(got_imported, expected, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(got_default, expected, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(got_clean[: cut + 1], expected[: cut + 1], atol=1e-5, rtol=1e-5)
     assert not np.allclose(got_clean[cut + 1:], expected[cut + 1:], atol=1e-3)  # the VAD reset the GRUs
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

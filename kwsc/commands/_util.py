@@ -11,10 +11,16 @@ from kwsc.options import option, parse_bool
 __all__ = ["option", "add_command", "existing_file", "existing_dir", "parse_bool"]
 
 
-def add_command(sub, name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    """Add a subcommand whose ``--help`` shows ``description`` (defaults to ``help``)."""
-    parser = sub.add_parser(name, help=help, description=description or help,
+def add_command(sub, name: str, func, help: str, description: str | None = None,
+                aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """Add a subcommand whose ``--help`` shows ``description`` (defaults to ``help``).
+
+    ``aliases`` are other names of the same command, e.g. the ELL tutorial's script names (``make_dataset`` for
+    ``make-dataset``); the name typed is in ``args.command``.
+    """
+    parser = sub.add_parser(name, help=help, description=description or help, aliases=list(aliases),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub._choices_actions[-1].metavar = name  # `kwsc --help` lists the aliases once, below the commands
     parser.set_defaults(func=func)
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import sys
 import typing
 from pathlib import Path
 
@@ -16,12 +17,17 @@ __all__ = ["register", "graph_summary"]
 ORDER = 35
 
 _IMPORT_DESCRIPTION = """\
-Translate a model (.onnx from PyTorch/tf2onnx/Keras, .ell, or .kwsc) into kwsc's native .kwsc file and print
-a one-line summary: node count, inputs and outputs with shapes, recurrent layers.
+Translate a model (.onnx from PyTorch/tf2onnx/Keras, .ell, or .kwsc) into kwsc's native .kwsc file (or .ell by
+-o's extension) and print a one-line summary: node count, inputs and outputs with shapes, recurrent layers.
+The clean-up passes (shapes,fold,dce: the exporter's shape plumbing, constant subgraphs, dead nodes) run by
+default, so the result emits as it is (.ell, C); outputs are unchanged by them. --raw keeps the frontend's graph.
+As `onnx_import` (ELL's onnx_import.py) the default output is MODEL's name with .ell, in MODEL's folder.
 
 examples:
-  kwsc import GRU128KeywordSpotter.onnx -o GRU128KeywordSpotter.kwsc
+  kwsc import GRU128KeywordSpotter.onnx                  # → GRU128KeywordSpotter.kwsc
+  kwsc onnx_import GRU128KeywordSpotter.onnx             # → GRU128KeywordSpotter.ell (the ELL tutorial's line)
   kwsc import featurizer.ell -o featurizer.kwsc
+  kwsc import model.onnx --raw -o raw.kwsc               # the frontend's translation, plumbing and all
 """
 
 _TRANSFORM_DESCRIPTION = """\
@@ -48,6 +54,18 @@ examples:
   kwsc emit model.kwsc --target ell -o model.ell
   kwsc emit model.kwsc --target dot -o model.dot
   kwsc emit model.kwsc --target c --arch cortex-m4 --name model -o build/model
+  kwsc emit model.kwsc --target c --arch host --build --name model -o KeywordSpotter   # (= kwsc wrap)
+"""
+
+_ADD_VAD_DESCRIPTION = """\
+ELL's add_vad.py: add one voice-activity detector (VAD) on the classifier input, driving every GRU/LSTM/RNN's
+reset trigger, so the recurrent state is cleared at the end of each word (ell-behaviour.md §2). The model file is
+edited in place, atomically (written to a temp file, then renamed), as the ELL tutorial does; -o writes elsewhere.
+A model whose recurrent nodes are already VAD-driven is left unchanged. Defaults are ELL's add_vad.py defaults.
+
+example (the ELL tutorial's line):
+  kwsc add_vad GRU128KeywordSpotter.ell --sample_rate 16000 --window_size 512 --tau_up 1.5 --tau_down 0.09 \\
+      --large_input 4 --gain_att 0.01 --threshold_up 3.5 --threshold_down 0.9 --level_threshold 0.02
 """
 
 TARGETS = ("ell", "c", "dot", "dgml", "text", "onnx")
@@ -74,9 +92,9 @@ def graph_summary(graph) -> str:
 
 
 def _load(path: str):
-    from kwsc.models import load_model
+    from kwsc.models import load_model_arg
 
-    return load_model(existing_file(path, "model file"))
+    return load_model_arg(path, "model file")[0]
 
 
 def _field_docs(options_cls) -> dict[str, str]:
@@ -127,12 +145,32 @@ def _type_of(kind):
     return {bool: parse_bool, int: int, float: float}.get(kind, str)
 
 
+_ELL_SHORT = {"sample_rate": "-sr", "window_size": "-ws"}  # add_vad.py's short spellings
+
+
+def _add_vad_pass_options(p) -> None:
+    """add_vad's options from the pass's own options class (names, defaults and help in one place)."""
+    from kwsc.passes import get_pass
+
+    info = get_pass("add_vad")
+    docs = _field_docs(info.options)
+    hints = typing.get_type_hints(info.options)
+    for f in dataclasses.fields(info.options):
+        names = [f"--{f.name}"] + ([_ELL_SHORT[f.name]] if f.name in _ELL_SHORT else [])
+        default = "the model's own" if f.default is None else f.default
+        option(p, *names, type=_type_of(_plain_type(hints.get(f.name, str))), default=f.default,
+               help=f"{docs.get(f.name, '')} (default {default})".replace("%", "%%"))
+
+
 # ------------------------------------------------------------------------------------------------ register
 def register(sub) -> None:
     p = add_command(sub, "import", run_import, help="translate a model (.onnx, .ell) into a .kwsc file",
-                    description=_IMPORT_DESCRIPTION)
+                    description=_IMPORT_DESCRIPTION, aliases=("onnx_import",))
     p.add_argument("model", help="model file (.onnx, .ell, .kwsc)")
-    option(p, "--output", "-o", required=True, metavar="OUT.kwsc", help="output model (written atomically)")
+    option(p, "--output", "-o", "--output_directory", metavar="OUT",
+           help="output model (.kwsc or .ell; written atomically) or an existing folder (default: MODEL's name with "
+                ".kwsc, or .ell as onnx_import)")
+    option(p, "--raw", action="store_true", help="skip the clean-up passes (shapes,fold,dce)")
 
     p = add_command(sub, "transform", run_transform, help="run graph passes (fold, dce, add_vad, …) over a model",
                     description=_TRANSFORM_DESCRIPTION)
@@ -160,14 +198,66 @@ def register(sub) -> None:
     option(c, "--weights_dtype", default=None, help="weight element type (e.g. float32)")
     option(c, "--name", default=None, help="C module name (prefix of the API functions)")
 
+    p = add_command(sub, "add-vad", run_add_vad, help="add a VAD resetting the GRUs to a model, in place (ELL's add_vad)",
+                    description=_ADD_VAD_DESCRIPTION, aliases=("add_vad",))
+    p.add_argument("model", help="the model to edit (.ell, .kwsc)")
+    option(p, "--output", "-o", metavar="OUT", help="write the result here instead of over MODEL")
+    _add_vad_pass_options(p)
+
 
 # ------------------------------------------------------------------------------------------------ commands
-def run_import(args) -> int:
-    from kwsc.models import save_model
+def _import_output(args) -> Path:
+    """-o as given (a folder: the model's name inside it), else MODEL's name with .kwsc (.ell for onnx_import)."""
+    source = Path(args.model)
+    suffix = ".ell" if args.command == "onnx_import" else ".kwsc"
+    if args.output is None:
+        out = source.with_suffix(suffix)
+        if out.resolve() == source.resolve():
+            raise InputError(f"{args.model} is already {suffix}: name the output with -o")
+        return out
+    out = Path(args.output)
+    return out / source.with_suffix(suffix).name if out.is_dir() else out
 
+
+def run_import(args) -> int:
+    from kwsc.models import clean_graph, save_model
+
+    out = _import_output(args)
     graph = _load(args.model)
-    save_model(graph, args.output)
-    print(f"imported {args.model} -> {args.output}: {graph_summary(graph)}")
+    done = ""
+    if not args.raw:
+        before = len(graph)
+        graph, _ = clean_graph(graph)
+        done = f" (clean-up shapes,fold,dce: {before} → {len(graph)} nodes)"
+    save_model(graph, out)
+    print(f"imported {args.model} -> {out}{done}: {graph_summary(graph)}")
+    return 0
+
+
+def run_add_vad(args) -> int:
+    from kwsc.models import save_model
+    from kwsc.passes import get_pass, run_passes
+    from kwsc.passes.manager import make_options
+
+    out = Path(args.output or args.model)
+    fields = [f.name for f in dataclasses.fields(get_pass("add_vad").options)]
+    options = {name: getattr(args, name) for name in fields}
+    graph = _load(args.model)
+    rate, hop = make_options(get_pass("add_vad"), options).timing(graph.metadata)
+    print(f"Adding VAD node with sample rate {rate:g} and window size {hop} to {args.model}")
+    result, report = run_passes(graph, ["add_vad"], {"add_vad": options})
+    changed = report[0][1]
+    if not changed.modified:
+        print(f"model unchanged: its recurrent nodes are already reset by a VAD (to change that VAD's parameters, "
+              f"add_vad to the model before it had one){'' if out == Path(args.model) else '; nothing written'}")
+        return 0
+    save_model(result, out)
+    print(f"model updated ({changed.summary()}): wrote {out}: {graph_summary(result)}")
+    from kwsc.evaluate.session import vad_training_note
+
+    note = vad_training_note(result.metadata, args.model, "its accuracy with the VAD")
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 
@@ -244,19 +334,29 @@ def _emit_c(graph, out: Path, args) -> None:
         if unsupported:
             raise InputError(f"emit: the C backend does not take {', '.join('--' + k for k in unsupported)}")
     result = emit_c(graph, out, **kwargs)
-    if dataclasses.is_dataclass(result):  # e.g. EmitResult: one line of its scalar fields, lists as counts
-        items = []
-        for f in dataclasses.fields(result):
-            value = getattr(result, f.name)
-            if isinstance(value, (list, tuple)):
-                items.append(f"{f.name}={len(value)}")
-            elif value is not None and not isinstance(value, (dict, Path)):
-                items.append(f"{f.name}={value}")
-        print("C project: " + ", ".join(items))
-        if getattr(result, "size", None) is not None:  # --size-report: the table as well
-            from kwsc.backends.c import format_size_report
+    print(c_project_summary(result))
+    if getattr(result, "size", None) is not None:  # --size-report: the table as well
+        from kwsc.backends.c import format_size_report
 
-            print(format_size_report(result.size))
+        print(format_size_report(result.size))
+
+
+_BUILT = {"example": "wav → DETECTED lines", "harness": "replays frames for the tests", "bench": "Predict timing",
+          "harness.elf": "bare-metal test image", "probe.elf": "size probe"}
+
+
+def c_project_summary(result) -> str:
+    """What a C project holds and what was built, in words (for emit and wrap)."""
+    text = (f"C project {result.outdir}: module {result.name} for {result.arch}, {len(result.files)} files, "
+            f"{result.weights_dtype} weights, {result.arena_bytes:,} B activations + {result.state_bytes:,} B state")
+    if result.built:
+        what = [f"{b} ({_BUILT[b]})" if b in _BUILT else
+                f"{b} (the model as a shared library: kwsc.backends.c.load)" if b.endswith(".so") else b
+                for b in result.built]
+        text += "\n  built with make: " + ", ".join(what)
+    else:
+        text += " (not built: --build compiles it)"
+    return text
 
 
 def run_emit(args) -> int:

@@ -7,6 +7,7 @@ import sys
 from kwsc.commands._util import add_command, existing_dir, existing_file, option
 
 ORDER = 20
+_DEFAULT_FEATURIZER = "featurizer/mfcc"  # ELL's make_dataset.py default
 
 __all__ = ["register"]
 
@@ -23,6 +24,9 @@ def _make_training_list(args) -> int:
     if result.missing_listed:
         print(f"note: {len(result.missing_listed)} validation/testing entries name missing files and were left out "
               f"(first: {result.missing_listed[0]})", file=sys.stderr)
+    for name, backup in result.rewritten.items():
+        print(f"note: {result.outdir / name} cleaned in place (bad-list entries and missing files removed); the "
+              f"original is kept as {result.outdir / backup}", file=sys.stderr)
     for category in result.categories:
         print(f"{category}: {result.candidates[category]} candidate files")
     print(f"wrote {result.outdir}/training_list.txt ({len(result.training)} files), validation "
@@ -40,12 +44,15 @@ def _print_failures(failures, limit: int = 50) -> None:
 
 def _make_dataset(args) -> int:
     from kwsc.data.make_dataset import TooManyBadFiles, make_dataset
+    from kwsc.models import load_model_arg
 
     existing_file(args.list_file, "list file")
-    existing_file(args.featurizer, "featurizer")
+    default = " (the default; pass --featurizer)" if args.featurizer == _DEFAULT_FEATURIZER else ""
+    graph, ref = load_model_arg(args.featurizer, f"featurizer{default}")
+    graph.name = args.featurizer
     try:
         result = make_dataset(
-            args.list_file, args.featurizer, outdir=args.outdir, categories=args.categories,
+            args.list_file, graph, outdir=args.outdir, categories=args.categories,
             wav_root=args.wav_files, window_size=args.window_size, shift=args.shift, noise_path=args.noise_path,
             max_noise_ratio=args.max_noise_ratio, noise_selection=args.noise_selection, seed=args.seed,
             jobs=args.jobs, processes=args.processes, max_bad=args.max_bad, progress=not args.quiet)
@@ -55,8 +62,10 @@ def _make_dataset(args) -> int:
     if result.failures:
         _print_failures(result.failures)
     mixed = f", {result.mixed} mixed with noise" if args.noise_path else ""
+    # a compiled module's rows come from the model it was built from, many clips at a time: the same numbers
+    used = f"; featurized with {ref.file}, the model of module {args.featurizer}" if ref.module else ""
     print(f"wrote {result.path}: {result.rows} rows from {result.files - len(result.failures)} of {result.files} "
-          f"files{mixed}")
+          f"files{mixed}{used}")
     return 0
 
 
@@ -75,27 +84,39 @@ def _synth_dataset(args) -> int:
 def register(sub) -> None:
     p = add_command(sub, "make-training-list", _make_training_list,
                     help="training/validation/testing lists and categories.txt of a Speech-Commands-style folder",
-                    description="Lists a Speech-Commands-style folder as ELL does: categories = sub-folders "
-                                "(not _background_noise_), training = every wav not in validation_list.txt / "
-                                "testing_list.txt / the bad list, at most N per category, chosen with a seed. "
-                                "Writes training_list.txt, categories.txt and cleaned copies of the held-out lists "
-                                "to --outdir (default: the current folder); the data folder is never modified.")
+                    description="Lists a Speech-Commands-style folder as ELL does: categories = sub-folders (not\n"
+                                "_background_noise_), training = every wav not in validation_list.txt /\n"
+                                "testing_list.txt / the bad list, at most N per category, chosen with a seed.\n"
+                                "Writes training_list.txt and categories.txt into the wav folder, as ELL (the tutorial's\n"
+                                "next steps read audio/training_list.txt), or into --outdir with cleaned copies of the\n"
+                                "held-out lists. In the wav folder a held-out list that the bad list or missing files\n"
+                                "change is rewritten, its original kept as <name>_list.orig.txt.\n\n"
+                                "example (the ELL tutorial's line):\n"
+                                "  kwsc make_training_list --wav_files audio --max_files_per_directory 1600",
+                    aliases=("make_training_list",))
     option(p, "--wav_files", "-w", required=True, help="the dataset folder")
     option(p, "--max_files_per_directory", "-max", type=int, default=5000, help="training files per category cap")
     option(p, "--bad_list", "-b", help="file listing entries to leave out (relative to the wav folder)")
     option(p, "--seed", type=int, default=0, help="random seed (default 0)")
-    option(p, "--outdir", "-o", default=".", help="output folder (default: current folder)")
+    option(p, "--outdir", "-o", help="output folder (default: the wav folder, as ELL)")
 
     p = add_command(sub, "make-dataset", _make_dataset,
                     help="featurize the wavs of a list into an ELL-compatible .npz dataset",
-                    description="Featurizes every wav of a list with a featurizer model into <list name>.npz "
-                                "(keys features, labels, valid_classes, parameters; ELL's rows and padding). "
-                                "Unreadable files are skipped and listed; the command fails when more than "
-                                "--max_bad of them fail.")
+                    description="Featurizes every wav of a list with a featurizer model into <list name>.npz (keys\n"
+                                "features, labels, valid_classes, parameters; ELL's rows and padding) in the current\n"
+                                "folder, where the tutorial's train step reads it. Unreadable files are skipped and\n"
+                                "listed; the command fails when more than --max_bad of them fail, and before any work\n"
+                                "when more than --max_bad of the entries are missing or the list is empty.\n\n"
+                                "example (the ELL tutorial's line; compiled_featurizer/mfcc made by kwsc wrap):\n"
+                                "  kwsc make_dataset --list_file audio/training_list.txt --featurizer "
+                                "compiled_featurizer/mfcc --window_size 40 --shift 40",
+                    aliases=("make_dataset",))
     option(p, "--list_file", "-l", required=True, help="list of wav paths (e.g. training_list.txt)")
-    option(p, "--featurizer", "-f", required=True, help="featurizer model (.kwsc or .ell)")
+    option(p, "--featurizer", "-f", default=_DEFAULT_FEATURIZER,
+           help="featurizer model (.ell/.kwsc) or compiled module DIR/MODULE (ELL's default featurizer/mfcc)")
     option(p, "--wav_files", "-w", help="folder the list entries are relative to (default: the list's folder)")
-    option(p, "--outdir", "-o", help="output folder (default: the list's folder)")
+    option(p, "--outdir", "-o", default=".",
+           help="output folder (default: the current folder, as the tutorial says; ELL's script: the list's)")
     option(p, "--categories", "-c", help="categories file (default: categories.txt beside the list)")
     option(p, "--window_size", "-ws", type=int, default=40, help="feature frames per row (default 40)")
     option(p, "--shift", "-s", type=int, default=40, help="frames between rows (default 40)")

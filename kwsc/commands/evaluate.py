@@ -6,20 +6,23 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from kwsc.commands._util import add_command, existing_file, option
 from kwsc.errors import InputError
 
 ORDER = 60
 
 
-def _add_vad_options(p, defaults: bool = False) -> None:
+def _add_vad_options(p, defaults: bool = False, help_default: str = "ELL") -> None:
+    from kwsc.evaluate.vad_tune import TUTORIAL_VAD
     from kwsc.evaluate.vad_tune import defaults as vad_defaults
     from kwsc.evaluate.vad_tune import parameter_docs
 
-    d = vad_defaults()
+    d = TUTORIAL_VAD if help_default == "the tutorial's" else vad_defaults()
     for name, text in parameter_docs().items():  # the VAD's parameter record (kwsc.ir.op_dsp.VadParams)
         option(p, f"--{name}", type=float, default=d[name] if defaults else None,
-               help=f"{text} (ELL default {d[name]})")
+               help=f"{text} (default: {help_default} {d[name]:g})")
 
 
 def _vad_options(args) -> dict:
@@ -33,13 +36,23 @@ def register(sub) -> None:
                     description=(
                         "Test a featurizer + classifier on a list of wavs, with the seed's test_ell_model rules.\n"
                         "Modes: reset (state reset before each file), stream (one continuous stream), vad\n"
-                        "(continuous, the classifier with a VAD resetting the GRUs). --stream-minutes adds a\n"
-                        "long-stream detection test (hits, misses, false alarms/hour, latency).\n\n"
-                        "example: kwsc test --featurizer featurizer.kwsc --classifier model.kwsc \\\n"
-                        "           --list_file data/testing_list.txt --categories categories.txt --modes reset,stream,vad"))
-    option(p, "--featurizer", "-f", help="featurizer model (.kwsc/.ell) or compiled C dir; omit it when the "
-                                        "classifier is a fused model that takes audio")
-    option(p, "--classifier", "-c", required=True, help="classifier (.kwsc/.onnx/.ell) or compiled C dir")
+                        "(continuous, the classifier with a VAD resetting the GRUs: its own VAD, else add_vad with\n"
+                        "the ELL tutorial's numbers, which --tau_up etc. override). --stream-minutes adds a\n"
+                        "long-stream detection test (hits, misses, false alarms/hour, latency).\n"
+                        "Models are files (.kwsc/.ell/.onnx) or compiled modules (DIR/MODULE from kwsc wrap, or DIR);\n"
+                        "which implementation runs is printed. Sizes, sample rates and categories are checked first.\n"
+                        "results.json is written atomically; replacing an earlier run's file is said (-o keeps runs\n"
+                        "apart).\n\n"
+                        "examples:\n"
+                        "  kwsc test --featurizer featurizer.kwsc --classifier model.kwsc \\\n"
+                        "      --list_file data/testing_list.txt --categories categories.txt --modes reset,stream,vad\n"
+                        "  kwsc test_ell_model --classifier KeywordSpotter/model --featurizer compiled_featurizer/mfcc \\\n"
+                        "      --sample_rate 16000 --list_file audio/testing_list.txt --categories categories.txt \\\n"
+                        "      --reset --auto_scale                                    # the ELL tutorial's line"),
+                    aliases=("test_ell_model",))
+    option(p, "--featurizer", "-f", help="featurizer model (.kwsc/.ell), compiled module DIR/MODULE or DIR; omit it "
+                                        "when the classifier is a fused model that takes audio")
+    option(p, "--classifier", "-c", required=True, help="classifier (.kwsc/.onnx/.ell), DIR/MODULE or DIR")
     src = p.add_mutually_exclusive_group(required=True)
     option(src, "--list_file", "-l", help="list of wavs (paths relative to --wav_files)")
     option(src, "--dataset", "-d", help=".npz dataset: each row's frames are fed to the classifier in order")
@@ -47,48 +60,79 @@ def register(sub) -> None:
     option(p, "--categories", "-cat", help="categories.txt (default: beside the list/dataset, or the model's)")
     option(p, "--reset", "-r", action="store_true", help="reset state before each file (seed's --reset)")
     option(p, "--modes", help="comma list of reset,stream,vad (default: reset with --reset, else stream)")
+    option(p, "--sample_rate", "-s", type=int,
+           help="the featurizer's sample rate, checked (audio of any rate is resampled to it)")
+    option(p, "--auto_scale", action="store_true",
+           help="accepted for ELL's lines: kwsc always reads integer audio scaled to [-1, 1)")
+    option(p, "--window_size", "-ws", type=int, default=0,
+           help="pad each file with noise frames to a multiple of this (ELL; default 0: the classifier input size)")
     option(p, "--threshold", type=float, default=0.01, help="a frame counts when its top probability exceeds this")
     option(p, "--prediction_algorithm", "-pa", choices=("max", "mean"), default="max")
     option(p, "--max_tests", type=int, help="test a random subset of this many files")
     option(p, "--output", "-o", default="results.json", help="results file; confusion PNGs are written beside it")
-    option(p, "--vad_classifier", help="an explicit VAD-added classifier for the vad mode (needed for compiled C)")
+    option(p, "--verbose", "-v", dest="per_file", action="store_true",
+           help="a line per file: PASSED/FAILED, running pass rate, confidence (as test_ell_model)")
+    option(p, "--vad_classifier", help="an explicit VAD-added classifier for the vad mode")
     option(p, "--stream-minutes", type=float, default=0.0, help="also run a streaming test of this many minutes")
     option(p, "--stream_threshold", type=float, default=0.8, help="streaming: detection threshold")
     option(p, "--smoothing", type=int, default=3, help="streaming: moving-average window (frames)")
     option(p, "--refractory", type=float, default=1.0, help="streaming: seconds without a new detection")
     option(p, "--seed", type=int, default=0)
-    _add_vad_options(p)
+    _add_vad_options(p, help_default="the tutorial's")
 
     p = add_command(sub, "listen", cmd_listen, help="detect keywords live from a microphone or a wav stream",
-                    description="Run featurizer + classifier on live audio and print DETECTED lines.\n\n"
-                                "example: kwsc listen --featurizer f.kwsc --classifier model.kwsc --wav a.wav b.wav --fast")
-    option(p, "--featurizer", "-f", required=True)
-    option(p, "--classifier", "-c", required=True)
-    option(p, "--categories", "-cat", help="categories.txt (default: beside the classifier)")
-    option(p, "--wav", nargs="+", help="wav file(s) played as one stream instead of the microphone")
-    option(p, "--device", help="audio input device (index or name)")
+                    description="Run featurizer + classifier on live audio and print DETECTED lines: the microphone,\n"
+                                "or wav files played one after another as a stream (in real time unless --fast).\n"
+                                "ELL's view_audio.py options work (a console tool here, no window).\n\n"
+                                "examples:\n"
+                                "  kwsc listen --featurizer f.kwsc --classifier model.kwsc --wav a.wav b.wav --fast\n"
+                                "  kwsc view_audio --classifier KeywordSpotter/model --featurizer compiled_featurizer/mfcc "
+                                "\\\n      --categories categories.txt --sample_rate 16000 --threshold 0.8 --auto_scale"
+                                "   # the ELL tutorial's line",
+                    aliases=("view_audio",))
+    option(p, "--featurizer", "-f", "-m", help="featurizer (.kwsc/.ell), DIR/MODULE or DIR (required unless "
+                                              "--list_devices)")
+    option(p, "--classifier", "-c", help="classifier (.kwsc/.ell/.onnx), DIR/MODULE or DIR")
+    option(p, "--categories", "-cat", help="categories.txt (default: beside the classifier, or ./categories.txt)")
+    option(p, "--wav", "--wav_file", nargs="+", help="wav file(s) played as one stream instead of the microphone")
+    option(p, "--device", "--input_device", "-d", help="audio input device (index or name; see --list_devices)")
+    option(p, "--list_devices", action="store_true", help="list the audio input devices and exit")
     option(p, "--fast", action="store_true", help="with --wav: as fast as possible instead of real time")
     option(p, "--seconds", type=float, help="microphone: stop after this long")
-    option(p, "--threshold", type=float, default=0.8)
-    option(p, "--smoothing", type=int, default=3)
-    option(p, "--refractory", type=float, default=1.0)
+    option(p, "--sample_rate", "-s", type=int, help="the featurizer's sample rate, checked")
+    option(p, "--auto_scale", action="store_true", help="accepted for ELL's lines: audio is always scaled to [-1, 1)")
+    option(p, "--threshold", type=float, default=0.8, help="detection threshold on the probability (default 0.8)")
+    option(p, "--smoothing", type=int, default=3, help="moving-average window over outputs, in frames (default 3)")
+    option(p, "--refractory", type=float, default=1.0, help="seconds without a new detection (default 1)")
 
     p = add_command(sub, "vad-tune", cmd_vad_tune, help="run the VAD over wavs, print segments, draw vad.png",
-                    description="Tune the VAD: featurize wav files, run ELL's VAD with the given parameters, print\n"
-                                "the voice segments and write a picture (spectrogram, level, VAD signal).\n\n"
-                                "example: kwsc vad-tune --featurizer f.kwsc a.wav b.wav --tau_up 1.5 -o vad.png")
-    option(p, "--featurizer", "-f", required=True)
-    p.add_argument("wavs", nargs="+", help="wav files (processed as one stream each)")
+                    description="Tune the VAD (ELL's vad_test.py, as a console tool): featurize wav files (or a few\n"
+                                "seconds from the microphone), run ELL's VAD with the given parameters, print the\n"
+                                "voice segments and write a picture (spectrogram, level, VAD signal). Defaults are\n"
+                                "ELL's make_vad defaults; the featurizer defaults to ./featurizer.ell.\n\n"
+                                "examples:\n"
+                                "  kwsc vad-tune --featurizer f.kwsc a.wav b.wav --tau_up 1.5 -o vad.png\n"
+                                "  kwsc vad_test --wav_file speech.wav     # featurizer.ell, ELL's default parameters",
+                    aliases=("vad_test",))
+    option(p, "--featurizer", "-f", "-m", default="featurizer.ell",
+           help="featurizer (.ell/.kwsc) or DIR/MODULE (default: featurizer.ell, as the tutorial)")
+    p.add_argument("wavs", nargs="*", help="wav files (processed as one stream each); none: the microphone")
+    option(p, "--wav_file", action="append", default=[], help="a wav file (ELL's spelling; may repeat)")
+    option(p, "--device", "--input_device", "-d", help="microphone: audio input device (index or name)")
+    option(p, "--list_devices", action="store_true", help="list the audio input devices and exit")
+    option(p, "--seconds", type=float, default=5.0, help="microphone: seconds to record (default 5)")
+    option(p, "--sample_rate", type=int, help="the featurizer's sample rate, checked")
+    option(p, "--auto_scale", action="store_true", help="accepted for ELL's lines: audio is always scaled to [-1, 1)")
     option(p, "--output", "-o", default="vad.png", help="picture (one per wav: vad.png, vad_2.png, …)")
     _add_vad_options(p, defaults=True)
 
 
-def _categories(args, near: Path | None) -> list[str]:
+def _categories(args, near: Path | None, last: Path | None = None) -> list[str]:
     from kwsc.evaluate.session import read_categories
 
     if args.categories:
         return read_categories(args.categories)
-    for folder in [near, Path(args.classifier).parent if args.classifier else None]:
+    for folder in [near, Path(args.classifier).parent if args.classifier else None, last]:
         if folder is not None and (folder / "categories.txt").is_file():
             return read_categories(folder / "categories.txt")
     raise InputError("no categories: pass --categories categories.txt")
@@ -104,35 +148,60 @@ def cmd_test(args) -> int:
     bad = [m for m in modes if m not in ("reset", "stream", "vad")]
     if bad:
         raise InputError(f"unknown mode(s) {', '.join(bad)}; expected reset, stream, vad")
-    classifier = open_runner(args.classifier)
-    if args.featurizer:
-        featurizer = open_runner(args.featurizer)
-    else:  # a fused model: it takes audio chunks itself and carries the featurizer's metadata
+    classifier = open_runner(args.classifier, "classifier")
+    featurizer = open_runner(args.featurizer, "featurizer") if args.featurizer else None
+    _check_models(args, featurizer, classifier)
+    print(f"classifier: {classifier.description}", file=sys.stderr)
+    if featurizer is None:  # a fused model: it takes audio chunks itself and carries the featurizer's metadata
         featurizer = PassThroughRunner(classifier.input_size, classifier.metadata)
+    else:
+        print(f"featurizer: {featurizer.description}", file=sys.stderr)
     classifiers = {m: classifier for m in modes if m != "vad"}
     sample_rate, audio_chunk = session.featurizer_sample_rate(featurizer), featurizer.input_size
     if args.dataset:
-        items, (sample_rate, audio_chunk) = _dataset_items(args, classifier)
+        items, (sample_rate, audio_chunk) = _dataset_items(args, classifier, None if isinstance(
+            featurizer, PassThroughRunner) else featurizer)
         near = Path(args.dataset).parent
         featurizer = PassThroughRunner(classifier.input_size, drop_chunks=False)
-    if "vad" in modes:  # the VAD's frame duration is one featurizer call: audio chunk / sample rate
-        opts = {**_vad_options(args), "sample_rate": sample_rate, "window_size": audio_chunk}
-        classifiers["vad"] = session.vad_runner(args.classifier, args.vad_classifier, opts)
-    if not args.dataset:
+    else:
         near = Path(args.list_file).parent
+    labels = _categories(args, near)
+    from kwsc.compat import check_categories
+
+    check_categories(classifier.output_size, args.classifier, labels, args.categories or "the categories")
+    if "vad" in modes:  # the VAD's frame duration is one featurizer call: audio chunk / sample rate
+        classifiers["vad"], how = session.vad_runner(args.classifier, args.vad_classifier, _vad_options(args),
+                                                     sample_rate, audio_chunk)
+        print(f"vad mode: {how}", file=sys.stderr)
+    own_vad = any(m != "vad" for m in modes) and session.has_own_vad(classifier, args.classifier)
+    with_vad = [m for m in modes if m == "vad" or own_vad]
+    if with_vad:  # a model not trained for VAD resets loses much with them: say so before the numbers come
+        runner, path = ((classifiers["vad"], args.vad_classifier or args.classifier) if "vad" in modes
+                        else (classifier, args.classifier))
+        note = session.vad_training_note(runner.metadata, path,
+                                         f"the {', '.join(with_vad)} mode{'s' if len(with_vad) > 1 else ''}")
+        if note:
+            print(note, file=sys.stderr)
+    if not args.dataset:
         skipped: list = []
         items = session.load_list_items(args.list_file, args.wav_files, session.featurizer_sample_rate(featurizer),
                                         args.max_tests, args.seed, skipped)
         for path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
-    labels = _categories(args, near)
 
     def progress_factory(mode, total):
         bar = tqdm(total=total, desc=f"test {mode}", unit="file", file=sys.stderr, leave=False)
+        tag = f"[{mode}] " if len(modes) > 1 else ""
 
-        def update(done, passed):
+        def update(done, passed, result=None):
             bar.update(done - bar.n)
             bar.set_postfix_str(f"pass rate {passed / done:.2%}")
+            if (args.per_file or args.verbose) and result is not None:  # test_ell_model's line per file
+                rate = 100.0 * passed / done
+                line = (f"PASSED {rate:.2f}%: {result.expected} in {result.path} with confidence "
+                        f"{100.0 * result.confidence:.2f}%" if result.passed else
+                        f"FAILED {rate:.2f}%: expected {result.expected}, got {result.predicted} in {result.path}")
+                bar.write(tag + line, file=sys.stdout)
             if done == total:
                 bar.close()
         return update
@@ -140,6 +209,7 @@ def cmd_test(args) -> int:
     results = session.run_modes(modes, items, featurizer, classifiers, labels, args.threshold,
                                 args.prediction_algorithm, args.seed, progress_factory,
                                 pad_window=_pad_window(args, classifier))
+    replaced = _earlier_results(args.output)
     written = session.write_results(results, args.output, labels)
     for mode, r in results.items():
         print(f"{mode}: passed {r.passed}, failed {r.failed}, pass rate {r.accuracy:.2%}, "
@@ -150,14 +220,51 @@ def cmd_test(args) -> int:
             print(f"| {mode} | {r.accuracy:.2%} | {r.passed} | {r.failed} |")
     if args.stream_minutes and not args.dataset:
         _stream(args, items, featurizer, classifiers.get("vad") or classifier, labels, near)
-    print(f"wrote {', '.join(str(w) for w in written)}")
+    print(f"wrote {', '.join(str(w) for w in written)}" + (f" (replacing {replaced})" if replaced else ""))
     return 0
+
+
+def _check_models(args, featurizer, classifier) -> None:
+    """One line, before any audio is read, when the models do not go together or the sample rate differs."""
+    from kwsc.compat import check_frames, model_kind, require_classifier, require_featurizer
+    from kwsc.evaluate.runners import sample_rate_of
+
+    require_classifier(classifier.graph, classifier.metadata, args.classifier, classifier.input_size,
+                       classifier.output_size)
+    if featurizer is not None:
+        require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,
+                           featurizer.output_size)
+        if model_kind(classifier.graph, classifier.metadata) == "fused":
+            raise InputError(f"--classifier {args.classifier} is a fused model (audio in, scores out): it has its "
+                             f"featurizer built in; leave out --featurizer {args.featurizer}")
+        check_frames(featurizer.output_size, args.featurizer, classifier.input_size, args.classifier)
+    audio = featurizer if featurizer is not None else classifier
+    if args.sample_rate and not args.dataset and "sample_rate" in audio.metadata \
+            and sample_rate_of(audio) != args.sample_rate:
+        raise InputError(f"--sample_rate {args.sample_rate}: {args.featurizer or args.classifier} was made for "
+                         f"{sample_rate_of(audio)} Hz audio (wavs of any rate are resampled to it); leave the option "
+                         "out or give that rate")
+
+
+def _earlier_results(output: str) -> str | None:
+    """What an existing results file holds, to say so when this run replaces it; None when there is none."""
+    path = Path(output)
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        modes = ", ".join(f"{m} {r['accuracy']:.2%}" for m, r in doc["modes"].items())
+        return f"{path} of an earlier run: {modes}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return f"the earlier {path}"
 
 
 def _pad_window(args, classifier) -> int | None:
     """ELL's end-of-file noise padding counts feature frames up to a multiple of the classifier input size."""
     if args.dataset:
         return 0  # rows are fed as they are
+    if args.window_size:
+        return args.window_size
     if args.featurizer:
         return None  # the classifier's input size
     features = classifier.metadata.get("output_size")  # a fused model: the featurizer's output size
@@ -167,15 +274,26 @@ def _pad_window(args, classifier) -> int | None:
     return int(float(features))
 
 
-def _dataset_items(args, classifier):
+def _dataset_items(args, classifier, featurizer):
     import numpy as np
 
+    from kwsc.compat import check_dataset
     from kwsc.evaluate.keyword_test import LabeledAudio
+    from kwsc.evaluate.runners import sample_rate_of
 
     path = existing_file(args.dataset, "dataset")
     with np.load(path, allow_pickle=False) as data:
         features, labels = data["features"], data["labels"]
-        params = data["parameters"] if "parameters" in data else np.array([16000, 512])
+        params = data["parameters"] if "parameters" in data else None
+    if params is not None:
+        check_dataset(params, str(path), featurizer=None if featurizer is None else (
+            sample_rate_of(featurizer), featurizer.input_size, featurizer.output_size), featurizer_name=args.featurizer,
+            classifier_input=classifier.input_size, classifier=args.classifier, row_size=features.shape[1])
+    else:
+        params = np.array([16000, 512])
+        if features.shape[1] % classifier.input_size:
+            raise InputError(f"dataset {path} rows hold {features.shape[1]} values, not a whole number of "
+                             f"{classifier.input_size}-value frames for classifier {args.classifier}")
     frames = features.reshape(len(features), -1, classifier.input_size)
     items = [LabeledAudio(f"{path.name}[{i}]", str(lab), frames[i].reshape(-1)) for i, lab in enumerate(labels)]
     if args.max_tests and args.max_tests < len(items):
@@ -210,20 +328,49 @@ def _stream(args, items, featurizer, classifier, labels, near):
     print(f"wrote {report_path}, {png}")
 
 
+def _check_sample_rate(args, featurizer, name: str) -> None:
+    from kwsc.evaluate.runners import sample_rate_of
+
+    if args.sample_rate and "sample_rate" in featurizer.metadata and sample_rate_of(featurizer) != args.sample_rate:
+        raise InputError(f"--sample_rate {args.sample_rate}: {name} was made for {sample_rate_of(featurizer)} Hz audio "
+                         "(audio of any rate is resampled to it); leave the option out or give that rate")
+
+
+def _input_device(args):
+    return int(args.device) if args.device and args.device.isdigit() else args.device
+
+
 def cmd_listen(args) -> int:
-    from kwsc.evaluate.listen import listen, microphone_chunks, wav_chunks
+    from kwsc.compat import check_categories, check_frames, require_classifier, require_featurizer
+    from kwsc.evaluate.listen import list_devices, listen, microphone_chunks, wav_chunks
     from kwsc.evaluate.runners import open_runner, sample_rate_of
 
-    featurizer = open_runner(args.featurizer)
-    classifier = open_runner(args.classifier)
-    labels = _categories(args, None)
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    if not args.featurizer or not args.classifier:
+        raise InputError("listen: --featurizer and --classifier are required (or --list_devices)")
+    featurizer = open_runner(args.featurizer, "featurizer")
+    classifier = open_runner(args.classifier, "classifier")
+    require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,
+                       featurizer.output_size)
+    require_classifier(classifier.graph, classifier.metadata, args.classifier, classifier.input_size,
+                       classifier.output_size)
+    check_frames(featurizer.output_size, args.featurizer, classifier.input_size, args.classifier)
+    _check_sample_rate(args, featurizer, args.featurizer)
+    labels = _categories(args, None, Path("."))
+    check_categories(classifier.output_size, args.classifier, labels, args.categories or "categories.txt")
     sr = sample_rate_of(featurizer)
     if args.wav:
+        for wav in args.wav:
+            existing_file(wav, "wav file")
         chunks = wav_chunks(args.wav, featurizer.input_size, sr, realtime=not args.fast)
-    else:
-        device = int(args.device) if args.device and args.device.isdigit() else args.device
-        chunks = microphone_chunks(device, featurizer.input_size, sr, args.seconds)
-        print("listening… (Ctrl-C to stop)", file=sys.stderr)
+        source = f"{', '.join(args.wav)} {'as fast as the models run' if args.fast else 'in real time (--fast: at once)'}"
+    else:  # the device is opened here: no device is one line, before anything else is printed
+        chunks = microphone_chunks(_input_device(args), featurizer.input_size, sr, args.seconds)
+        source = f"the microphone at {sr} Hz" + (f" for {args.seconds:g} s" if args.seconds else "") + " (Ctrl-C stops)"
+    print(f"featurizer: {featurizer.description}; classifier: {classifier.description}", file=sys.stderr)
+    print(f"listening to {source}, threshold {args.threshold:g}…", file=sys.stderr, flush=True)
 
     def report(det):
         print(f"DETECTED {det.label} p={det.p:.2f} at t={det.t:.2f}s", flush=True)
@@ -233,18 +380,39 @@ def cmd_listen(args) -> int:
     return 0
 
 
+# A voice segment longer than this probably holds more than one word (Speech Commands words are < 1 s).
+_LONG_SEGMENT_S = 1.5
+
+
 def cmd_vad_tune(args) -> int:
     from kwsc.audio.wav import load_audio
     from kwsc.backends.framing import frames_of
+    from kwsc.compat import require_featurizer
+    from kwsc.evaluate.listen import list_devices, microphone_chunks
     from kwsc.evaluate.plots import plot_vad
     from kwsc.evaluate.runners import drop_chunks, open_runner, sample_rate_of
     from kwsc.evaluate.vad_tune import run_vad
 
-    featurizer = open_runner(args.featurizer)
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    default = " (the default; pass --featurizer)" if args.featurizer == "featurizer.ell" else ""
+    featurizer = open_runner(args.featurizer, f"featurizer{default}")
+    require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,
+                       featurizer.output_size)
+    _check_sample_rate(args, featurizer, args.featurizer)
     sr, size, drop = sample_rate_of(featurizer), featurizer.input_size, drop_chunks(featurizer)
+    wavs = [*args.wavs, *args.wav_file]
+    sources = [(wav, None) for wav in wavs]
+    if not wavs:
+        chunks = microphone_chunks(_input_device(args), size, sr, args.seconds)
+        print(f"recording {args.seconds:g} s from the microphone: say a few words, with pauses…", file=sys.stderr,
+              flush=True)
+        sources = [("microphone", np.concatenate(list(chunks)))]
     out = Path(args.output)
-    for i, wav in enumerate(args.wavs):
-        audio = load_audio(existing_file(wav, "wav file"), sr)
+    for i, (wav, audio) in enumerate(sources):
+        if audio is None:
+            audio = load_audio(existing_file(wav, "wav file"), sr)
         featurizer.reset()
         features = featurizer.run(frames_of(audio, size, drop))
         trace = run_vad(features, size / sr, sr, **_vad_options(args))
@@ -252,7 +420,10 @@ def cmd_vad_tune(args) -> int:
         segs = [(s + offset, e + offset) for s, e in trace.segments]
         print(f"{wav}: {len(segs)} voice segment(s)")
         for s, e in segs:
-            print(f"  {s:7.2f}s – {e:7.2f}s  ({e - s:.2f}s)")
+            long = (f"  longer than a word: words run together when the level stays above threshold_down × the "
+                    f"noise floor between them; try a higher --threshold_down (now {args.threshold_down:g})"
+                    if e - s > _LONG_SEGMENT_S else "")
+            print(f"  {s:7.2f}s – {e:7.2f}s  ({e - s:.2f}s){long}")
         png = out if i == 0 else out.with_name(f"{out.stem}_{i + 1}{out.suffix}")
         plot_vad(features, size / sr, trace.level, trace.signal, png, [(s - offset, e - offset) for s, e in segs],
                  title=f"VAD on {Path(wav).name}")

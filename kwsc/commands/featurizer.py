@@ -15,6 +15,8 @@ _DESCRIPTION = """\
 Build the audio featurizer as a streaming model: each call takes --input_buffer_size samples (scaled to
 [-1, 1)) and returns one feature frame. Same options, defaults and node chain as ELL's make_featurizer.py.
 
+Writes featurizer.ell by default (the name the ELL tutorial's next steps use); -o X.kwsc for kwsc's format.
+
 example (the ELL keyword-spotter tutorial's featurizer: 80 log-mel energies per 512 samples):
   kwsc make-featurizer --sample_rate 16000 --window_size 512 --input_buffer_size 512 --hamming_window \\
       --filterbank_type mel --filterbank_size 80 --filterbank_nfft 512 --nfft 512 --log --auto_scale
@@ -23,9 +25,9 @@ example (the ELL keyword-spotter tutorial's featurizer: 80 log-mel energies per 
 
 def register(sub) -> None:
     p = add_command(sub, "make-featurizer", _make_featurizer, help="build the audio featurizer model (ELL options)",
-                    description=_DESCRIPTION)
-    option(p, "--output_filename", "-o", dest="output", default="featurizer.kwsc", metavar="OUT",
-           help="output model: .kwsc, or .ell (ELL JSON) by extension (default: featurizer.kwsc)")
+                    description=_DESCRIPTION, aliases=("make_featurizer",))
+    option(p, "--output_filename", "-o", dest="output", default="featurizer.ell", metavar="OUT",
+           help="output model: .ell (ELL JSON) or .kwsc by extension (default: featurizer.ell, as ELL)")
     option(p, "--sample_rate", "-r", type=int, default=16000, help="audio sample rate in Hz (default 16000)")
     option(p, "--window_size", "-ws", type=int, default=512, help="samples per FFT frame (default 512)")
     option(p, "--input_buffer_size", "-ib", type=int, default=160,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from kwsc.commands._util import add_command, existing_file, option
+from kwsc.commands._util import add_command, option
 from kwsc.errors import InputError
 
 __all__ = ["register"]
@@ -20,12 +20,14 @@ Print the graph of a model (.kwsc, .ell or .onnx) in ELL's print conventions.
   svg, png, pdf  rendered with graphviz's `dot` (apt-get install graphviz)
 
 Without -o the output goes to stdout (text by default); with -o FILE the format follows the extension
-(.txt .dot .gv .dgml .svg .png .pdf) unless --format is given.
+(.txt .dot .gv .dgml .svg .png .pdf) unless --format is given. ELL's print spellings work too:
+-imap MODEL, -fmt FORMAT, -of FILE.
 
 examples:
   kwsc print model.kwsc
   kwsc print model.kwsc -o model.png
   kwsc print featurizer.ell --format dot > featurizer.dot
+  kwsc print -imap GRU128KeywordSpotter.ell -fmt dot -of graph.dot      # the ELL tutorial's line
 """
 
 
@@ -34,16 +36,25 @@ def register(sub) -> None:
 
     p = add_command(sub, "print", run, help="print a model's graph as text, dot, dgml, svg, png or pdf",
                     description=_DESCRIPTION)
-    p.add_argument("model", help="model file (.kwsc, .ell, .onnx)")
-    option(p, "--format", "-f", choices=FORMATS, default=None, help="output format (default: from -o's extension, else text)")
-    option(p, "--output", "-o", default=None, metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    p.add_argument("model", nargs="?", help="model file (.kwsc, .ell, .onnx) or compiled module (folder/module)")
+    option(p, "--input_map", "-imap", "--inputMapFilename", dest="input_map", metavar="MODEL",
+           help="the model, ELL's spelling (instead of the positional argument)")
+    option(p, "--format", "-f", "-fmt", "--outputFormat", choices=FORMATS, default=None,
+           help="output format (default: from -o's extension, else text)")
+    option(p, "--output", "-o", "-of", "--outputFilename", default=None, metavar="FILE",
+           help="write to FILE (atomically) instead of stdout")
 
 
 def run(args) -> int:
     from kwsc.backends.viz import format_for_path, format_graph
     from kwsc.fileio import atomic_write
-    from kwsc.models import load_model
+    from kwsc.models import load_model_arg
 
+    if args.model and args.input_map:
+        raise InputError(f"print: two models given ({args.model} and -imap {args.input_map}); give one")
+    model = args.model or args.input_map
+    if not model:
+        raise InputError("print: which model? (kwsc print MODEL, or ELL's -imap MODEL)")
     fmt = args.format
     if fmt is None and args.output:
         fmt = format_for_path(args.output)
@@ -52,10 +63,11 @@ def run(args) -> int:
     fmt = fmt or "text"
     if fmt in ("png", "pdf") and not args.output:
         raise InputError(f"--format {fmt} writes binary data; pass -o FILE")
-    graph = load_model(existing_file(args.model, "model file"))
+    graph, _ = load_model_arg(model, "model file")
     data = format_graph(graph, fmt)
     if args.output:
         atomic_write(args.output, data)
+        print(f"wrote {args.output} ({fmt}, {len(graph)} nodes)", file=sys.stderr)
     else:
         sys.stdout.write(data.decode("utf-8"))
         sys.stdout.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from kwsc.commands._util import add_command
 
 ORDER = 30
@@ -15,7 +17,11 @@ Two recipes: kwsc (default: normalization, time shift, SpecAugment, noise mixing
 warm-up + cosine, 60 epochs, batch 64) and seed (ELL's train_classifier.py defaults: RMSprop alpha 0, lr 1e-3,
 30 epochs, batch 128). Options given override the recipe and --config.
 
+As `train_classifier` (ELL's script name) the default model is the tutorial's GRU 2×128, so the files are named
+GRU128KeywordSpotter.* as the tutorial's next steps expect; the recipe is still kwsc's unless --recipe seed.
+
 example:
+  kwsc train_classifier --architecture GRU --num_layers 2 --dataset . --use_gpu --outdir .   # the tutorial's line
   kwsc train --dataset data/ --outdir model/
   kwsc train --dataset data/ --outdir seed-model/ --recipe seed --epochs 30
   torchrun --nproc_per_node 2 -m kwsc.train --dataset data/ --outdir model/   # DistributedDataParallel
@@ -26,19 +32,24 @@ def register(sub) -> None:
     from kwsc.train.options import add_train_arguments
 
     p = add_command(sub, "train", run, help="train a GRU/LSTM keyword spotter and export it to ONNX",
-                    description=_DESCRIPTION)
+                    description=_DESCRIPTION, aliases=("train_classifier",))
     add_train_arguments(p)
 
 
 def run(args) -> int:
     from kwsc.train.options import config_from_args
 
-    config = config_from_args(args)
+    # ELL's train_classifier.py trains a GRU 2×128 (GRU128KeywordSpotter.onnx, the file the tutorial imports next)
+    tutorial = {"model": {"hidden_units": 128}} if args.command == "train_classifier" else None
+    config = config_from_args(args, tutorial)
     try:
         from kwsc.train.pipeline import train
+        from kwsc.train.trainer import resolve_device
     except ImportError as exc:  # torch is the optional "train" extra
         from kwsc.errors import InputError
         raise InputError(f"kwsc train needs torch: pip install 'kwsc[train]' ({exc})") from None
+    if args.use_gpu and resolve_device("auto").type != "cuda":
+        print("kwsc: --use_gpu: torch sees no CUDA device here; training on the CPU", file=sys.stderr)
     results = train(config, args.dataset, args.outdir, args.categories, resume=args.resume,
                     progress=not args.no_progress, opset=args.opset, export=not args.no_export)
     if results:

@@ -31,6 +31,7 @@ from kwsc.audio.noise import MixChoice, NoiseMixer
 from kwsc.audio.wav import load_audio
 from kwsc.backends.batch import BatchFeaturizer
 from kwsc.backends.framing import fed_chunk_count
+from kwsc.compat import require_featurizer
 from kwsc.data.dataset import Dataset
 from kwsc.data.training_list import read_lines
 from kwsc.errors import InputError, KwscError
@@ -285,7 +286,8 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
 
     Raises:
         TooManyBadFiles: more than ``max_bad`` of the files failed (nothing is written).
-        InputError: missing list/categories, a label not among the categories, bad options.
+        InputError: missing list/categories, a label not among the categories, bad options, an empty list, more
+            than ``max_bad`` of the entries missing (checked before any work), a featurizer that is a classifier.
     """
     from tqdm import tqdm
 
@@ -298,7 +300,10 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
         raise InputError(f"window_size and shift must be ≥ 1 (got {window_size}, {shift})")
     if not 0.0 <= max_bad <= 1.0:
         raise InputError(f"--max_bad is a fraction within [0, 1], got {max_bad}")
+    name = str(featurizer) if isinstance(featurizer, (str, Path)) else featurizer.name
     graph = load_model(featurizer) if isinstance(featurizer, (str, Path)) else featurizer
+    require_featurizer(graph, graph.metadata, name, graph.inputs[0].type.size if graph.inputs else 0,
+                       graph.outputs[0].type.size if graph.outputs else 0)
     if categories is None:
         categories = list_file.parent / "categories.txt"
     if isinstance(categories, (str, Path)):
@@ -308,6 +313,13 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     categories = list(categories)
     root = Path(wav_root) if wav_root is not None else list_file.parent
     entries = _entries(list_file, categories, root)
+    if not entries:
+        raise InputError(f"{list_file}: the list names no files; nothing written")
+    missing = [p for _, p in entries if not os.path.isfile(p)]
+    if missing and len(missing) > max_bad * len(entries):  # one line, before any work, instead of a line per file
+        base = f"{root}" if wav_root is not None else f"{root}, the list's folder"
+        raise InputError(f"{len(missing)} of {len(entries)} list entries are not files (first: {missing[0]}); "
+                         f"entries are read relative to {base} (set it with --wav_files); nothing written")
     chunks = -(-len(entries) // CHUNK_FILES)
     jobs = max(1, min(jobs or os.cpu_count() or 1, chunks or 1))
     # several workers: one FFT thread each; a single worker: FFT threads on every core
@@ -330,12 +342,9 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
             bar.update(len(task[1]))
     failures = [f for _, _, fails in results for f in fails]
     if failures and len(failures) > max_bad * len(entries):
-        hint = ""
-        if all(reason == "no such file" for _, reason in failures):
-            hint = f"; list entries are read relative to {root} (set it with --wav_files)"
         raise TooManyBadFiles(f"{len(failures)} of {len(entries)} files could not be used "
                               f"({100.0 * len(failures) / max(len(entries), 1):.1f}% > --max_bad "
-                              f"{100.0 * max_bad:g}%); nothing written{hint}", failures)
+                              f"{100.0 * max_bad:g}%); nothing written", failures)
     width = window_size * feat.output_size
     features = np.concatenate([r for r, _, _ in results]) if results else np.zeros((0, width), np.float32)
     counts = np.concatenate([c for _, c, _ in results]) if results else np.zeros(0, np.int64)

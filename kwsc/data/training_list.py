@@ -4,9 +4,12 @@ The folder holds one sub-folder per category (``yes/``, ``no/``, …, ``_backgro
 and ``validation_list.txt`` / ``testing_list.txt`` naming held-out files relative to it. The training list is
 every other wav, at most ``max_files_per_directory`` per category, chosen at random.
 
-Unlike ELL: the choice is seeded (same seed → same lists); the user's list files are never rewritten (cleaned
-copies, without bad-list entries and missing files, are written beside the outputs); bad-list entries that name
-missing files are reported; outputs go to ``outdir`` (never into the data folder unless asked).
+Outputs go into the data folder by default, as ELL's (the tutorial's next steps read ``audio/training_list.txt``),
+or into ``outdir``. Unlike ELL: the choice is seeded (same seed → same lists); held-out lists are not shuffled in
+place; when cleaning (bad-list entries, missing files) changes a held-out list in the data folder, the original
+is kept as ``<name>_list.orig.txt`` before the cleaned list replaces it (atomically); in another ``outdir``
+cleaned copies are written and the data folder is not touched; bad-list entries naming missing files are
+reported.
 
 Example::
 
@@ -16,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +63,7 @@ class TrainingLists:
     missing_bad: list[str] = field(default_factory=list)           # bad-list entries naming missing files
     missing_listed: list[str] = field(default_factory=list)        # validation/testing entries naming missing files
     absent_lists: list[str] = field(default_factory=list)          # validation/testing list files not found
+    rewritten: dict[str, str] = field(default_factory=dict)        # held-out list cleaned in place → its backup
 
 
 def _resolve_bad_list(bad_list: str | Path, wav_dir: Path) -> Path:
@@ -70,13 +75,25 @@ def _resolve_bad_list(bad_list: str | Path, wav_dir: Path) -> Path:
     raise InputError(f"{bad_list}: no such bad list (also looked in {wav_dir})")
 
 
-def make_training_list(wav_dir: str | Path, outdir: str | Path = ".", max_files_per_directory: int = 5000,
+def _check_writable(folder: Path, wav_dir: Path) -> None:
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    # a folder marked read-only (no write bit for anyone) is read-only for root too, whom os.access lets write
+    if not os.access(probe, os.W_OK) or not probe.stat().st_mode & 0o222:
+        hint = (f"; pass --outdir DIR (then give make_dataset --wav_files {wav_dir})"
+                if folder.resolve() == wav_dir.resolve() else "")
+        raise InputError(f"{folder}: cannot write the lists there (a read-only folder){hint}")
+
+
+def make_training_list(wav_dir: str | Path, outdir: str | Path | None = None, max_files_per_directory: int = 5000,
                        bad_list: str | Path | None = None, seed: int = 0) -> TrainingLists:
     """Write ``training_list.txt``, ``validation_list.txt``, ``testing_list.txt`` and ``categories.txt``.
 
     Args:
         wav_dir: the dataset folder (category sub-folders, optional validation/testing lists).
-        outdir: where the four files go (created if needed).
+        outdir: where the files go (created if needed); default ``wav_dir``, as ELL (then a held-out list that
+            cleaning changes is replaced, its original kept as ``<name>_list.orig.txt``).
         max_files_per_directory: cap on training files per category.
         bad_list: file of entries (relative to ``wav_dir``) to leave out everywhere.
         seed: seeds the random choice and order of training files and the shuffling of the held-out lists.
@@ -89,8 +106,11 @@ def make_training_list(wav_dir: str | Path, outdir: str | Path = ".", max_files_
         raise InputError(f"{wav_dir}: no such folder")
     if max_files_per_directory < 1:
         raise InputError(f"--max_files_per_directory must be ≥ 1, got {max_files_per_directory}")
-    outdir = Path(outdir)
+    outdir = wav_dir if outdir is None else Path(outdir)
+    in_place = outdir.resolve() == wav_dir.resolve()
+    _check_writable(outdir, wav_dir)
     rng = np.random.default_rng(int(seed))
+    originals: dict[str, list[str]] = {}
     result = TrainingLists(outdir, [], [], [], [])
     bad: set[str] = set()
     if bad_list is not None:
@@ -104,13 +124,14 @@ def make_training_list(wav_dir: str | Path, outdir: str | Path = ".", max_files_
             result.absent_lists.append(list_path.name)
             continue
         entries = read_lines(list_path)
+        originals[name] = entries
         held_out.update(entries)
         kept = [e for e in entries if e not in bad]
         missing = [e for e in kept if not (wav_dir / e).is_file()]
         result.missing_listed += missing
         missing_set = set(missing)
         kept = [e for e in kept if e not in missing_set]
-        setattr(result, name, [kept[i] for i in rng.permutation(len(kept))])
+        setattr(result, name, kept if in_place else [kept[i] for i in rng.permutation(len(kept))])
     result.categories = sorted(d.name for d in wav_dir.iterdir()
                                if d.is_dir() and NOISE_FOLDER not in d.name and not d.name.startswith("."))
     if not result.categories:
@@ -123,9 +144,16 @@ def make_training_list(wav_dir: str | Path, outdir: str | Path = ".", max_files_
         take = min(max_files_per_directory, len(candidates))
         result.training += [candidates[i] for i in rng.permutation(len(candidates))[:take]]
     outdir.mkdir(parents=True, exist_ok=True)
-    if outdir.resolve() != wav_dir.resolve():  # in the data folder itself the user's lists stay untouched
-        write_lines(outdir / "validation_list.txt", result.validation)
-        write_lines(outdir / "testing_list.txt", result.testing)
+    for name, entries in originals.items():
+        kept = getattr(result, name)
+        if not in_place:
+            write_lines(outdir / f"{name}_list.txt", kept)
+        elif kept != entries:  # cleaned in the data folder (ELL rewrites it); the first original is kept
+            backup = wav_dir / f"{name}_list.orig.txt"
+            if not backup.exists():
+                write_lines(backup, entries)
+            write_lines(wav_dir / f"{name}_list.txt", kept)
+            result.rewritten[f"{name}_list.txt"] = backup.name
     write_lines(outdir / "training_list.txt", result.training)
     write_lines(outdir / "categories.txt", result.categories)
     return result

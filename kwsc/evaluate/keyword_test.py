@@ -124,7 +124,8 @@ def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, 
     """Test every item in one mode (``reset``, ``stream`` or ``vad``; vad = ``stream`` with a VAD-added classifier).
 
     Args:
-        progress: called as progress(done, passed) after each file (the CLI shows a running pass rate).
+        progress: called as progress(done, passed, file_result) after each file (the CLI shows a running pass
+            rate, and with -v a line per file).
         pad_window: ELL pads each file with noise frames until its frame count is a multiple of this: the
             classifier's input size (80 features in the tutorial; the default). For a fused model, whose input is
             audio, pass the featurizer's output size; 0 turns padding off (datasets: rows are fed as they are).
@@ -162,7 +163,7 @@ def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, 
             pred, conf, at = file_prediction(outputs[i], labels, threshold, algorithm)
             results.append(FileResult(item.path, item.expected, pred, conf, at))
             if progress:
-                progress(len(results), sum(r.passed for r in results))
+                progress(len(results), sum(r.passed for r in results), results[-1])
     else:
         for item in items:
             if mode == "reset":
@@ -174,7 +175,7 @@ def run_mode(mode: str, items: Sequence[LabeledAudio], featurizer: ModelRunner, 
             pred, conf, at = file_prediction(out, labels, threshold, algorithm)
             results.append(FileResult(item.path, item.expected, pred, conf, at))
             if progress:
-                progress(len(results), sum(r.passed for r in results))
+                progress(len(results), sum(r.passed for r in results), results[-1])
     elapsed = time.perf_counter() - start
     return ModeResult(mode, results, elapsed, frames_total, classifier.description,
                       {"threshold": threshold, "prediction_algorithm": algorithm, "seed": seed})

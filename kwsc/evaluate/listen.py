@@ -19,7 +19,7 @@ from kwsc.evaluate.keyword_test import to_probabilities
 from kwsc.evaluate.runners import ModelRunner, drop_chunks, sample_rate_of
 from kwsc.evaluate.streaming import Detection, StreamingDetector
 
-__all__ = ["wav_chunks", "microphone_chunks", "listen", "AudioDeviceError"]
+__all__ = ["wav_chunks", "microphone_chunks", "list_devices", "listen", "AudioDeviceError"]
 
 
 class AudioDeviceError(KwscError):
@@ -49,17 +49,34 @@ def wav_chunks(paths: Sequence[str | Path], chunk: int, sample_rate: int, realti
         yield piece
 
 
+def _sounddevice():
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:
+        raise AudioDeviceError(f"no audio input: PortAudio is not available ({exc}); "
+                               "install portaudio19-dev or use --wav FILE") from None
+    return sd
+
+
+def list_devices() -> str:
+    """The audio input devices PortAudio sees, one per line (``index: name (channels, default rate)``)."""
+    sd = _sounddevice()
+    try:
+        devices = list(enumerate(sd.query_devices()))
+    except Exception as exc:  # PortAudio raises its own error types
+        raise AudioDeviceError(f"cannot list audio devices: {exc}") from None
+    lines = [f"{i}: {d['name']} ({d['max_input_channels']} input channels, {d['default_samplerate']:g} Hz)"
+             for i, d in devices if d.get("max_input_channels", 0) > 0]
+    return "\n".join(lines) if lines else "no audio input devices (PortAudio lists none)"
+
+
 def microphone_chunks(device: int | str | None, chunk: int, sample_rate: int,
                       seconds: float | None = None) -> Iterator[np.ndarray]:
     """Chunks from a microphone; AudioDeviceError (one line) when PortAudio or an input device is missing.
 
     The device is checked and opened here, before the first chunk is asked for, so errors come at once.
     """
-    try:
-        import sounddevice as sd
-    except (ImportError, OSError) as exc:
-        raise AudioDeviceError(f"no audio input: PortAudio is not available ({exc}); "
-                               "install portaudio19-dev or use --wav FILE") from None
+    sd = _sounddevice()
     try:
         devices = sd.query_devices()
         inputs = [d for d in devices if d.get("max_input_channels", 0) > 0]

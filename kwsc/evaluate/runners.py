@@ -85,21 +85,22 @@ class GraphRunner(ModelRunner):
 
 
 class CompiledRunner(ModelRunner):
-    """Runs a generated-C model built for the host (a directory made by ``kwsc emit --target c --build``)."""
+    """Runs a generated-C model built for the host (a directory made by ``kwsc emit --target c --build`` or
+    ``kwsc wrap``); ``library`` picks one module's ``lib<name>.so`` in it."""
 
-    def __init__(self, directory: Path) -> None:
-        from kwsc.backends.c import load
+    def __init__(self, directory: Path, library: Path | None = None) -> None:
+        from kwsc.backends.c import CompiledModel, load
 
-        self._model = load(directory)
+        self._model = load(directory) if library is None else CompiledModel(library.resolve(), library.name[3:-3])
         self.input_size = int(self._model.input_size)
         self.output_size = int(self._model.output_size)
         self.metadata = {}
         for key in ("sample_rate", "input_size", "output_size", "window_size", "drop_frames", "auto_scale", "labels",
-                    "categories"):
+                    "categories", "model_kind", "vad_training"):
             value = self._model.metadata(key)
             if value:
                 self.metadata[key] = value
-        self.description = f"compiled C ({directory})"
+        self.description = f"compiled C ({directory if library is None else library})"
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         return np.asarray(self._model.predict(np.asarray(frame, np.float32).reshape(-1))).reshape(-1)
@@ -130,26 +131,30 @@ class PassThroughRunner(ModelRunner):
 
 
 def load_graph(path: str | Path) -> Graph:
-    """Load a model file (.kwsc/.onnx/.ell) into the IR, cleaned for running (shape plumbing folded when the passes
-    exist)."""
-    from kwsc.models import load_model
+    """Load a model file (.kwsc/.onnx/.ell) into the IR, cleaned for running (an ONNX file's shape plumbing folded)."""
+    from kwsc.models import clean_graph, load_model
 
     graph = load_model(path)
     if Path(path).suffix.lower() == ".onnx":
-        try:
-            from kwsc.passes import run_passes
-        except ImportError:  # passes not available: the raw import still runs
-            return graph
-        graph, _ = run_passes(graph, ["shapes", "fold", "dce"])
+        graph, _ = clean_graph(graph)
     return graph
 
 
-def open_runner(path: str | Path) -> ModelRunner:
-    """A runner for a model file, or for a compiled C model directory."""
-    p = Path(path)
-    if p.is_dir():
-        return CompiledRunner(p)
-    return GraphRunner(load_graph(p), description=f"reference interpreter ({p.name})")
+def open_runner(path: str | Path, what: str = "model") -> ModelRunner:
+    """A runner for a model file, a compiled C model folder, or ELL's ``folder/module`` path of a compiled module
+    (its host library when built, else the model it was built from; ``runner.description`` says which)."""
+    from kwsc.models import resolve_model_path
+
+    ref = resolve_model_path(path, what)
+    if ref.library is not None:
+        return CompiledRunner(ref.library.parent, ref.library)
+    if ref.file is None:
+        raise InputError(f"{path}: compiled module {ref.module} has no host library (lib{ref.module}.so) and no model "
+                         "beside it; build it for the host (`kwsc wrap`, or `kwsc emit --arch host --build`)")
+    runner = GraphRunner(load_graph(ref.file), description=f"reference interpreter ({ref.file.name})")
+    if ref.module is not None:
+        runner.description = f"reference interpreter ({ref.file}: the C module {ref.module} is not built here)"
+    return runner
 
 
 def drop_chunks(featurizer: ModelRunner) -> int:

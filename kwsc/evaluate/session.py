@@ -11,12 +11,12 @@ import numpy as np
 
 from kwsc.errors import InputError
 from kwsc.evaluate.keyword_test import LabeledAudio, ModeResult, read_list, run_mode, to_probabilities
-from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks, open_runner
+from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks, load_graph, open_runner
 from kwsc.evaluate.runners import sample_rate_of as featurizer_sample_rate
 from kwsc.evaluate.streaming import StreamReport, build_stream, detect, score_detections
 from kwsc.fileio import atomic_write
 
-__all__ = ["read_categories", "load_list_items", "vad_runner", "run_modes", "write_results", "stream_test",
+__all__ = ["read_categories", "load_list_items", "vad_runner", "trained_for_vad", "vad_training_note", "has_own_vad", "run_modes", "write_results", "stream_test",
            "StreamRun", "featurizer_sample_rate"]
 
 
@@ -62,20 +62,88 @@ def load_list_items(list_file: str | Path, wav_root: str | Path | None, sample_r
     return items
 
 
-def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, vad_options: dict) -> ModelRunner:
-    """The classifier with VAD-driven resets: an explicit VAD model, or ``add_vad`` applied to the classifier."""
+def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, vad_options: dict,
+               sample_rate: float, window_size: int) -> tuple[ModelRunner, str]:
+    """The classifier with VAD-driven resets, and which VAD it is, in words.
+
+    An explicit ``vad_classifier``; else the classifier's own VAD (a compiled module's: seen in the model it was
+    built from); else ``add_vad`` on the classifier's graph with the ELL tutorial's numbers (``TUTORIAL_VAD``),
+    ``vad_options`` overriding them. A compiled module without a VAD runs its model in the reference interpreter.
+    """
+    from kwsc.evaluate.vad_tune import TUTORIAL_VAD
+    from kwsc.models import load_model, resolve_model_path
+
     if vad_classifier:
-        return open_runner(vad_classifier)
-    runner = open_runner(classifier_path)
+        return open_runner(vad_classifier), f"the VAD of --vad_classifier {vad_classifier}"
+    runner = open_runner(classifier_path, "classifier")
+    graph = runner.graph
     if not isinstance(runner, GraphRunner):
-        raise InputError(f"{classifier_path}: a compiled model cannot get a VAD added here; build the VAD-added "
-                         "model with `kwsc transform --passes add_vad` and pass it with --vad_classifier")
-    if runner.graph.find("VAD"):
-        return runner
+        source = resolve_model_path(classifier_path).file
+        if source is None:
+            raise InputError(f"{classifier_path}: a compiled model without its model beside it cannot get a VAD "
+                             "added here; build the VAD-added model with `kwsc add_vad` and `kwsc wrap`, or pass it "
+                             "with --vad_classifier")
+        graph = load_graph(source)
+        if graph.find("VAD"):
+            return runner, f"the classifier's own VAD ({runner.description})"
+    elif graph.find("VAD"):
+        return runner, "the classifier's own VAD"
     from kwsc.passes import run_passes
 
-    graph, _ = run_passes(runner.graph, ["add_vad"], {"add_vad": vad_options})
-    return GraphRunner(graph, description=runner.description + " + add_vad")
+    given = {k: v for k, v in vad_options.items() if v is not None}
+    options = {**TUTORIAL_VAD, **given, "sample_rate": sample_rate, "window_size": window_size}
+    with_vad, _ = run_passes(graph, ["add_vad"], {"add_vad": options})
+    changed = ", ".join(f"--{k} {v:g}" for k, v in given.items() if TUTORIAL_VAD.get(k) != v)
+    how = "add_vad with the ELL tutorial's numbers" + (f" and {changed}" if changed else "")
+    if not isinstance(runner, GraphRunner):
+        how += f", on {source} in the reference interpreter (the compiled module has no VAD)"
+    return GraphRunner(with_vad, description=f"{runner.description} + add_vad"), how
+
+
+def trained_for_vad(metadata: dict, model_path: str | Path) -> bool | None:
+    """Whether a classifier was trained with ``kwsc train --vad_training`` (> 0): from its metadata, else from
+    train_results.json beside its model file; None when neither says."""
+    from kwsc.models import resolve_model_path
+
+    value = metadata.get("vad_training")
+    if value is None:
+        source = resolve_model_path(model_path).file
+        results = source.parent / "train_results.json" if source is not None else None
+        if results is not None and results.is_file():
+            try:
+                value = json.loads(results.read_text()).get("training", {}).get("vad_training")
+            except (OSError, ValueError, AttributeError):
+                value = None
+    if value is None:
+        return None
+    try:
+        return float(value) > 0
+    except (TypeError, ValueError):
+        return None
+
+
+def vad_training_note(metadata: dict, model_path: str | Path, where: str) -> str | None:
+    """The line to print when a classifier runs with VAD resets (``where``: e.g. "the vad mode") but was not
+    trained for them, or does not say; None when it was."""
+    trained = trained_for_vad(metadata, model_path)
+    if trained:
+        return None
+    if trained is None:
+        return (f"note: {model_path} does not say whether it was trained for VAD resets (kwsc train --vad_training "
+                "records it); a model trained without them does much worse with them")
+    return (f"warning: {model_path} was trained without --vad_training: after each VAD reset its GRUs start from zero "
+            f"state over the quiet that follows a word, so expect {where} well below a model trained for it (README: "
+            "\"Training for the VAD\"; kwsc train … --vad_training 1 --loss_frames 10)")
+
+
+def has_own_vad(runner: ModelRunner, model_path: str | Path) -> bool:
+    """Whether the classifier resets itself with a VAD (a compiled module: seen in the model beside it)."""
+    from kwsc.models import resolve_model_path
+
+    if runner.graph is not None:
+        return bool(runner.graph.find("VAD"))
+    source = resolve_model_path(model_path).file
+    return source is not None and bool(load_graph(source).find("VAD"))
 
 
 def run_modes(modes: Sequence[str], items: Sequence[LabeledAudio], featurizer: ModelRunner,

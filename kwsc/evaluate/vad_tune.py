@@ -15,10 +15,14 @@ from kwsc.ir import Graph, tables, verify
 from kwsc.ir.op_dsp import VadParams
 from kwsc.ir.ops import param_docs, tunable_params
 
-__all__ = ["VadTrace", "vad_graph", "run_vad", "segments_of", "VAD_PARAMETERS", "defaults", "parameter_docs"]
+__all__ = ["VadTrace", "vad_graph", "run_vad", "segments_of", "VAD_PARAMETERS", "defaults", "parameter_docs",
+           "TUTORIAL_VAD"]
 
 # The parameters a user tunes, from the VAD's parameter record.
 VAD_PARAMETERS = tuple(f.name for f in tunable_params(VadParams))
+# The ELL tutorial's add_vad line (ell-behaviour.md §2.1, "tutorial command line" column).
+TUTORIAL_VAD = {"tau_up": 1.5, "tau_down": 0.09, "large_input": 4.0, "gain_att": 0.01, "threshold_up": 3.5,
+                "threshold_down": 0.9, "level_threshold": 0.02}
 
 
 @dataclass

@@ -96,6 +96,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
            help="with --vad_training: forget a word from N frames after its clip (default 20; 0: off)")
     option(t, "--seed", type=int, help="random seed (default 0)")
     option(t, "--device", help="auto (default), cpu or cuda")
+    option(t, "--use_gpu", action="store_true",
+           help="ELL's flag: train on CUDA when there is a device, else on the CPU with a note (= --device auto)")
     option(t, "--amp", type=parse_bool, nargs="?", const=True, metavar="BOOL", help="bf16 autocast on CUDA")
     option(t, "--threads", type=int, help="CPU threads (default: all cores)")
     a = p.add_argument_group("augmentation (on the training device, in feature space)")
@@ -120,9 +122,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--noise_class", help="class whose training rows are the noise (default _silence_)")
 
 
-def config_from_args(args: argparse.Namespace) -> dict:
-    """The full training config: recipe defaults, then --config, then the options given."""
+def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> dict:
+    """The full training config: recipe defaults, then ``defaults`` ({section: {key: value}}), then --config, then
+    the options given."""
     config = recipe_config(args.recipe)
+    for section, values in (defaults or {}).items():
+        config[section].update(values)
     if args.config:
         config = merge_config(config, load_config_file(args.config), where=args.config)
     if getattr(args, "no_augment", False):
@@ -132,6 +137,12 @@ def config_from_args(args: argparse.Namespace) -> dict:
         value = getattr(args, dest, None)
         if value is not None:
             config[section][key] = value
+    if getattr(args, "use_gpu", False):
+        if config["training"]["device"] == "cpu":
+            from kwsc.errors import InputError
+
+            raise InputError("--use_gpu and --device cpu contradict each other; give one")
+        config["training"]["device"] = "auto"
     config["training"]["recipe"] = args.recipe
     validate_config(config)
     return config

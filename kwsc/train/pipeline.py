@@ -98,7 +98,9 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
     files = {"model": f"{stem}.pt"}
     if export:
         exported = export_onnx(model, outdir, stem, opset,
-                               metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()}})
+                               metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()},
+                                         # `kwsc test --modes vad` warns when a model was not trained for VAD resets
+                                         "vad_training": str(config["training"]["vad_training"])})
         files.update(onnx=exported["onnx"].name, stateful_onnx=exported["stateful_onnx"].name)
         echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
              f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")

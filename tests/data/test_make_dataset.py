@@ -11,6 +11,8 @@ from kwsc.audio.wav import load_audio, write_wav
 from kwsc.cli import main
 from kwsc.data.make_dataset import clip_rows, make_dataset, padding_rows
 from kwsc.data.training_list import read_lines
+from kwsc.ir import save
+from tests._graphs import gru_vad_graph
 from tests.data.conftest import streamed_frames, tutorial_featurizer
 
 
@@ -50,7 +52,7 @@ def test_real_subset_three_lists(speech_dir, featurizer_path, tmp_path):
         list_file = lists / f"{name}_list.txt"
         assert main(["make-dataset", "--list_file", str(list_file), "--wav_files", str(speech_dir),
                      "--featurizer", str(featurizer_path), "--window_size", "40", "--shift", "40",
-                     "--jobs", jobs, "-q"]) == 0
+                     "--jobs", jobs, "-q", "-o", str(lists)]) == 0
         entries = read_lines(list_file)
         with np.load(lists / f"{name}_list.npz") as data:  # numpy alone, no pickle
             assert sorted(data.files) == ["features", "labels", "parameters", "valid_classes"]
@@ -116,7 +118,7 @@ def mixed_folder(tmp_path):
 
 def test_bad_files_skipped_and_other_rates_resampled(mixed_folder, featurizer_path, capsys):
     args = ["make-dataset", "--list_file", str(mixed_folder / "list.txt"), "--featurizer", str(featurizer_path),
-            "--max_bad", "0.5", "--jobs", "1", "-q"]
+            "--max_bad", "0.5", "--jobs", "1", "-q", "-o", str(mixed_folder)]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "skipped 2 file(s)" in err
@@ -136,7 +138,7 @@ def test_bad_files_skipped_and_other_rates_resampled(mixed_folder, featurizer_pa
 
 def test_too_many_bad_files_fail_with_exit_2(mixed_folder, featurizer_path, capsys):
     args = ["make-dataset", "--list_file", str(mixed_folder / "list.txt"), "--featurizer", str(featurizer_path),
-            "--max_bad", "0.1", "--jobs", "1", "-q"]
+            "--max_bad", "0.1", "--jobs", "1", "-q", "-o", str(mixed_folder)]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "text.wav: not a wav file" in err
@@ -144,13 +146,38 @@ def test_too_many_bad_files_fail_with_exit_2(mixed_folder, featurizer_path, caps
     assert not (mixed_folder / "list.npz").exists()
 
 
-def test_entries_not_found_hint_at_wav_files(speech_dir, featurizer_path, tmp_path, capsys):
-    (tmp_path / "list.txt").write_text("yes/a.wav\nyes/b.wav\n")
+def test_entries_not_found_hint_at_wav_files_first_and_once(speech_dir, featurizer_path, tmp_path, capsys):
+    # a list written outside the wav folder (make-training-list -o lists) read without --wav_files
+    entries = [f"yes/{p.name}" for p in sorted((speech_dir / "yes").glob("*.wav"))[:60]]
+    (tmp_path / "list.txt").write_text("\n".join(entries) + "\n")
     (tmp_path / "categories.txt").write_text("yes\n")
-    assert main(["make-dataset", "-l", str(tmp_path / "list.txt"), "-f", str(featurizer_path), "-q"]) == 2
+    args = ["make-dataset", "-l", str(tmp_path / "list.txt"), "-f", str(featurizer_path), "-q", "-o", str(tmp_path)]
+    assert main(args) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path / 'yes' / 'a.wav'}: no such file" in err
-    assert f"list entries are read relative to {tmp_path} (set it with --wav_files)" in err
+    assert err == (f"kwsc: error: 60 of 60 list entries are not files (first: {tmp_path / entries[0]}); entries are "
+                   f"read relative to {tmp_path}, the list's folder (set it with --wav_files); nothing written\n")
+    assert not (tmp_path / "list.npz").exists()
+    assert main([*args, "--wav_files", str(speech_dir)]) == 0 and (tmp_path / "list.npz").is_file()
+
+
+def test_empty_list_is_an_error_and_writes_nothing(featurizer_path, tmp_path, capsys):
+    (tmp_path / "list.txt").write_text("\n")
+    (tmp_path / "categories.txt").write_text("yes\n")
+    assert main(["make-dataset", "-l", str(tmp_path / "list.txt"), "-f", str(featurizer_path), "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"kwsc: error: {tmp_path / 'list.txt'}: the list names no files; nothing written\n"
+    assert not (tmp_path / "list.npz").exists()
+
+
+def test_classifier_given_as_featurizer_is_one_line_before_any_work(speech_dir, tmp_path, capsys):
+    (tmp_path / "list.txt").write_text("yes/missing.wav\n")
+    (tmp_path / "categories.txt").write_text("yes\n")
+    save(gru_vad_graph(features=80), tmp_path / "classifier.kwsc")
+    assert main(["make-dataset", "-l", str(tmp_path / "list.txt"), "-f", str(tmp_path / "classifier.kwsc"),
+                 "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kwsc: error: --featurizer {tmp_path / 'classifier.kwsc'} is a classifier (GRU(")
+    assert err.endswith("not a featurizer; give the audio featurizer (make_featurizer's featurizer.ell, or its "
+                        "wrapped module)\n") and err.count("\n") == 1
 
 
 def test_unknown_label_and_missing_categories(mixed_folder, featurizer_path, capsys):

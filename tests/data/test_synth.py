@@ -101,7 +101,7 @@ def test_the_pipeline_accepts_it(corpus, featurizer_path, tmp_path):
     for name in ("training", "validation", "testing"):
         assert main(["make-dataset", "-l", str(tmp_path / f"{name}_list.txt"), "-w", str(out),
                      "-f", str(featurizer_path), "--noise_path", str(out / "_background_noise_"), "-j", "1",
-                     "-q"]) == 0
+                     "-q", "-o", str(tmp_path)]) == 0
     with np.load(tmp_path / "training_list.npz") as data:
         assert data["features"].shape == (24 + 8, 3200) and data["parameters"].tolist() == [16000, 512, 80, 40, 40]
 

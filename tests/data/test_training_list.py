@@ -1,4 +1,4 @@
-"""make_training_list: ELL's rules (§5.1), seeded, never touching the user's files."""
+"""make_training_list: ELL's rules (§5.1), seeded, losing none of the user's files."""
 
 from __future__ import annotations
 
@@ -67,11 +67,32 @@ def test_bad_list_is_removed_everywhere_and_missing_entries_reported(corpus, tmp
         make_training_list(corpus, tmp_path / "out3", bad_list="nope.txt")
 
 
-def test_in_place_output_keeps_the_users_lists(corpus):
-    before = (corpus / "validation_list.txt").read_bytes()
-    make_training_list(corpus, corpus)
-    assert (corpus / "validation_list.txt").read_bytes() == before
-    assert (corpus / "training_list.txt").exists()
+def test_in_place_output_cleans_the_held_out_lists_and_keeps_the_originals(corpus):
+    before = {p.name: p.read_bytes() for p in corpus.glob("*_list.txt")}
+    result = make_training_list(corpus)  # default: into the wav folder, as ELL and the tutorial
+    assert (corpus / "training_list.txt").exists() and read_lines(corpus / "categories.txt") == ["no", "yes"]
+    # the missing entry is cleaned out of validation_list.txt, in list order; the original is kept beside it
+    assert read_lines(corpus / "validation_list.txt") == ["yes/s0_nohash_0.wav", "no/s0_nohash_0.wav"]
+    assert (corpus / "validation_list.orig.txt").read_bytes() == before["validation_list.txt"]
+    assert result.rewritten == {"validation_list.txt": "validation_list.orig.txt"}
+    # an unchanged list is left alone (no backup), and a second run changes nothing and keeps the first original
+    assert (corpus / "testing_list.txt").read_bytes() == before["testing_list.txt"]
+    assert not (corpus / "testing_list.orig.txt").exists()
+    (corpus / "bad.txt").write_text("yes/s1_nohash_0.wav\n")
+    result = make_training_list(corpus, bad_list="bad.txt")
+    assert read_lines(corpus / "testing_list.txt") == [] and result.rewritten == {"testing_list.txt": "testing_list.orig.txt"}
+    assert (corpus / "validation_list.orig.txt").read_bytes() == before["validation_list.txt"]
+    assert (corpus / "testing_list.orig.txt").read_bytes() == before["testing_list.txt"]
+
+
+def test_read_only_data_folder_is_one_line_before_any_work(corpus, tmp_path):
+    corpus.chmod(0o555)
+    try:
+        with pytest.raises(InputError, match="cannot write the lists there.*--outdir"):
+            make_training_list(corpus)
+        assert make_training_list(corpus, tmp_path / "lists").training  # elsewhere it works
+    finally:
+        corpus.chmod(0o755)
 
 
 def test_cli_on_the_real_subset(speech_dir, tmp_path, capsys):

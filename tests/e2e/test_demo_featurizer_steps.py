@@ -29,3 +29,17 @@ def test_demo_main_writes_summary(tmp_path, monkeypatch):
     assert demo.main(["--outdir", str(tmp_path / "out")]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["tone_features"]["tone_peak_band"] == 28
+
+
+def test_report_says_quick_and_shows_the_feature_pictures(tmp_path, speech_dir):
+    ctx = demo.DemoContext(outdir=tmp_path, data=speech_dir, quick=True)
+    for name, step in demo.STEPS[:2] + [("real_clip", demo.step_real_clip)]:
+        ctx.summary[name] = step(ctx)
+    demo.step_report(ctx)
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "**A `--quick` run**" in report
+    for name in ("tone_features", "real_clip_features"):
+        assert f"![{name}]({name}.png)" in report and (tmp_path / f"{name}.png").stat().st_size > 1000
+    ctx.quick = False
+    demo.step_report(ctx)
+    assert "--quick" not in (tmp_path / "REPORT.md").read_text()

@@ -13,6 +13,7 @@ import pytest
 
 from kwsc.backends.reference import Interpreter
 from kwsc.errors import InputError
+from kwsc.frontends.ell import load_ell
 from kwsc.frontends.featurizer import FeaturizerOptions, featurizer_info, make_featurizer
 from kwsc.ir import load, tables
 from tests.conftest import REPO, ell_vectors
@@ -202,7 +203,8 @@ def test_default_output_and_kebab_case_spelling(tmp_path):
     result = run_kwsc("make-featurizer", "--window-size", "400", "--input-buffer-size", "160", "--filterbank-size", "20",
                       cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    g = load(tmp_path / "featurizer.kwsc")
+    assert not (tmp_path / "featurizer.kwsc").exists()  # ELL's default name and format, as the tutorial expects
+    g = load_ell(tmp_path / "featurizer.ell")
     assert (g.metadata["window_size"], g.metadata["nfft"], g.metadata["output_size"]) == (400, 512, 20)
 
 
