@@ -98,13 +98,14 @@ def resolve_model_path(path: str | Path, what: str = "model") -> ModelPath:
     raise InputError(f"{given}: no such {what}{hint}")
 
 
-def load_model_arg(path: str | Path, what: str = "model") -> tuple[Graph, ModelPath]:
-    """The graph a model argument names (a compiled module: the model it was built from) and what it named."""
+def load_model_arg(path: str | Path, what: str = "model", *, raw: bool = False) -> tuple[Graph, ModelPath]:
+    """The graph a model argument names (a compiled module: the model it was built from) and what it named;
+    ``raw`` as in ``load_model``."""
     ref = resolve_model_path(path, what)
     if ref.file is None:
         raise InputError(f"{path}: compiled module {ref.module} has no model file beside it ({ref.module}.kwsc); "
                          f"this command needs the model: pass the .ell/.kwsc it was built from")
-    return load_model(ref.file), ref
+    return load_model(ref.file, raw=raw), ref
 
 
 def clean_graph(graph: Graph) -> tuple[Graph, list]:

@@ -91,10 +91,10 @@ def graph_summary(graph) -> str:
     return "; ".join(parts)
 
 
-def _load(path: str):
+def _load(path: str, raw: bool = False):
     from kwsc.models import load_model_arg
 
-    return load_model_arg(path, "model file")[0]
+    return load_model_arg(path, "model file", raw=raw)[0]
 
 
 def _field_docs(options_cls) -> dict[str, str]:
@@ -170,7 +170,9 @@ def register(sub) -> None:
     option(p, "--output", "-o", "--output_directory", metavar="OUT",
            help="output model (.kwsc or .ell; written atomically) or an existing folder (default: MODEL's name with "
                 ".kwsc, or .ell as onnx_import)")
-    option(p, "--raw", action="store_true", help="skip the clean-up passes (shapes,fold,dce)")
+    option(p, "--raw", action="store_true",
+           help="skip the clean-up passes (shapes,fold,dce; for .ell also the fusion of bias layers into Dense and "
+                "softmax+log into LogSoftmax)")
 
     p = add_command(sub, "transform", run_transform, help="run graph passes (fold, dce, add_vad, …) over a model",
                     description=_TRANSFORM_DESCRIPTION)
@@ -223,7 +225,7 @@ def run_import(args) -> int:
     from kwsc.models import clean_graph, save_model
 
     out = _import_output(args)
-    graph = _load(args.model)
+    graph = _load(args.model, raw=args.raw)
     done = ""
     if not args.raw:
         before = len(graph)

@@ -216,6 +216,19 @@ def test_cli_make_featurizer_import_emit_round_trip(tmp_path):
     assert second.read_text() == first.read_text()
 
 
+def test_cli_import_raw_keeps_the_readers_one_to_one_graph(tmp_path):
+    from kwsc.ir import load
+
+    path = tmp_path / "gru.ell"
+    save_ell(gru_classifier(hidden=4, layers=1), path)
+    for flags, expected in (([], ["GRU", "Dense", "LogSoftmax"]),
+                            (["--raw"], ["GRU", "Dense", "Add", "Softmax", "Log"])):
+        res = kwsc("import", path, *flags, "-o", tmp_path / "g.kwsc")
+        assert res.returncode == 0, res.stderr
+        ops = [n.op for n in load(tmp_path / "g.kwsc").nodes if n.op not in ("Constant", "Input", "Output")]
+        assert ops == expected, flags
+
+
 def test_cli_reports_a_broken_ell_file_in_one_line(tmp_path):
     path = tmp_path / "broken.ell"
     path.write_text(emit_ell(tutorial_featurizer())[:2000])

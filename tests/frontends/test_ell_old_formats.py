@@ -45,8 +45,8 @@ def test_real_ell_2_3_file_gru_layer_node_reset_by_the_vad():
     assert got["vad"][:, 0].tolist() == data["expected_labels"]
 
     # ELL's weights straight from the JSON, through ELL 2.3's GRULayer equations
-    fields = dict(next(dict(n)["layer"] for n in dict(dict(json.loads(REAL_FILE.read_text(), object_pairs_hook=list))
-                                                     ["model"])["nodes"] if dict(n)["_type"].startswith("GRULayerNode")))
+    nodes = dict(dict(json.loads(REAL_FILE.read_text(), object_pairs_hook=list))["model"])["nodes"]
+    fields = dict(next(dict(n)["layer"] for n in nodes if dict(n)["_type"].startswith("GRULayerNode")))
     w = {g: np.array(fields[f"{g}Weights_values"]).reshape(10, 50) for g in ("update", "reset", "hidden")}
     b = {g: np.array(fields[f"{g}Bias"]) for g in ("update", "reset", "hidden")}
     expected, plain, last = [], [], 0
