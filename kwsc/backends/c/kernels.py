@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from kwsc.backends.c.model import float_literal
 from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
 from kwsc.ir.op_dsp import VadParams
@@ -52,6 +53,9 @@ SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --pass
 REFUSES = {
     **{op: SHAPE_PLUMBING for op in ("Transpose", "Concat", "Slice", "Gather", "Shape", "ConstantOfShape", "Expand")},
     "ReduceMean": "appears only in constant subgraphs of exported models (evaluated at emit time)",
+    **{op: "its C kernel is not written yet (issue 15, conv-ops)" for op in (
+        "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "BatchNormalization",
+        "ReduceMax")},
 }
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
@@ -251,11 +255,20 @@ def _softmax(low, node):
 
 
 # ------------------------------------------------------------------------------------ elementwise
+# The attributes a unary op passes as the kernel's alpha and beta (default: its own alpha and beta, if any).
+_UNARY_PARAMS = {"Clip": ("min", "max")}
+
+
+def _bound_literal(x: float) -> str:
+    """A float literal; an infinite bound (Clip without min or max) is math.h's HUGE_VALF."""
+    return ("-HUGE_VALF" if x < 0 else "HUGE_VALF") if math.isinf(x) else float_literal(np.float32(x))
+
+
 def _unary(low, node):
     _float_input(node, 0)
+    alpha, beta = _UNARY_PARAMS.get(node.op, ("alpha", "beta"))
     return {"op": _UNARY_ENUM[node.op], "n": _size(node.inputs[0]),
-            "alpha": low.float_literal(np.float32(node.attrs.get("alpha", 0.0))),
-            "beta": low.float_literal(np.float32(node.attrs.get("beta", 0.0)))}
+            "alpha": _bound_literal(node.attrs.get(alpha, 0.0)), "beta": _bound_literal(node.attrs.get(beta, 0.0))}
 
 
 def _binary(low, node):

@@ -1,7 +1,8 @@
 """ONNX → IR: keyword-spotter models as PyTorch (both exporters), tf2onnx and Keras write them.
 
 ``import_onnx(path_or_model)`` returns a verified IR graph. Supported ops: GRU, LSTM, RNN (forward, batch 1,
-one frame per tick), Gemm, MatMul, elementwise math, activations, (Log)Softmax, ReduceMean and the shape ops
+one frame per tick), Gemm, MatMul, Conv (1-D, 2-D …, groups, auto_pad), MaxPool, AveragePool, the global
+pools, Pad, BatchNormalization, Clip, elementwise math, activations, (Log)Softmax, ReduceMean/Max and the shape ops
 exporters add (Shape → Gather → Unsqueeze → Concat → ConstantOfShape/Expand for zero initial states, Reshape,
 Squeeze, Slice …). The frontend only translates; the fold/dce/shapes passes clean up. Explicit state
 inputs/outputs (h_in → initial_h, Y_h → h_out) become the recurrent node's own state; the pairing is kept in
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kwsc.errors import FrontendError, KwscError
-from kwsc.frontends.onnx import _ops, _rnn  # noqa: F401  (translator registration)
+from kwsc.frontends.onnx import _conv, _ops, _rnn  # noqa: F401  (translator registration)
 from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer
 from kwsc.frontends.onnx._load import load_model_proto
 from kwsc.ir.graph import Graph
