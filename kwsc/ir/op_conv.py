@@ -16,7 +16,7 @@ import numpy as np
 from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
 from kwsc.ir.types import TensorType
 
-__all__ = ["conv_geometry", "pool_geometry", "spatial_list", "batch_norm_affine", "PAD_MODES"]
+__all__ = ["conv_geometry", "pool_geometry", "window_geometry", "spatial_list", "batch_norm_affine", "PAD_MODES"]
 
 PAD_MODES = ("constant", "reflect", "edge", "wrap")
 
@@ -148,6 +148,13 @@ def pool_geometry(n) -> dict:
            for i in range(spatial)]
     return {"x": x, "spatial": spatial, "kernel": kernel, "strides": strides, "dilations": dilations,
             "pads": pads, "out": out, "span": span}
+
+
+def window_geometry(n) -> dict:
+    """The window of a Conv, MaxPool or AveragePool node, read the same way for each: ``kernel``, ``strides``,
+    ``dilations`` (one per spatial axis), ``pads`` ([begins…, ends…]), ``spatial`` (axis count) and ``out``
+    (output sizes). Spatial axis i is axis 2 + i of the input."""
+    return conv_geometry(n) if n.op == "Conv" else pool_geometry(n)
 
 
 def _infer_pool(n):
