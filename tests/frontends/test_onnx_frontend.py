@@ -178,13 +178,6 @@ def test_nonzero_constant_initial_state_is_refused():
         import_onnx(model)
 
 
-def test_old_opset_is_refused():
-    model = zoo.every_op()
-    model.opset_import[0].version = 11
-    with pytest.raises(FrontendError, match="opset 11 is not supported"):
-        import_onnx(model)
-
-
 def test_every_failure_is_a_kwsc_error_never_a_traceback():
     """A node whose translation trips over an unforeseen shape problem still ends as one FrontendError."""
     model = _single([helper.make_node("Concat", ["x", "y"], ["z"], axis=0, name="cat")],

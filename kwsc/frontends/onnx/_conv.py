@@ -64,6 +64,17 @@ def _data(imp: Importer, what: str = "X"):
     return x
 
 
+def _check_window(imp: Importer, x, kernel) -> None:
+    """A kernel longer than 1 over an axis of size 1 while symbolic dims were read as 1: the window's length
+    is missing (NOTE [Per-tick shapes] in _importer.py)."""
+    if imp.unbound and any(size == 1 and k > 1 for size, k in zip(x.shape[2:], kernel)):
+        names = ", ".join(repr(n) for n in imp.unbound)
+        example = next((n for n in imp.unbound if n != "?"), "T")
+        raise imp.error(f"kernel {list(kernel)} runs over an axis of size 1 of input {list(x.shape)}: the "
+                        f"model's symbolic dims {names} were read as 1 (one frame per tick); give the window's "
+                        f"length (import_onnx(..., dims={{'{example}': N}}), `kwsc import --dim {example}=N`)")
+
+
 @translator("Conv", produces=("Conv",))
 def _conv(imp: Importer, node) -> None:
     x = _data(imp)
@@ -76,6 +87,7 @@ def _conv(imp: Importer, node) -> None:
     kernel = attr(node, "kernel_shape", "ints", list(w.shape[2:]))
     if list(kernel) != list(w.shape[2:]):
         raise imp.error(f"kernel_shape {kernel} does not match W {list(w.shape)}")
+    _check_window(imp, x, kernel)
     strides = _spatial_ints(imp, node, "strides", spatial, 1)
     dilations = _spatial_ints(imp, node, "dilations", spatial, 1)
     pads = resolve_auto_pad(imp, node, x.shape[2:], kernel, strides, dilations)
@@ -97,6 +109,7 @@ def _pool(imp: Importer, node) -> None:
     kernel = attr(node, "kernel_shape", "ints")
     if len(kernel) != spatial or any(k < 1 for k in kernel):
         raise imp.error(f"kernel_shape {kernel} needs {spatial} positive values")
+    _check_window(imp, x, kernel)
     strides = _spatial_ints(imp, node, "strides", spatial, 1)
     dilations = _spatial_ints(imp, node, "dilations", spatial, 1)
     pads = resolve_auto_pad(imp, node, x.shape[2:], kernel, strides, dilations)
