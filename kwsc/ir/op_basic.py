@@ -10,7 +10,7 @@ from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
 from kwsc.ir.semantics import ACTIVATION_FN, align, sigmoid
 from kwsc.ir.types import DTYPES, TensorType
 
-__all__: list[str] = []
+__all__ = ["slice_indices"]
 
 # ---------------------------------------------------------------------- graph I/O and constants
 register(OpDef(
@@ -229,7 +229,8 @@ register(OpDef(
 ))
 
 
-def _slice_indices(n, shape):
+def slice_indices(n, shape) -> tuple[slice, ...]:
+    """The Slice node's bounds as one normalised ``slice`` per axis of ``shape`` (ONNX clamping rules)."""
     starts, ends = n.attrs["starts"], n.attrs["ends"]
     axes = n.attrs["axes"] or list(range(len(starts)))
     steps = n.attrs["steps"] or [1] * len(starts)
@@ -246,13 +247,13 @@ def _slice_indices(n, shape):
 
 def _infer_slice(n):
     t = in_type(n, 0)
-    shape = np.empty(t.shape, dtype=np.uint8)[_slice_indices(n, t.shape)].shape
+    shape = np.empty(t.shape, dtype=np.uint8)[slice_indices(n, t.shape)].shape
     return [TensorType(shape, t.dtype)]
 
 
 def _slice(node, xs, state, nb):
     x = xs[0]
-    return [x[(slice(None),) * nb + _slice_indices(node, x.shape[nb:])]], state
+    return [x[(slice(None),) * nb + slice_indices(node, x.shape[nb:])]], state
 
 
 register(OpDef(

@@ -52,7 +52,7 @@ GRAPH_OPS = frozenset({"Input", "Output", "Constant"})
 SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --passes shapes,fold,dce`"
 # Ops with no C kernel, and why (they are emitted only when folded into constants first).
 REFUSES = {
-    **{op: SHAPE_PLUMBING for op in ("Transpose", "Concat", "Slice", "Gather", "Shape", "ConstantOfShape", "Expand")},
+    **{op: SHAPE_PLUMBING for op in ("Concat", "Gather", "Shape", "ConstantOfShape")},
 }
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
@@ -328,17 +328,20 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     **{op: KernelEntry("elementwise", "kwsc_softmax_axis", tensor_builders.softmax,
                        ("in0", "out0", "p:outer", "p:n", "p:inner", "p:log"), in_place=True)
        for op in ("Softmax", "LogSoftmax")},
-    # the conv family: one row of weights per output channel (int8: a scale per channel); scratch for the
-    # optimised kernel's gathered receptive field
-    "Conv": KernelEntry("conv", "kwsc_conv2d", tensor_builders.conv, ("&decl", "in0", "out0"),
+    # the conv family: one row of weights per output channel (int8: a scale per channel)
+    "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),
                         decl=Decl("kwsc_conv_params", "params", (("mat:mat",), ("p:bias", "p:*dims")), block=True)),
-    **{op: KernelEntry("conv", "kwsc_pool2d", tensor_builders.pool, ("&decl", "in0", "out0"),
+    **{op: KernelEntry("conv", "kwsc_pool", tensor_builders.pool, ("&decl", "in0", "out0"),
                        decl=Decl("kwsc_pool_params", "params", (("p:*dims",),)))
        for op in ("MaxPool", "AveragePool")},
     **{op: KernelEntry("tensor", "kwsc_reduce", builder, ("p:op", "in0", "out0", "p:rank", "p:dims", "p:reduced"))
        for op, builder in (("ReduceMean", tensor_builders.reduce), ("ReduceMax", tensor_builders.reduce),
                            ("GlobalAveragePool", tensor_builders.global_pool),
                            ("GlobalMaxPool", tensor_builders.global_pool))},
+    # a computed tensor moved by a strided read (constant ones fold away)
+    **{op: KernelEntry("tensor", "kwsc_copy_strided", tensor_builders.strided_copy,
+                       ("in0", "p:offset", "p:strides", "out0", "p:rank", "p:dims"))
+       for op in ("Transpose", "Slice", "Expand")},
     "Pad": KernelEntry("tensor", "kwsc_pad", tensor_builders.pad,
                        ("in0", "out0", "p:rank", "p:dims", "p:pads", "p:mode", "p:value")),
     "BatchNormalization": KernelEntry("tensor", "kwsc_channel_affine", tensor_builders.batch_norm,

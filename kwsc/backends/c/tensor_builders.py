@@ -14,7 +14,8 @@ import numpy as np
 from kwsc.errors import BackendError
 from kwsc.ir.op_conv import batch_norm_affine, conv_geometry, pool_geometry
 
-__all__ = ["conv", "pool", "global_pool", "reduce", "pad", "batch_norm", "softmax", "broadcast", "MAX_RANK",
+__all__ = ["conv", "pool", "global_pool", "reduce", "pad", "batch_norm", "softmax", "broadcast", "strided_copy",
+           "MAX_RANK",
            "REDUCE_ENUM", "PAD_ENUM"]
 
 MAX_RANK = 8  # KWSC_MAX_RANK in kwsc_runtime.h
@@ -32,53 +33,53 @@ def _float(node, index: int = 0):
     return value
 
 
-def _planar(node, geo: dict) -> dict[str, int]:
-    """A 1-D or 2-D geometry as the runtime's [H, W] (1-D: H = 1); 3-D and up are refused."""
-    if geo["spatial"] > 2:
-        raise BackendError(f"node {node.name} ({node.op}): {geo['spatial']}-D input {list(geo['x'].shape)}; the C "
-                           "backend runs 1-D and 2-D convolutions and pools")
+def _volume(node, geo: dict) -> dict[str, int]:
+    """A 1-D, 2-D or 3-D geometry as the runtime's [D, H, W] (missing leading axes have size 1, no pads)."""
     spatial = geo["spatial"]
+    if spatial > 3:
+        raise BackendError(f"node {node.name} ({node.op}): {spatial}-D input {list(geo['x'].shape)}; the C backend "
+                           "runs 1-D, 2-D and 3-D convolutions and pools")
 
-    def planar(values, fill: int) -> list[int]:  # [h, w]; a 1-D op is one row
-        return list(values) if spatial == 2 else [fill] + list(values)
+    def lift(values, fill: int) -> list[int]:
+        return [fill] * (3 - spatial) + list(values)
 
-    (in_h, in_w), (out_h, out_w) = planar(geo["x"].shape[2:], 1), planar(geo["out"], 1)
-    (k_h, k_w), (stride_h, stride_w) = planar(geo["kernel"], 1), planar(geo["strides"], 1)
-    (dil_h, dil_w) = planar(geo["dilations"], 1)
-    (pad_top, pad_left), (pad_bottom, pad_right) = planar(geo["pads"][:spatial], 0), planar(geo["pads"][spatial:], 0)
-    return {"in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w, "k_h": k_h, "k_w": k_w,
-            "stride_h": stride_h, "stride_w": stride_w, "dil_h": dil_h, "dil_w": dil_w, "pad_top": pad_top,
-            "pad_left": pad_left, "pad_bottom": pad_bottom, "pad_right": pad_right}
+    out = {}
+    for key, values, fill in (("in", geo["x"].shape[2:], 1), ("out", geo["out"], 1), ("k", geo["kernel"], 1),
+                              ("stride", geo["strides"], 1), ("dil", geo["dilations"], 1)):
+        out.update(zip((f"{key}_d", f"{key}_h", f"{key}_w"), lift(values, fill)))
+    out.update(zip(("pad_front", "pad_top", "pad_left"), lift(geo["pads"][:spatial], 0)))
+    out.update(zip(("pad_back", "pad_bottom", "pad_right"), lift(geo["pads"][spatial:], 0)))
+    return out
 
 
 def conv(low, node) -> dict:
     _float(node)
     geo = conv_geometry(node)
-    plane = _planar(node, geo)
+    v = _volume(node, geo)
     weights = low.static(node.inputs[1], node, "weights").astype(np.float32)
     filters = weights.shape[0]
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     x = geo["x"].shape
-    dims = [x[0], x[1], plane["in_h"], plane["in_w"], filters, plane["out_h"], plane["out_w"], plane["k_h"],
-            plane["k_w"], plane["stride_h"], plane["stride_w"], plane["dil_h"], plane["dil_w"], plane["pad_top"],
-            plane["pad_left"], geo["group"]]
+    order = ("in_d", "in_h", "in_w", "@filters", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w", "stride_d",
+             "stride_h", "stride_w", "dil_d", "dil_h", "dil_w", "pad_front", "pad_top", "pad_left")
+    dims = [x[0], x[1]] + [filters if k == "@filters" else v[k] for k in order] + [geo["group"]]
     return {"mat": low.mat(node, "weights", weights.reshape(filters, -1)),
             "bias": low.const(node, "bias", low.static(bias, node, "bias").reshape(-1).astype(np.float32), "float",
                               "weights") if bias is not None else None,
-            "dims": dims,
-            "scratch": plane["k_h"] * plane["k_w"] * (x[1] // geo["group"])}
+            "dims": dims}
 
 
 def pool(low, node) -> dict:
     _float(node)
     geo = pool_geometry(node)
-    plane = _planar(node, geo)
+    v = _volume(node, geo)
     x = geo["x"].shape
     kind = "KWSC_POOL_MAX" if node.op == "MaxPool" else \
         ("KWSC_POOL_AVG_WITH_PAD" if node.attrs["count_include_pad"] else "KWSC_POOL_AVG")
-    order = ("in_h", "in_w", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w", "dil_h", "dil_w", "pad_top",
-             "pad_left", "pad_bottom", "pad_right")
-    return {"dims": [x[0] * x[1]] + [plane[k] for k in order] + [kind]}
+    order = ("in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w", "stride_d", "stride_h",
+             "stride_w", "dil_d", "dil_h", "dil_w", "pad_front", "pad_top", "pad_left", "pad_back", "pad_bottom",
+             "pad_right")
+    return {"dims": [x[0] * x[1]] + [v[k] for k in order] + [kind]}
 
 
 def _reduction(low, node, dims: list[int], reduced: list[bool], op: str) -> dict:
@@ -141,6 +142,38 @@ def softmax(low, node) -> dict:
     if params["inner"] == 1:  # the last axis: the contiguous kernel Dense uses too
         params.update(function="kwsc_softmax", call=("in0", "out0", "p:outer", "p:n", "p:log"))
     return params
+
+
+def _contiguous(shape) -> np.ndarray:
+    return np.cumprod((1,) + tuple(shape)[:0:-1])[::-1].astype(np.int64)
+
+
+def strided_copy(low, node) -> dict:
+    """Transpose, Slice and Expand of a computed tensor as one strided read (kwsc_copy_strided)."""
+    _float(node)
+    shape, out = node.inputs[0].shape, node.outputs[0].shape
+    strides = _contiguous(shape) if shape else np.zeros(0, np.int64)
+    offset = 0
+    if node.op == "Transpose":
+        perm = node.attrs["perm"] or list(reversed(range(len(shape))))
+        steps = [int(strides[p]) for p in perm]
+    elif node.op == "Slice":
+        from kwsc.ir.op_basic import slice_indices
+
+        bounds = [s.indices(d) for s, d in zip(slice_indices(node, shape), shape)]  # (start, stop, step) per axis
+        steps = [int(strides[a] * bounds[a][2]) for a in range(len(shape))]
+        offset = int(sum(strides[a] * bounds[a][0] for a in range(len(shape))))
+    else:  # Expand: numpy broadcasting, stride 0 along the broadcast axes
+        aligned = (1,) * (len(out) - len(shape)) + tuple(shape)
+        full = _contiguous(aligned)
+        steps = [int(full[a]) if aligned[a] > 1 else 0 for a in range(len(out))]
+    dims = list(out) or [1]
+    steps = steps or [0]
+    if len(dims) > MAX_RANK:
+        raise BackendError(f"node {node.name} ({node.op}): rank {len(dims)}; the C runtime handles {MAX_RANK}")
+    return {"offset": offset, "rank": len(dims),
+            "strides": low.const(node, "strides", np.array(steps, np.int32), "int32_t", "table"),
+            "dims": low.const(node, "dims", np.array(dims, np.int32), "int32_t", "table")}
 
 
 BROADCAST_CALL = ("p:op", "operand:0", "p:a_strides", "operand:1", "p:b_strides", "out0", "p:rank", "p:dims")

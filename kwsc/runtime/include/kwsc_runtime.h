@@ -70,6 +70,10 @@ enum { KWSC_PAD_CONSTANT = 0, KWSC_PAD_REFLECT, KWSC_PAD_EDGE, KWSC_PAD_WRAP };
 /* y = x (dims[rank]) padded by pads[begin_0 .. begin_{r-1}, end_0 .. end_{r-1}] (negative pads crop). */
 void kwsc_pad(const float* x, float* y, int32_t rank, const int32_t* dims, const int32_t* pads, int32_t mode,
               float value);
+/* y (dims[rank], row-major) = x read from `offset` at `strides` (elements, may be 0 or negative) per axis:
+ * Transpose, Slice and Expand of computed tensors. */
+void kwsc_copy_strided(const float* x, int64_t offset, const int32_t* strides, float* y, int32_t rank,
+                       const int32_t* dims);
 /* y[n, c, i] = x[n, c, i] * scale[c] + shift[c] (inference batch normalization). */
 void kwsc_channel_affine(const float* x, float* y, const float* scale, const float* shift, int32_t outer,
                          int32_t channels, int32_t inner);
@@ -90,24 +94,26 @@ void kwsc_matvec(const kwsc_mat* m, int32_t row0, int32_t nrows, const float* x,
 /* Dense layer over `batch` rows of input: y = act(W x + b). */
 void kwsc_dense(const kwsc_mat* w, const float* bias, int32_t act, const float* x, float* y, int32_t batch);
 
-/* Conv over [N, C, H, W] (1-D: H = 1) with weights [M, C/group · KH · KW] as rows (float or int8 per row). */
+/* Conv over [N, C, D, H, W] (2-D: D = 1; 1-D: D = H = 1) with weights [M, C/group · KD · KH · KW] as rows (float, or
+ * int8 with a scale per row: per output channel). */
 typedef struct kwsc_conv_params {
     kwsc_mat w;
     const float* bias; /* [M] or 0 */
-    int32_t batch, in_channels, in_h, in_w, out_channels, out_h, out_w;
-    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
+    int32_t batch, in_channels, in_d, in_h, in_w, out_channels, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w, pad_front, pad_top, pad_left;
     int32_t group;
 } kwsc_conv_params;
-void kwsc_conv2d(const kwsc_conv_params* p, const float* x, float* y);
+void kwsc_conv(const kwsc_conv_params* p, const float* x, float* y);
 enum { KWSC_POOL_MAX = 0, KWSC_POOL_AVG, KWSC_POOL_AVG_WITH_PAD };
-/* Max or average pooling of `planes` (N·C) [H, W] planes; the average divides by the positions on the input
+/* Max or average pooling of `planes` (N·C) [D, H, W] volumes; the average divides by the positions on the input
  * (KWSC_POOL_AVG) or on the input and its explicit pads (KWSC_POOL_AVG_WITH_PAD, ONNX count_include_pad). */
 typedef struct kwsc_pool_params {
-    int32_t planes, in_h, in_w, out_h, out_w;
-    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, pad_bottom, pad_right;
+    int32_t planes, in_d, in_h, in_w, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w;
+    int32_t pad_front, pad_top, pad_left, pad_back, pad_bottom, pad_right;
     int32_t kind;
 } kwsc_pool_params;
-void kwsc_pool2d(const kwsc_pool_params* p, const float* x, float* y);
+void kwsc_pool(const kwsc_pool_params* p, const float* x, float* y);
 
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {

@@ -1,9 +1,9 @@
 """The convolutional-network ops compiled to C, against the reference interpreter, on every target.
 
-One multi-output graph exercises each kernel's cases: Conv 1-D and 2-D (groups, depthwise, pointwise, strides,
+One multi-output graph exercises each kernel's cases: Conv 1-D, 2-D and 3-D (groups, depthwise, pointwise, strides,
 dilations, asymmetric pads, with and without bias), max and average pools (ceil_mode, count_include_pad,
 dilations), the global pools, ReduceMean/ReduceMax over several axis sets, Pad in every mode (and a crop),
-BatchNormalization, Softmax/LogSoftmax on inner axes, and binary ops broadcasting two computed tensors. It is
+BatchNormalization, Softmax/LogSoftmax on inner axes, Transpose/Slice/Expand of computed tensors, and binary ops broadcasting two computed tensors. It is
 built once per target (host with the optimised kernels, host-ref, and armv7, aarch64 and Cortex-M4 under
 qemu) and also with int8 weights.
 """
@@ -40,6 +40,10 @@ def conv_zoo(seed: int = 0) -> Graph:
     flat = g.op1("Reshape", x, shape=[1, 4, 80])
     outs["conv1d_dilated_causal"] = g.op1("Conv", flat, const(4, 1, 3), group=4, dilations=[4], pads=[8, 0])
     outs["conv1d_stride"] = g.op1("Conv", flat, const(3, 4, 5), const(3), strides=[3])
+    cube = g.op1("Reshape", x, shape=[1, 2, 2, 10, 8])
+    outs["conv3d"] = g.op1("Conv", cube, const(3, 2, 2, 3, 2), const(3), strides=[1, 2, 1], pads=[1, 0, 1, 0, 1, 1])
+    outs["avgpool3d"] = g.op1("AveragePool", cube, kernel_shape=[2, 3, 2], strides=[1, 2, 2], pads=[1, 1, 0, 0, 1, 1],
+                              count_include_pad=True, ceil_mode=True)
     outs["maxpool"] = g.op1("MaxPool", x, kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 1, 1])
     outs["maxpool_ceil_dil"] = g.op1("MaxPool", x, kernel_shape=[3, 2], strides=[2, 3], dilations=[2, 1],
                                      ceil_mode=True)
@@ -61,6 +65,10 @@ def conv_zoo(seed: int = 0) -> Graph:
     outs["softmax_channels"] = g.op1("Softmax", x, axis=1)
     outs["log_softmax_time"] = g.op1("LogSoftmax", x, axis=-2)
     outs["clip_relu6"] = g.op1("Clip", g.op1("Mul", x, g.add_constant(np.array([8.0], np.float32))), min=0.0, max=6.0)
+    outs["transpose"] = g.op1("Transpose", x, perm=[2, 0, 3, 1])  # [T, 1, F, C]
+    outs["slice_reversed"] = g.op1("Slice", x, starts=[-1, 7, 1], ends=[-100, 0, 100], axes=[1, 2, 3],
+                                   steps=[-2, -3, 2])
+    outs["expand"] = g.op1("Expand", g.op1("ReduceMean", x, axes=[1], keepdims=True), shape=[2, 1, 4, 10, 8])
     time_mean = g.op1("ReduceMean", x, axes=[3], keepdims=True)  # [1, 4, 10, 1]
     feature_max = g.op1("ReduceMax", x, axes=[2], keepdims=True)  # [1, 4, 1, 8]
     for op in ("Add", "Sub", "Mul", "Max", "Min"):
@@ -128,7 +136,7 @@ def test_conv_int8_weights_per_output_channel(zoo_builds):
     want = np.concatenate([np.asarray(want[k]).reshape(len(x), -1) for k in names], axis=1)
     got = run_harness(outdir, "host", x)
     compare_outputs(graph, got, want, "int8")
-    assert (outdir / "model.c").read_text().count("static const int8_t w_conv") == 7  # every Conv's weights
+    assert (outdir / "model.c").read_text().count("static const int8_t w_conv") == 8  # every Conv's weights
     floats = Interpreter(graph).run(x.reshape((-1,) + SHAPE))
     conv = np.asarray(floats["conv_3x3_pad"]).reshape(len(x), -1)
     start = 0

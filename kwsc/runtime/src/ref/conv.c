@@ -1,4 +1,4 @@
-/* Convolution and pooling over [N, C, H, W] (a 1-D op is H = 1): the reference kernels, plain loops. */
+/* Convolution and pooling over [N, C, D, H, W] (2-D: D = 1; 1-D: D = H = 1): the reference kernels, plain loops. */
 #include "kwsc_runtime.h"
 
 /* Weight (row m, column j) of a float or int8 matrix. */
@@ -7,68 +7,91 @@ static float weight_at(const kwsc_mat* w, int32_t m, int32_t j) {
     return w->f ? w->f[at] : (float)w->q[at] * w->scale[m];
 }
 
-void kwsc_conv2d(const kwsc_conv_params* p, const float* x, float* y) {
+void kwsc_conv(const kwsc_conv_params* p, const float* x, float* y) {
     const int32_t cin = p->in_channels / p->group;  /* input channels per group */
     const int32_t mout = p->out_channels / p->group; /* output channels per group */
-    int32_t n, m, oh, ow, c, kh, kw;
+    const int64_t in_plane = (int64_t)p->in_d * p->in_h * p->in_w, out_plane = (int64_t)p->out_d * p->out_h * p->out_w;
+    int32_t n, m, od, oh, ow, c, kd, kh, kw;
     for (n = 0; n < p->batch; ++n) {
-        const float* xn = x + (int64_t)n * p->in_channels * p->in_h * p->in_w;
-        float* yn = y + (int64_t)n * p->out_channels * p->out_h * p->out_w;
+        const float* xn = x + (int64_t)n * p->in_channels * in_plane;
+        float* yn = y + (int64_t)n * p->out_channels * out_plane;
         for (m = 0; m < p->out_channels; ++m) {
             const int32_t c0 = (m / mout) * cin;
-            float* ym = yn + (int64_t)m * p->out_h * p->out_w;
-            for (oh = 0; oh < p->out_h; ++oh) {
-                for (ow = 0; ow < p->out_w; ++ow) {
-                    float acc = 0.0f;
-                    for (c = 0; c < cin; ++c) {
-                        const float* xc = xn + (int64_t)(c0 + c) * p->in_h * p->in_w;
-                        for (kh = 0; kh < p->k_h; ++kh) {
-                            const int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
-                            if (ih < 0 || ih >= p->in_h) continue;
-                            for (kw = 0; kw < p->k_w; ++kw) {
-                                const int32_t iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
-                                if (iw < 0 || iw >= p->in_w) continue;
-                                acc += weight_at(&p->w, m, (c * p->k_h + kh) * p->k_w + kw) * xc[ih * p->in_w + iw];
+            float* ym = yn + (int64_t)m * out_plane;
+            for (od = 0; od < p->out_d; ++od) {
+                for (oh = 0; oh < p->out_h; ++oh) {
+                    for (ow = 0; ow < p->out_w; ++ow) {
+                        float acc = 0.0f;
+                        for (c = 0; c < cin; ++c) {
+                            const float* xc = xn + (int64_t)(c0 + c) * in_plane;
+                            for (kd = 0; kd < p->k_d; ++kd) {
+                                const int32_t id = od * p->stride_d - p->pad_front + kd * p->dil_d;
+                                if (id < 0 || id >= p->in_d) continue;
+                                for (kh = 0; kh < p->k_h; ++kh) {
+                                    const int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
+                                    if (ih < 0 || ih >= p->in_h) continue;
+                                    for (kw = 0; kw < p->k_w; ++kw) {
+                                        const int32_t iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
+                                        const int32_t j = ((c * p->k_d + kd) * p->k_h + kh) * p->k_w + kw;
+                                        if (iw < 0 || iw >= p->in_w) continue;
+                                        acc += weight_at(&p->w, m, j) * xc[((int64_t)id * p->in_h + ih) * p->in_w + iw];
+                                    }
+                                }
                             }
                         }
+                        ym[((int64_t)od * p->out_h + oh) * p->out_w + ow] = acc + (p->bias ? p->bias[m] : 0.0f);
                     }
-                    ym[oh * p->out_w + ow] = acc + (p->bias ? p->bias[m] : 0.0f);
                 }
             }
         }
     }
 }
 
-void kwsc_pool2d(const kwsc_pool_params* p, const float* x, float* y) {
-    int32_t plane, oh, ow, kh, kw;
+/* Whether a position lies on the input (1), on an explicit pad (2) or outside both (0) along one axis. */
+static int32_t where_on_axis(int32_t i, int32_t size, int32_t pad_begin, int32_t pad_end) {
+    if (i >= 0 && i < size) return 1;
+    return i >= -pad_begin && i < size + pad_end ? 2 : 0;
+}
+
+void kwsc_pool(const kwsc_pool_params* p, const float* x, float* y) {
+    const int64_t in_plane = (int64_t)p->in_d * p->in_h * p->in_w, out_plane = (int64_t)p->out_d * p->out_h * p->out_w;
+    int32_t plane, od, oh, ow, kd, kh, kw;
     for (plane = 0; plane < p->planes; ++plane) {
-        const float* xp = x + (int64_t)plane * p->in_h * p->in_w;
-        float* yp = y + (int64_t)plane * p->out_h * p->out_w;
-        for (oh = 0; oh < p->out_h; ++oh) {
-            for (ow = 0; ow < p->out_w; ++ow) {
-                float acc = p->kind == KWSC_POOL_MAX ? -HUGE_VALF : 0.0f;
-                int32_t count = 0;
-                for (kh = 0; kh < p->k_h; ++kh) {
-                    const int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
-                    const int32_t row_in = ih >= 0 && ih < p->in_h;
-                    const int32_t row_pad = ih >= -p->pad_top && ih < p->in_h + p->pad_bottom;
-                    for (kw = 0; kw < p->k_w; ++kw) {
-                        const int32_t iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
-                        if (row_in && iw >= 0 && iw < p->in_w) {
-                            const float v = xp[ih * p->in_w + iw];
-                            if (p->kind == KWSC_POOL_MAX) {
-                                acc = v > acc ? v : acc;
-                            } else {
-                                acc += v;
+        const float* xp = x + (int64_t)plane * in_plane;
+        float* yp = y + (int64_t)plane * out_plane;
+        for (od = 0; od < p->out_d; ++od) {
+            for (oh = 0; oh < p->out_h; ++oh) {
+                for (ow = 0; ow < p->out_w; ++ow) {
+                    float acc = p->kind == KWSC_POOL_MAX ? -HUGE_VALF : 0.0f;
+                    int32_t count = 0;
+                    for (kd = 0; kd < p->k_d; ++kd) {
+                        const int32_t id = od * p->stride_d - p->pad_front + kd * p->dil_d;
+                        const int32_t on_d = where_on_axis(id, p->in_d, p->pad_front, p->pad_back);
+                        if (!on_d) continue;
+                        for (kh = 0; kh < p->k_h; ++kh) {
+                            const int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
+                            const int32_t on_h = where_on_axis(ih, p->in_h, p->pad_top, p->pad_bottom);
+                            if (!on_h) continue;
+                            for (kw = 0; kw < p->k_w; ++kw) {
+                                const int32_t iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
+                                const int32_t on_w = where_on_axis(iw, p->in_w, p->pad_left, p->pad_right);
+                                if (on_d == 1 && on_h == 1 && on_w == 1) {
+                                    const float v = xp[((int64_t)id * p->in_h + ih) * p->in_w + iw];
+                                    if (p->kind == KWSC_POOL_MAX) {
+                                        acc = v > acc ? v : acc;
+                                    } else {
+                                        acc += v;
+                                    }
+                                    ++count;
+                                } else if (on_w && p->kind == KWSC_POOL_AVG_WITH_PAD) {
+                                    ++count; /* an explicit pad position: counted, adds 0 */
+                                }
                             }
-                            ++count;
-                        } else if (p->kind == KWSC_POOL_AVG_WITH_PAD && row_pad && iw >= -p->pad_left &&
-                                   iw < p->in_w + p->pad_right) {
-                            ++count; /* an explicit pad position: counted, adds 0 */
                         }
                     }
+                    yp[((int64_t)od * p->out_h + oh) * p->out_w + ow] =
+                        p->kind == KWSC_POOL_MAX ? acc : acc / (float)(count > 0 ? count : 1);
                 }
-                yp[oh * p->out_w + ow] = p->kind == KWSC_POOL_MAX ? acc : acc / (float)(count > 0 ? count : 1);
             }
         }
     }

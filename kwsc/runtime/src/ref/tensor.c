@@ -88,3 +88,22 @@ void kwsc_channel_affine(const float* x, float* y, const float* scale, const flo
         }
     }
 }
+
+void kwsc_copy_strided(const float* x, int64_t offset, const int32_t* strides, float* y, int32_t rank,
+                       const int32_t* dims) {
+    int32_t idx[KWSC_MAX_RANK], a;
+    int64_t size = 1, i, at = offset;
+    for (a = 0; a < rank; ++a) {
+        size *= dims[a];
+        idx[a] = 0;
+    }
+    for (i = 0; i < size; ++i) {
+        y[i] = x[at];
+        for (a = rank - 1; a >= 0; --a) {
+            at += strides[a];
+            if (++idx[a] < dims[a]) break;
+            at -= (int64_t)strides[a] * dims[a];
+            idx[a] = 0;
+        }
+    }
+}
