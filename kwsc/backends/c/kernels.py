@@ -62,10 +62,10 @@ RUNTIME_SOURCES = {
     "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
     "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
-    "conv": ("elementwise.c", "activation.c", "conv.c"),
+    "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
 }
-OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
 
