@@ -15,18 +15,21 @@ __all__ = ["load_model", "save_model", "MODEL_SUFFIXES"]
 MODEL_SUFFIXES = (".kwsc", ".ell", ".onnx")
 
 
-def load_model(path: str | Path, *, raw: bool = False) -> Graph:
+def load_model(path: str | Path, *, raw: bool = False, dims: dict[str, int] | None = None) -> Graph:
     """Read a model in any supported format into the IR (frontends are imported lazily).
 
     Args:
         path: a ``.kwsc``, ``.ell`` or ``.onnx`` file.
         raw: skip the format's clean-up passes and return the frontend's one-to-one translation (for ``.ell``:
             ``kwsc.frontends.ell.CLEANUP``, which folds BiasLayers into Dense and log∘softmax into LogSoftmax).
+        dims: lengths of named symbolic input dims (ONNX only; e.g. ``{"T": 98}`` for a window model).
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     suffix = p.suffix.lower()
+    if dims and suffix != ".onnx":
+        raise InputError(f"{p}: symbolic dims (--dim) apply to ONNX models only")
     if suffix == ".kwsc":
         from kwsc.ir import load
 
@@ -42,7 +45,7 @@ def load_model(path: str | Path, *, raw: bool = False) -> Graph:
     if suffix == ".onnx":
         from kwsc.frontends.onnx import import_onnx
 
-        return import_onnx(p)
+        return import_onnx(p, dims=dims)
     raise InputError(f"{p}: unknown model format {suffix or '(no extension)'}; expected {', '.join(MODEL_SUFFIXES)}")
 
 

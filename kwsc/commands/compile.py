@@ -73,10 +73,21 @@ def graph_summary(graph) -> str:
     return "; ".join(parts)
 
 
-def _load(path: str):
+def _load(path: str, dims: dict[str, int] | None = None):
     from kwsc.models import load_model
 
-    return load_model(existing_file(path, "model file"))
+    return load_model(existing_file(path, "model file"), dims=dims)
+
+
+def _dims(given: list[str] | None) -> dict[str, int] | None:
+    """``--dim T=98`` (repeatable) → ``{"T": 98}``; InputError on anything else."""
+    dims = {}
+    for item in given or ():
+        name, _, length = item.partition("=")
+        if not name or not length.isdigit() or int(length) < 1:
+            raise InputError(f"--dim {item!r}: expected NAME=LENGTH with a positive length (e.g. --dim T=98)")
+        dims[name] = int(length)
+    return dims or None
 
 
 def _field_docs(options_cls) -> dict[str, str]:
@@ -133,6 +144,9 @@ def register(sub) -> None:
                     description=_IMPORT_DESCRIPTION)
     p.add_argument("model", help="model file (.onnx, .ell, .kwsc)")
     option(p, "--output", "-o", required=True, metavar="OUT.kwsc", help="output model (written atomically)")
+    option(p, "--dim", action="append", metavar="NAME=N",
+           help="length of a named symbolic input dim of an ONNX model (repeatable), e.g. the window of a "
+                "convolutional model: --dim T=98; without it a symbolic dim is 1 (one frame per tick)")
 
     p = add_command(sub, "transform", run_transform, help="run graph passes (fold, dce, add_vad, …) over a model",
                     description=_TRANSFORM_DESCRIPTION)
@@ -165,7 +179,7 @@ def register(sub) -> None:
 def run_import(args) -> int:
     from kwsc.models import save_model
 
-    graph = _load(args.model)
+    graph = _load(args.model, _dims(args.dim))
     save_model(graph, args.output)
     print(f"imported {args.model} -> {args.output}: {graph_summary(graph)}")
     return 0

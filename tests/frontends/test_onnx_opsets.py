@@ -194,3 +194,19 @@ def test_one_dimensional_window_layouts(layout):
     assert imported.inputs[0].shape == tuple(shape)
     x = rng.standard_normal(shape).astype(np.float32)
     np.testing.assert_allclose(Interpreter(imported).step(x), run_ort(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_cli_dim_gives_a_symbolic_window_its_length(tmp_path):
+    path = tmp_path / "dscnn.onnx"
+    onnx.save(ds_cnn_window_model("T"), path)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "kwsc", "import", str(path), *a],  # noqa: E731
+                                    capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    ok = run("-o", "w.kwsc", "--dim", "T=20")
+    assert ok.returncode == 0, ok.stderr
+    assert "inputs: x float32[1,1,20,10]" in ok.stdout
+    missing = run("-o", "m.kwsc")
+    assert missing.returncode == 2 and "give the window's length" in missing.stderr and "--dim T=N" in missing.stderr
+    assert not (tmp_path / "m.kwsc").exists()
+    bad = run("-o", "b.kwsc", "--dim", "T=0")
+    assert bad.returncode == 2 and bad.stderr.strip() == \
+        "kwsc: error: --dim 'T=0': expected NAME=LENGTH with a positive length (e.g. --dim T=98)"
