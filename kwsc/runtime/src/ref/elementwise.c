@@ -52,32 +52,28 @@ void kwsc_unary(int32_t op, float alpha, float beta, const float* x, float* y, i
         for (i = 0; i < n; ++i) { const float v = b[i]; y[i] = EXPR; }   \
     }
 
+/* The binary operations, each as LOOP(expression of u and v): one list for every loop shape below. */
+#define KWSC_BINARY_SWITCH(LOOP)                    \
+    switch (op) {                                   \
+    case KWSC_BIN_ADD: LOOP(u + v) break;           \
+    case KWSC_BIN_SUB: LOOP(u - v) break;           \
+    case KWSC_BIN_MUL: LOOP(u * v) break;           \
+    case KWSC_BIN_DIV: LOOP(u / v) break;           \
+    case KWSC_BIN_MAX: LOOP(u > v ? u : v) break;   \
+    case KWSC_BIN_MIN: LOOP(u < v ? u : v) break;   \
+    default: LOOP(powf(u, v)) break;                \
+    }
+
 void kwsc_binary(int32_t op, const float* a, int32_t na, const float* b, int32_t nb, float* y, int32_t n) {
     int32_t i;
-    switch (op) {
-    case KWSC_BIN_ADD: KWSC_BINARY_LOOPS(u + v) break;
-    case KWSC_BIN_SUB: KWSC_BINARY_LOOPS(u - v) break;
-    case KWSC_BIN_MUL: KWSC_BINARY_LOOPS(u * v) break;
-    case KWSC_BIN_DIV: KWSC_BINARY_LOOPS(u / v) break;
-    case KWSC_BIN_MAX: KWSC_BINARY_LOOPS(u > v ? u : v) break;
-    case KWSC_BIN_MIN: KWSC_BINARY_LOOPS(u < v ? u : v) break;
-    default: KWSC_BINARY_LOOPS(powf(u, v)) break;
-    }
+    KWSC_BINARY_SWITCH(KWSC_BINARY_LOOPS)
 }
 
 /* One run of n outputs with strides sa, sb (0: broadcast), the operation chosen once outside the loop. */
 static void binary_run(int32_t op, const float* a, int32_t sa, const float* b, int32_t sb, float* y, int32_t n) {
     int32_t i;
 #define KWSC_BINARY_RUN(EXPR) for (i = 0; i < n; ++i) { const float u = a[i * sa], v = b[i * sb]; y[i] = EXPR; }
-    switch (op) {
-    case KWSC_BIN_ADD: KWSC_BINARY_RUN(u + v) break;
-    case KWSC_BIN_SUB: KWSC_BINARY_RUN(u - v) break;
-    case KWSC_BIN_MUL: KWSC_BINARY_RUN(u * v) break;
-    case KWSC_BIN_DIV: KWSC_BINARY_RUN(u / v) break;
-    case KWSC_BIN_MAX: KWSC_BINARY_RUN(u > v ? u : v) break;
-    case KWSC_BIN_MIN: KWSC_BINARY_RUN(u < v ? u : v) break;
-    default: KWSC_BINARY_RUN(powf(u, v)) break;
-    }
+    KWSC_BINARY_SWITCH(KWSC_BINARY_RUN)
 #undef KWSC_BINARY_RUN
 }
 
