@@ -210,3 +210,17 @@ def test_cli_dim_gives_a_symbolic_window_its_length(tmp_path):
     bad = run("-o", "b.kwsc", "--dim", "T=0")
     assert bad.returncode == 2 and bad.stderr.strip() == \
         "kwsc: error: --dim 'T=0': expected NAME=LENGTH with a positive length (e.g. --dim T=98)"
+
+
+def test_cli_unsupported_conv_forms_are_one_line_naming_the_node(tmp_path):
+    model = ds_cnn_window_model(20)
+    for node in model.graph.node:
+        if node.name == "depthwise":
+            node.attribute[[a.name for a in node.attribute].index("auto_pad")].s = b"SAME_MIDDLE"
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, path)
+    res = subprocess.run([sys.executable, "-m", "kwsc", "import", str(path), "-o", "bad.kwsc"], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 2 and not (tmp_path / "bad.kwsc").exists()
+    assert res.stderr.strip() == (f"kwsc: error: {path}: node 'depthwise' (Conv): auto_pad 'SAME_MIDDLE' is not "
+                                  "supported (NOTSET, VALID, SAME_UPPER, SAME_LOWER)")
