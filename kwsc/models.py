@@ -98,14 +98,15 @@ def resolve_model_path(path: str | Path, what: str = "model") -> ModelPath:
     raise InputError(f"{given}: no such {what}{hint}")
 
 
-def load_model_arg(path: str | Path, what: str = "model", *, raw: bool = False) -> tuple[Graph, ModelPath]:
+def load_model_arg(path: str | Path, what: str = "model", *, raw: bool = False,
+                   dims: dict[str, int] | None = None) -> tuple[Graph, ModelPath]:
     """The graph a model argument names (a compiled module: the model it was built from) and what it named;
-    ``raw`` as in ``load_model``."""
+    ``raw`` and ``dims`` as in ``load_model``."""
     ref = resolve_model_path(path, what)
     if ref.file is None:
         raise InputError(f"{path}: compiled module {ref.module} has no model file beside it ({ref.module}.kwsc); "
                          f"this command needs the model: pass the .ell/.kwsc it was built from")
-    return load_model(ref.file, raw=raw), ref
+    return load_model(ref.file, raw=raw, dims=dims), ref
 
 
 def clean_graph(graph: Graph) -> tuple[Graph, list]:
@@ -115,18 +116,21 @@ def clean_graph(graph: Graph) -> tuple[Graph, list]:
     return run_passes(graph, list(CLEANUP_PASSES))
 
 
-def load_model(path: str | Path, *, raw: bool = False) -> Graph:
+def load_model(path: str | Path, *, raw: bool = False, dims: dict[str, int] | None = None) -> Graph:
     """Read a model in any supported format into the IR (frontends are imported lazily).
 
     Args:
         path: a ``.kwsc``, ``.ell`` or ``.onnx`` file.
         raw: skip the format's clean-up passes and return the frontend's one-to-one translation (for ``.ell``:
             ``kwsc.frontends.ell.CLEANUP``, which folds BiasLayers into Dense and log∘softmax into LogSoftmax).
+        dims: lengths of named symbolic input dims (ONNX only; e.g. ``{"T": 98}`` for a window model).
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     suffix = p.suffix.lower()
+    if dims and suffix != ".onnx":
+        raise InputError(f"{p}: symbolic dims (--dim) apply to ONNX models only")
     if suffix == ".kwsc":
         from kwsc.ir import load
 
@@ -142,7 +146,7 @@ def load_model(path: str | Path, *, raw: bool = False) -> Graph:
     if suffix == ".onnx":
         from kwsc.frontends.onnx import import_onnx
 
-        return import_onnx(p)
+        return import_onnx(p, dims=dims)
     raise InputError(f"{p}: unknown model format {suffix or '(no extension)'}; expected {', '.join(MODEL_SUFFIXES)}")
 
 

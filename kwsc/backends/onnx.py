@@ -227,11 +227,43 @@ class _Emitter:
         self.emit("Gather", [self.ref(node.inputs[0]), self.ref(node.inputs[1])], [self.out(node)], name=node.name,
                   axis=node.attrs["axis"])
 
-    def op_ReduceMean(self, node: Node) -> None:
+    def _reduce(self, node: Node) -> None:
         inputs = [self.ref(node.inputs[0])]
         if node.attrs["axes"]:
             inputs.append(self.const("axes", np.asarray(node.attrs["axes"], np.int64)))
-        self.emit("ReduceMean", inputs, [self.out(node)], name=node.name, keepdims=int(node.attrs["keepdims"]))
+        self.emit(node.op, inputs, [self.out(node)], name=node.name, keepdims=int(node.attrs["keepdims"]))
+
+    op_ReduceMean = op_ReduceMax = _reduce
+
+    def op_Clip(self, node: Node) -> None:
+        bounds = [self.const(key, np.asarray(node.attrs[key], np.float32)) if math.isfinite(node.attrs[key]) else ""
+                  for key in ("min", "max")]
+        while bounds and not bounds[-1]:
+            bounds.pop()
+        self.emit("Clip", [self.ref(node.inputs[0]), *bounds], [self.out(node)], name=node.name)
+
+    def op_Pad(self, node: Node) -> None:
+        a = node.attrs
+        inputs = [self.ref(node.inputs[0]), self.const("pads", np.asarray(a["pads"], np.int64))]
+        if a["mode"] == "constant":
+            inputs.append(self.const("value", np.asarray(a["value"], dtype=node.inputs[0].dtype)))
+        self.emit("Pad", inputs, [self.out(node)], name=node.name, mode=a["mode"])
+
+    def _windowed(self, node: Node) -> None:
+        """Conv and the pools with every list attribute written out (onnxruntime rejects empty lists)."""
+        from kwsc.ir.op_conv import spatial_list
+
+        spatial = len(node.inputs[0].shape) - 2
+        attrs = {k: v for k, v in node.attrs.items() if k not in ("strides", "dilations", "pads")}
+        for key, fill in (("strides", 1), ("dilations", 1), ("pads", 0)):
+            attrs[key] = spatial_list(node, key, spatial, fill)
+        for key in ("ceil_mode", "count_include_pad"):
+            if key in attrs:
+                attrs[key] = int(attrs[key])
+        inputs = [self.ref(v) for v in node.inputs if v is not None]
+        self.emit(node.op, inputs, [self.out(node)], name=node.name, **attrs)
+
+    op_Conv = op_MaxPool = op_AveragePool = _windowed
 
     def op_Dense(self, node: Node) -> None:
         weights = self.array(node, 1, "weights")

@@ -9,7 +9,7 @@ import sys
 import typing
 from pathlib import Path
 
-from kwsc.commands._util import add_command, existing_file, option, parse_bool
+from kwsc.commands._util import add_command, option, parse_bool
 from kwsc.errors import BackendError, InputError
 
 __all__ = ["register", "graph_summary"]
@@ -91,10 +91,21 @@ def graph_summary(graph) -> str:
     return "; ".join(parts)
 
 
-def _load(path: str, raw: bool = False):
+def _load(path: str, raw: bool = False, dims: dict[str, int] | None = None):
     from kwsc.models import load_model_arg
 
-    return load_model_arg(path, "model file", raw=raw)[0]
+    return load_model_arg(path, "model file", raw=raw, dims=dims)[0]
+
+
+def _dims(given: list[str] | None) -> dict[str, int] | None:
+    """``--dim T=98`` (repeatable) → ``{"T": 98}``; InputError on anything else."""
+    dims = {}
+    for item in given or ():
+        name, _, length = item.partition("=")
+        if not name or not length.isdigit() or int(length) < 1:
+            raise InputError(f"--dim {item!r}: expected NAME=LENGTH with a positive length (e.g. --dim T=98)")
+        dims[name] = int(length)
+    return dims or None
 
 
 def _field_docs(options_cls) -> dict[str, str]:
@@ -173,6 +184,9 @@ def register(sub) -> None:
     option(p, "--raw", action="store_true",
            help="skip the clean-up passes (shapes,fold,dce; for .ell also the fusion of bias layers into Dense and "
                 "softmax+log into LogSoftmax)")
+    option(p, "--dim", action="append", metavar="NAME=N",
+           help="length of a named symbolic input dim of an ONNX model (repeatable), e.g. the window of a "
+                "convolutional model: --dim T=98; without it a symbolic dim is 1 (one frame per tick)")
 
     p = add_command(sub, "transform", run_transform, help="run graph passes (fold, dce, add_vad, …) over a model",
                     description=_TRANSFORM_DESCRIPTION)
@@ -220,12 +234,11 @@ def _import_output(args) -> Path:
     out = Path(args.output)
     return out / source.with_suffix(suffix).name if out.is_dir() else out
 
-
 def run_import(args) -> int:
     from kwsc.models import clean_graph, save_model
 
     out = _import_output(args)
-    graph = _load(args.model, raw=args.raw)
+    graph = _load(args.model, raw=args.raw, dims=_dims(args.dim))
     done = ""
     if not args.raw:
         before = len(graph)

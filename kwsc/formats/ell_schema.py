@@ -151,9 +151,11 @@ LAYER_TYPES = {t.name: t for t in (
     LayerType("InputLayer", ("Mul",), ("data_rows", "data_columns", "data_channels", "data_values", "scale")),
 )}
 LAYER_REFUSES = {
-    "ConvolutionalLayer": "kwsc has no convolution op yet",
+    "ConvolutionalLayer": "kwsc does not read ELL's convolution layer (row/column/channel tensors in padded "
+                          "buffers); import the model from ONNX",
     "BinaryConvolutionalLayer": "kwsc has no (binary) convolution op",
-    "PoolingLayer": "kwsc has no pooling op yet",
+    "PoolingLayer": "kwsc does not read ELL's pooling layer (row/column/channel tensors in padded buffers); import "
+                    "the model from ONNX",
     "RegionDetectionLayer": "kwsc has no region-detection op",
 }
 
@@ -244,6 +246,13 @@ _READER_EXTRAS = {
 
 _SHAPE_OP = ("shape plumbing: written only when it folds to a constant (as a ConstantNode); run "
              "`kwsc transform --passes shapes,fold,dce` first")
+# ELL's neural layers keep row/column/channel tensors with padded buffers between layers; kwsc's ops are ONNX's
+# N, C, spatial layout with explicit pads, and neither side translates one into the other.
+_CONV_OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "BatchNormalization",
+             "ReduceMax")
+_CONV_WRITE = ("kwsc does not write ELL's convolutional/pooling layers (row/column/channel tensors in padded "
+               "buffers); emit C or ONNX instead")
+_CONV_READ = "kwsc does not read ELL's convolutional/pooling layers; import the model from ONNX"
 WRITER_REFUSES = {
     **{op: _SHAPE_OP for op in ("Concat", "ConstantOfShape", "Expand", "Gather", "Shape", "Slice", "Transpose")},
     **{op: "ELL applies it only inside neural-network layers (ActivationLayerNode), which kwsc does not write"
@@ -253,6 +262,7 @@ WRITER_REFUSES = {
     "Min": "not mapped to ELL's BinaryOperationNode (ELL's `minimum` is not written by kwsc)",
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
+    **{op: _CONV_WRITE for op in _CONV_OPS},
 }
 READER_REFUSES = {
     **{op: "ELL models have static shapes: no ELL node computes shapes"
@@ -263,6 +273,7 @@ READER_REFUSES = {
     "Min": "ELL's BinaryOperationNode `minimum` is not read by kwsc",
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
+    **{op: _CONV_READ for op in _CONV_OPS},
 }
 
 

@@ -10,7 +10,7 @@ from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
 from kwsc.ir.semantics import ACTIVATION_FN, align, sigmoid
 from kwsc.ir.types import DTYPES, TensorType
 
-__all__: list[str] = []
+__all__ = ["slice_indices"]
 
 # ---------------------------------------------------------------------- graph I/O and constants
 register(OpDef(
@@ -102,7 +102,7 @@ for _name, (_sym, _fn) in _BINARY.items():
     ))
 
 # name → (doc, fn(x, attrs)): the whole meaning of a unary op is its formula. Each is also the ONNX op of its
-# name (same attributes), except Square, which ONNX lacks.
+# name (same attributes), except the _NO_ONNX_TWIN ones.
 _UNARY = {
     "Log": ("natural logarithm", lambda x, a: np.log(x)),
     "Exp": ("e^x", lambda x, a: np.exp(x)),
@@ -116,11 +116,17 @@ _UNARY = {
     "HardSigmoid": ("clip(alpha·x + beta, 0, 1)", lambda x, a: np.clip(a["alpha"] * x + a["beta"], 0, 1)),
     "LeakyRelu": ("x if x ≥ 0 else alpha·x", lambda x, a: np.where(x >= 0, x, a["alpha"] * x)),
     "HardSwish": ("x·max(0, min(1, x/6 + 1/2))", lambda x, a: x * np.clip(x / 6 + 0.5, 0, 1)),
+    # ONNX: min > max gives max everywhere, which minimum(maximum(x, min), max) does
+    "Clip": ("min(max(x, min), max) (ReLU6: min 0, max 6)", lambda x, a: np.minimum(np.maximum(x, a["min"]), a["max"])),
 }
 _UNARY_ATTRS = {
     "HardSigmoid": {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
     "LeakyRelu": {"alpha": Attr("float", 0.01)},
+    "Clip": {"min": Attr("float", -np.inf, doc="lower bound (ONNX's min input, constant)"),
+             "max": Attr("float", np.inf, doc="upper bound (ONNX's max input, constant)")},
 }
+# Unary ops whose ONNX form differs (Square: none; Clip: bounds as inputs since opset 11).
+_NO_ONNX_TWIN = ("Square", "Clip")
 
 
 def _unary(fn):
@@ -135,7 +141,7 @@ for _name, (_doc, _fn) in _UNARY.items():
         name=_name, inputs=["input"], outputs=["output"], category="math", symbol=_name.lower(),
         traits=frozenset({"pure", "elementwise", "unary"}),
         attrs=_UNARY_ATTRS.get(_name, {}),
-        infer=lambda n: [in_type(n, 0)], kernel=_unary(_fn), onnx=None if _name == "Square" else _name,
+        infer=lambda n: [in_type(n, 0)], kernel=_unary(_fn), onnx=None if _name in _NO_ONNX_TWIN else _name,
         doc=f"Elementwise {_doc}.",
     ))
 
@@ -223,7 +229,8 @@ register(OpDef(
 ))
 
 
-def _slice_indices(n, shape):
+def slice_indices(n, shape) -> tuple[slice, ...]:
+    """The Slice node's bounds as one normalised ``slice`` per axis of ``shape`` (ONNX clamping rules)."""
     starts, ends = n.attrs["starts"], n.attrs["ends"]
     axes = n.attrs["axes"] or list(range(len(starts)))
     steps = n.attrs["steps"] or [1] * len(starts)
@@ -240,13 +247,13 @@ def _slice_indices(n, shape):
 
 def _infer_slice(n):
     t = in_type(n, 0)
-    shape = np.empty(t.shape, dtype=np.uint8)[_slice_indices(n, t.shape)].shape
+    shape = np.empty(t.shape, dtype=np.uint8)[slice_indices(n, t.shape)].shape
     return [TensorType(shape, t.dtype)]
 
 
 def _slice(node, xs, state, nb):
     x = xs[0]
-    return [x[(slice(None),) * nb + _slice_indices(node, x.shape[nb:])]], state
+    return [x[(slice(None),) * nb + slice_indices(node, x.shape[nb:])]], state
 
 
 register(OpDef(
@@ -323,7 +330,7 @@ register(OpDef(
 ))
 
 
-def _infer_reduce_mean(n):
+def _infer_reduce(n):
     t = in_type(n, 0)
     axes = [_norm_axis(n, a, len(t.shape)) for a in (n.attrs["axes"] or range(len(t.shape)))]
     shape = tuple(1 if i in axes else d for i, d in enumerate(t.shape)) if n.attrs["keepdims"] else \
@@ -331,15 +338,25 @@ def _infer_reduce_mean(n):
     return [TensorType(shape, t.dtype)]
 
 
-def _reduce_mean(node, xs, state, nb):
-    x = xs[0]
-    rank = x.ndim - nb
-    axes = tuple(nb + (a % rank) for a in (node.attrs["axes"] or range(rank)))
-    return [x.mean(axis=axes, keepdims=node.attrs["keepdims"]).astype(x.dtype)], state
+def _reduce(fn):
+    def kernel(node, xs, state, nb):
+        x = xs[0]
+        rank = x.ndim - nb
+        axes = tuple(nb + (a % rank) for a in (node.attrs["axes"] or range(rank)))
+        return [fn(x, axis=axes, keepdims=node.attrs["keepdims"]).astype(x.dtype)], state
+    return kernel
 
 
-register(OpDef(
-    name="ReduceMean", inputs=["input"], outputs=["output"], category="math", traits=frozenset({"pure"}),
-    attrs={"axes": Attr("ints", [], doc="axes to reduce; empty = all"), "keepdims": Attr("bool", True)},
-    infer=_infer_reduce_mean, kernel=_reduce_mean, doc="Mean over the given axes.",
-))
+def _mean(x: np.ndarray, **how) -> np.ndarray:
+    """The mean, summed in float64 and rounded once for float inputs."""
+    return (x.astype(np.float64) if x.dtype.kind == "f" else x).mean(**how)
+
+
+# name → (what it computes, numpy reduction)
+_REDUCE = {"ReduceMean": ("Mean", _mean), "ReduceMax": ("Maximum", np.max)}
+for _name, (_doc, _fn) in _REDUCE.items():
+    register(OpDef(
+        name=_name, inputs=["input"], outputs=["output"], category="math", traits=frozenset({"pure", "reduce"}),
+        attrs={"axes": Attr("ints", [], doc="axes to reduce; empty = all"), "keepdims": Attr("bool", True)},
+        infer=_infer_reduce, kernel=_reduce(_fn), doc=f"{_doc} over the given axes.",
+    ))

@@ -112,7 +112,7 @@ def _mutate(model, kind: str, draw) -> None:
             del a.ints[:]
             a.ints.extend(draw(st.lists(st.integers(-4, 8), max_size=4)))
     elif kind == "unknown_op" and node is not None:
-        node.op_type = draw(st.sampled_from(["Conv", "Loop", "FastGRNN", "", "gru", "NotAnOp"]))
+        node.op_type = draw(st.sampled_from(["Einsum", "Loop", "FastGRNN", "", "gru", "NotAnOp"]))
     elif kind == "domain" and node is not None:
         node.domain = draw(st.sampled_from(["com.microsoft", "ai.onnx.ml", "ai.onnx"]))
     elif kind == "opset":

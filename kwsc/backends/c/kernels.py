@@ -23,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 
+from kwsc.backends.c import tensor_builders
+from kwsc.backends.c.model import float_literal
 from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
 from kwsc.ir.op_dsp import VadParams
@@ -50,8 +52,7 @@ GRAPH_OPS = frozenset({"Input", "Output", "Constant"})
 SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --passes shapes,fold,dce`"
 # Ops with no C kernel, and why (they are emitted only when folded into constants first).
 REFUSES = {
-    **{op: SHAPE_PLUMBING for op in ("Transpose", "Concat", "Slice", "Gather", "Shape", "ConstantOfShape", "Expand")},
-    "ReduceMean": "appears only in constant subgraphs of exported models (evaluated at emit time)",
+    **{op: SHAPE_PLUMBING for op in ("Concat", "Gather", "Shape", "ConstantOfShape")},
 }
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
@@ -61,8 +62,10 @@ RUNTIME_SOURCES = {
     "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
     "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
+    "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
+    "tensor": ("elementwise.c", "activation.c", "tensor.c"),
 }
-OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
 
@@ -102,7 +105,8 @@ class KernelEntry:
         family: the runtime family (``RUNTIME_SOURCES``): which runtime files the model needs.
         function: the runtime function it calls (a builder may choose another: ``params["function"]``).
         build: ``build(lowering, node) -> params``: the values the argument tokens name.
-        call: the call's argument tokens, in order (see the module docstring).
+        call: the call's argument tokens, in order (see the module docstring); a builder that chooses another
+            function gives its arguments as ``params["call"]`` (binary ops broadcasting two computed tensors).
         decl: the constant struct it passes by address, if any.
         scratch: floats of scratch the step needs (``node -> int``), 0 for none.
         in_place: the output may take over input 0's block when that input dies at this step.
@@ -240,22 +244,21 @@ def _gate_scratch(node) -> int:
     return len(node.opdef.gates) * node.attrs["hidden_size"]
 
 
-def _softmax(low, node):
-    x = node.inputs[0]
-    axis = node.attrs["axis"] % max(len(x.shape), 1)
-    if len(x.shape) and axis != len(x.shape) - 1:
-        raise BackendError(f"node {node.name} ({node.op}): the C backend supports the last axis only, got axis "
-                           f"{node.attrs['axis']} of shape {x.shape}")
-    cols = x.shape[-1] if x.shape else 1
-    return {"rows": _size(x) // cols, "cols": cols, "log": int(node.op == "LogSoftmax")}
-
-
 # ------------------------------------------------------------------------------------ elementwise
+# The attributes a unary op passes as the kernel's alpha and beta (default: its own alpha and beta, if any).
+_UNARY_PARAMS = {"Clip": ("min", "max")}
+
+
+def _bound_literal(x: float) -> str:
+    """A float literal; an infinite bound (Clip without min or max) is math.h's HUGE_VALF."""
+    return ("-HUGE_VALF" if x < 0 else "HUGE_VALF") if math.isinf(x) else float_literal(np.float32(x))
+
+
 def _unary(low, node):
     _float_input(node, 0)
+    alpha, beta = _UNARY_PARAMS.get(node.op, ("alpha", "beta"))
     return {"op": _UNARY_ENUM[node.op], "n": _size(node.inputs[0]),
-            "alpha": low.float_literal(np.float32(node.attrs.get("alpha", 0.0))),
-            "beta": low.float_literal(np.float32(node.attrs.get("beta", 0.0)))}
+            "alpha": _bound_literal(node.attrs.get(alpha, 0.0)), "beta": _bound_literal(node.attrs.get(beta, 0.0))}
 
 
 def _binary(low, node):
@@ -271,12 +274,12 @@ def _binary(low, node):
             operands.append({"const": low.const(node, f"operand{index}", array.reshape(-1), "float", "table"),
                              "n": int(array.size)})
         else:
-            if value.type.size not in (1, n):
-                raise BackendError(f"node {node.name} ({node.op}): broadcasting {value.shape} to {out.shape} "
-                                   f"between two computed values is not supported by the C backend")
             operands.append({"const": None, "n": value.type.size})
-    return {"op": _BINARY_ENUM[node.op], "n": n, "operands": [o["const"] for o in operands],
-            "a_n": operands[0]["n"], "b_n": operands[1]["n"]}
+    params = {"op": _BINARY_ENUM[node.op], "n": n, "operands": [o["const"] for o in operands],
+              "a_n": operands[0]["n"], "b_n": operands[1]["n"]}
+    if any(o["n"] not in (1, n) for o in operands):  # two computed tensors broadcast against each other
+        return tensor_builders.broadcast(low, node, params, operands)
+    return params
 
 
 def _cast(low, node):
@@ -322,10 +325,28 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                         decl=_RNN_PARAMS, scratch=_gate_scratch),
     "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent, ("&decl", "in0", "state:h", "out0"),
                        decl=_RNN_PARAMS),
-    "Softmax": KernelEntry("elementwise", "kwsc_softmax", _softmax, ("in0", "out0", "p:rows", "p:cols", "p:log"),
-                           in_place=True),
-    "LogSoftmax": KernelEntry("elementwise", "kwsc_softmax", _softmax,
-                              ("in0", "out0", "p:rows", "p:cols", "p:log"), in_place=True),
+    **{op: KernelEntry("elementwise", "kwsc_softmax_axis", tensor_builders.softmax,
+                       ("in0", "out0", "p:outer", "p:n", "p:inner", "p:log"), in_place=True)
+       for op in ("Softmax", "LogSoftmax")},
+    # the conv family: one row of weights per output channel (int8: a scale per channel)
+    "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),
+                        decl=Decl("kwsc_conv_params", "params", (("mat:mat",), ("p:bias", "p:*dims")), block=True)),
+    **{op: KernelEntry("conv", "kwsc_pool", tensor_builders.pool, ("&decl", "in0", "out0"),
+                       decl=Decl("kwsc_pool_params", "params", (("p:*dims",),)))
+       for op in ("MaxPool", "AveragePool")},
+    **{op: KernelEntry("tensor", "kwsc_reduce", builder, ("p:op", "in0", "out0", "p:rank", "p:dims", "p:reduced"))
+       for op, builder in (("ReduceMean", tensor_builders.reduce), ("ReduceMax", tensor_builders.reduce),
+                           ("GlobalAveragePool", tensor_builders.global_pool),
+                           ("GlobalMaxPool", tensor_builders.global_pool))},
+    # a computed tensor moved by a strided read (constant ones fold away)
+    **{op: KernelEntry("tensor", "kwsc_copy_strided", tensor_builders.strided_copy,
+                       ("in0", "p:offset", "p:strides", "out0", "p:rank", "p:dims"))
+       for op in ("Transpose", "Slice", "Expand")},
+    "Pad": KernelEntry("tensor", "kwsc_pad", tensor_builders.pad,
+                       ("in0", "out0", "p:rank", "p:dims", "p:pads", "p:mode", "p:value")),
+    "BatchNormalization": KernelEntry("tensor", "kwsc_channel_affine", tensor_builders.batch_norm,
+                                      ("in0", "out0", "p:scale", "p:shift", "p:outer", "p:channels", "p:inner"),
+                                      in_place=True),
     "Cast": KernelEntry("elementwise", "kwsc_f32_to_i32", _cast, ("in0", "out0", "p:n"), in_place=True),
     **{op: KernelEntry("elementwise", "kwsc_unary", _unary, _UNARY_CALL, in_place=True) for op in _UNARY_ENUM},
     **{op: KernelEntry("elementwise", "kwsc_binary", _binary, _BINARY_CALL, in_place=True, own_constants=True)

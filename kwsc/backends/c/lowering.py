@@ -320,7 +320,7 @@ def _steps(selected: list[_Selected], low: Lowering, buffers: _Buffers) -> list[
             p=sel.params)
         state = low.node_state.get(node, {})
         step.decl = _decl(entry.decl, step, state) if entry.decl is not None else None
-        step.args = _args(entry.call, step, state, step.decl.name if step.decl else None)
+        step.args = _args(sel.params.get("call", entry.call), step, state, step.decl.name if step.decl else None)
         step.trigger = _trigger(low, sel, buffers)
         steps.append(step)
     return steps

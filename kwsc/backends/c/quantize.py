@@ -37,7 +37,7 @@ def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def simulate_int8_weights(graph: Graph) -> Graph:
-    """A copy of ``graph`` whose Dense/GRU/LSTM/RNN weight constants are replaced by their int8-rounded values.
+    """A copy of ``graph`` whose Dense/GRU/LSTM/RNN/Conv weight constants are replaced by their int8-rounded values.
 
     Runs in the reference interpreter exactly like the int8 C build computes (up to float summation order).
     Weights computed from constants (e.g. a Reshape of one) are replaced too; values shared with other consumers
@@ -53,7 +53,8 @@ def simulate_int8_weights(graph: Graph) -> Graph:
             if value not in static:
                 continue
             w = np.asarray(static[value], dtype=np.float32)
-            matrix = w.reshape(w.shape[-2:]) if w.ndim >= 2 else w.reshape(1, -1)
+            # one row per output (a Conv's [M, C/group, *K] weights: one row per output channel)
+            matrix = w.reshape(w.shape[0], -1) if w.ndim >= 2 else w.reshape(1, -1)
             rounded = dequantize_rows(*quantize_rows(matrix)).reshape(w.shape)
             const = out.add_constant(rounded, name=f"{value.producer.name}_int8", before=node)
             node.set_input(index, const)

@@ -1,7 +1,8 @@
 """ONNX → IR: keyword-spotter models as PyTorch (both exporters), tf2onnx and Keras write them.
 
 ``import_onnx(path_or_model)`` returns a verified IR graph. Supported ops: GRU, LSTM, RNN (forward, batch 1,
-one frame per tick), Gemm, MatMul, elementwise math, activations, (Log)Softmax, ReduceMean and the shape ops
+one frame per tick), Gemm, MatMul, Conv (1-D, 2-D …, groups, auto_pad), MaxPool, AveragePool, the global
+pools, Pad, BatchNormalization, Clip, elementwise math, activations, (Log)Softmax, ReduceMean/Max and the shape ops
 exporters add (Shape → Gather → Unsqueeze → Concat → ConstantOfShape/Expand for zero initial states, Reshape,
 Squeeze, Slice …). The frontend only translates; the fold/dce/shapes passes clean up. Explicit state
 inputs/outputs (h_in → initial_h, Y_h → h_out) become the recurrent node's own state; the pairing is kept in
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from kwsc.errors import FrontendError, KwscError
-from kwsc.frontends.onnx import _ops, _rnn  # noqa: F401  (translator registration)
-from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer
+from kwsc.frontends.onnx import _conv, _ops, _rnn  # noqa: F401  (translator registration)
+from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer, upgrade_opset
 from kwsc.frontends.onnx._load import load_model_proto
 from kwsc.ir.graph import Graph
 from kwsc.ir.verify import verify
@@ -46,15 +47,19 @@ def imported_ops() -> frozenset[str]:
     return frozenset({"Input", "Output", "Constant"}).union(*PRODUCES.values())
 
 
-def import_onnx(source: Any) -> Graph:
+def import_onnx(source: Any, dims: dict[str, int] | None = None) -> Graph:
     """Import an ONNX model into the IR.
 
     Args:
         source: a path to a ``.onnx`` file, the serialized bytes, or an ``onnx.ModelProto``.
+        dims: lengths for named symbolic input dims (``{"T": 98}``: a window model's time axis); the others
+            are read as 1 (one frame per tick).
 
     Returns:
         The verified graph: one tick consumes one frame of each graph input ([1, 1, F] for a PyTorch
-        streaming export). Dead plumbing is left in place for the passes.
+        streaming export) or one whole window (a convolutional model's fixed [1, 1, T, F]). Dead plumbing is
+        left in place for the passes. Opsets 7–12 are upgraded to 13 with ``onnx.version_converter`` first
+        (one warning line on the log); newer than 21 is refused.
 
     Raises:
         InputError: missing file. FormatError: not an ONNX protobuf. UnsupportedOpError: ops kwsc cannot
@@ -63,9 +68,9 @@ def import_onnx(source: Any) -> Graph:
     import onnx
 
     where = "ONNX model" if isinstance(source, (onnx.ModelProto, bytes, bytearray)) else str(Path(source))
-    model = load_model_proto(source)
+    model, original_opset = upgrade_opset(load_model_proto(source), where)
     try:
-        importer = Importer(model, where)
+        importer = Importer(model, where, dims)
         graph = importer.run()
         _rnn.resolve_states(importer)
         verify(graph)
@@ -75,7 +80,11 @@ def import_onnx(source: Any) -> Graph:
         raise FrontendError(f"{where}: internal error while importing: {type(exc).__name__}: {exc}") from exc
     graph.metadata.update({key.key: key.value for key in model.metadata_props})
     graph.metadata["source_format"] = "onnx"
+    if importer.symbolic:
+        graph.metadata["symbolic_dims"] = importer.symbolic
     graph.metadata["onnx_opset"] = importer.opset
+    if original_opset != importer.opset:
+        graph.metadata["onnx_opset_converted_from"] = original_opset
     if model.producer_name:
         graph.metadata["onnx_producer"] = f"{model.producer_name} {model.producer_version}".strip()
     return graph

@@ -8,11 +8,16 @@ indices) become IR attributes. The plumbing nodes stay connected: removing them 
 
 # NOTE: [Per-tick shapes]
 # IR values have per-tick shapes. A symbolic ONNX dimension (sequence length, batch) is taken as 1: one frame
-# per tick. Recurrent nodes then run one step per tick and carry their state (see _rnn.py).
+# per tick. Recurrent nodes then run one step per tick and carry their state (see _rnn.py). A model that reads
+# a whole window (a convolutional keyword spotter) keeps its fixed input shape, [1, 1, T, F] …: one tick is one
+# window, and the stream pass makes it per-tick. Its symbolic time axis needs a length: ``dims={"T": 98}``
+# binds named symbolic dims; a Conv or pool whose kernel runs over an axis that an unbound symbolic dim left
+# at 1 is refused, naming the dims (graph.metadata["symbolic_dims"] records which input axes were symbolic).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 import numpy as np
@@ -22,12 +27,17 @@ from kwsc.frontends.onnx._load import MAX_ELEMENTS, dtype_from_onnx, node_label,
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.semantics import static_outputs
 
-__all__ = ["Importer", "TRANSLATORS", "PRODUCES", "translator", "MIN_OPSET", "check_same_dtype"]
+__all__ = ["Importer", "TRANSLATORS", "PRODUCES", "translator", "MIN_OPSET", "OLDEST_OPSET", "NEWEST_OPSET",
+           "default_opset", "upgrade_opset", "check_same_dtype"]
+
+log = logging.getLogger(__name__)
 
 Translator = Callable[["Importer", Any], None]
 TRANSLATORS: dict[str, Translator] = {}
 PRODUCES: dict[str, frozenset[str]] = {}  # ONNX op type → the IR ops its translator may create
+# The translators read opset 13–21 forms; files from opset 7 on are first upgraded to 13 (upgrade_opset).
 MIN_OPSET = 13
+OLDEST_OPSET, NEWEST_OPSET = 7, 21
 # Exceptions that mean "this model is malformed in a way the checks above did not foresee"; they are turned
 # into a FrontendError naming the node, with the original chained for debugging.
 _CONVERTIBLE = (ValueError, TypeError, IndexError, KeyError, AttributeError, ArithmeticError, OverflowError,
@@ -47,7 +57,7 @@ def translator(*op_types: str, produces: tuple[str, ...] = ()):
 class Importer:
     """One import: the ONNX model, the IR graph being built, and the name → value environment."""
 
-    def __init__(self, model, where: str) -> None:
+    def __init__(self, model, where: str, dims: dict[str, int] | None = None) -> None:
         self.model = model
         self.where = where
         self.graph = Graph(_graph_name(model))
@@ -55,9 +65,15 @@ class Importer:
         self.env: dict[str, Value | np.ndarray] = {}
         self.static: dict[Value, np.ndarray] = {}
         self.current = None  # the ONNX node being translated (for error context)
-        self.opset = _default_opset(model, where)
+        self.opset = default_opset(model, where)
+        if self.opset < MIN_OPSET:  # pragma: no cover - import_onnx upgrades first
+            raise FrontendError(f"{where}: opset {self.opset} must be upgraded to {MIN_OPSET} first (upgrade_opset)")
         # (recurrent IR node, state variable, IR value of the ONNX initial state) for non-constant initial states.
         self.pending_states: list[tuple[Node, str, Value]] = []
+        # NOTE [Per-tick shapes]: symbolic input dims bound to a length (``dims``), and those read as 1
+        self.dims = dict(dims or {})
+        self.symbolic: dict[str, dict[str, str]] = {}  # graph input → {axis: dim name} (graph.metadata)
+        self.unbound: list[str] = []
 
     # ------------------------------------------------------------------ errors
     def error(self, message: str, cls: type[FrontendError] = FrontendError) -> FrontendError:
@@ -210,8 +226,15 @@ class Importer:
                 if dim.dim_value <= 0:
                     raise FrontendError(f"{where}: dimension {dim.dim_value} is not positive")
                 shape.append(int(dim.dim_value))
-            else:
-                shape.append(1)  # symbolic (sequence, batch): one frame per tick, see NOTE [Per-tick shapes]
+            else:  # symbolic: its bound length, or 1 (one frame per tick), see NOTE [Per-tick shapes]
+                name = dim.dim_param or "?"
+                self.symbolic.setdefault(vi.name, {})[str(len(shape))] = name
+                if name in self.dims:
+                    shape.append(int(self.dims[name]))
+                else:
+                    shape.append(1)
+                    if name not in self.unbound:
+                        self.unbound.append(name)
         if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
             raise FrontendError(f"{where}: shape {shape} is too large")
         value = self.graph.add_input(shape, dtype=dtype, name=vi.name)
@@ -237,15 +260,44 @@ def _graph_name(model) -> str:
     return name if name.isidentifier() else "model"
 
 
-def _default_opset(model, where: str) -> int:
+def default_opset(model, where: str) -> int:
+    """The model's default-domain opset; a FrontendError when it declares none or one outside 7–21."""
     versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
     if not versions:
         raise FrontendError(f"{where}: the model declares no default-domain opset")
     opset = int(versions[0])
-    if opset < MIN_OPSET:
-        raise FrontendError(f"{where}: opset {opset} is not supported (kwsc imports opsets {MIN_OPSET}–21); "
-                            "re-export with a newer opset_version")
+    if opset > NEWEST_OPSET:
+        raise FrontendError(f"{where}: opset {opset} is newer than kwsc supports (opsets {OLDEST_OPSET}–"
+                            f"{NEWEST_OPSET}); re-export with opset_version={NEWEST_OPSET} or lower")
+    if opset < OLDEST_OPSET:
+        raise FrontendError(f"{where}: opset {opset} is older than kwsc supports (opsets {OLDEST_OPSET}–"
+                            f"{NEWEST_OPSET}); re-export with a newer opset_version")
     return opset
+
+
+def upgrade_opset(model, where: str) -> tuple[Any, int]:
+    """The model as kwsc's translators read it: opsets 7–12 upgraded to 13 with ``onnx.version_converter``.
+
+    Returns:
+        ``(model, original opset)``; the model is the input itself when it needs no upgrade.
+
+    Raises:
+        FrontendError: an opset outside 7–21, or a model the converter cannot upgrade (one line, the
+            converter's reason).
+    """
+    opset = default_opset(model, where)
+    if opset >= MIN_OPSET:
+        return model, opset
+    from onnx import version_converter
+
+    try:
+        upgraded = version_converter.convert_version(model, MIN_OPSET)
+    except Exception as exc:  # the converter raises its own errors (shape inference, missing adapters …)
+        reason = " ".join(str(exc).split())[:300]
+        raise FrontendError(f"{where}: opset {opset} could not be upgraded to {MIN_OPSET} with "
+                            f"onnx.version_converter: {type(exc).__name__}: {reason}") from exc
+    log.warning("%s: opset %d upgraded to %d with onnx.version_converter", where, opset, MIN_OPSET)
+    return upgraded, opset
 
 
 def _topological(graph_proto, known: set[str], where: str) -> list:

@@ -237,19 +237,6 @@ def _expand(imp: Importer, node) -> None:
     imp.bind(0, imp.add1("Expand", [x, imp.value(1)], {"shape": shape}))
 
 
-@translator("ReduceMean", produces=("ReduceMean", "Identity"))
-def _reduce_mean(imp: Importer, node) -> None:
-    x = imp.value(0)
-    axes = _axes(imp, node, "axes") or []
-    keepdims = bool(attr(node, "keepdims", "int", 1))
-    if not axes and attr(node, "noop_with_empty_axes", "int", 0):
-        imp.bind(0, imp.add1("Identity", [x]))
-        return
-    rank = len(x.shape)
-    axes = sorted({_axis(imp, a, rank) for a in axes})
-    imp.bind(0, imp.add1("ReduceMean", [x], {"axes": axes, "keepdims": keepdims}))
-
-
 # ---------------------------------------------------------------------- matrix products → Dense
 def _dense(imp: Importer, x, weights: np.ndarray, bias=None):
     """Dense(x, weights [out, in], bias) with weights and bias as new constants."""

@@ -10,6 +10,7 @@
 #ifndef KWSC_RUNTIME_H
 #define KWSC_RUNTIME_H
 
+#include <math.h> /* HUGE_VALF: an unbounded Clip */
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -31,7 +32,8 @@ enum {
 /* Unary elementwise ops. */
 enum {
     KWSC_UN_LOG = 0, KWSC_UN_EXP, KWSC_UN_SQRT, KWSC_UN_ABS, KWSC_UN_NEG, KWSC_UN_SQUARE,
-    KWSC_UN_TANH, KWSC_UN_SIGMOID, KWSC_UN_RELU, KWSC_UN_HARD_SIGMOID, KWSC_UN_LEAKY_RELU, KWSC_UN_HARD_SWISH
+    KWSC_UN_TANH, KWSC_UN_SIGMOID, KWSC_UN_RELU, KWSC_UN_HARD_SIGMOID, KWSC_UN_LEAKY_RELU, KWSC_UN_HARD_SWISH,
+    KWSC_UN_CLIP /* alpha = min, beta = max */
 };
 
 /* Binary elementwise ops. */
@@ -45,12 +47,36 @@ void kwsc_unary(int32_t op, float alpha, float beta, const float* x, float* y, i
 /* y = a op b; na and nb are n or 1 (broadcast a scalar). */
 void kwsc_binary(int32_t op, const float* a, int32_t na, const float* b, int32_t nb, float* y, int32_t n);
 void kwsc_softmax(const float* x, float* y, int32_t rows, int32_t cols, int32_t log_form);
+/* Softmax over the middle axis of [outer, n, inner] (y may be x). */
+void kwsc_softmax_axis(const float* x, float* y, int32_t outer, int32_t n, int32_t inner, int32_t log_form);
+
 void kwsc_copy_f32(const float* x, float* y, int32_t n);
 void kwsc_copy_i32(const int32_t* x, int32_t* y, int32_t n);
 void kwsc_zero_f32(float* x, int32_t n);
 void kwsc_i32_to_f32(const int32_t* x, float* y, int32_t n);
 void kwsc_f32_to_i32(const float* x, int32_t* y, int32_t n); /* truncates toward zero, as C casts */
 int32_t kwsc_streq(const char* a, const char* b);
+
+/* ------------------------------------------------------------------ tensors of up to KWSC_MAX_RANK axes */
+#define KWSC_MAX_RANK 8
+/* y = a op b with numpy broadcasting: y is dims[rank] (row-major), a and b are read at their strides per output
+ * axis (0 on a broadcast axis). */
+void kwsc_binary_bcast(int32_t op, const float* a, const int32_t* a_strides, const float* b, const int32_t* b_strides,
+                       float* y, int32_t rank, const int32_t* dims);
+enum { KWSC_REDUCE_MEAN = 0, KWSC_REDUCE_MAX };
+/* y = the mean or maximum of x (dims[rank]) over the axes with reduced[axis] != 0; y keeps the other axes. */
+void kwsc_reduce(int32_t op, const float* x, float* y, int32_t rank, const int32_t* dims, const int32_t* reduced);
+enum { KWSC_PAD_CONSTANT = 0, KWSC_PAD_REFLECT, KWSC_PAD_EDGE, KWSC_PAD_WRAP };
+/* y = x (dims[rank]) padded by pads[begin_0 .. begin_{r-1}, end_0 .. end_{r-1}] (negative pads crop). */
+void kwsc_pad(const float* x, float* y, int32_t rank, const int32_t* dims, const int32_t* pads, int32_t mode,
+              float value);
+/* y (dims[rank], row-major) = x read from `offset` at `strides` (elements, may be 0 or negative) per axis:
+ * Transpose, Slice and Expand of computed tensors. */
+void kwsc_copy_strided(const float* x, int64_t offset, const int32_t* strides, float* y, int32_t rank,
+                       const int32_t* dims);
+/* y[n, c, i] = x[n, c, i] * scale[c] + shift[c] (inference batch normalization). */
+void kwsc_channel_affine(const float* x, float* y, const float* scale, const float* shift, int32_t outer,
+                         int32_t channels, int32_t inner);
 
 /* ------------------------------------------------------------------ matrices */
 /* A row-major [rows, cols] matrix: float weights, or int8 weights with one float scale per row. */
@@ -67,6 +93,27 @@ void kwsc_matvec(const kwsc_mat* m, int32_t row0, int32_t nrows, const float* x,
                  float* y, int32_t accumulate);
 /* Dense layer over `batch` rows of input: y = act(W x + b). */
 void kwsc_dense(const kwsc_mat* w, const float* bias, int32_t act, const float* x, float* y, int32_t batch);
+
+/* Conv over [N, C, D, H, W] (2-D: D = 1; 1-D: D = H = 1) with weights [M, C/group · KD · KH · KW] as rows (float, or
+ * int8 with a scale per row: per output channel). */
+typedef struct kwsc_conv_params {
+    kwsc_mat w;
+    const float* bias; /* [M] or 0 */
+    int32_t batch, in_channels, in_d, in_h, in_w, out_channels, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w, pad_front, pad_top, pad_left;
+    int32_t group;
+} kwsc_conv_params;
+void kwsc_conv(const kwsc_conv_params* p, const float* x, float* y);
+enum { KWSC_POOL_MAX = 0, KWSC_POOL_AVG, KWSC_POOL_AVG_WITH_PAD };
+/* Max or average pooling of `planes` (N·C) [D, H, W] volumes; the average divides by the positions on the input
+ * (KWSC_POOL_AVG) or on the input and its explicit pads (KWSC_POOL_AVG_WITH_PAD, ONNX count_include_pad). */
+typedef struct kwsc_pool_params {
+    int32_t planes, in_d, in_h, in_w, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w;
+    int32_t pad_front, pad_top, pad_left, pad_back, pad_bottom, pad_right;
+    int32_t kind;
+} kwsc_pool_params;
+void kwsc_pool(const kwsc_pool_params* p, const float* x, float* y);
 
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {

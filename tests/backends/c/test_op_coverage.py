@@ -54,8 +54,9 @@ def zoo_graph(seed: int = 0) -> Graph:
     pos = g.op1("Add", g.op1("Abs", x), g.add_constant(np.array([0.5], np.float32)))
     outs = {}
     for op in ("Log", "Exp", "Sqrt", "Abs", "Neg", "Square", "Tanh", "Sigmoid", "Relu", "HardSigmoid", "LeakyRelu",
-               "HardSwish"):
+               "HardSwish", "Clip"):
         outs[op] = g.op1(op, pos if op in ("Log", "Sqrt") else x)
+    outs["Clip_relu6"] = g.op1("Clip", g.op1("Mul", x, g.add_constant(np.array([4.0], np.float32))), min=0.0, max=6.0)
     c16 = g.add_constant(rng.uniform(0.5, 1.5, 16).astype(np.float32))
     c_row = g.add_constant(rng.uniform(0.5, 1.5, (1, 16)).astype(np.float32))
     for op in ("Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"):
