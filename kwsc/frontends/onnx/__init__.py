@@ -34,6 +34,7 @@ NOT_IMPORTED = {
     **{op: _FEATURIZER for op in ("Buffer", "Window", "FFT", "MelFilterBank", "LinearFilterBank", "DCT", "IIR")},
     "VAD": "ONNX has no voice-activity detector; the add_vad pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
+    **{op: "kwsc's int8 ops come from the quantize pass, not from ONNX" for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
 }
 
 
