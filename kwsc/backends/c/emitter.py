@@ -103,7 +103,7 @@ def _environment():
 def _runtime_sources(model: LoweredModel, target: Target) -> tuple[list[str], list[str]]:
     files = sorted({f for family in model.families for f in RUNTIME_SOURCES[family]} | set(BASE_SOURCES))
     def use_opt(f: str) -> bool:
-        return f in OPT_SOURCES and (target.kernels == "opt" or f in target.opt_files)
+        return f in OPT_SOURCES and (target.kernels == "opt" or (f in target.opt_files and "quant" in model.families))
 
     ref = [f"runtime/src/ref/{f}" for f in files if not use_opt(f)]
     opt = [f"runtime/src/opt/{f}" for f in files if use_opt(f)]

@@ -28,8 +28,9 @@ class Target:
         kernel_cflags: extra flags for the optimised kernels in ``runtime/src/opt`` (contraction allowed).
         ldflags: link flags for executables.
         kernels: ``"opt"`` (vectorised matvec) or ``"ref"`` (plain C only).
-        opt_files: runtime files taken from ``src/opt`` even when ``kernels`` is ``"ref"`` (the Cortex-M4's
-            SMLAD int8 products; the file picks its code by the compiler's target macros).
+        opt_files: runtime files taken from ``src/opt`` for models with int8 layers even when ``kernels`` is
+            ``"ref"`` (the Cortex-M4's SMLAD products, chosen in the file by the compiler's target macros, and the
+            polynomial gate functions instead of libm's); float models keep the plain kernels.
         vector_width: floats per vector in the optimised kernels (``KWSC_VEC``).
         align: activation buffers start at multiples of this many floats (SIMD loads vs RAM).
         artifact: ``"shared"`` (host: a .so loaded with ctypes), ``"static"`` (Linux executables under
@@ -102,7 +103,7 @@ _CORTEX_M4 = Target(
     ldflags=_M4_ARCH + ("-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=rdimon.specs", "-lm"),
     probe_ldflags=_M4_ARCH + ("-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs",
                               "-lm"),
-    kernels="ref", opt_files=frozenset({"qdot.c"}), vector_width=1, align=1, artifact="baremetal",
+    kernels="ref", opt_files=frozenset({"qdot.c", "activation.c"}), vector_width=1, align=1, artifact="baremetal",
     runner=("qemu-system-arm", "-M", "mps2-an386", "-cpu", "cortex-m4", "-nographic",
             "-semihosting-config", "enable=on,target=native", "-kernel"),
     size_tool="arm-none-eabi-size", nm_tool="arm-none-eabi-nm",
