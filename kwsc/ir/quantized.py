@@ -52,13 +52,21 @@ _ROWS: dict[int, tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
 
 def cached_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``quantize_rows`` of a weight array seen as a matrix (its last axis is the columns; leading axes of size
-    1 dropped), remembered while the array lives (the interpreter passes the same constant every tick)."""
+    1 dropped), remembered while the array lives (the interpreter passes the same constant every tick; graph
+    constants are not changed in place — passes make new ones).
+
+    Returns:
+        Read-only ``(q, scale)``.
+    """
     key = id(matrix)
     hit = _ROWS.get(key)
     if hit is not None and hit[0]() is matrix:
         return hit[1], hit[2]
     m = np.asarray(matrix, dtype=np.float32)
     q, scale = quantize_rows(m.reshape(-1, m.shape[-1]) if m.ndim > 1 else m.reshape(1, -1))
+    q.flags.writeable = False
+    scale.flags.writeable = False
+    _WIDE[id(q)] = (weakref.ref(q, lambda _r, k=id(q): _WIDE.pop(k, None)), np.ascontiguousarray(q.T, np.float64))
     try:
         _ROWS[key] = (weakref.ref(matrix, lambda _r, k=key: _ROWS.pop(k, None)), q, scale)
     except TypeError:  # not weak-referenceable: compute every time
@@ -101,13 +109,12 @@ def int_matmul(q_w: np.ndarray, q_x: np.ndarray) -> np.ndarray:
     if q_w.shape[-1] * QMAX * QMAX >= 2 ** 31:
         raise ValueError(f"int8 rows of {q_w.shape[-1]} columns could overflow the int32 accumulator")
     wide = _WIDE.get(id(q_w))
-    if wide is None or wide[0]() is not q_w:
-        wide = (weakref.ref(q_w, lambda _r, k=id(q_w): _WIDE.pop(k, None)), np.ascontiguousarray(q_w.T, np.float64))
-        _WIDE[id(q_w)] = wide
-    return np.matmul(q_x.astype(np.float64), wide[1]).astype(np.int32)
+    wide_t = wide[1] if wide is not None and wide[0]() is q_w else q_w.T.astype(np.float64)
+    return np.matmul(q_x.astype(np.float64), wide_t).astype(np.int32)
 
 
-_WIDE: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # float64 transposes of the cached int8 matrices
+# float64 transposes of the int8 matrices cached_rows made (read-only arrays, so they cannot go stale)
+_WIDE: dict[int, tuple[weakref.ref, np.ndarray]] = {}
 
 
 def dequantize(acc: np.ndarray, w_scale: np.ndarray, x_scale: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
