@@ -64,7 +64,8 @@ RUNTIME_SOURCES = {
     "vad": ("vad.c",),
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
-    "quant": ("elementwise.c", "activation.c", "quant.c", "qdot.c"),
+    # recurrent.c: the reset trigger's kwsc_trigger_fired (and matvec.c, which it links against)
+    "quant": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "quant.c", "qdot.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.

@@ -35,16 +35,19 @@ def test_simulated_graph_runs_dense_and_recurrent_in_int8(model):
 
 
 @pytest.mark.toolchain
-@pytest.mark.parametrize("arch", ["host", "armv7", "aarch64", "cortex-m4"])
-def test_int8_build_equals_simulated_reference(arch, model, compiled, speech_features):
-    graph = model("gru")
-    out = run_harness(compiled("gru", arch, "int8"), arch, speech_features, RESETS)
-    simulated = reference_outputs(simulate_int8_weights(graph), speech_features, RESETS)
+@pytest.mark.parametrize("name, arch", [("gru", "host"), ("gru", "armv7"), ("gru", "aarch64"), ("gru", "cortex-m4"),
+                                        ("vad", "host"), ("vad", "cortex-m4")])
+def test_int8_build_equals_simulated_reference(name, arch, model, compiled, speech_features, speech_frames):
+    """GRU classifier, and the fused featurizer + VAD + GRU model (the VAD fires the GRUs' reset triggers)."""
+    graph = model(name)
+    frames = speech_frames if name == "vad" else speech_features
+    out = run_harness(compiled(name, arch, "int8"), arch, frames, RESETS)
+    simulated = reference_outputs(simulate_int8_weights(graph), frames, RESETS)
     # the integer parts are equal; exp/tanh round differently in C, and a flipped rounding of a quantized
     # step can move a score by a quantization step
     np.testing.assert_allclose(out, simulated, atol=2e-3, rtol=0)
     assert np.abs(out - simulated).mean() < 1e-4
     # and it stays close to the float model (a state-sized tolerance: rounding accumulates through the GRUs)
-    full = reference_outputs(graph, speech_features, RESETS)
+    full = reference_outputs(graph, frames, RESETS)
     assert np.abs(out - full).max() < 0.05
     assert (out.argmax(1) == full.argmax(1)).mean() >= 0.9
