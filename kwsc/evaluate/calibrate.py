@@ -2,7 +2,8 @@
 
 The float model runs over a dataset's feature rows (every row one stream, all streams at once in the reference
 interpreter); for each Dense/GRU/LSTM/RNN the largest |x| of its input vector and (cells) of its hidden state over
-all steps gives ``scale = peak / 127`` (NOTE [int8 arithmetic] in ``kwsc/ir/quantized.py``). A percentile below
+all steps gives ``scale = peak / 127`` (NOTE [int8 arithmetic] in ``kwsc/ir/quantized.py``), measured on the vector the int8
+layer rounds: with column equalization, ``x ⊙ col`` of the weight matrix it multiplies. A percentile below
 100 ignores that share of the steps' peaks (values beyond clip to ±127).
 """
 
@@ -33,20 +34,30 @@ def dataset_streams(path, graph: Graph, max_rows: int = 0) -> np.ndarray:
     return features.reshape(len(features), -1, size).transpose(1, 0, 2).copy()
 
 
-def activation_scales(graph: Graph, streams: np.ndarray, percentile: float = 100.0) -> dict[str, dict[str, float]]:
+def activation_scales(graph: Graph, streams: np.ndarray, percentile: float = 100.0,
+                      equalize: bool = True) -> dict[str, dict[str, float]]:
     """``{node name: {"input_scale": s, "hidden_scale": s}}`` for every Dense/GRU/LSTM/RNN (or int8 twin) of
-    ``graph``, from the float computation over ``streams`` ``(T, N, input size)``."""
+    ``graph``, from the float computation over ``streams`` ``(T, N, input size)``; ``equalize``: the scales of the
+    column-equalized vectors (the int8 ops' default)."""
     from kwsc.backends.reference import Interpreter
     from kwsc.ir.op_quant import to_float
+    from kwsc.ir.quantized import column_scales
+    from kwsc.ir.semantics import evaluate_static
 
     if not 0 < percentile <= 100:
         raise InputError(f"--percentile {percentile}: must be in (0, 100]")
     probe = graph.copy()
     to_float(probe)
     taps: dict[str, tuple[str, str]] = {}
+    static = evaluate_static(probe)
+    cols: dict[str, np.ndarray] = {}
     for node in probe.nodes:
         if node.op not in INT8_OF:
             continue
+        for tap, index in (("in", 1 if node.op == "Dense" else 2), ("h", 3)):
+            value = node.inputs[index] if index < len(node.inputs) else None
+            if equalize and value is not None and value in static and (tap == "in" or node.op != "Dense"):
+                cols[f"calibrate_{tap}_{node.name}"] = column_scales(static[value])
         names = (f"calibrate_in_{node.name}", f"calibrate_h_{node.name}" if node.op != "Dense" else "")
         probe.add_output(node.inputs[0], name=names[0])
         if names[1]:
@@ -58,6 +69,8 @@ def activation_scales(graph: Graph, streams: np.ndarray, percentile: float = 100
 
     def scale(name: str) -> float:
         values = np.asarray(out[name], np.float32)
+        if name in cols:
+            values = (values * cols[name]).astype(np.float32)
         peaks = np.abs(values.reshape(values.shape[0] * values.shape[1], -1)).max(axis=1)
         return float(np.float32(np.percentile(peaks, percentile) / 127.0))
 

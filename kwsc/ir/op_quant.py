@@ -32,17 +32,23 @@ def float_op(op: str) -> str:
     return FLOAT_TWIN.get(op, op)
 
 
-def _qmatvec(w: np.ndarray, q_x: np.ndarray, s_x: np.ndarray, bias) -> np.ndarray:
-    """``W·x + b`` in int8 arithmetic; ``w`` is the float weights array exactly as the graph holds it."""
-    q_w, w_scale = qz.cached_rows(w)
-    return qz.dequantize(qz.int_matmul(q_w, q_x), w_scale, s_x, bias)
+def _qproduct(node, w: np.ndarray, x: np.ndarray, scale_key: str, bias, rows: slice = slice(None)) -> np.ndarray:
+    """``W·x + b`` in int8 arithmetic (rows ``rows`` of W); ``w`` is the float weights array exactly as the graph
+    holds it; x is quantized here (after the column equalization when the node has it)."""
+    if node.attrs["equalize"]:
+        q_w, w_scale, col = qz.cached_rows(w, equalize=True)
+        x = (np.asarray(x, np.float32) * col).astype(np.float32)
+    else:
+        q_w, w_scale = qz.cached_rows(w)
+    q_x, s_x = qz.quantize_activations(x, node.attrs[scale_key])
+    acc = qz.int_matmul(q_w, q_x)[..., rows]
+    return qz.dequantize(acc, w_scale[rows], s_x, None if bias is None else bias[rows])
 
 
 def _qdense(node, xs, state, nb):
     x, w = np.asarray(xs[0], np.float32), xs[1]
     bias = xs[2] if len(xs) > 2 and xs[2] is not None else None
-    q, s = qz.quantize_activations(x, node.attrs["input_scale"])
-    y = _qmatvec(w, q, s, None if bias is None else np.asarray(bias, np.float32).reshape(-1))
+    y = _qproduct(node, w, x, "input_scale", None if bias is None else np.asarray(bias, np.float32).reshape(-1))
     act = node.attrs["activation"]
     if act == "softmax":
         y = _softmax(y, -1)
@@ -57,14 +63,9 @@ def _qcell(node, x, h, c, w, r, bi, bh):
     """One int8 step (the float cell of op_nn._rnn_step with the matrix products in int8)."""
     hidden = node.attrs["hidden_size"]
     act = ACTIVATION_FN[node.attrs["activation"]]
-    qx, sx = qz.quantize_activations(x, node.attrs["input_scale"])
-    qh, sh = qz.quantize_activations(h, node.attrs["hidden_scale"])
-    gx = _qmatvec(w, qx, sx, bi)
-    if node.op == "QGRU" and not node.attrs["linear_before_reset"]:
-        q_r, r_scale = qz.cached_rows(r)
-        gh = qz.dequantize(qz.int_matmul(q_r, qh)[..., :2 * hidden], r_scale[:2 * hidden], sh, bh[:2 * hidden])
-    else:
-        gh = _qmatvec(r, qh, sh, bh)
+    gx = _qproduct(node, w, x, "input_scale", bi)
+    lbr0 = node.op == "QGRU" and not node.attrs["linear_before_reset"]
+    gh = _qproduct(node, r, h, "hidden_scale", bh, slice(0, 2 * hidden) if lbr0 else slice(None))
     if node.op == "QRNN":
         return act(gx + gh), None
     rec = ACTIVATION_FN[node.attrs["recurrent_activation"]]
@@ -74,10 +75,8 @@ def _qcell(node, x, h, c, w, r, bi, bh):
         if node.attrs["linear_before_reset"]:
             n = act(gx[..., 2 * hidden:] + rg * gh[..., 2 * hidden:])
         else:  # R_n (r ⊙ h): its own vector, quantized with the hidden state's scale rule
-            q_r, r_scale = qz.cached_rows(r)
-            qrh, srh = qz.quantize_activations((rg * h).astype(np.float32), node.attrs["hidden_scale"])
-            n = act(gx[..., 2 * hidden:] + qz.dequantize(qz.int_matmul(q_r, qrh)[..., 2 * hidden:],
-                                                         r_scale[2 * hidden:], srh, bh[2 * hidden:]))
+            rh = (rg * h).astype(np.float32)
+            n = act(gx[..., 2 * hidden:] + _qproduct(node, r, rh, "hidden_scale", bh, slice(2 * hidden, None)))
         return n + z * (h - n), None
     g = gx + gh
     i, f = rec(g[..., :hidden]), rec(g[..., hidden:2 * hidden])
@@ -122,6 +121,8 @@ def _register(name: str) -> None:
     infer, state = twin.infer, twin.state
     attrs = dict(twin.attrs)
     attrs["input_scale"] = Attr("float", 0.0, doc="input " + _SCALE_DOC)
+    attrs["equalize"] = Attr("bool", True, doc="divide each weight column by its max|w| and multiply the vector "
+                                               "by it before rounding (NOTE [int8 arithmetic])")
     if name != "QDense":
         attrs["hidden_scale"] = Attr("float", 0.0, doc="hidden state " + _SCALE_DOC)
     register(dataclasses.replace(
@@ -163,7 +164,7 @@ def to_float(graph) -> int:
     count = 0
     for node in list(graph.nodes):
         if node.op in FLOAT_TWIN:
-            drop = ("input_scale", "hidden_scale")
+            drop = ("input_scale", "hidden_scale", "equalize")
             _swap(graph, node, FLOAT_TWIN[node.op], {k: v for k, v in node.attrs.items() if k not in drop})
             count += 1
     return count

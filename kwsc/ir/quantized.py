@@ -2,6 +2,10 @@
 
 # NOTE: [int8 arithmetic]
 # Weights: int8 per row, symmetric, ``w ≈ q · scale[row]`` with ``scale = max|row| / 127`` (``quantize_rows``).
+# Column equalization (on by default, ``equalize``): a matrix whose columns differ in size (a few input features
+# with large weights make every row's max, and the rest round to a few levels) is first divided column by
+# column by ``col[j] = max_i |w[i, j]|`` and the vector multiplied by it (``x'_j = x_j · col[j]``, float32), so
+# ``W x = W' x'`` with every column of ``W'`` spanning ±1 before the per-row rounding (``equalized_rows``).
 # Activations: per step, per tensor, symmetric int8 (``quantize_activations``): with run-time scaling
 # ``s = max|x| / 127`` and ``q = round(x · (127 / max|x|))``; with a calibrated scale ``s`` (``kwsc quantize
 # --calibrate``) ``q = round(x · (1 / s))`` clamped to ±127. Rounding is half away from zero, written as
@@ -20,7 +24,7 @@ import weakref
 import numpy as np
 
 __all__ = ["quantize_rows", "dequantize_rows", "quantize_activations", "int_matmul", "dequantize",
-           "cached_rows", "QMAX"]
+           "cached_rows", "column_scales", "equalized_rows", "QMAX"]
 
 QMAX = 127
 _F127 = np.float32(QMAX)
@@ -47,31 +51,54 @@ def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (q2 * scale[:, None]).astype(np.float32).reshape(q.shape)
 
 
-_ROWS: dict[int, tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
+def column_scales(matrix: np.ndarray) -> np.ndarray:
+    """``col[j] = max_i |w[i, j]|`` (1 for an all-zero column), float32: the equalization of NOTE [int8 arithmetic]."""
+    m = np.asarray(matrix, dtype=np.float32)
+    m = m.reshape(-1, m.shape[-1])
+    peak = np.abs(m).max(axis=0)
+    return np.where(peak > 0, peak, np.float32(1.0)).astype(np.float32)
 
 
-def cached_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def equalized_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(q, scale, col)``: ``quantize_rows(w / col)`` and ``col = column_scales(w)`` (``W x = W' (x ⊙ col)``)."""
+    m = np.asarray(matrix, dtype=np.float32)
+    m = m.reshape(-1, m.shape[-1])
+    col = column_scales(m)
+    q, scale = quantize_rows((m / col).astype(np.float32))
+    return q, scale, col
+
+
+_ROWS: dict[tuple[int, bool], tuple[weakref.ref, np.ndarray, np.ndarray, np.ndarray | None]] = {}
+
+
+def cached_rows(matrix: np.ndarray, equalize: bool = False):
     """``quantize_rows`` of a weight array seen as a matrix (its last axis is the columns; leading axes of size
     1 dropped), remembered while the array lives (the interpreter passes the same constant every tick; graph
     constants are not changed in place — passes make new ones).
 
     Returns:
-        Read-only ``(q, scale)``.
+        Read-only ``(q, scale)``; with ``equalize`` ``(q, scale, col)`` of ``equalized_rows``.
     """
-    key = id(matrix)
+    key = (id(matrix), equalize)
     hit = _ROWS.get(key)
     if hit is not None and hit[0]() is matrix:
-        return hit[1], hit[2]
+        return hit[1:] if equalize else hit[1:3]
     m = np.asarray(matrix, dtype=np.float32)
-    q, scale = quantize_rows(m.reshape(-1, m.shape[-1]) if m.ndim > 1 else m.reshape(1, -1))
+    m = m.reshape(-1, m.shape[-1]) if m.ndim > 1 else m.reshape(1, -1)
+    col = None
+    if equalize:
+        q, scale, col = equalized_rows(m)
+        col.flags.writeable = False
+    else:
+        q, scale = quantize_rows(m)
     q.flags.writeable = False
     scale.flags.writeable = False
     _WIDE[id(q)] = (weakref.ref(q, lambda _r, k=id(q): _WIDE.pop(k, None)), np.ascontiguousarray(q.T, np.float64))
     try:
-        _ROWS[key] = (weakref.ref(matrix, lambda _r, k=key: _ROWS.pop(k, None)), q, scale)
+        _ROWS[key] = (weakref.ref(matrix, lambda _r, k=key: _ROWS.pop(k, None)), q, scale, col)
     except TypeError:  # not weak-referenceable: compute every time
         pass
-    return q, scale
+    return (q, scale, col) if equalize else (q, scale)
 
 
 def quantize_activations(x: np.ndarray, fixed_scale: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import pytest
 from kwsc.backends.reference import Interpreter
 from kwsc.errors import PassError
 from kwsc.ir import load, save
-from kwsc.ir.quantized import dequantize, int_matmul, quantize_activations, quantize_rows
+from kwsc.ir.quantized import dequantize, equalized_rows, int_matmul, quantize_activations, quantize_rows
 from kwsc.passes import run_passes
 from tests.backends.c.conftest import recurrent_classifier
 
@@ -50,26 +50,29 @@ def test_pass_keeps_names_wiring_and_means_its_definition():
     assert run_passes(q, ["quantize"])[1][0][1].changed == {"nodes_quantized": 0}  # idempotent
     x = np.random.default_rng(1).normal(0, 1, (6, 10)).astype(np.float32)
     got = Interpreter(q).run(x)
-    # the last layer by hand: the QDense of the second QGRU's output, from quantized.py's definition
-    h = Interpreter(q.copy()).run(x)  # same graph, to read the hidden state we need the float GRU output
     assert got.shape == (6, 3) and np.isfinite(got).all()
     float_out = Interpreter(graph).run(x)
     assert np.abs(np.exp(got) - np.exp(float_out)).max() < 0.05  # near the float model
+    # a QDense by hand from quantized.py's definition: equalized columns, int8 rows, int32 sum, dequantized
     dense = graph.find("Dense")[0]
     w, b = (dense.inputs[i].producer.attrs["value"] for i in (1, 2))
-    hq, hs = quantize_activations(np.ones((1, 16), np.float32) * 0.3)
-    qw, ws = quantize_rows(w)
+    h = np.random.default_rng(3).uniform(-1, 1, 16).astype(np.float32)
+    qw, ws, col = equalized_rows(w)
+    hq, hs = quantize_activations((h * col)[None])
     np.testing.assert_array_equal(dequantize(int_matmul(qw, hq), ws, hs, b),
-                                  Interpreter(_single_qdense(w, b)).step(np.full(16, 0.3, np.float32)).reshape(1, -1))
-    del h
+                                  Interpreter(_single_qdense(w, b)).step(h).reshape(1, -1))
+    qw, ws = quantize_rows(w)  # and without the equalization
+    hq, hs = quantize_activations(h[None])
+    np.testing.assert_array_equal(dequantize(int_matmul(qw, hq), ws, hs, b),
+                                  Interpreter(_single_qdense(w, b, equalize=False)).step(h).reshape(1, -1))
 
 
-def _single_qdense(w, b):
+def _single_qdense(w, b, equalize: bool = True):
     from kwsc.ir import Graph
 
     g = Graph("one")
     x = g.add_input([w.shape[1]])
-    g.add_output(g.add("QDense", [x, g.add_constant(w), g.add_constant(b)], {}).output)
+    g.add_output(g.add("QDense", [x, g.add_constant(w), g.add_constant(b)], {"equalize": equalize}).output)
     return g
 
 
@@ -97,7 +100,10 @@ def test_quantize_command_calibrates_from_a_dataset(tmp_path):
     assert proc.returncode == 0, proc.stderr
     q = load(tmp_path / "q.kwsc")
     gru, dense = q.find("QGRU")[0], q.find("QDense")[0]
-    peak = np.abs(features).max()
+    from kwsc.ir.quantized import column_scales
+
+    col = column_scales(gru.inputs[2].producer.attrs["value"])  # equalized columns: the vector rounded is x ⊙ col
+    peak = np.abs(features.reshape(-1, 5) * col).max()
     assert gru.attrs["input_scale"] == pytest.approx(peak / 127, rel=1e-6)  # the largest input seen
     assert 0 < gru.attrs["hidden_scale"] <= 1 / 127 + 1e-9 and dense.attrs["input_scale"] > 0
     assert "calibrated 3 scales on 6 rows × 4 steps" in proc.stdout

@@ -248,9 +248,18 @@ def _gate_scratch(node) -> int:
 
 # ------------------------------------------------------------------------------------ int8 (issue 18)
 def _qmat(low, node, suffix: str, matrix) -> str:
-    """A ``kwsc_qmat`` initializer: int8 rows and their scales (``quantized.quantize_rows``), always int8."""
-    m = low.mat(node, suffix, np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1]), quantize=True)
-    return f"{{ {m['q']}, {m['scale']}, {m['rows']}, {m['cols']} }}"
+    """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
+    ``kwsc/ir/quantized.py`` makes them for the interpreter."""
+    from kwsc.ir.quantized import equalized_rows
+
+    matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
+    if not node.attrs["equalize"]:
+        m = low.mat(node, suffix, matrix, quantize=True)
+        return f"{{ {m['q']}, {m['scale']}, 0, {m['rows']}, {m['cols']} }}"
+    q, scale, col = equalized_rows(matrix)
+    names = [low.const(node, f"{suffix}_{part}", array, ctype, "weights")
+             for part, array, ctype in (("q", q, "int8_t"), ("scale", scale, "float"), ("col", col, "float"))]
+    return f"{{ {names[0]}, {names[1]}, {names[2]}, {matrix.shape[0]}, {matrix.shape[1]} }}"
 
 
 def _scale_literal(node, key: str) -> str:

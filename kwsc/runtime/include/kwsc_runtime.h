@@ -121,16 +121,17 @@ void kwsc_pool(const kwsc_pool_params* p, const float* x, float* y);
  * NOTE [int8 arithmetic]; quant.c is compiled without FMA contraction so its float steps round like numpy's. */
 typedef struct kwsc_qmat {
     const int8_t* q;     /* [rows, cols] row-major */
-    const float* scale;  /* [rows]: w = q * scale[row] */
+    const float* scale;  /* [rows]: w = q * scale[row] / col[column] */
+    const float* col;    /* [cols] column equalization (the vector is multiplied by it before rounding), or 0 */
     int32_t rows;
     int32_t cols;
 } kwsc_qmat;
 /* acc[i] = sum_j w[i * cols + j] * x[j] for i < nrows, in int32 (exact). Per-target variants (src/opt/qdot.c):
  * AVX2 vpmaddubsw/vpmaddwd, AVX-512 VNNI / AVX-VNNI vpdpbusd, NEON sdot, NEON smlal/vmlal.s8, Cortex-M4 SMLAD. */
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc);
-/* q = round(x / s) clamped to +-127 (half away from zero); s = fixed_scale when > 0, else max|x| / 127.
- * Returns s. */
-float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, int8_t* q);
+/* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
+ * > 0, else max|x'| / 127. Returns s. */
+float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q);
 /* y[i] = float(acc_i) * (scale[row0 + i] * x_scale) + (bias ? bias[i] : 0), acc_i = row (row0 + i) . x. */
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                   const float* bias, float* y);

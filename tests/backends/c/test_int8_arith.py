@@ -18,7 +18,7 @@ from tests.backends.c.conftest import skip_without_toolchain
 ARCHES = ("host", "host-ref", "armv7", "aarch64", "aarch64-dotprod", "cortex-m4")
 
 
-def dense_graph(rows: int = 13, cols: int = 83, input_scale: float = 0.0) -> Graph:
+def dense_graph(rows: int = 13, cols: int = 83, input_scale: float = 0.0, equalize: bool = True) -> Graph:
     """Input[cols] → QDense(rows) (odd sizes: every kernel's row and column tails run)."""
     rng = np.random.default_rng(7)
     g = Graph("qdense")
@@ -26,7 +26,7 @@ def dense_graph(rows: int = 13, cols: int = 83, input_scale: float = 0.0) -> Gra
     w = g.add_constant(rng.normal(0, 0.2, (rows, cols)).astype(np.float32), name="w")
     w_small = g.add_constant(rng.normal(0, 0.2, (rows, rows)).astype(np.float32), name="w_small")
     b = g.add_constant(rng.normal(0, 0.1, rows).astype(np.float32), name="b")
-    y = g.add("QDense", [x, w, b], {"input_scale": input_scale}, name="dense").output
+    y = g.add("QDense", [x, w, b], {"input_scale": input_scale, "equalize": equalize}, name="dense").output
     g.add_output(y, name="y")
     g.add_output(g.add("QDense", [y, w_small], {}, name="dense2").output, name="y2")  # no bias, 13 columns
     return verify(g)
@@ -80,6 +80,7 @@ def builds(tmp_path_factory):
         skip_without_toolchain(arch.removesuffix("-dotprod").removesuffix("-ref"))
         if (name, arch) not in cache:
             graph = {"dense": dense_graph, "dense_calibrated": lambda: dense_graph(input_scale=0.011),
+                     "dense_plain": lambda: dense_graph(equalize=False),
                      "cells": cells_graph}[name]()
             emit_c(graph, root / f"{name}-{arch}", arch=arch, build=True)
             cache[name, arch] = (graph, root / f"{name}-{arch}")
@@ -89,10 +90,12 @@ def builds(tmp_path_factory):
 
 @pytest.mark.toolchain
 @pytest.mark.parametrize("arch", ARCHES)
-@pytest.mark.parametrize("name", ["dense", "dense_calibrated"])
+@pytest.mark.parametrize("name", ["dense", "dense_calibrated", "dense_plain"])
 def test_qdense_equals_reference_bit_for_bit(builds, name, arch):
     graph, outdir = builds(name, arch)
     x = frames(8, 83)
+    if name == "dense_plain":  # without column equalization the kernels see the rows as they are
+        assert "_col" not in (outdir / "model.c").read_text().split("kwsc_qdense_params")[1].split(";")[0]
     if name == "dense_calibrated":
         x[5] *= 4  # beyond the calibrated range: clipped to ±127 on both sides
     got = run_harness(outdir, arch, x)

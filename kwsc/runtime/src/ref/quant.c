@@ -7,7 +7,7 @@
 
 #define KWSC_QCHUNK 96 /* rows per kwsc_qdot_rows call (a multiple of 3 and 4: the kernels' row groups) */
 
-float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, int8_t* q) {
+float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q) {
     int32_t j;
     float scale, inv;
     if (fixed_scale > 0.0f) {
@@ -16,14 +16,14 @@ float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, int8_t* q) 
     } else {
         float peak = 0.0f;
         for (j = 0; j < n; ++j) {
-            const float a = fabsf(x[j]);
+            const float a = fabsf(col ? x[j] * col[j] : x[j]);
             if (a > peak) peak = a;
         }
         scale = peak / 127.0f;
         inv = peak > 0.0f ? 127.0f / peak : 0.0f;
     }
     for (j = 0; j < n; ++j) {
-        float v = x[j] * inv;
+        float v = (col ? x[j] * col[j] : x[j]) * inv;
         int32_t t;
         v = v + (v >= 0.0f ? 0.5f : -0.5f);
         /* clamp before converting: a calibrated scale may put v far outside int32 */
@@ -55,7 +55,7 @@ void kwsc_qdense(const kwsc_qdense_params* p, const float* x, float* y, int32_t 
     int32_t b;
     for (b = 0; b < batch; ++b) {
         float* yb = y + (int64_t)b * rows;
-        const float s = kwsc_quantize_s8(x + (int64_t)b * cols, cols, p->input_scale, q);
+        const float s = kwsc_quantize_s8(x + (int64_t)b * cols, cols, p->input_scale, p->w.col, q);
         kwsc_qmatvec(&p->w, 0, rows, q, s, p->bias, yb);
         if (p->act == KWSC_ACT_SOFTMAX || p->act == KWSC_ACT_LOG_SOFTMAX) {
             kwsc_softmax(yb, yb, 1, rows, p->act == KWSC_ACT_LOG_SOFTMAX);
@@ -73,8 +73,8 @@ static float* qgates(const kwsc_qrnn_params* p, int32_t gates, int32_t hidden_ro
     float* gh = scratch + GH;
     int8_t* qx = (int8_t*)(scratch + 2 * GH);
     int8_t* qh = qx + p->w.cols;
-    const float sx = kwsc_quantize_s8(x, p->w.cols, p->input_scale, qx);
-    const float sh = kwsc_quantize_s8(h, p->hidden, p->hidden_scale, qh);
+    const float sx = kwsc_quantize_s8(x, p->w.cols, p->input_scale, p->w.col, qx);
+    const float sh = kwsc_quantize_s8(h, p->hidden, p->hidden_scale, p->r.col, qh);
     kwsc_qmatvec(&p->w, 0, GH, qx, sx, p->bias_input, gx);
     kwsc_qmatvec(&p->r, 0, hidden_rows, qh, sh, p->bias_hidden, gh);
     return gx;
@@ -94,7 +94,7 @@ void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
         int8_t* qrh = (int8_t*)(scratch + 6 * H) + p->w.cols;
         float srh;
         for (j = 0; j < H; ++j) out[j] = gx[H + j] * h[j];
-        srh = kwsc_quantize_s8(out, H, p->hidden_scale, qrh);
+        srh = kwsc_quantize_s8(out, H, p->hidden_scale, p->r.col, qrh);
         kwsc_qmatvec(&p->r, 2 * H, H, qrh, srh, p->bias_hidden + 2 * H, gh);
         for (j = 0; j < H; ++j) gx[2 * H + j] = gx[2 * H + j] + gh[j];
     }
