@@ -298,8 +298,9 @@ def _qdense_scratch(node) -> int:
 
 
 def _qrecurrent_scratch(node) -> int:
-    gh = len(node.opdef.gates) * node.attrs["hidden_size"]
-    return 2 * gh + (node.inputs[0].type.size + node.attrs["hidden_size"] + 3) // 4  # gates x, h | int8 x, h
+    hidden = node.attrs["hidden_size"]
+    gates = len(node.opdef.gates) * hidden + (hidden if node.op == "QGRU" else 0)  # g | GRU: R_n h + b_n
+    return gates + (node.inputs[0].type.size + hidden + 3) // 4  # | int8 x, h
 
 
 _QRNN_PARAMS = Decl("kwsc_qrnn_params", "params",

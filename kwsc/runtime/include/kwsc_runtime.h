@@ -132,9 +132,10 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 /* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
  * > 0, else max|x'| / 127. Returns s. */
 float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q);
-/* y[i] = float(acc_i) * (scale[row0 + i] * x_scale) + (bias ? bias[i] : 0), acc_i = row (row0 + i) . x. */
+/* v = float(acc_i) * (scale[row0 + i] * x_scale) + (bias ? bias[i] : 0), acc_i = row (row0 + i) . x;
+ * y[i] = accumulate ? y[i] + v : v. */
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
-                  const float* bias, float* y);
+                  const float* bias, float* y, int32_t accumulate);
 typedef struct kwsc_qdense_params {
     kwsc_qmat w;
     const float* bias;   /* [rows] or 0 */
@@ -155,7 +156,7 @@ typedef struct kwsc_qrnn_params {
     float input_scale;        /* 0: per step at run time */
     float hidden_scale;       /* 0: per step at run time */
 } kwsc_qrnn_params;
-/* scratch: 2*G*H + (I + H + 3) / 4 floats. */
+/* scratch: G*H (+ H for a GRU) + (I + H + 3) / 4 floats. */
 void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out);
 void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
                      float* out_h, float* out_c);

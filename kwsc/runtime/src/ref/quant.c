@@ -34,7 +34,7 @@ float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float
 }
 
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
-                  const float* bias, float* y) {
+                  const float* bias, float* y, int32_t accumulate) {
     int32_t acc[KWSC_QCHUNK];
     int32_t i, k;
     for (i = 0; i < nrows; i += KWSC_QCHUNK) {
@@ -44,7 +44,7 @@ void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t*
             const float s = m->scale[row0 + i + k] * x_scale;
             float v = (float)acc[k] * s;
             if (bias) v = v + bias[i + k];
-            y[i + k] = v;
+            y[i + k] = accumulate ? y[i + k] + v : v;
         }
     }
 }
@@ -56,7 +56,7 @@ void kwsc_qdense(const kwsc_qdense_params* p, const float* x, float* y, int32_t 
     for (b = 0; b < batch; ++b) {
         float* yb = y + (int64_t)b * rows;
         const float s = kwsc_quantize_s8(x + (int64_t)b * cols, cols, p->input_scale, p->w.col, q);
-        kwsc_qmatvec(&p->w, 0, rows, q, s, p->bias, yb);
+        kwsc_qmatvec(&p->w, 0, rows, q, s, p->bias, yb, 0);
         if (p->act == KWSC_ACT_SOFTMAX || p->act == KWSC_ACT_LOG_SOFTMAX) {
             kwsc_softmax(yb, yb, 1, rows, p->act == KWSC_ACT_LOG_SOFTMAX);
         } else {
@@ -65,43 +65,46 @@ void kwsc_qdense(const kwsc_qdense_params* p, const float* x, float* y, int32_t 
     }
 }
 
-/* scratch: gx [G*H] | gh [G*H] | qx [I] | qh [H] (int8). Returns gx; gh = gx + G*H. */
-static float* qgates(const kwsc_qrnn_params* p, int32_t gates, int32_t hidden_rows, const float* x,
-                     const float* h, float* scratch) {
+/* scratch: g [G*H] | (GRU) gh_n [H] | qx [I] | qh [H] (int8). g = W x + b_i + R h + b_h for the first
+ * `summed_rows` rows (the two products' sums added in that order: the reference's gx + gh); a GRU's candidate rows
+ * keep R_n h + b_n apart in gh_n (r multiplies it). */
+static void qgates(const kwsc_qrnn_params* p, int32_t gates, int32_t summed_rows, const float* x, const float* h,
+                   float* scratch) {
     const int32_t GH = gates * p->hidden;
-    float* gx = scratch;
-    float* gh = scratch + GH;
-    int8_t* qx = (int8_t*)(scratch + 2 * GH);
+    float* g = scratch;
+    float* gh_n = scratch + GH;
+    int8_t* qx = (int8_t*)(scratch + GH + (gates == 3 ? p->hidden : 0));
     int8_t* qh = qx + p->w.cols;
     const float sx = kwsc_quantize_s8(x, p->w.cols, p->input_scale, p->w.col, qx);
     const float sh = kwsc_quantize_s8(h, p->hidden, p->hidden_scale, p->r.col, qh);
-    kwsc_qmatvec(&p->w, 0, GH, qx, sx, p->bias_input, gx);
-    kwsc_qmatvec(&p->r, 0, hidden_rows, qh, sh, p->bias_hidden, gh);
-    return gx;
+    kwsc_qmatvec(&p->w, 0, GH, qx, sx, p->bias_input, g, 0);
+    kwsc_qmatvec(&p->r, 0, summed_rows, qh, sh, p->bias_hidden, g, 1);
+    if (gates == 3 && p->linear_before_reset) {
+        kwsc_qmatvec(&p->r, 2 * p->hidden, p->hidden, qh, sh, p->bias_hidden + 2 * p->hidden, gh_n, 0);
+    }
 }
 
 void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out) {
     const int32_t H = p->hidden;
-    float* gx = qgates(p, 3, p->linear_before_reset ? 3 * H : 2 * H, x, h, scratch);
-    float* gh = gx + 3 * H;
+    float* g = scratch;
+    float* gh_n = scratch + 3 * H;
     int32_t j;
-    for (j = 0; j < 2 * H; ++j) gx[j] = gx[j] + gh[j]; /* z, r pre-activations */
-    kwsc_activate_vec(p->rec_act, gx, 2 * H);
+    qgates(p, 3, 2 * H, x, h, scratch);
+    kwsc_activate_vec(p->rec_act, g, 2 * H); /* z, r */
     if (p->linear_before_reset) {
-        for (j = 0; j < H; ++j) gx[2 * H + j] = gx[2 * H + j] + gx[H + j] * gh[2 * H + j];
+        for (j = 0; j < H; ++j) g[2 * H + j] = g[2 * H + j] + g[H + j] * gh_n[j];
     } else {
-        /* R_n (r * h) + b_n: r * h is its own vector, quantized by the hidden state's rule */
-        int8_t* qrh = (int8_t*)(scratch + 6 * H) + p->w.cols;
+        /* R_n (r * h) + b_n: r * h is its own vector, quantized by the hidden state's rule (into qh's place) */
+        int8_t* qrh = (int8_t*)(scratch + 4 * H) + p->w.cols;
         float srh;
-        for (j = 0; j < H; ++j) out[j] = gx[H + j] * h[j];
+        for (j = 0; j < H; ++j) out[j] = g[H + j] * h[j];
         srh = kwsc_quantize_s8(out, H, p->hidden_scale, p->r.col, qrh);
-        kwsc_qmatvec(&p->r, 2 * H, H, qrh, srh, p->bias_hidden + 2 * H, gh);
-        for (j = 0; j < H; ++j) gx[2 * H + j] = gx[2 * H + j] + gh[j];
+        kwsc_qmatvec(&p->r, 2 * H, H, qrh, srh, p->bias_hidden + 2 * H, g + 2 * H, 1);
     }
-    kwsc_activate_vec(p->act, gx + 2 * H, H);
+    kwsc_activate_vec(p->act, g + 2 * H, H);
     for (j = 0; j < H; ++j) {
-        const float n = gx[2 * H + j];
-        out[j] = n + gx[j] * (h[j] - n);
+        const float n = g[2 * H + j];
+        out[j] = n + g[j] * (h[j] - n);
     }
     kwsc_copy_f32(out, h, H);
 }
@@ -109,10 +112,9 @@ void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
 void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
                      float* out_h, float* out_c) {
     const int32_t H = p->hidden;
-    float* g = qgates(p, 4, 4 * H, x, h, scratch);
-    const float* gh = g + 4 * H;
+    float* g = scratch;
     int32_t j;
-    for (j = 0; j < 4 * H; ++j) g[j] = g[j] + gh[j];
+    qgates(p, 4, 4 * H, x, h, scratch);
     kwsc_activate_vec(p->rec_act, g, 2 * H);
     kwsc_activate_vec(p->act, g + 2 * H, H);
     kwsc_activate_vec(p->rec_act, g + 3 * H, H);
@@ -128,9 +130,8 @@ void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float*
 
 void kwsc_qrnn_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out) {
     const int32_t H = p->hidden;
-    float* g = qgates(p, 1, H, x, h, scratch);
-    int32_t j;
-    for (j = 0; j < H; ++j) out[j] = g[j] + g[H + j];
+    qgates(p, 1, H, x, h, scratch);
+    kwsc_copy_f32(scratch, out, H);
     kwsc_activate_vec(p->act, out, H);
     kwsc_copy_f32(out, h, H);
 }
