@@ -371,6 +371,8 @@ def c_project_summary(result) -> str:
         text += "\n  built with make: " + ", ".join(what)
     else:
         text += " (not built: --build compiles it)"
+    for note in getattr(result, "notes", ()):
+        text += f"\n  note: {note}"
     return text
 
 
