@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_output", "atomic_write"]
+__all__ = ["atomic_output", "atomic_write", "same_file", "refuse_overwriting"]
 
 
 def _file_mode() -> int:
@@ -46,3 +46,27 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
     """Write bytes or text to a file atomically (see ``atomic_output``)."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     atomic_output(path, lambda f: f.write(payload))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one existing file (through any symlink or hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def refuse_overwriting(output: str | os.PathLike, inputs, command: str) -> None:
+    """Raise InputError when ``output`` is one of the command's inputs: writing it would replace what is read.
+
+    Args:
+        output: a path the command is about to write.
+        inputs: ``(role, path)`` pairs, e.g. ``[("model", args.model)]``; None paths are skipped.
+        command: the command's name, for the message.
+    """
+    from kwsc.errors import InputError
+
+    for role, path in inputs:
+        if path is not None and same_file(output, path):
+            raise InputError(f"{command}: the output {output} is the {role} this command reads; it would be "
+                             f"replaced: write to another file; nothing written")
