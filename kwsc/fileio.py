@@ -1,7 +1,11 @@
 """Atomic file output: every file kwsc writes appears whole or not at all (temp file in the same folder + rename).
 
 The one implementation used by every layer (the IR's ``.kwsc`` writer, backends, data, training, evaluation);
-it imports only the standard library, so any module may use it.
+it imports only the standard library (and ``kwsc.errors`` for its one refusal), so any module may use it.
+
+Temp files are named ``.<name>.<pid>.<random>.tmp``. An exception, Ctrl-C, or SIGTERM (the ``kwsc`` command turns
+it into an exception) removes them; SIGKILL cannot be caught, so ``remove_stale_temps`` removes the temp files of
+a target whose writing process no longer runs (make-dataset calls it before writing its tens of MB).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_output", "atomic_write", "same_file", "refuse_overwriting"]
+__all__ = ["atomic_output", "atomic_write", "same_file", "refuse_overwriting", "remove_stale_temps"]
 
 
 def _file_mode() -> int:
@@ -27,7 +31,7 @@ def atomic_output(path: str | os.PathLike, write) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -70,3 +74,34 @@ def refuse_overwriting(output: str | os.PathLike, inputs, command: str) -> None:
         if path is not None and same_file(output, path):
             raise InputError(f"{command}: the output {output} is the {role} this command reads; it would be "
                              f"replaced: write to another file; nothing written")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process (or not a pid): not ours to judge
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files ``atomic_output`` left for ``path`` in processes that no longer run (killed with
+    SIGKILL, or a power cut); returns what was removed. Temp files of running processes are left alone."""
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for tmp in candidates:
+        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed

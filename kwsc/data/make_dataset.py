@@ -35,7 +35,7 @@ from kwsc.compat import require_featurizer
 from kwsc.data.dataset import Dataset
 from kwsc.data.training_list import read_lines
 from kwsc.errors import InputError, KwscError
-from kwsc.fileio import refuse_overwriting
+from kwsc.fileio import refuse_overwriting, remove_stale_temps
 
 __all__ = ["make_dataset", "DatasetResult", "TooManyBadFiles", "padding_rows", "clip_rows", "CHUNK_FILES"]
 
@@ -357,6 +357,7 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     labels = np.repeat(np.array([label for label, _ in entries] or [""], dtype=str)[: len(entries)], counts)
     dataset = Dataset(features, labels, categories,
                       [feat.sample_rate, feat.input_size, feat.output_size, window_size, shift])
+    remove_stale_temps(out_path)  # what an earlier run killed with SIGKILL left (SIGTERM cleans up itself)
     path = dataset.save(out_path)
     per_label = {c: int((dataset.labels == c).sum()) for c in categories}
     return DatasetResult(path, len(dataset), len(entries), per_label, failures,
