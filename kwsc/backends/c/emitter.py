@@ -92,6 +92,13 @@ def _c_string(text: str) -> str:
     return "".join(out)
 
 
+def _c_comment(text: str) -> str:
+    """A name safe inside a C comment: printable ASCII only, no comment delimiters or line continuations (a node
+    named ``x */ code /*`` or holding a newline would otherwise put code into the generated model)."""
+    safe = "".join(ch if 32 <= ord(ch) < 127 and ch != "\\" else "?" for ch in str(text))
+    return safe.replace("*/", "*?").replace("/*", "?*")
+
+
 @lru_cache(maxsize=1)
 def _environment():
     import jinja2
@@ -100,6 +107,7 @@ def _environment():
                              keep_trailing_newline=True, autoescape=False)
     env.filters["c_values"] = _c_values
     env.filters["c_string"] = _c_string
+    env.filters["c_comment"] = _c_comment
     return env
 
 

@@ -213,3 +213,21 @@ def test_a_graph_without_input_is_one_clear_error(tmp_path):
     with pytest.raises(BackendError, match="has no input: the C API calls the model once per input frame"):
         emit_c(verify(g), tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_hostile_names_stay_inside_comments(tmp_path):
+    """Names end up in comments of the generated C: a newline or a comment end in them must not become code."""
+    skip_without_toolchain("host")
+    g = Graph("names")
+    x = g.add_input([4], name="in\nint evil_input = 1;")
+    y = g.op1("Relu", x, name="relu */ int evil_node = 1; /* \\")
+    g.add_output(y, name="out\r\nint evil_output = 1;")
+    emit_c(verify(g), tmp_path, build=True)
+    for name in ("model.c", "model.h"):
+        for line in (tmp_path / name).read_text().splitlines():
+            if "int evil" in line:  # the injected declaration (sanitized identifiers read in_int_evil_…)
+                stripped = line.strip()
+                assert stripped.startswith("//") or (stripped.startswith("/*") and stripped.endswith("*/")
+                                                     and stripped.count("*/") == 1), line
+    nm = subprocess.run(["nm", str(tmp_path / "libmodel.so")], capture_output=True, text=True, check=True).stdout
+    assert " evil_" not in nm  # no injected global
