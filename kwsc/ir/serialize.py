@@ -158,8 +158,7 @@ def graph_from_json(doc: Any, where: str = "<memory>") -> Graph:
             raise type(exc)(f"{loc}: {exc}") from None
         except (KeyError, TypeError, AttributeError) as exc:
             raise FormatError(f"{loc}: malformed node entry ({type(exc).__name__}: {exc})") from None
-    verify(graph)
-    return validate(graph, where)
+    return verify(graph)
 
 
 def save(graph: Graph, path: str | os.PathLike) -> None:
@@ -191,5 +190,5 @@ def load(path: str | os.PathLike) -> Graph:
         truncated = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
         hint = " (file truncated?)" if truncated else ""
         raise FormatError(f"{path}:{exc.lineno}:{exc.colno}: malformed kwsc model: {exc.msg}{hint}") from None
-    with quiet_numpy():
-        return graph_from_json(doc, str(path))
+    with quiet_numpy():  # a file is checked at the door; graph_from_json alone stays lossless (NaN weights too)
+        return validate(graph_from_json(doc, str(path)), str(path))
