@@ -15,6 +15,14 @@ from kwsc.frontends.onnx._load import dtype_from_onnx, node_label
 __all__ = ["check_nodes", "check_declared_outputs"]
 
 
+_KINDS = {"INT": "int", "FLOAT": "float", "STRING": "str", "TENSOR": "tensor", "INTS": "ints", "FLOATS": "floats",
+          "STRINGS": "strs", "GRAPH": "graph", "TENSORS": "tensors", "GRAPHS": "graphs", "UNDEFINED": "undefined"}
+
+
+def _kind(name: str) -> str:
+    return _KINDS.get(name, name.lower())
+
+
 def _first_line(exc: Exception) -> str:
     text = " ".join(str(exc).strip().splitlines()[:1]) or type(exc).__name__
     return text[:300]
@@ -62,8 +70,8 @@ def check_nodes(model, where: str, opset: int) -> None:
                 raise FrontendError(f"{label}: attribute {a.name!r} refers to a function attribute; not supported")
             if a.type != spec.type:
                 got = AttributeProto.AttributeType.Name(a.type) if a.type in AttributeProto.AttributeType.values() \
-                    else str(a.type)
-                raise FrontendError(f"{label}: attribute {a.name!r} must be {spec.type.name}, got {got}")
+                    else f"type {a.type}"
+                raise FrontendError(f"{label}: attribute {a.name!r} must be {_kind(spec.type.name)}, got {_kind(got)}")
         missing = [name for name, spec in schema.attributes.items() if spec.required and name not in seen]
         if missing:
             raise FrontendError(f"{label}: required attribute {', '.join(map(repr, missing))} is missing")
