@@ -12,7 +12,7 @@ from __future__ import annotations
 from kwsc.errors import FrontendError
 from kwsc.frontends.onnx._load import dtype_from_onnx, node_label
 
-__all__ = ["check_nodes", "check_declared_outputs"]
+__all__ = ["check_model", "check_nodes", "check_declared_outputs"]
 
 
 _KINDS = {"INT": "int", "FLOAT": "float", "STRING": "str", "TENSOR": "tensor", "INTS": "ints", "FLOATS": "floats",
@@ -28,8 +28,29 @@ def _first_line(exc: Exception) -> str:
     return text[:300]
 
 
-def check_nodes(model, where: str, opset: int) -> None:
-    """Every node of the default domain against its ONNX schema at ``opset``; every input resolves."""
+def check_model(model, where: str, opset: int, translated: set[str] | frozenset[str]) -> None:
+    """The model as written (before any opset upgrade): IR version, unique names, and every node of the default
+    domain that kwsc translates (``translated``; the others get the importer's list of unsupported ops) against its
+    ONNX schema at ``opset``; every input resolves."""
+    import onnx
+
+    if not 3 <= model.ir_version <= onnx.IR_VERSION:
+        raise FrontendError(f"{where}: IR version {model.ir_version} is outside what kwsc (onnx {onnx.__version__}) "
+                            f"reads: 3–{onnx.IR_VERSION}")
+    graph = model.graph
+    for kind, names in (("graph input", [vi.name for vi in graph.input]),
+                        ("initializer", [t.name for t in graph.initializer]),
+                        ("graph output", [vi.name for vi in graph.output])):
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise FrontendError(f"{where}: {kind} {name!r} is listed twice")
+            seen.add(name)
+    check_nodes(model, where, opset, translated)
+
+
+def check_nodes(model, where: str, opset: int, translated: set[str] | frozenset[str]) -> None:
+    """Every translated node of the default domain against its ONNX schema at ``opset``; every input resolves."""
     from onnx import AttributeProto, checker, defs
 
     graph = model.graph
@@ -44,7 +65,7 @@ def check_nodes(model, where: str, opset: int) -> None:
             if name and name not in known:
                 raise FrontendError(f"{label}: input {index} {name!r} names no tensor (no node output, initializer "
                                     "or graph input has that name)")
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in translated:
             continue  # refused by the importer's op check, with the list of supported ops
         try:
             schema = defs.get_schema(node.op_type, opset, "")

@@ -23,7 +23,6 @@ from typing import Any, Callable
 import numpy as np
 
 from kwsc.errors import FrontendError, KwscError, UnsupportedOpError
-from kwsc.frontends.onnx._door import check_nodes
 from kwsc.frontends.onnx._load import MAX_ELEMENTS, dtype_from_onnx, node_label, tensor_to_array
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.semantics import static_outputs
@@ -177,7 +176,6 @@ class Importer:
     def run(self) -> Graph:
         graph_proto = self.model.graph
         self._check_ops(graph_proto)
-        check_nodes(self.model, self.where, self.opset)
         for init in graph_proto.initializer:
             if not init.name:
                 raise FrontendError(f"{self.where}: an initializer has no name")
