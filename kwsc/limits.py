@@ -67,14 +67,19 @@ def limits_table() -> str:
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|-?Infinity|NaN')
 
 
+# A \uXXXX escape of half a surrogate pair: valid JSON, but no character (it cannot be printed or written).
+_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|"
+                             r"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def _position(text: str, offset: int) -> str:
     line = text.count("\n", 0, offset) + 1
     return f"{line}:{offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
 
 
 def check_json_text(text: str, where: str) -> None:
-    """Refuse JSON nested deeper than ``MAX_JSON_DEPTH`` or holding ``NaN``/``Infinity`` (FormatError
-    ``where:line:col``); linear in the text, no recursion."""
+    """Refuse JSON nested deeper than ``MAX_JSON_DEPTH``, holding ``NaN``/``Infinity`` or a lone surrogate escape
+    (FormatError ``where:line:col``); linear in the text, no recursion."""
     depth = 0
     for match in _TOKENS.finditer(text):
         token = match.group()
@@ -88,6 +93,11 @@ def check_json_text(text: str, where: str) -> None:
         elif token[0] != '"':
             raise FormatError(f"{where}:{_position(text, match.start())}: {token} is not a number kwsc reads "
                               "(non-finite values are refused)")
+    if "\\u" in text:
+        lone = _LONE_SURROGATE.search(text)
+        if lone:
+            raise FormatError(f"{where}:{_position(text, lone.start())}: {lone.group()} is half a surrogate pair, "
+                              "not a character")
 
 
 def _hooks(where: str) -> dict[str, Callable]:

@@ -145,7 +145,7 @@ register(OpDef(
            "num_filters": Attr("int", 40, low=1, high=MAX_FILTERS),
            "fft_size": Attr("int", 0, doc="FFT size used for bin placement; 0 = 2·(input length − 1)", low=0,
                             high=MAX_FFT),
-           "offset": Attr("float", 0.0)},
+           "offset": Attr("float", 0.0, low=-1e6, high=1e6)},
     infer=_infer_filterbank, kernel=_filterbank("mel"),
     doc="HTK mel triangles (1127·ln(1+f/700)) on integer bins floor(f·(fft_size+1)/sr), peak 1, support [lo, hi).",
 ))
@@ -153,7 +153,7 @@ register(OpDef(
 register(OpDef(
     name="LinearFilterBank", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"sample_rate": Attr("float", 16000.0, low=MIN_SAMPLE_RATE, high=MAX_SAMPLE_RATE),
-           "num_filters": Attr("int", 40, low=1, high=MAX_FILTERS), "offset": Attr("float", 0.0)},
+           "num_filters": Attr("int", 40, low=1, high=MAX_FILTERS), "offset": Attr("float", 0.0, low=-1e6, high=1e6)},
     infer=_infer_filterbank, kernel=_filterbank("linear"),
     doc="Linearly spaced triangles; bins floor(f·(K+1)/sr) with K the input length (ELL's quirk).",
 ))

@@ -126,11 +126,14 @@ def _judge(name: str, rc, err: str, written: Path | None) -> Outcome | None:
     if rc != 2:
         text = lines[-1] if lines else f"exit {rc}"
         return Outcome("memory" if "MemoryError" in text else "internal-error", f"{name}: exit {rc}: {text[:300]}")
-    if len(lines) != 1 or not lines[0].startswith("kwsc: "):
-        return Outcome("messy-error", f"{name}: {len(lines)} stderr lines: " + " | ".join(lines)[:400])
+    # One error line, last; progress notes before it are fine (listen says what it loads), warnings are not.
+    errors = [line for line in lines if line.startswith("kwsc: error:")]
+    noise = [line for line in lines if "Traceback" in line or "Warning" in line or "warning:" in line.lower()]
+    if len(errors) != 1 or lines[-1] != errors[0] or noise:
+        return Outcome("messy-error", f"{name}: {len(lines)} stderr lines: " + " | ".join(lines)[-400:])
     if written is not None and written.exists():
-        return Outcome("wrote-on-error", f"{name}: wrote {written.name} and exited 2: {lines[0][:200]}")
-    return Outcome("refused", f"{name}: {lines[0][:300]}", lines)
+        return Outcome("wrote-on-error", f"{name}: wrote {written.name} and exited 2: {errors[0][:200]}")
+    return Outcome("refused", f"{name}: {errors[0][:300]}", errors)
 
 
 def _feeds(session, ir_inputs: dict, rng) -> dict[str, np.ndarray]:
