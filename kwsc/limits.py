@@ -48,7 +48,7 @@ LIMITS: dict[str, tuple[Any, str]] = {
     "MAX_DCT": (MAX_DCT, "length of a DCT"),
     "MAX_IIR_TAPS": (MAX_IIR_TAPS, "coefficients of an IIR filter (b, a each)"),
     "SAMPLE_RATE": (f"{MIN_SAMPLE_RATE:g}–{MAX_SAMPLE_RATE:g}", "Hz, filter banks and VAD"),
-    "MAX_ABS_CONSTANT": (MAX_ABS_CONSTANT, "|float constant| (weights, biases); NaN/Inf refused"),
+    "MAX_ABS_CONSTANT": (MAX_ABS_CONSTANT, "absolute value of a float constant (weights, biases); NaN/Inf refused"),
     "MAX_JSON_DEPTH": (MAX_JSON_DEPTH, "nesting of .ell/.kwsc JSON"),
     "MAX_JSON_INT_DIGITS": (MAX_JSON_INT_DIGITS, "digits of a JSON integer; NaN/Infinity/1e999 refused"),
 }

@@ -47,6 +47,19 @@ def check_model(model, where: str, opset: int, translated: set[str] | frozenset[
                 raise FrontendError(f"{where}: {kind} {name!r} is listed twice")
             seen.add(name)
     check_nodes(model, where, opset, translated)
+    if all(n.domain in ("", "ai.onnx") and n.op_type in translated for n in graph.node):
+        _check_types(model, where)
+
+
+def _check_types(model, where: str) -> None:
+    """ONNX's type and shape inference in strict mode: an op's type parameter bound to two element types, or an
+    inferred shape that contradicts a declared one, is what onnxruntime refuses when it resolves the graph."""
+    from onnx import shape_inference
+
+    try:
+        shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except (shape_inference.InferenceError, RuntimeError, ValueError) as exc:
+        raise FrontendError(f"{where}: {_first_line(exc)}") from None
 
 
 def check_nodes(model, where: str, opset: int, translated: set[str] | frozenset[str]) -> None:
