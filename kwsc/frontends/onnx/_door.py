@@ -9,6 +9,8 @@ attribute names, types and required attributes per schema, attributes whose stor
 
 from __future__ import annotations
 
+import re
+
 from kwsc.errors import FrontendError
 from kwsc.frontends.onnx._load import dtype_from_onnx, node_label
 
@@ -59,7 +61,13 @@ def _check_types(model, where: str) -> None:
     try:
         shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except (shape_inference.InferenceError, RuntimeError, ValueError) as exc:
-        raise FrontendError(f"{where}: {_first_line(exc)}") from None
+        text = _first_line(exc)
+        for noise in ("[ShapeInferenceError] Inference error(s): ", "[TypeInferenceError] Inference error(s): "):
+            text = text.replace(noise, "")
+        match = re.match(r"\(op_type:(\w+), node name: ([^)]*)\): (?:\[\w+\] )?(.*)", text)
+        if match:  # kwsc's way of naming a node
+            text = f"node {match.group(2)!r} ({match.group(1)}): {match.group(3)}"
+        raise FrontendError(f"{where}: {text} (ONNX type and shape inference)") from None
 
 
 def check_nodes(model, where: str, opset: int, translated: set[str] | frozenset[str]) -> None:
