@@ -36,8 +36,12 @@ from kwsc.ir.ops import OpDef, StateVar, fail, in_type, param, register
 from kwsc.ir.types import TensorType
 
 __all__ = ["DetectorParams", "MAX_SMOOTHING", "detector_tick", "detector_scan", "suppression_frames",
-           "initial_state", "detector_tables"]
+           "initial_state", "detector_tables",
+           "BACKGROUND_LABELS"]
 
+# Labels that never fire by default (the model's way of saying: no keyword); add_detector ignores these classes.
+BACKGROUND_LABELS = frozenset({"_silence_", "_unknown_", "silence", "unknown", "background", "<null>",
+                               "_background_noise_"})
 MAX_SMOOTHING = 1024  # frames; the ring buffer is smoothing × classes floats of state
 
 
