@@ -190,6 +190,20 @@ class StreamingDetector:
                       "ignore": [i for i, lab in enumerate(self.labels) if lab in ignore]}
         self.reset()
 
+    @classmethod
+    def from_attrs(cls, labels: list[str], frame_seconds: float, attrs: Mapping) -> "StreamingDetector":
+        """The detector a model's own Detector node describes (its attributes, as ``add_detector`` set them)."""
+        self = cls.__new__(cls)
+        self.labels = list(labels)
+        self.frame_seconds = frame_seconds
+        self.attrs = {k: (list(attrs[k]) if k in ("thresholds", "ignore") else int(attrs[k]))
+                      for k in ("smoothing", "thresholds", "suppression", "ignore")}
+        self.threshold = self.attrs["thresholds"]
+        self.smoothing = self.attrs["smoothing"]
+        self.refractory_s = (self.attrs["suppression"] + 1) * frame_seconds if self.attrs["suppression"] else 0.0
+        self.reset()
+        return self
+
     def reset(self) -> None:
         from kwsc.ir.op_detect import initial_state
 
