@@ -36,7 +36,7 @@ from kwsc.ir.ops import OpDef, StateVar, fail, in_type, param, register
 from kwsc.ir.types import TensorType
 
 __all__ = ["DetectorParams", "MAX_SMOOTHING", "detector_tick", "detector_scan", "suppression_frames",
-           "initial_state", "detector_tables",
+           "initial_state", "detector_tables", "detector_sweep",
            "BACKGROUND_LABELS"]
 
 # Labels that never fire by default (the model's way of saying: no keyword); add_detector ignores these classes.
@@ -172,15 +172,7 @@ def detector_scan(attrs, seq: np.ndarray, state: dict[str, np.ndarray]) -> tuple
         return np.stack(outs), state
     thresholds, active = detector_tables(attrs, classes)
     p0, f0 = int(np.asarray(pos0).reshape(-1)[0]), int(np.asarray(filled0).reshape(-1)[0])
-    t = np.arange(steps)
-    total = None
-    for s in range(window):
-        last = t - (p0 + t - s) % window  # the tick that last wrote slot s (negative: still the initial content)
-        content = np.where((last >= 0).reshape((steps,) + (1,) * (len(batch) + 1)),
-                           seq[np.maximum(last, 0)], ring0[..., s, :][None])
-        total = content.astype(np.float32) if total is None else (total + content).astype(np.float32)
-    filled = np.minimum(f0 + t + 1, window).astype(np.float32)
-    mean = (total / filled.reshape((steps,) + (1,) * (len(batch) + 1))).astype(np.float32)
+    mean = _smoothed(seq, ring0, p0, f0)
     k, score = _choose(mean, active)
     candidate = score > thresholds[k]  # (T, *batch)
     suppression = int(attrs["suppression"])
@@ -199,6 +191,50 @@ def detector_scan(attrs, seq: np.ndarray, state: dict[str, np.ndarray]) -> tuple
     new_state = {"ring": ring, "pos": np.full(batch, (p0 + steps) % window, np.int32),
                  "filled": np.full(batch, min(f0 + steps, window), np.int32), "hold": hold}
     return out, new_state
+
+
+def _smoothed(seq: np.ndarray, ring0: np.ndarray, p0: int, f0: int) -> np.ndarray:
+    """The moving averages m (T, *batch, C) of step 2 for a whole sequence, from ring ``ring0`` at ``pos`` p0 with
+    ``filled`` f0: each slot's content at each tick, summed in slot order (the same float32 roundings)."""
+    steps = seq.shape[0]
+    window = ring0.shape[-2]
+    lead = (1,) * (seq.ndim - 1)
+    t = np.arange(steps)
+    total = None
+    for s in range(window):
+        last = t - (p0 + t - s) % window  # the tick that last wrote slot s (negative: still the initial content)
+        content = np.where((last >= 0).reshape((steps,) + lead), seq[np.maximum(last, 0)], ring0[..., s, :][None])
+        total = content.astype(np.float32) if total is None else (total + content).astype(np.float32)
+    filled = np.minimum(f0 + t + 1, window).astype(np.float32)
+    return (total / filled.reshape((steps,) + lead)).astype(np.float32)
+
+
+def detector_sweep(probs: np.ndarray, thresholds, smoothing: int, suppression: int,
+                   ignore=()) -> list[np.ndarray]:
+    """The Detector's detections on ``probs`` (T, C), from reset, for many thresholds at once (one threshold for
+    every class each): per threshold, the (ticks, classes, scores) that fired, as a (n, 3) float array.
+
+    Exactly ``detector_scan`` run once per threshold (tested), at the cost of one smoothing and one walk over the
+    ticks where the best keyword beats the lowest threshold: what a DET sweep needs.
+    """
+    probs = np.asarray(probs, np.float32)
+    steps, classes = probs.shape
+    thresholds = np.asarray(thresholds, np.float32).reshape(-1)
+    attrs = {"smoothing": int(smoothing), "thresholds": [0.5], "suppression": int(suppression), "ignore": list(ignore)}
+    _, active = detector_tables(attrs, classes)
+    if steps == 0 or thresholds.size == 0:
+        return [np.zeros((0, 3)) for _ in thresholds]
+    mean = _smoothed(probs, np.zeros((int(smoothing), classes), np.float32), 0, 0)
+    k, score = _choose(mean, active)
+    last_fire = np.full(thresholds.size, -(int(suppression) + 1), np.int64)
+    fired: list[list[int]] = [[] for _ in thresholds]
+    for tick in np.flatnonzero(score > thresholds.min()):
+        fire = (score[tick] > thresholds) & (tick - last_fire > suppression)
+        last_fire = np.where(fire, tick, last_fire)
+        for j in np.flatnonzero(fire):
+            fired[j].append(int(tick))
+    return [np.stack([np.asarray(f, np.float64), k[f].astype(np.float64), score[f].astype(np.float64)], axis=1)
+            if f else np.zeros((0, 3)) for f in fired]
 
 
 def _flat(node, x: np.ndarray, lead: int) -> np.ndarray:

@@ -7,7 +7,9 @@ only a list of operating points::
     {"curve": [{"threshold": 0.8, "smoothing": 3, "fa_per_hour": 1.2, "hit_rate": 0.71}, ...]}
 
 (``points`` or a ``det`` object holding ``curve``/``points`` are read too; ``smoothing`` and ``refractory_s`` per
-point are optional; ``hit_rate`` may be a fraction or a percentage, ``false_alarms_per_hour`` names FA/h too).
+point are optional, a top-level ``scoring.refractory_s`` applies to every point; ``hit_rate`` may be a fraction or a
+percentage, ``false_alarms_per_hour`` names FA/h too). The chosen point's smoothing and refractory time go into the
+Detector with its threshold, since the false-alarm rate was measured with them.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ def read_curve(path: str | Path) -> list[dict[str, float]]:
     if not isinstance(points, list) or not points:
         raise PassError(f"add_detector: {p} has no operating points (expected {{\"curve\": [{{\"threshold\": …, "
                         f"\"fa_per_hour\": …, \"hit_rate\": …}}, …]}})")
+    scoring = doc.get("scoring") if isinstance(doc, dict) else None
+    measured_refractory = _number(scoring, "refractory_s") if isinstance(scoring, dict) else None
     out = []
     for i, point in enumerate(points):
         if not isinstance(point, dict):
@@ -139,6 +143,8 @@ def read_curve(path: str | Path) -> list[dict[str, float]]:
         for key in ("smoothing", "refractory_s"):
             if _number(point, key) is not None:
                 row[key] = _number(point, key)
+        if "refractory_s" not in row and measured_refractory is not None:
+            row["refractory_s"] = measured_refractory  # the curve holds only with the refractory it was swept with
         out.append(row)
     return out
 

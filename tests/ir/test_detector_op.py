@@ -13,7 +13,7 @@ from kwsc.backends.reference import Interpreter
 from kwsc.errors import BackendError, VerifyError
 from kwsc.evaluate.streaming import StreamingDetector
 from kwsc.ir import Graph, get_op, load, save, verify
-from kwsc.ir.op_detect import detector_scan, detector_tick, initial_state, suppression_frames
+from kwsc.ir.op_detect import detector_scan, detector_sweep, detector_tick, initial_state, suppression_frames
 
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down"]
 
@@ -182,3 +182,18 @@ def test_ell_and_onnx_refuse_it_in_one_line(tmp_path):
 
     with pytest.raises(BackendError, match="the keyword detector has no ONNX form"):
         to_onnx(detector())
+
+
+def test_sweep_equals_the_op_at_every_threshold():
+    """detector_sweep (what a DET sweep needs) gives exactly the op's detections for each threshold."""
+    probs = stream(2000, seed=11)
+    thresholds = [0.2, 0.35, 0.5, 0.65, 0.8, 0.95]
+    for smoothing, suppression in ((1, 0), (3, 15), (5, 31)):
+        swept = detector_sweep(probs, thresholds, smoothing, suppression, ignore=[0, 1])
+        for threshold, got in zip(thresholds, swept):
+            g = detector(smoothing=smoothing, thresholds=[threshold], suppression=suppression, ignore=[0, 1])
+            out = Interpreter(g).run(probs)
+            ticks = np.flatnonzero(out[:, 0] >= 0)
+            want = np.stack([ticks, out[ticks, 0], out[ticks, 1]], axis=1)
+            np.testing.assert_array_equal(got, want, err_msg=f"smoothing {smoothing}, threshold {threshold}")
+        assert len(swept[0]) > len(swept[-1]) > 0

@@ -127,6 +127,11 @@ def test_threshold_from_the_curve_at_a_false_alarm_rate(tmp_path):
     assert choose_operating_point(read_curve(path), 100.0)["threshold"] == 0.5
     with pytest.raises(PassError, match="no point of .* reaches 0.1 false alarms per hour \\(the lowest is 0.2/h\\)"):
         add(classifier(), curve=str(path), fa_per_hour=0.1)
+    # the refractory time the benchmark swept with (its "scoring" record) comes with the threshold
+    scored = tmp_path / "scored.json"
+    scored.write_text(json.dumps({"scoring": {"refractory_s": 0.5}, "curve": POINTS}))
+    result, _ = add(classifier(), curve=str(scored), fa_per_hour=2.0)
+    assert result.find("Detector")[0].attrs["suppression"] == 15
     # percentages and a nested "det" object are read too
     nested = tmp_path / "nested.json"
     nested.write_text(json.dumps({"det": {"points": [{"threshold": 0.7, "false_alarms_per_hour": 1, "hit_rate": 64}]}}))
