@@ -12,7 +12,6 @@ how many keywords it catches, how often it fires on nothing (false alarms per ho
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -171,6 +170,8 @@ class StreamingDetector:
 
     def __init__(self, labels: list[str], frame_seconds: float, threshold=0.8, smoothing: int = 1,
                  refractory_s: float = 1.0, ignore: frozenset[str] = BACKGROUND_LABELS) -> None:
+        from collections.abc import Mapping
+
         from kwsc.ir.op_detect import suppression_frames
 
         self.labels = list(labels)
@@ -191,7 +192,7 @@ class StreamingDetector:
         self.reset()
 
     @classmethod
-    def from_attrs(cls, labels: list[str], frame_seconds: float, attrs: Mapping) -> "StreamingDetector":
+    def from_attrs(cls, labels: list[str], frame_seconds: float, attrs) -> "StreamingDetector":
         """The detector a model's own Detector node describes (its attributes, as ``add_detector`` set them)."""
         self = cls.__new__(cls)
         self.labels = list(labels)
