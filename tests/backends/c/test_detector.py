@@ -8,6 +8,7 @@ keywords on the host and under qemu, and the generated example program must prin
 
 from __future__ import annotations
 
+import ctypes
 import subprocess
 import wave
 
@@ -145,3 +146,22 @@ def test_example_prints_the_models_keyword_events(tmp_path, speech_stream, speec
     run = subprocess.run([str(tmp_path / "c" / "example"), str(wav)], capture_output=True, text=True, check=True,
                          timeout=120)
     assert len(want) >= 3 and run.stdout.splitlines() == want
+    # the API's callback form: kws_PredictEvents calls back (context, keyword, score) exactly on those ticks
+    lib = ctypes.CDLL(str(tmp_path / "c" / "libkws.so"))
+    callback_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_float)
+    events = []
+    on_detection = callback_type(lambda context, keyword, score: events.append((context, keyword, score)))
+    floats = ctypes.POINTER(ctypes.c_float)
+    lib.kws_PredictEvents.argtypes = [ctypes.c_void_p, floats, floats, floats, callback_type]
+    lib.kws_Reset()
+    scores, detection_out = np.zeros(12, np.float32), np.zeros(2, np.float32)
+    ticks = []
+    for t, frame in enumerate(np.ascontiguousarray(frames, np.float32)):
+        before = len(events)
+        lib.kws_PredictEvents(ctypes.c_void_p(1234), frame.ctypes.data_as(floats), scores.ctypes.data_as(floats),
+                              detection_out.ctypes.data_as(floats), on_detection)
+        ticks += [t] * (len(events) - before)
+    assert [(t, k) for t, (_, k, _) in zip(ticks, events)] == [(t, int(k)) for t, (k, _) in enumerate(detection)
+                                                                 if k >= 0]
+    assert all(context == 1234 for context, _, _ in events)
+    np.testing.assert_allclose([s for _, _, s in events], [s for k, s in detection if k >= 0], rtol=0, atol=1e-5)
