@@ -89,7 +89,8 @@ def speech_stream(speech_dir) -> np.ndarray:
 
 
 def audio_model(threshold: float | None = None) -> Graph:
-    """Featurizer → GRU(64) → Dense(12) → LogSoftmax (seeded weights), with a Detector when a threshold is given."""
+    """Featurizer → GRU(64) → Dense(12) → LogSoftmax (seeded weights), with a Detector when a threshold is
+    given."""
     graph, _ = run_passes(recurrent_classifier("GRU", layers=1, hidden=64, seed=3), ["fuse_featurizer"],
                           {"fuse_featurizer": {"featurizer": tutorial_featurizer()}})
     if threshold is None:
