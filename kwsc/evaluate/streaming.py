@@ -210,12 +210,16 @@ class StreamingDetector:
 
         self._state = initial_state(self.attrs, len(self.labels))
         self._frames = 0
+        self._tables = None
 
     def push(self, probs: np.ndarray) -> Detection | None:
         """Feed one frame of probabilities; returns a Detection when the detector fires on this frame."""
-        from kwsc.ir.op_detect import detector_tick
+        from kwsc.ir.op_detect import detector_tables, detector_tick
 
-        out, self._state = detector_tick(self.attrs, np.asarray(probs, np.float32).reshape(-1), self._state)
+        if self._tables is None:
+            self._tables = detector_tables(self.attrs, len(self.labels))
+        out, self._state = detector_tick(self.attrs, np.asarray(probs, np.float32).reshape(-1), self._state,
+                                         self._tables)
         self._frames += 1
         k = int(out[0])
         return None if k < 0 else Detection(float(self._frames * self.frame_seconds), self.labels[k], float(out[1]))

@@ -127,11 +127,40 @@ def _choose(mean: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return k, score
 
 
-def detector_tick(attrs, probs: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
-    """One tick of NOTE [Detector semantics]: ``probs`` (*batch, C) float32 → (output (*batch, 2), new state)."""
+def _tick_one(attrs, probs: np.ndarray, state: dict, tables) -> tuple[np.ndarray, dict]:
+    """``detector_tick`` for one stream (no batch dimensions), in scalar steps: the same float32 arithmetic."""
+    thresholds, active = tables
+    ring = np.array(state["ring"], np.float32)
+    window = ring.shape[0]
+    pos, filled, hold = int(state["pos"]), int(state["filled"]), int(state["hold"])
+    ring[pos] = probs
+    pos, filled = (pos + 1) % window, min(filled + 1, window)
+    total = ring[0]
+    for i in range(1, window):  # slot order, one float32 rounding per add (as the C loop)
+        total = total + ring[i]
+    mean = total / np.float32(filled)
+    masked = np.where(active & ~np.isnan(mean), mean, np.float32(-np.inf))
+    k = int(masked.argmax())
+    score = masked[k]
+    if score == -np.inf:
+        k = int(np.flatnonzero(active)[0])
+    fire = bool(score > thresholds[k]) and hold == 0
+    hold = int(attrs["suppression"]) if fire else max(hold - 1, 0)
+    out = np.array([k if fire else -1, score], np.float32)
+    return out, {"ring": ring, "pos": np.int32(pos), "filled": np.int32(filled), "hold": np.int32(hold)}
+
+
+def detector_tick(attrs, probs: np.ndarray, state: dict[str, np.ndarray], tables=None) -> tuple[np.ndarray, dict]:
+    """One tick of NOTE [Detector semantics]: ``probs`` (*batch, C) float32 → (output (*batch, 2), new state).
+
+    ``tables``: ``detector_tables(attrs, C)`` when the caller keeps them (a detector ticking live).
+    """
+    probs = np.asarray(probs, np.float32)
     classes = probs.shape[-1]
-    thresholds, active = detector_tables(attrs, classes)
+    thresholds, active = tables if tables is not None else detector_tables(attrs, classes)
     ring, pos, filled, hold = (state[k] for k in ("ring", "pos", "filled", "hold"))
+    if ring.ndim == 2 and probs.ndim == 1:
+        return _tick_one(attrs, probs, state, (thresholds, active))
     window = ring.shape[-2]
     probs = np.broadcast_to(np.asarray(probs, np.float32), ring.shape[:-2] + (classes,))
     slot = np.arange(window) == np.asarray(pos)[..., None]  # (*batch, W)

@@ -118,6 +118,8 @@ def test_scan_equals_ticks_with_batches_and_carried_state():
     batch = np.stack([probs, probs[::-1], stream(400, seed=4)], axis=1)
     batched = Interpreter(g, batch_shape=(3,)).run(batch)
     np.testing.assert_array_equal(batched[:, 0], want)
+    stepped = Interpreter(g, batch_shape=(3,))  # the batched tick (the one-stream tick has its own scalar path)
+    np.testing.assert_array_equal(np.stack([stepped.step(frame) for frame in batch]), batched)
     for b in range(3):
         np.testing.assert_array_equal(batched[:, b], Interpreter(g).run(batch[:, b]))
 
