@@ -31,7 +31,7 @@ from kwsc.errors import InputError
 __all__ = [
     "StreamEvent", "Detection", "StreamReport", "StreamingDetector", "word_bounds", "build_stream", "detect",
     "score_detections", "smoothed_scores", "sweep_detections", "det_curve", "operating_points", "stream_summary",
-    "BACKGROUND_LABELS", "THRESHOLDS", "SMOOTHINGS", "MAX_USES", "check_threshold",
+    "BACKGROUND_LABELS", "THRESHOLDS", "SMOOTHINGS", "MAX_USES", "check_threshold", "operating_points_table",
 ]
 
 # Labels that are never "detections" (the model's way of saying: no keyword).
@@ -451,3 +451,29 @@ def operating_points(curve: Sequence[dict], fa_per_hour: Sequence[float] = (1.0,
     result["best_hit_rate"] = best(list(curve), lambda p: (-p["hit_rate"], p["false_alarms_per_hour"],
                                                            -p["threshold"]))
     return result
+
+
+def operating_points_table(doc: dict) -> list[str]:
+    """A streaming benchmark document (``StreamRun.to_dict()``) as a markdown table of its operating points."""
+    def ms(v):
+        return "—" if v is None else f"{v * 1000:.0f}"
+
+    def row(name, p):
+        if p is None:
+            return f"| {name} | not reached | | | | |"
+        return (f"| {name} | {p['hit_rate']:.1%} | {p['false_alarms_per_hour']:.1f} | {p['threshold']:g} | "
+                f"{p['smoothing']} | {ms(p['latency_median_s'])} / {ms(p['latency_p95_s'])} |")
+
+    at = doc["at_threshold"]
+    s = at["settings"]
+    points = doc["operating_points"]
+    default = {"hit_rate": at["hit_rate"], "false_alarms_per_hour": at["false_alarms_per_hour"],
+               "threshold": s["threshold"], "smoothing": s["smoothing"], "latency_median_s": at["latency_median_s"],
+               "latency_p95_s": at.get("latency_p95_s")}
+    return ["| operating point | hits | false alarms / hour | threshold | smoothing | latency after word end, "
+            "median / p95 (ms) |", "|---|---|---|---|---|---|",
+            row("the given detector", default),
+            row("best hit rate at ≤ 1 false alarm / hour", points.get("hit_rate_at_1_fa_per_hour")),
+            row("best hit rate at ≤ 5 false alarms / hour", points.get("hit_rate_at_5_fa_per_hour")),
+            row("fewest false alarms at ≥ 90 % hits", points.get("fa_per_hour_at_90_percent_hits")),
+            row("best hit rate at any false-alarm rate", points.get("best_hit_rate"))]
