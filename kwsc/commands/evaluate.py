@@ -78,7 +78,7 @@ def register(sub) -> None:
     option(p, "--vad_classifier", help="an explicit VAD-added classifier for the vad mode")
     option(p, "--stream-minutes", type=float, default=0.0,
            help="also run the streaming benchmark on a stream of this many minutes built from the list's wavs "
-                "(keywords, _unknown_, silence, shuffled, over _background_noise_ at 20/10/5 dB SNR; clips reused "
+                "(keywords, _unknown_, silence, shuffled, over _background_noise_ at 30/20/10 dB SNR; clips reused "
                 "up to 8 times): detections at --stream_threshold, and the DET curve swept over thresholds and "
                 "--sweep_smoothing (<output>_stream.json, _stream_det.png)")
     option(p, "--stream_threshold", type=float, default=0.8,
@@ -411,8 +411,9 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
           f"silence, {st['distinct_clips']} distinct clips; {classifier.description}; models "
           f"{run.seconds['models']:.0f} s, sweep {run.seconds['sweep']:.0f} s)")
     print(f"  at threshold {args.stream_threshold:g}, smoothing {args.smoothing}: hits {r.hits} ({r.hit_rate:.1%}), "
-          f"misses {r.misses}, false alarms {r.false_alarms} ({r.false_alarms_per_hour:.1f}/hour), latency after the "
-          f"word end median {_ms(r.latency_median_s)}, 95th percentile {_ms(r.latency_p95_s)}")
+          f"misses {r.misses}, false alarms {r.false_alarms} ({r.false_alarms_per_hour:.1f}/hour; during "
+          f"{', '.join(f'{k} {v}' for k, v in r.false_alarms_on.items())}), latency after the word end median "
+          f"{_ms(r.latency_median_s)}, 95th percentile {_ms(r.latency_p95_s)}")
     print(f"  DET sweep ({len(st['thresholds'])} thresholds × smoothing {','.join(map(str, st['smoothings']))}; "
           f"false-alarm resolution {resolution:.2g}/hour):")
     for line in operating_point_lines(run.points):

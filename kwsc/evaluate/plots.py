@@ -136,7 +136,7 @@ def plot_det(curve: Sequence[dict], points: dict, path: str | Path, resolution: 
     ax.set_xlabel(f"false alarms per hour (log; dotted line = none in the stream, resolution {resolution:.2g}/h)")
     ax.set_ylabel("miss rate (%)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="lower left")  # a DET curve runs from top left to bottom right
     ax.set_title(title or "Streaming detection: DET curve")
     save_figure(fig, path)
     plt.close(fig)

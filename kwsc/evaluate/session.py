@@ -13,7 +13,8 @@ from kwsc.errors import InputError
 from kwsc.evaluate.keyword_test import LabeledAudio, ModeResult, read_list, run_mode, to_probabilities
 from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks, load_graph, open_runner
 from kwsc.evaluate.runners import sample_rate_of as featurizer_sample_rate
-from kwsc.evaluate.streaming import (BACKGROUND_LABELS, MAX_USES, SMOOTHINGS, THRESHOLDS, StreamReport, build_stream,
+from kwsc.evaluate.streaming import (BACKGROUND_LABELS, GAIN_DB, GAP_S, MAX_USES, QUIET_FRACTION, SMOOTHINGS, SNR_DB,
+                                     THRESHOLDS, StreamReport, build_stream,
                                      det_curve, detect, operating_points, score_detections, stream_summary)
 from kwsc.fileio import atomic_write
 
@@ -275,9 +276,9 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
                "frame_seconds": frame_seconds, "frames": len(scores), **stream_summary(events),
                "list_clips": len(items), "noise_recordings": len(noise),
                "background": ("_background_noise_ recordings" if noise else "white noise (no _background_noise_ "
-                              "recordings found)") + " at SNR 20/10/5 dB against the median word level, 25 % of "
-                             "the time near-silence; segments of 2-10 s",
-               "gap_s": [0.3, 3.0], "gain_db": [-6.0, 6.0], "max_uses": MAX_USES,
+                              "recordings found)") + f" at SNR {'/'.join(f'{v:g}' for v in SNR_DB)} dB against the "
+                             f"median word level, {QUIET_FRACTION:.0%} of the time near-silence; segments of 2-10 s",
+               "snr_db": list(SNR_DB), "gap_s": list(GAP_S), "gain_db": list(GAIN_DB), "max_uses": MAX_USES,
                "thresholds": all_thresholds, "smoothings": all_smoothings}
     return StreamRun(audio, events, scores, dets, report, frame_seconds, curve, operating_points(curve), summary,
                      {"build": round(built - started, 3), "models": round(ran - built, 3),

@@ -89,6 +89,9 @@ def test_score_detections_by_the_mlperf_rule():
     assert r.false_alarms_per_hour == pytest.approx(3.0)
     assert r.latency_median_s == pytest.approx((0.2 + 0.45) / 2)
     assert r.per_label["yes"] == {"words": 2, "hits": 1, "false_alarms": 2}
+    assert r.false_alarms_on == {"keyword": 2, "unknown": 1, "silence": 0, "background": 0}
+    r = score_detections([*dets, Detection(3.0, "no", 0.9), Detection(9.0, "yes", 0.9)], events, duration_s=3600.0)
+    assert r.false_alarms_on == {"keyword": 2, "unknown": 1, "silence": 0, "background": 2}
     assert r.hit_rate == pytest.approx(2 / 3)
 
 
