@@ -277,7 +277,7 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
                "list_clips": len(items), "noise_recordings": len(noise),
                "background": ("_background_noise_ recordings" if noise else "white noise (no _background_noise_ "
                               "recordings found)") + f" at SNR {'/'.join(f'{v:g}' for v in SNR_DB)} dB against the "
-                             f"median word level, {QUIET_FRACTION:.0%} of the time near-silence; segments of 2-10 s",
+                             f"median word level, {QUIET_FRACTION:.0%} of the time near-silence; segments of 10-30 s cross-faded over 0.5 s",
                "snr_db": list(SNR_DB), "gap_s": list(GAP_S), "gain_db": list(GAIN_DB), "max_uses": MAX_USES,
                "thresholds": all_thresholds, "smoothings": all_smoothings}
     return StreamRun(audio, events, scores, dets, report, frame_seconds, curve, operating_points(curve), summary,

@@ -52,6 +52,10 @@ SNR_DB = (30.0, 20.0, 10.0)
 QUIET_FRACTION = 0.25
 GAP_S = (0.3, 3.0)
 GAIN_DB = (-6.0, 6.0)
+# Background segments last 10-30 s and cross-fade over 0.5 s: a room's noise changes now and then, not in steps
+# every few seconds (abrupt switches between recordings look like onsets to a model).
+BACKGROUND_SEGMENT_S = (10.0, 30.0)
+BACKGROUND_FADE_S = 0.5
 
 
 def check_threshold(value: float, what: str = "threshold") -> float:
@@ -162,7 +166,7 @@ def build_stream(
         minutes: stream length.
         seed: randomness (order, gaps, gains, background choice and level).
         gap_range: seconds of pure background between clips (uniform).
-        snr_db: background levels: each background segment (2–10 s) is a random noise piece scaled to one of
+        snr_db: background levels: each background segment (10–30 s, cross-faded) is a random noise piece scaled to one of
             these SNRs against the speech level (the median word RMS of the keyword clips at 0 dB gain). On the
             Speech Commands test list 20 dB is about the level of the dataset's own `_silence_` clips (median RMS
             0.012 against words at 0.14), 10 dB is ten times the noise power the model heard in training.
@@ -191,26 +195,33 @@ def build_stream(
     levels = [_rms(clips[i][0][int(bounds[i][0] * sample_rate): int(bounds[i][1] * sample_rate)])
               for i in keyword_clips]
     speech_rms = float(np.median(levels)) if levels and np.median(levels) > 0 else 0.1
-    # background: segments of recorded (or white) noise at a random SNR, or near-silence
+    # background: segments of recorded (or white) noise at a random SNR, or near-silence, cross-faded
+    fade = int(BACKGROUND_FADE_S * sample_rate)
+    ramp = np.linspace(0.0, 1.0, fade, endpoint=False) if fade else np.zeros(0)
     pos = 0
     while pos < total:
-        seg = min(int(rng.uniform(2.0, 10.0) * sample_rate), total - pos)
+        seg = min(int(rng.uniform(*BACKGROUND_SEGMENT_S) * sample_rate), total - pos)
+        length = min(seg + fade, total - pos)
         if rng.random() >= quiet_fraction:
             if noise:
                 src = noise[int(rng.integers(len(noise)))]
-                if len(src) > seg:
-                    off = int(rng.integers(0, len(src) - seg + 1))
-                    piece = np.asarray(src[off: off + seg], np.float64)
+                if len(src) > length:
+                    off = int(rng.integers(0, len(src) - length + 1))
+                    piece = np.asarray(src[off: off + length], np.float64)
                 else:
-                    piece = np.resize(np.asarray(src, np.float64), seg)
+                    piece = np.resize(np.asarray(src, np.float64), length)
             else:
-                piece = rng.standard_normal(seg)
+                piece = rng.standard_normal(length)
             level = _rms(piece)
             snr = float(snr_db[int(rng.integers(len(snr_db)))])
-            if level > 0:
-                out[pos: pos + seg] = piece * (speech_rms * 10 ** (-snr / 20) / level)
+            piece = piece * (speech_rms * 10 ** (-snr / 20) / level) if level > 0 else piece * 0
         else:
-            out[pos: pos + seg] = rng.normal(0.0, 2e-4, seg)
+            piece = rng.normal(0.0, 2e-4, length)
+        if pos > 0 and fade:  # fade in over the previous segment's fade-out: no step in level
+            piece[:fade] *= ramp[: len(piece[:fade])]
+        if length > seg and fade:
+            piece[-fade:] *= ramp[::-1][: len(piece[-fade:])]
+        out[pos: pos + length] += piece
         pos += seg
     events: list[StreamEvent] = []
     longest = max(len(audio) for audio, _, _ in clips)
