@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -87,6 +88,9 @@ def register(sub) -> None:
     option(p, "--sweep_smoothing", default="1,3,5",
            help="streaming: the moving-average windows (frames) the DET sweep tries (default 1,3,5)")
     option(p, "--refractory", type=float, default=1.0, help="streaming: seconds without a new detection")
+    option(p, "--stream_snr", default="30,20,10",
+           help="streaming: the background noise's SNRs in dB against the median word level, comma-separated "
+                "(default 30,20,10; 20 dB is about the dataset's own _silence_ clips), or 'clean' for none")
     option(p, "--seed", type=int, default=0)
     _add_vad_options(p, help_default="the tutorial's")
 
@@ -345,6 +349,15 @@ def _check_stream_options(args) -> list[int]:
     if not smoothings or min(smoothings) < 1:
         raise InputError(f"--sweep_smoothing {args.sweep_smoothing!r}: give frame counts ≥ 1, comma-separated "
                          "(e.g. 1,3,5)")
+    snr = args.stream_snr.strip().lower()
+    try:
+        args.stream_snr_db = None if snr == "clean" else [float(v) for v in snr.split(",") if v.strip()]
+    except ValueError:
+        args.stream_snr_db = []
+    if args.stream_snr_db is not None and (not args.stream_snr_db or not all(
+            math.isfinite(v) for v in args.stream_snr_db)):
+        raise InputError(f"--stream_snr {args.stream_snr!r}: give dB values, comma-separated (e.g. 30,20,10), or "
+                         "'clean'")
     if args.stream_minutes and args.dataset:
         raise InputError("--stream-minutes builds its stream from wavs: give --list_file, not --dataset")
     if args.stream_minutes and Path(args.list_file).is_file():
@@ -366,7 +379,8 @@ def _build_stream(args, items, sample_rate: int, near: Path):
         print(f"note: no {root / '_background_noise_'}/*.wav: the stream's background is white noise",
               file=sys.stderr)
     try:
-        stream = session.build_test_stream(items, noise, sample_rate, args.stream_minutes, args.seed)
+        stream = session.build_test_stream(items, noise, sample_rate, args.stream_minutes, args.seed,
+                                           args.stream_snr_db)
     except InputError as exc:
         raise InputError(f"--stream-minutes {args.stream_minutes:g} with {args.list_file}: {exc}") from None
     return stream, noise
@@ -392,7 +406,7 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
 
     run = session.stream_test(items, noise, featurizer, classifier, labels, args.stream_minutes,
                               args.stream_threshold, args.smoothing, args.refractory, args.seed,
-                              smoothings=smoothings, stream=stream, progress=progress)
+                              smoothings=smoothings, stream=stream, progress=progress, snr_db=args.stream_snr_db)
     bar.close()
     r, doc = run.report, run.to_dict()
     out = Path(args.output)

@@ -217,9 +217,13 @@ class StreamRun:
 
 
 def build_test_stream(items: Sequence[LabeledAudio], noise: list[np.ndarray], sample_rate: int, minutes: float,
-                      seed: int = 0) -> tuple[np.ndarray, list]:
-    """The benchmark's stream from the test items (see ``build_stream``); an InputError when they cannot fill it."""
-    return build_stream([(it.audio, it.expected, it.path) for it in items], noise, sample_rate, minutes, seed=seed)
+                      seed: int = 0, snr_db: Sequence[float] | None = SNR_DB) -> tuple[np.ndarray, list]:
+    """The benchmark's stream from the test items (see ``build_stream``); ``snr_db`` None: a clean stream (no
+    background noise, only near-silence). An InputError when the items cannot fill it."""
+    clips = [(it.audio, it.expected, it.path) for it in items]
+    if snr_db is None:
+        return build_stream(clips, noise, sample_rate, minutes, seed=seed, quiet_fraction=1.0)
+    return build_stream(clips, noise, sample_rate, minutes, seed=seed, snr_db=tuple(snr_db))
 
 
 def stream_scores(audio: np.ndarray, featurizer: ModelRunner, classifier: ModelRunner,
@@ -250,7 +254,8 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
                 smoothing: int = 3, refractory_s: float = 1.0, seed: int = 0,
                 thresholds: Sequence[float] = THRESHOLDS, smoothings: Sequence[int] = SMOOTHINGS,
                 stream: tuple[np.ndarray, list] | None = None,
-                progress: Callable[[int, int], None] | None = None) -> StreamRun:
+                progress: Callable[[int, int], None] | None = None,
+                snr_db: Sequence[float] | None = SNR_DB) -> StreamRun:
     """Build a ``minutes`` stream from the items and noise (or take ``stream``), run the models continuously,
     detect and score at (``threshold``, ``smoothing``), and sweep the detector over ``thresholds`` × ``smoothings``
     (with ``threshold`` and ``smoothing`` added) for the DET curve and its operating points."""
@@ -258,7 +263,8 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
 
     sample_rate = featurizer_sample_rate(featurizer)
     started = time.perf_counter()
-    audio, events = stream if stream is not None else build_test_stream(items, noise, sample_rate, minutes, seed)
+    audio, events = stream if stream is not None else build_test_stream(items, noise, sample_rate, minutes, seed,
+                                                                        snr_db)
     built = time.perf_counter()
     scores, frame_seconds = stream_scores(audio, featurizer, classifier, progress)
     ran = time.perf_counter()
@@ -275,10 +281,11 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
     summary = {"minutes": minutes, "duration_s": duration, "seed": seed, "sample_rate": sample_rate,
                "frame_seconds": frame_seconds, "frames": len(scores), **stream_summary(events),
                "list_clips": len(items), "noise_recordings": len(noise),
-               "background": ("_background_noise_ recordings" if noise else "white noise (no _background_noise_ "
-                              "recordings found)") + f" at SNR {'/'.join(f'{v:g}' for v in SNR_DB)} dB against the "
-                             f"median word level, {QUIET_FRACTION:.0%} of the time near-silence; segments of 10-30 s cross-faded over 0.5 s",
-               "snr_db": list(SNR_DB), "gap_s": list(GAP_S), "gain_db": list(GAIN_DB), "max_uses": MAX_USES,
+               "background": "near-silence only (clean)" if snr_db is None else (
+                   ("_background_noise_ recordings" if noise else "white noise (no _background_noise_ recordings "
+                    "found)") + f" at SNR {'/'.join(f'{v:g}' for v in snr_db)} dB against the median word level, "
+                   f"{QUIET_FRACTION:.0%} of the time near-silence; segments of 10-30 s cross-faded over 0.5 s"),
+               "snr_db": None if snr_db is None else list(snr_db), "gap_s": list(GAP_S), "gain_db": list(GAIN_DB), "max_uses": MAX_USES,
                "thresholds": all_thresholds, "smoothings": all_smoothings}
     return StreamRun(audio, events, scores, dets, report, frame_seconds, curve, operating_points(curve), summary,
                      {"build": round(built - started, 3), "models": round(ran - built, 3),

@@ -90,6 +90,7 @@ def test_bad_stream_inputs_are_one_line_and_write_nothing(folder, tmp_path, caps
          "--stream_threshold 1.5: a detection threshold must lie strictly between 0 and 1"),
         (["--stream-minutes", "-1"], "list.txt", "--stream-minutes -1: give a positive number of minutes"),
         (["--stream-minutes", "1", "--sweep_smoothing", "0,3"], "list.txt", "--sweep_smoothing '0,3': give frame"),
+        (["--stream-minutes", "1", "--stream_snr", "loud"], "list.txt", "--stream_snr 'loud': give dB values"),
     ]
     for extra, list_file, said in cases:
         assert _test(folder, out, *extra, list_file=list_file) == 2, extra
@@ -132,3 +133,24 @@ def test_the_streaming_benchmark_writes_its_curve_and_operating_points(folder, t
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     stdout = capsys.readouterr().out
     assert "at threshold 0.6, smoothing 3: hits" in stdout and "hit rate at ≤ 1 false alarm/hour" in stdout
+
+
+def test_a_clean_stream_has_no_background_noise():
+    import numpy as np
+
+    from kwsc.evaluate.keyword_test import LabeledAudio
+    from kwsc.evaluate.session import build_test_stream
+
+    rng = np.random.default_rng(0)
+    items = [LabeledAudio(f"w/{i}.wav", "yes", np.zeros(16000, np.float32)) for i in range(20)]
+    for item in items:
+        item.audio[4000:8000] = 0.3 * rng.standard_normal(4000)
+    noise = [rng.standard_normal(16000 * 30).astype(np.float32)]
+    levels = {}
+    for name, snr in (("clean", None), ("noisy", [10.0])):
+        audio, events = build_test_stream(items, noise, 16000, 0.5, seed=1, snr_db=snr)
+        gaps = np.concatenate([audio[int(a.end * 16000) + 800: int(b.start * 16000) - 800]
+                               for a, b in zip(events, events[1:])])
+        levels[name] = float(np.sqrt(np.mean(gaps.astype(np.float64) ** 2)))
+    assert levels["clean"] < 3e-4  # near-silence only
+    assert levels["noisy"] > 100 * levels["clean"]
