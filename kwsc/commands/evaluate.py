@@ -442,7 +442,7 @@ def operating_point_lines(points: dict) -> list[str]:
                 f"{_ms(p['latency_median_s'])}, p95 {_ms(p['latency_p95_s'])}")
 
     lines = []
-    for rate in (1, 5):
+    for rate in (1, 2, 5):
         p = points.get(f"hit_rate_at_{rate}_fa_per_hour")
         lines.append(f"hit rate at ≤ {rate} false alarm{'s' if rate > 1 else ''}/hour: " + (
             f"{p['hit_rate']:.1%} ({p['false_alarms_per_hour']:.1f}/hour; {setting(p)})" if p else

@@ -122,7 +122,8 @@ def plot_det(curve: Sequence[dict], points: dict, path: str | Path, resolution: 
         x = [max(p["false_alarms_per_hour"], floor) for p in pts]
         y = [100 * p["miss_rate"] for p in pts]
         ax.plot(x, y, marker=".", ms=4, lw=1.2, label=f"smoothing {smoothing} frame{'s' if smoothing > 1 else ''}")
-    markers = {"hit_rate_at_1_fa_per_hour": ("≤ 1 FA/h", "v"), "hit_rate_at_5_fa_per_hour": ("≤ 5 FA/h", "^"),
+    markers = {"hit_rate_at_1_fa_per_hour": ("≤ 1 FA/h", "v"), "hit_rate_at_2_fa_per_hour": ("≤ 2 FA/h", "D"),
+               "hit_rate_at_5_fa_per_hour": ("≤ 5 FA/h", "^"),
                "fa_per_hour_at_90_percent_hits": ("90 % hits", "s")}
     for key, (text, marker) in markers.items():
         p = points.get(key)

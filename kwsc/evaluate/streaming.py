@@ -470,7 +470,7 @@ def det_curve(
     return points
 
 
-def operating_points(curve: Sequence[dict], fa_per_hour: Sequence[float] = (1.0, 5.0),
+def operating_points(curve: Sequence[dict], fa_per_hour: Sequence[float] = (1.0, 2.0, 5.0),
                      hit_rate: float = 0.9) -> dict:
     """Where a curve stands: the best hit rate at ≤ each false-alarm rate, the fewest false alarms per hour at
     ≥ ``hit_rate`` hits, and the best hit rate anywhere. Each is the curve point that gives it (None: no point
@@ -512,6 +512,7 @@ def operating_points_table(doc: dict) -> list[str]:
             "median / p95 (ms) |", "|---|---|---|---|---|---|",
             row("the given detector", default),
             row("best hit rate at ≤ 1 false alarm / hour", points.get("hit_rate_at_1_fa_per_hour")),
+            row("best hit rate at ≤ 2 false alarms / hour", points.get("hit_rate_at_2_fa_per_hour")),
             row("best hit rate at ≤ 5 false alarms / hour", points.get("hit_rate_at_5_fa_per_hour")),
             row("fewest false alarms at ≥ 90 % hits", points.get("fa_per_hour_at_90_percent_hits")),
             row("best hit rate at any false-alarm rate", points.get("best_hit_rate"))]

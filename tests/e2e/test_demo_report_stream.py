@@ -30,5 +30,6 @@ def test_report_shows_the_det_curve_and_operating_points(tmp_path):
     assert "![DET curve](results/results_stream_det.png)" in report
     assert "| the given detector | 71.0% | 6.0 | 0.8 | 3 | 210 / 500 |" in report
     assert "| best hit rate at ≤ 1 false alarm / hour | 50.0% | 0.0 | 0.9 | 5 | 200 / 450 |" in report
+    assert "| best hit rate at ≤ 2 false alarms / hour | 50.0% |" in report
     assert "| best hit rate at ≤ 5 false alarms / hour | 50.0% |" in report
     assert "| fewest false alarms at ≥ 90 % hits | 93.0% | 60.0 | 0.5 | 1 |" in report

@@ -223,6 +223,7 @@ def test_operating_points_read_the_curve():
              pt(0.99, 0.0, 0.3)]
     points = operating_points(curve)
     assert points["hit_rate_at_1_fa_per_hour"]["threshold"] == 0.95  # tie on hits and FA: the higher threshold
+    assert points["hit_rate_at_2_fa_per_hour"]["hit_rate"] == 0.6
     assert points["hit_rate_at_5_fa_per_hour"]["hit_rate"] == 0.8
     assert points["fa_per_hour_at_90_percent_hits"]["false_alarms_per_hour"] == 12.0
     assert points["best_hit_rate"]["hit_rate"] == 0.95
