@@ -426,6 +426,10 @@ def order_words(order: dict | None) -> str:
     return "in the list's order"
 
 
+def placed(times: int) -> str:
+    return "each placed once" if times <= 1 else f"placed up to {times} times, each time at a new gain"
+
+
 def report_stream(test: dict, outdir: Path) -> list[str]:
     """REPORT.md's streaming benchmark: what the stream held, the DET curve, the operating points."""
     from kwsc.evaluate.streaming import operating_points_table
@@ -436,8 +440,9 @@ def report_stream(test: dict, outdir: Path) -> list[str]:
     lines = ["", "### Streaming benchmark", "",
              f"A {stream['duration_s'] / 60:.0f}-minute stream of the testing list's clips (speakers training never "
              f"heard): {stream['keywords']} keywords, {stream['unknown']} `_unknown_` words and {stream['silence']} "
-             f"silence clips in a shuffled order ({stream['distinct_clips']} distinct clips, each placed at most "
-             f"{stream['max_uses']} times at a new gain), gaps of 0.3–3 s, background {stream['background']}. "
+             f"silence clips in a shuffled order ({stream['distinct_clips']} distinct clips, "
+             f"{placed(stream.get('max_placements_of_a_clip', 1))}), gaps of 0.3–3 s, background "
+             f"{stream['background']}. "
              "The detector (causal moving average, threshold, 1 s refractory time, `_silence_`/`_unknown_` never "
              "fire) is swept over "
              f"{len(stream['thresholds'])} thresholds × smoothing {', '.join(map(str, stream['smoothings']))} frames "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -378,11 +379,13 @@ def _build_stream(args, items, sample_rate: int, near: Path):
     if not noise:
         print(f"note: no {root / '_background_noise_'}/*.wav: the stream's background is white noise",
               file=sys.stderr)
+    started = time.perf_counter()
     try:
         stream = session.build_test_stream(items, noise, sample_rate, args.stream_minutes, args.seed,
                                            args.stream_snr_db)
     except InputError as exc:
         raise InputError(f"--stream-minutes {args.stream_minutes:g} with {args.list_file}: {exc}") from None
+    args.stream_build_seconds = round(time.perf_counter() - started, 3)
     return stream, noise
 
 
@@ -408,6 +411,7 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
                               args.stream_threshold, args.smoothing, args.refractory, args.seed,
                               smoothings=smoothings, stream=stream, progress=progress, snr_db=args.stream_snr_db)
     bar.close()
+    run.seconds = {"build": getattr(args, "stream_build_seconds", None), **run.seconds}
     r, doc = run.report, run.to_dict()
     out = Path(args.output)
     report_path = out.with_name(f"{out.stem}_stream.json")

@@ -287,6 +287,8 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
                    f"{QUIET_FRACTION:.0%} of the time near-silence; segments of 10-30 s cross-faded over 0.5 s"),
                "snr_db": None if snr_db is None else list(snr_db), "gap_s": list(GAP_S), "gain_db": list(GAIN_DB), "max_uses": MAX_USES,
                "thresholds": all_thresholds, "smoothings": all_smoothings}
+    seconds = {"models": round(ran - built, 3), "sweep": round(swept - ran, 3)}
+    if stream is None:  # a stream given was built (and timed) by the caller
+        seconds = {"build": round(built - started, 3), **seconds}
     return StreamRun(audio, events, scores, dets, report, frame_seconds, curve, operating_points(curve), summary,
-                     {"build": round(built - started, 3), "models": round(ran - built, 3),
-                      "sweep": round(swept - ran, 3)})
+                     seconds)

@@ -17,6 +17,7 @@ def test_report_shows_the_det_curve_and_operating_points(tmp_path):
               "at_threshold": at.to_dict(), "files": {"det_png": "results_stream_det.png",
                                                       "timeline_png": "results_stream_timeline.png"},
               "stream": {"duration_s": 600.0, "keywords": 200, "unknown": 14, "silence": 20, "distinct_clips": 100,
+                         "max_placements_of_a_clip": 3,
                          "max_uses": 8, "background": "noise", "thresholds": [0.5, 0.8, 0.9, 0.95],
                          "smoothings": [1, 3, 5]}}
     ctx = demo.DemoContext(outdir=tmp_path, data=None)
@@ -26,6 +27,7 @@ def test_report_shows_the_det_curve_and_operating_points(tmp_path):
     report = (tmp_path / "REPORT.md").read_text()
     assert "the files in a shuffled order (seed 0" in report
     assert "A 10-minute stream of the testing list's clips" in report and "200 keywords, 14 `_unknown_`" in report
+    assert "(100 distinct clips, placed up to 3 times, each time at a new gain)" in report
     assert "one false alarm in this stream is 6.0 per hour" in report
     assert "![DET curve](results/results_stream_det.png)" in report
     assert "| the given detector | 71.0% | 6.0 | 0.8 | 3 | 210 / 500 |" in report
