@@ -359,8 +359,22 @@ def sweep_detections(
 ) -> list[list[Detection]]:
     """StreamingDetector's detections for every threshold at once: one list per threshold (see [DET sweep]).
 
-    ``probs``: per-frame probabilities (T, K).
+    ``probs``: per-frame probabilities (T, K). Where the IR has the Detector op (``kwsc.ir.op_detect``, which
+    StreamingDetector then wraps), its own sweep is used, so the sweep follows the op's arithmetic (float32 ring
+    buffer, suppression in ticks); otherwise the running-sum detector is replayed here.
     """
+    try:
+        from kwsc.ir.op_detect import detector_sweep, suppression_frames
+    except ImportError:
+        return _sweep_running_sum(probs, labels, frame_seconds, thresholds, smoothing, refractory_s, ignore)
+    fired = detector_sweep(np.asarray(probs, np.float32), thresholds, max(1, int(smoothing)),
+                           suppression_frames(refractory_s, frame_seconds),
+                           [i for i, lab in enumerate(labels) if lab in ignore])
+    return [[Detection(float((int(tick) + 1) * frame_seconds), labels[int(k)], float(np.float32(score)))
+             for tick, k, score in rows] for rows in fired]
+
+
+def _sweep_running_sum(probs, labels, frame_seconds, thresholds, smoothing, refractory_s, ignore):
     thresholds = np.asarray(thresholds, dtype=np.float64)
     smoothed = smoothed_scores(probs, smoothing)
     active = np.array([lab not in ignore for lab in labels])
@@ -383,10 +397,8 @@ def sweep_detections(
         return [[] for _ in thresholds]
     masks = np.array(fired_masks)
     frames = np.array(fired_frames)
-    result = []
-    for j in range(len(thresholds)):
-        result.append([Detection(float(times[i]), labels[int(best[i])], float(top[i])) for i in frames[masks[:, j]]])
-    return result
+    return [[Detection(float(times[i]), labels[int(best[i])], float(top[i])) for i in frames[masks[:, j]]]
+            for j in range(len(thresholds))]
 
 
 def score_detections(detections: list[Detection], events: list[StreamEvent], duration_s: float,
