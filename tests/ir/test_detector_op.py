@@ -151,7 +151,7 @@ def test_no_reset_trigger_and_state_is_declared():
 @pytest.mark.parametrize("attrs,message", [
     ({"thresholds": [1.0]}, "outside (0, 1)"),
     ({"thresholds": [0.0]}, "outside (0, 1)"),
-    ({"thresholds": [math.nan]}, "outside (0, 1)"),
+    ({"thresholds": [math.nan]}, "nan is not a finite number"),  # the door's finite check speaks first
     ({"thresholds": [0.5, 0.5]}, "2 thresholds for 6 classes"),
     ({"smoothing": 0}, "smoothing 0 is not in 1..1024"),
     ({"suppression": -1}, "suppression -1 is negative"),
