@@ -265,6 +265,8 @@ WRITER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_WRITE for op in _CONV_OPS},
+    "Detector": "ELL has no detector node (its smoothing, thresholds and suppression ran in Python); emit C, or "
+                "write the .ell from the model before add_detector",
 }
 READER_REFUSES = {
     **{op: "ELL files hold float layers; int8 ops come from kwsc's quantize pass" for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
@@ -277,6 +279,7 @@ READER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_READ for op in _CONV_OPS},
+    "Detector": "ELL has no detector node; the add_detector pass adds one",
 }
 
 
