@@ -263,6 +263,7 @@ WRITER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_WRITE for op in _CONV_OPS},
+    "History": "the stream pass's ring buffer has no ELL node; emit C instead",
 }
 READER_REFUSES = {
     **{op: "ELL models have static shapes: no ELL node computes shapes"
@@ -274,6 +275,7 @@ READER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_READ for op in _CONV_OPS},
+    "History": "no ELL node is the stream pass's ring buffer",
 }
 
 

@@ -29,6 +29,7 @@ from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
 from kwsc.ir.op_dsp import VadParams
 from kwsc.ir.op_nn import ACTIVATIONS
+from kwsc.ir.op_stream import history_capacity, history_layout
 
 __all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "GRAPH_OPS", "REFUSES", "SHAPE_PLUMBING",
            "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "ACTIVATION_ENUM"]
@@ -64,6 +65,7 @@ RUNTIME_SOURCES = {
     "vad": ("vad.c",),
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
+    "stream": ("elementwise.c", "activation.c", "stream.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
@@ -204,6 +206,16 @@ def _vad(low, node):
     params = [f.name for f in fields(VadParams) if f.name != "sample_rate"]
     return {"n": n, "weights": low.const(node, "weights", weights, "float", "table"),
             "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in params]}
+
+
+def _history(low, node):
+    _float_input(node, 0)
+    outer, inner, _ = history_layout(node)
+    fill = node.inputs[1] if len(node.inputs) > 1 else None
+    return {"capacity": history_capacity(node), "outer": outer, "inner": inner, "frames": node.attrs["frames"],
+            "step": node.attrs["step"], "delay": node.attrs["delay"],
+            "fill": low.const(node, "fill", low.static(fill, node, "fill").reshape(-1).astype(np.float32), "float",
+                              "weights") if fill is not None else None}
 
 
 # ------------------------------------------------------------------------------------ neural network
@@ -347,6 +359,10 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     "BatchNormalization": KernelEntry("tensor", "kwsc_channel_affine", tensor_builders.batch_norm,
                                       ("in0", "out0", "p:scale", "p:shift", "p:outer", "p:channels", "p:inner"),
                                       in_place=True),
+    "History": KernelEntry("stream", "kwsc_history", _history,
+                           ("&decl", "state:ring", "&state:pos", "&state:count", "in0", "out0"),
+                           decl=Decl("kwsc_history_params", "params",
+                                     (("p:capacity", "p:outer", "p:inner", "p:frames", "p:step", "p:delay", "p:fill"),))),
     "Cast": KernelEntry("elementwise", "kwsc_f32_to_i32", _cast, ("in0", "out0", "p:n"), in_place=True),
     **{op: KernelEntry("elementwise", "kwsc_unary", _unary, _UNARY_CALL, in_place=True) for op in _UNARY_ENUM},
     **{op: KernelEntry("elementwise", "kwsc_binary", _binary, _BINARY_CALL, in_place=True, own_constants=True)

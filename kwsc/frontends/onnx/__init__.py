@@ -34,6 +34,7 @@ NOT_IMPORTED = {
     **{op: _FEATURIZER for op in ("Buffer", "Window", "FFT", "MelFilterBank", "LinearFilterBank", "DCT", "IIR")},
     "VAD": "ONNX has no voice-activity detector; the add_vad pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
+    "History": "the stream pass makes it (a window model's ring buffers); no ONNX op is one",
 }
 
 

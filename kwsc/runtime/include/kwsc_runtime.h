@@ -135,6 +135,18 @@ void kwsc_rnn_step(const kwsc_rnn_params* p, const float* x, float* h, float* ou
 /* ELL's reset trigger: 1 when the trigger goes non-zero -> 0; remembers `now` in *prev. */
 int32_t kwsc_trigger_fired(int32_t* prev, int32_t now);
 
+/* ------------------------------------------------------------------ streaming (the stream pass) */
+/* History: a ring of `capacity` frames of outer*inner floats (a frame is [outer, 1, inner] around the time
+ * axis). Each call stores `in` as the newest frame and writes `frames` frames to out ([outer, frames, inner]),
+ * oldest first: frame i is delay + step*(frames-1-i) calls old; frames older than the calls since the reset
+ * (`count`) are `fill` (zeros when fill is 0). ring, pos and count are the state (zero after reset). */
+typedef struct kwsc_history_params {
+    int32_t capacity, outer, inner, frames, step, delay;
+    const float* fill;
+} kwsc_history_params;
+void kwsc_history(const kwsc_history_params* p, float* ring, int32_t* pos, int32_t* count, const float* in,
+                  float* out);
+
 /* ------------------------------------------------------------------ featurizer */
 /* Sliding window: shift left by n, append x (n <= size). */
 void kwsc_buffer(float* window, int32_t size, const float* x, int32_t n);
