@@ -264,6 +264,8 @@ WRITER_REFUSES = {
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_WRITE for op in _CONV_OPS},
     "History": "the stream pass's ring buffer has no ELL node; emit C instead",
+    **{op: "ELL's recurrent layers run one step per call: stream the model first (kwsc transform --passes stream)"
+       for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 READER_REFUSES = {
     **{op: "ELL models have static shapes: no ELL node computes shapes"
@@ -276,6 +278,7 @@ READER_REFUSES = {
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_READ for op in _CONV_OPS},
     "History": "no ELL node is the stream pass's ring buffer",
+    **{op: "ELL's recurrent layers run one step per call" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 
 

@@ -88,3 +88,74 @@ register(OpDef(
         "delay + step·(frames − 1 − i) ticks old; frames from before the first tick (or a reset) are `fill` "
         "(zeros without it). Made by the stream pass.",
 ))
+
+
+# ---------------------------------------------------------------------- recurrent layers over a whole window
+# NOTE: [Sequence RNNs]
+# ONNX's GRU/LSTM/RNN over a fixed X [T, 1, F] run T steps per call from a zero state. In the IR they are
+# GRUSequence/LSTMSequence/RNNSequence: pure ops (nothing carries over between calls), the same cells as the
+# per-tick GRU/LSTM/RNN, whose weights, gate orders and attributes they share. The stream pass turns one into
+# the per-tick op (rnn=step) or runs it over a History of its last T frames (rnn=window).
+SEQUENCE_OF = {"GRUSequence": "GRU", "LSTMSequence": "LSTM", "RNNSequence": "RNN"}
+
+
+def _infer_sequence(n):
+    from kwsc.ir.ops import get_op
+
+    cell = get_op(SEQUENCE_OF[n.op])
+    x = in_type(n, 0)
+    if len(x.shape) != 3 or x.shape[1] != 1:
+        raise fail(n, f"input must be [T, 1, F] (time, batch 1, features), got {x.shape}")
+    gates, hidden = len(cell.gates), n.attrs["hidden_size"]
+    w, r = in_type(n, 1), in_type(n, 2)
+    if w.shape != (gates * hidden, x.shape[2]) or r.shape != (gates * hidden, hidden):
+        raise fail(n, f"weights {w.shape} / {r.shape} do not match [{gates}·{hidden}, {x.shape[2]}] / "
+                      f"[{gates}·{hidden}, {hidden}]")
+    for idx, label in ((3, "input bias"), (4, "hidden bias")):
+        if in_type(n, idx).size != gates * hidden:
+            raise fail(n, f"{label} has {in_type(n, idx).size} elements, expected {gates * hidden}")
+    last = TensorType((1, 1, hidden), x.dtype)
+    return [TensorType((x.shape[0], 1, 1, hidden), x.dtype), last] + ([last] if n.op == "LSTMSequence" else [])
+
+
+def _sequence(node, xs, state, nb):
+    from kwsc.ir.op_nn import recurrent_step
+
+    x = xs[0]
+    batch = x.shape[:nb]
+    steps, hidden = x.shape[nb], node.attrs["hidden_size"]
+    w, r, bi, bh = (np.asarray(v, np.float32) for v in xs[1:5])
+    bi, bh = bi.reshape(-1), bh.reshape(-1)
+    h = np.zeros(batch + (hidden,), np.float32)
+    c = np.zeros_like(h) if node.op == "LSTMSequence" else None
+    outs = []
+    for t in range(steps):
+        h, c = recurrent_step(SEQUENCE_OF[node.op], node.attrs, x[(slice(None),) * nb + (t, 0)], h, c, w, r, bi, bh)
+        h = h.astype(np.float32)
+        c = c.astype(np.float32) if c is not None else None
+        outs.append(h)
+    seq = np.stack(outs, axis=nb).reshape(batch + (steps, 1, 1, hidden))
+    result = [seq, h.reshape(batch + (1, 1, hidden))]
+    if c is not None:
+        result.append(c.reshape(batch + (1, 1, hidden)))
+    return result, state
+
+
+for _name, _cell in SEQUENCE_OF.items():
+    _attrs = {"hidden_size": Attr("int", required=True),
+              "activation": Attr("str", "tanh", choices=("tanh", "sigmoid", "relu", "hard_sigmoid", "hard_tanh"))}
+    if _cell != "RNN":
+        _attrs["recurrent_activation"] = Attr("str", "sigmoid",
+                                              choices=("tanh", "sigmoid", "relu", "hard_sigmoid", "hard_tanh"))
+    if _cell == "GRU":
+        _attrs["linear_before_reset"] = Attr("bool", True, doc="PyTorch/ELL semantics when true")
+    register(OpDef(
+        name=_name, inputs=["input", "input_weights", "hidden_weights", "input_bias", "hidden_bias"],
+        outputs=["sequence", "last"] + (["last_cell"] if _cell == "LSTM" else []), category="nn",
+        traits=frozenset({"pure", "sequence"}),
+        roles={"input_weights": "weight", "hidden_weights": "weight", "input_bias": "bias", "hidden_bias": "bias"},
+        attrs=_attrs, infer=_infer_sequence, kernel=_sequence,
+        doc=f"The {_cell} cell over a whole window [T, 1, F] from a zero state (ONNX {_cell} with a fixed sequence "
+            f"length): every step's output [T, 1, 1, H] and the last [1, 1, H]"
+            + (" and the last cell state" if _cell == "LSTM" else "") + ". The stream pass makes it per-tick.",
+    ))

@@ -39,7 +39,7 @@ from kwsc.errors import PassError
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.op_conv import spatial_list
 from kwsc.ir.op_basic import slice_indices
-from kwsc.ir.op_stream import history_capacity
+from kwsc.ir.op_stream import SEQUENCE_OF, history_capacity
 from kwsc.ir.ops import get_op
 from kwsc.ir.semantics import evaluate_node, evaluate_static
 from kwsc.passes.manager import PassResult, register_pass
@@ -211,6 +211,8 @@ class _Streamer:
             outs = handler(self, node)
         except _Whole as whole:
             self._run_whole(node, whole)
+            return
+        if outs is None:  # the handler replaced the node
             return
         self.graph.retype(node)
         for value, frame in zip(node.outputs, outs):
@@ -386,7 +388,70 @@ def _pad(s: _Streamer, node: Node) -> list[Frame]:
     return [frame]
 
 
+def _gather(s: _Streamer, node: Node) -> list[Frame] | None:
+    frame = s.frame(node)
+    data = s.window_shape(node.inputs[0])
+    axis = node.attrs["axis"] % len(data)
+    indices = s.static.get(node.inputs[1])
+    if indices is None:
+        raise _Whole("its indices are computed")
+    if axis != frame.axis:
+        return [frame.moved(frame.axis if frame.axis < axis else frame.axis + indices.ndim - 1)]
+    if indices.size != 1:
+        raise _Whole("it picks several frames")
+    picked = int(indices.reshape(-1)[0]) % frame.length
+    age = frame.delay + frame.step * (frame.length - 1 - picked)
+    source = node.inputs[0]
+    if age:
+        source = s.history(source, 1, 1, age, node, f"{_what(node)} (frame {picked} of {frame.length})")
+    # one frame per tick: picking it is a reshape (dropping the time axis for a scalar index)
+    shape = list(source.shape)
+    if indices.ndim == 0:
+        del shape[axis]
+    picked_value = s.graph.add("Reshape", [source], {"shape": shape}, name=f"{node.name}_frame", before=node).output
+    s.graph.replace_all_uses_with(node.output, picked_value)
+    s.shape[picked_value] = s.shape[node.output]
+    s.graph.remove_node(node)
+    s.counts["ops_per_frame"] += 1
+    if indices.ndim != 0:
+        s.frames[picked_value] = Frame(frame.axis, frame.step, 0, 1)
+    return None
+
+
+def _sequence(s: _Streamer, node: Node) -> None:
+    frame = s.frame(node)
+    if s.options.rnn == "window":
+        raise _Whole("rnn=window: the recurrent layer reruns over its last frames")
+    if frame.axis != 0:
+        raise _Whole(f"its time axis is axis {frame.axis} of its input, not 0")
+    if frame.step != 1:
+        raise _Whole(f"its frames come every {frame.step} ticks (strides before it); stepping every tick would "
+                     "see other frames")
+    cell = SEQUENCE_OF[node.op]
+    x, *params = node.inputs
+    step = s.graph.add(cell, [x, None, *params], dict(node.attrs), name=f"{node.name}_step", before=node)
+    hidden = node.attrs["hidden_size"]
+    outs = [s.graph.op1("Reshape", step.outputs[0], shape=[1, 1, 1, hidden], name=f"{node.name}_sequence"),
+            s.graph.op1("Reshape", step.outputs[0], shape=[1, 1, hidden], name=f"{node.name}_last")]
+    if cell == "LSTM":
+        outs.append(s.graph.op1("Reshape", step.outputs[1], shape=[1, 1, hidden], name=f"{node.name}_last_cell"))
+    for reshape in outs:
+        s.graph.move_before(reshape.producer, node)
+    for old, new in zip(node.outputs, outs):
+        s.graph.replace_all_uses_with(old, new)
+        s.shape[new] = s.shape[old]
+    s.graph.remove_node(node)
+    s.frames[outs[0]] = Frame(0, 1, 0, frame.length)
+    s.counts["rnn_steps"] += 1
+    s.notes.append(f"{_what(node)} becomes {step.name} ({cell}), one step per tick: its state carries over from "
+                   "window to window (rnn=step; the output is the RNN over every frame since the last reset, not "
+                   "the window model's; rnn=window reruns it over the window instead)")
+    return None
+
+
 _HANDLERS = {
+    **{op: _sequence for op in SEQUENCE_OF},
+    "Gather": _gather,
     "BatchNormalization": _batch_norm,
     "Conv": _windowed, "MaxPool": _windowed, "AveragePool": _windowed,
     "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,

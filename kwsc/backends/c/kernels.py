@@ -54,6 +54,8 @@ SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --pass
 # Ops with no C kernel, and why (they are emitted only when folded into constants first).
 REFUSES = {
     **{op: SHAPE_PLUMBING for op in ("Concat", "Gather", "Shape", "ConstantOfShape")},
+    **{op: "C runs recurrent layers one step per tick: stream the model first (kwsc transform --passes stream, "
+           "rnn=step)" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
