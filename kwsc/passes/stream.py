@@ -134,9 +134,18 @@ class _Streamer:
             self._zero = {v.name: a for v, a in env.items()}
         return self._zero
 
+    def _fill_frame(self, value: Value) -> np.ndarray:
+        """The frame a value has on an all-zero window (per-tick shape)."""
+        zero = self._zero_values()
+        if value.name in zero:
+            return np.take(zero[value.name], [self.frames[value].length - 1], axis=self.frames[value].axis)
+        # a node the pass added (a per-frame op): run it on its inputs' fill frames
+        node = value.producer
+        xs = [None if v is None else self.static[v] if v in self.static else self._fill_frame(v) for v in node.inputs]
+        return evaluate_node(node, xs)[value.index]
+
     def _fill(self, value: Value, frame: Frame, before: Node) -> Value | None:
-        window = self._zero_values()[value.name]
-        last = np.take(window, [frame.length - 1], axis=frame.axis)
+        last = self._fill_frame(value)
         if not np.any(last):
             return None
         return self.graph.add_constant(last.astype(value.dtype), name=f"{value.producer.name}_fill", before=before)
@@ -204,7 +213,9 @@ class _Streamer:
                           f"per tick, window {shape[axis]} frames")
 
     def _node(self, node: Node) -> None:
-        handler = _HANDLERS.get(node.op) or (_pointwise if _is_pointwise(node) else None)
+        traits = get_op(node.op).traits
+        handler = _HANDLERS.get(node.op) or (_binary if "binary" in traits else
+                                             _pointwise if _is_pointwise(node) else None)
         try:
             if handler is None:
                 raise _Whole(f"kwsc does not know how {node.op} treats the time axis")
@@ -306,9 +317,23 @@ def _windowed(s: _Streamer, node: Node) -> list[Frame]:
 
 
 def _global_pool(s: _Streamer, node: Node) -> list[Frame]:
-    if s.frame(node).axis >= 2:
-        raise _Whole("it pools over the whole time axis")
-    return [s.frame(node)]
+    frame = s.frame(node)
+    if frame.axis < 2:
+        return [frame]
+    shape = s.window_shape(node.inputs[0])
+    others = [a for a in range(2, len(shape)) if a != frame.axis and shape[a] > 1]
+    if others:
+        # pool the other axes frame by frame first (a mean of equal-sized means is the mean): the running buffer
+        # then keeps C values per frame, not C·F
+        value = node.inputs[0]
+        reduce = "ReduceMean" if node.op == "GlobalAveragePool" else "ReduceMax"
+        pooled = s.graph.add(reduce, [value], {"axes": others, "keepdims": True},
+                             name=f"{node.name}_per_frame", before=node).output
+        s.frames[pooled] = frame
+        s.shape[pooled] = tuple(1 if a in others else d for a, d in enumerate(shape))
+        node.set_input(0, pooled)
+        s.counts["ops_per_frame"] += 1
+    raise _Whole("it pools over the whole time axis" + (" (the other axes pooled per frame first)" if others else ""))
 
 
 def _reduce(s: _Streamer, node: Node) -> list[Frame]:

@@ -59,6 +59,7 @@ def build(name: str, seed: int = 0):
             self.fc = nn.Linear(6 * 14 * 1, classes)
 
         def forward(self, x):
+            x = (x - 0.5) * 2.0  # input normalisation: binary ops with constants, frame by frame
             y = self.pool(torch.relu(self.conv1(x)))
             y = torch.relu(self.conv2(y))
             return self.fc(y.flatten(1))
