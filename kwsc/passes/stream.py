@@ -507,7 +507,15 @@ def multiply_adds(graph: Graph) -> int:
 
 @register_pass("stream", StreamOptions)
 def stream(graph: Graph, options: StreamOptions) -> PassResult:
-    """Window model → per-tick model: History ring buffers before ops that look back in time (see the rules)."""
+    """Window model → per-tick model: History ring buffers before ops that look back in time.
+
+    Rules (the module docstring says each in full): 1. the input's time axis becomes one frame per tick;
+    2. frame-by-frame ops run on the frame; 3. an op looking back k frames gets a History of k frames;
+    4. an op reading the whole time axis (and an output with a time axis) gets a History of its window;
+    5. an op padding time runs on its whole window (recompute) or is refused; 6. a recurrent layer over the
+    window steps once per tick (rnn=step) or reruns over its window (rnn=window); 7. stateful models, several
+    inputs, no time axis: refused.
+    """
     before = multiply_adds(graph)
     streamer = _Streamer(graph, options)
     streamer.run()
