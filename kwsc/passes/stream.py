@@ -316,24 +316,30 @@ def _windowed(s: _Streamer, node: Node) -> list[Frame]:
     return [Frame(axis, frame.step * stride, frame.delay + frame.step * rest, out_length)]
 
 
+def _pool_per_frame(s: _Streamer, node: Node, reduce: str, others: list[int]) -> None:
+    """Before a whole-window mean or maximum over time and ``others``: reduce ``others`` frame by frame first (a
+    mean of equal-sized means is the mean), so the running buffer keeps the reduced frames."""
+    if not others:
+        return
+    value, frame = node.inputs[0], s.frame(node)
+    shape = s.window_shape(value)
+    pooled = s.graph.add(reduce, [value], {"axes": others, "keepdims": True}, name=f"{node.name}_per_frame",
+                         before=node).output
+    s.frames[pooled] = frame
+    s.shape[pooled] = tuple(1 if a in others else d for a, d in enumerate(shape))
+    node.set_input(0, pooled)
+    s.counts["ops_per_frame"] += 1
+    s.notes.append(f"{_what(node)}: axes {others} reduced frame by frame first ({pooled.producer.name})")
+
+
 def _global_pool(s: _Streamer, node: Node) -> list[Frame]:
     frame = s.frame(node)
     if frame.axis < 2:
         return [frame]
     shape = s.window_shape(node.inputs[0])
     others = [a for a in range(2, len(shape)) if a != frame.axis and shape[a] > 1]
-    if others:
-        # pool the other axes frame by frame first (a mean of equal-sized means is the mean): the running buffer
-        # then keeps C values per frame, not C·F
-        value = node.inputs[0]
-        reduce = "ReduceMean" if node.op == "GlobalAveragePool" else "ReduceMax"
-        pooled = s.graph.add(reduce, [value], {"axes": others, "keepdims": True},
-                             name=f"{node.name}_per_frame", before=node).output
-        s.frames[pooled] = frame
-        s.shape[pooled] = tuple(1 if a in others else d for a, d in enumerate(shape))
-        node.set_input(0, pooled)
-        s.counts["ops_per_frame"] += 1
-    raise _Whole("it pools over the whole time axis" + (" (the other axes pooled per frame first)" if others else ""))
+    _pool_per_frame(s, node, "ReduceMean" if node.op == "GlobalAveragePool" else "ReduceMax", others)
+    raise _Whole("it pools over the whole time axis")
 
 
 def _reduce(s: _Streamer, node: Node) -> list[Frame]:
@@ -341,6 +347,8 @@ def _reduce(s: _Streamer, node: Node) -> list[Frame]:
     rank = len(s.window_shape(node.inputs[0]))
     axes = sorted(a % rank for a in (node.attrs["axes"] or range(rank)))
     if frame.axis in axes:
+        shape = s.window_shape(node.inputs[0])
+        _pool_per_frame(s, node, node.op, [a for a in axes if a != frame.axis and shape[a] > 1])
         raise _Whole("it reduces over the time axis")
     shift = 0 if node.attrs["keepdims"] else sum(1 for a in axes if a < frame.axis)
     return [frame.moved(frame.axis - shift)]
