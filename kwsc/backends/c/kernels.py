@@ -53,9 +53,7 @@ GRAPH_OPS = frozenset({"Input", "Output", "Constant"})
 SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --passes shapes,fold,dce`"
 # Ops with no C kernel, and why (they are emitted only when folded into constants first).
 REFUSES = {
-    **{op: SHAPE_PLUMBING for op in ("Concat", "Gather", "Shape", "ConstantOfShape")},
-    **{op: "C runs recurrent layers one step per tick: stream the model first (kwsc transform --passes stream, "
-           "rnn=step)" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
+    **{op: SHAPE_PLUMBING for op in ("Concat", "Shape", "ConstantOfShape")},
 }
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
@@ -68,6 +66,7 @@ RUNTIME_SOURCES = {
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
     "stream": ("elementwise.c", "activation.c", "stream.c"),
+    "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "stream.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
@@ -249,6 +248,16 @@ def _recurrent(low, node):
     return params
 
 
+def _sequence(low, node):
+    """A recurrent layer over a whole window: the per-tick cell's parameters (inputs shifted: no trigger)."""
+    class _AsCell:  # the cell's builder reads inputs 2..5 (after input and reset_trigger)
+        name, op, attrs = node.name, node.op, node.attrs
+        inputs = (node.inputs[0], None, *node.inputs[1:5])
+    params = _recurrent(low, _AsCell())
+    x = node.inputs[0].shape
+    return {**params, "cell": f"KWSC_CELL_{node.op.removesuffix('Sequence')}", "steps": x[0], "in_size": x[2]}
+
+
 _RNN_PARAMS = Decl("kwsc_rnn_params", "params", (("mat:w", "mat:r"),
                                                  ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr")),
                    block=True)
@@ -339,6 +348,12 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                         decl=_RNN_PARAMS, scratch=_gate_scratch),
     "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent, ("&decl", "in0", "state:h", "out0"),
                        decl=_RNN_PARAMS),
+    # a recurrent layer over a whole window (the stream pass's rnn=window): T steps per call from zero
+    **{op: KernelEntry("sequence", "kwsc_rnn_sequence", _sequence,
+                       ("p:cell", "&decl", "in0", "p:steps", "p:in_size", "scratch", "out0", "out1",
+                        "out2" if op == "LSTMSequence" else "0"),
+                       decl=_RNN_PARAMS, scratch=lambda node: 6 * node.attrs["hidden_size"])
+       for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
     **{op: KernelEntry("elementwise", "kwsc_softmax_axis", tensor_builders.softmax,
                        ("in0", "out0", "p:outer", "p:n", "p:inner", "p:log"), in_place=True)
        for op in ("Softmax", "LogSoftmax")},
@@ -355,7 +370,7 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     # a computed tensor moved by a strided read (constant ones fold away)
     **{op: KernelEntry("tensor", "kwsc_copy_strided", tensor_builders.strided_copy,
                        ("in0", "p:offset", "p:strides", "out0", "p:rank", "p:dims"))
-       for op in ("Transpose", "Slice", "Expand")},
+       for op in ("Transpose", "Slice", "Expand", "Gather")},
     "Pad": KernelEntry("tensor", "kwsc_pad", tensor_builders.pad,
                        ("in0", "out0", "p:rank", "p:dims", "p:pads", "p:mode", "p:value")),
     "BatchNormalization": KernelEntry("tensor", "kwsc_channel_affine", tensor_builders.batch_norm,
