@@ -91,6 +91,29 @@ def graph_summary(graph) -> str:
     return "; ".join(parts)
 
 
+def _model_files(path: str | None) -> list[Path]:
+    """The files a model argument reads: the path itself, and for ELL's DIR/MODULE the model file it names."""
+    if not path:
+        return []
+    files = [Path(path)]
+    try:
+        from kwsc.models import resolve_model_path
+
+        ref = resolve_model_path(path)
+        if ref.file is not None:
+            files.append(Path(ref.file))
+    except InputError:  # not a model: loading it says why, in its own words
+        pass
+    return files
+
+
+def _refuse_overwriting(output, command: str, **inputs: str | None) -> None:
+    from kwsc.fileio import refuse_overwriting
+
+    pairs = [(f"{role} file", f) for role, path in inputs.items() for f in _model_files(path)]
+    refuse_overwriting(output, pairs, command)
+
+
 def _load(path: str, raw: bool = False, dims: dict[str, int] | None = None):
     from kwsc.models import load_model_arg
 
@@ -191,7 +214,8 @@ def register(sub) -> None:
     p = add_command(sub, "transform", run_transform, help="run graph passes (fold, dce, add_vad, …) over a model",
                     description=_TRANSFORM_DESCRIPTION)
     p.add_argument("model", nargs="?", help="model file (.kwsc, .onnx, .ell)")
-    option(p, "--output", "-o", metavar="OUT.kwsc", help="output model (written atomically; may equal the input)")
+    option(p, "--output", "-o", metavar="OUT.kwsc",
+           help="output model (written atomically; may equal a .kwsc/.ell input, which is then replaced)")
     option(p, "--passes", "-p", metavar="A,B,…", help="comma-separated pass names, run in order")
     option(p, "--list", action="store_true", help="list the passes, what they do and their options, then exit")
     option(p, "--featurizer", metavar="F.kwsc", help="featurizer model for the fuse_featurizer pass")
@@ -238,6 +262,7 @@ def run_import(args) -> int:
     from kwsc.models import clean_graph, save_model
 
     out = _import_output(args)
+    _refuse_overwriting(out, args.command, model=args.model)
     graph = _load(args.model, raw=args.raw, dims=_dims(args.dim))
     done = ""
     if not args.raw:
@@ -292,6 +317,12 @@ def _list_passes() -> None:
             print(f"    --{f.name} ({kind} = {f.default}): {doc}")
 
 
+def _in_place_ok(model: str, output: str) -> bool:
+    """transform may edit a .kwsc or .ell in place, atomically, as add_vad does (documented); it never writes over an
+    .onnx (kwsc's ONNX is a re-export, not the exporter's file) nor changes a file's format in place."""
+    return Path(model).suffix.lower() in (".kwsc", ".ell") and Path(model).suffix.lower() == Path(output).suffix.lower()
+
+
 def run_transform(args) -> int:
     from kwsc.models import save_model
     from kwsc.passes import get_pass, run_passes
@@ -305,6 +336,9 @@ def run_transform(args) -> int:
         raise InputError("transform: --passes is required (e.g. --passes fold,dce,add_vad); see --list")
     if not args.output:
         raise InputError("transform: -o OUT.kwsc is required")
+    _refuse_overwriting(args.output, "transform", featurizer=args.featurizer)
+    if not _in_place_ok(args.model, args.output):
+        _refuse_overwriting(args.output, "transform", model=args.model)
     names = [n.strip() for n in args.passes.split(",") if n.strip()]
     if not names:
         raise InputError(f"transform: --passes {args.passes!r} names no pass; see --list")
@@ -373,6 +407,8 @@ def c_project_summary(result) -> str:
         text += "\n  built with make: " + ", ".join(what)
     else:
         text += " (not built: --build compiles it)"
+    for note in getattr(result, "notes", ()):
+        text += f"\n  note: {note}"
     return text
 
 
@@ -382,6 +418,7 @@ def run_emit(args) -> int:
     c_only = [k for k in ("arch", "build", "size_report", "weights_dtype", "name") if getattr(args, k) is not None]
     if c_only and target != "c":
         raise InputError(f"emit: {', '.join('--' + k for k in c_only)} only apply to --target c")
+    _refuse_overwriting(out, "emit", model=args.model)
     graph = _load(args.model)
     if target == "ell":
         from kwsc.backends.ell import save_ell

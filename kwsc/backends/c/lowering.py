@@ -336,6 +336,10 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
         verify(graph)
     except KwscError as exc:
         raise BackendError(f"cannot emit an invalid graph: {exc}") from exc
+    if not graph.input_nodes or not graph.output_nodes:
+        missing = "input" if not graph.input_nodes else "output"
+        raise BackendError(f"graph {graph.name!r} has no {missing}: the C API calls the model once per input frame "
+                           f"and returns its outputs, so it needs at least one of each")
     low = Lowering(graph, quantize)
     _check_supported(graph, low.static_values)
     ns_io = CNamespace()
