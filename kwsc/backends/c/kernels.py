@@ -66,7 +66,7 @@ RUNTIME_SOURCES = {
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
     "stream": ("elementwise.c", "activation.c", "stream.c"),
-    "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "stream.c"),
+    "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "sequence.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
