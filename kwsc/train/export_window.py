@@ -2,8 +2,9 @@
 
 ``<stem>.onnx``: input ``input`` in the model's layout — ``[1, 1, T, F]`` for the 2-D models, ``[1, F, T]`` for
 TC-ResNet — with a fixed T (the training window) or, with ``symbolic_time``, a time axis named ``T`` (kwsc imports
-it with ``--dim T=40``); output ``output`` [1, K] log-probabilities. The normalization is two elementwise ops with
-constants (subtract the mean, divide by std), exact also where a convolution pads along frequency;
+it with ``--dim T=40``); output ``output`` [1, K] log-probabilities. The normalization is folded into the first
+convolution where that is exact (TC-ResNet's stem pads nothing), else two elementwise ops with constants (subtract
+the mean, divide by std; exact also where a convolution pads along frequency);
 BatchNormalization is folded into the convolutions by the exporter. After writing, onnxruntime must equal PyTorch on
 random windows within ``tolerance``. Metadata props: producer, architecture, hidden_units, window, layout,
 receptive_field, stateful=false, plus what the caller adds (categories, featurizer parameters).
@@ -42,6 +43,7 @@ def window_onnx_bytes(model, opset: int = 17, symbolic_time: bool = False, metad
     import onnx
 
     clone = copy.deepcopy(model).cpu().float().eval()
+    folded = clone.fold_normalization()
     example = torch.randn(*clone.input_shape)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -59,7 +61,8 @@ def window_onnx_bytes(model, opset: int = 17, symbolic_time: bool = False, metad
     proto = onnx.load_from_string(buffer.getvalue())
     meta = {"producer": "kwsc train", "architecture": clone.architecture, "hidden_units": str(clone.hidden_units),
             "window": str(clone.window), "layout": clone.layout, "receptive_field": str(clone.receptive_field),
-            "stateful": "false", **(metadata or {})}
+            "stateful": "false", "normalization": "folded into the first Conv" if folded else "Sub, Div",
+            **(metadata or {})}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)

@@ -14,8 +14,9 @@ frequency bins), or the last step of the CRNN's GRU. Frequency is padded and str
 
 The architectures follow their papers, adapted to 80 log-mel features at a 32 ms hop and the rule above:
 
-* ``DSCNN`` (Zhang et al. 2017, "Hello Edge"): a 3×5 convolution (frequency stride 2), then four depthwise
-  separable blocks (3×3 depthwise, pointwise), BatchNorm + ReLU after each, global average pool, Linear.
+* ``DSCNN`` (Zhang et al. 2017, "Hello Edge"): a 3×5 convolution (frequency stride 4), then four depthwise
+  separable blocks (3×3 depthwise, the first with frequency stride 2; pointwise), BatchNorm + ReLU after each,
+  global average pool, Linear (80 mel bins → 10, as Hello Edge's 10 MFCCs).
   Width ``hidden_units`` (default 64) channels.
 * ``TCResNet`` (Choi et al. 2019): 1-D convolutions over time with the F features as input channels; a width-3
   stem of ``hidden_units`` (default 16) channels and three residual blocks of 1.5×, 2× and 3× that width
@@ -99,6 +100,10 @@ class WindowKeywordSpotter(nn.Module):
         shape = (1, 1, 1, -1) if self.layout == "NCTF" else (1, -1, 1)
         return (x - self.mean.reshape(shape)) / self.std.reshape(shape)
 
+    def fold_normalization(self) -> bool:
+        """Fold (x − mean)/std into the first convolution when that is exact (it pads nothing); True if folded."""
+        return False
+
     def window_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities (B, K) of windows already in the model's layout (what the ONNX model computes)."""
         return torch.log_softmax(self.classify(self.normalized(x)), dim=1)
@@ -115,12 +120,12 @@ class WindowKeywordSpotter(nn.Module):
 
 
 class DSCNN(WindowKeywordSpotter):
-    """Depthwise-separable CNN: stem 3×5 (freq stride 2), ``blocks`` × (dw 3×3 + pw), GAP, Linear."""
+    """Depthwise-separable CNN: stem 3×5 (freq stride 4), ``blocks`` × (dw 3×3 + pw), GAP, Linear."""
 
     def __init__(self, num_features, hidden_units, num_keywords, window, dropout=0.0, blocks: int = 4):
         super().__init__("DSCNN", num_features, hidden_units, num_keywords, window, dropout)
         c = self.hidden_units
-        layers = [nn.Conv2d(1, c, (3, 5), stride=(1, 2), padding=(0, 2), bias=False), *_bn_relu(c)]
+        layers = [nn.Conv2d(1, c, (3, 5), stride=(1, 4), padding=(0, 2), bias=False), *_bn_relu(c)]
         for i in range(blocks):
             stride = (1, 2) if i == 0 else (1, 1)
             layers += [nn.Conv2d(c, c, 3, stride=stride, padding=(0, 1), groups=c, bias=False), *_bn_relu(c),
@@ -165,6 +170,21 @@ class TCResNet(WindowKeywordSpotter):
         self.head = nn.Linear(widths[-1], self.num_keywords)
         self.receptive_field = 3 + 3 * 2 * (kernel - 1)
         self._check_window()
+
+    def fold_normalization(self) -> bool:
+        """W·((x − m)/s) = (W/s)·x − Σ W·m/s: exact, the stem pads nothing (done on export copies)."""
+        if not bool(self.normalize):
+            return False
+        stem = self.stem
+        folded = nn.Conv1d(stem.in_channels, stem.out_channels, stem.kernel_size, bias=True)
+        with torch.no_grad():
+            w = stem.weight.double() / self.std.double()[None, :, None]
+            folded.weight.copy_(w.float())
+            bias = -(w * self.mean.double()[None, :, None]).sum(dim=(1, 2))
+            folded.bias.copy_((bias + (stem.bias.double() if stem.bias is not None else 0)).float())
+        self.stem = folded
+        self.normalize.fill_(False)
+        return True
 
     def classify(self, x):
         x = self.blocks(self.stem(x))
