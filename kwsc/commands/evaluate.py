@@ -407,6 +407,10 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
     from kwsc.fileio import atomic_write
 
     sr = session.featurizer_sample_rate(featurizer)
+    unknown = sorted({e.label for e in stream[1] if e.is_keyword} - set(labels))
+    if unknown:
+        print(f"note: the stream's words {', '.join(unknown)} are not among the model's categories: they can only be "
+              "missed", file=sys.stderr)
     bar = tqdm(total=len(stream[0]) // featurizer.input_size, desc="stream", unit="frame", file=sys.stderr,
                leave=False)
 
