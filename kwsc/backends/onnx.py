@@ -40,7 +40,9 @@ _DTYPE_CODES = {"float32": 1, "float64": 11, "int32": 6, "int64": 7, "bool": 9}
 
 # Ops with no ONNX form, and why (IIR feedback and hard_tanh are refused per node: see their methods).
 REFUSES = {"VAD": "the voice-activity detector has no ONNX form (its noise-floor tracking has no ONNX op); write "
-                  "the model without add_vad"}
+                  "the model without add_vad",
+           "Detector": "the keyword detector has no ONNX form (its argmax, thresholds and suppression keep integer "
+                       "state ONNX ops do not); write the model without add_detector"}
 
 
 def written_ops() -> frozenset[str]:

@@ -262,48 +262,87 @@ def stream_summary(events: Sequence[StreamEvent]) -> dict:
 
 
 class StreamingDetector:
-    """Frame-by-frame detection: causal moving average, threshold, refractory period (used live and offline).
+    """Frame-by-frame detection: the ``Detector`` op's reference step (``kwsc.ir.op_detect``), used live and offline,
+    so what ``kwsc listen`` and the streaming benchmark measure is what the compiled model's Detector does.
 
     Args:
         labels: class names, in output order.
         frame_seconds: seconds per frame.
-        threshold: smoothed probability a keyword must exceed.
+        threshold: smoothed probability a keyword must exceed: one value, one per class (a sequence in label
+            order), or a mapping label → threshold (labels not named keep 0.8).
         smoothing: moving-average window in frames (1 = none).
-        refractory_s: after a detection, no new detection for this long.
+        refractory_s: after a detection, no new detection for this long (the op's ``suppression`` in frames:
+            ``suppression_frames(refractory_s, frame_seconds)``).
         ignore: labels that never fire (background classes).
     """
 
-    def __init__(self, labels: list[str], frame_seconds: float, threshold: float = 0.8, smoothing: int = 1,
+    def __init__(self, labels: list[str], frame_seconds: float, threshold=0.8, smoothing: int = 1,
                  refractory_s: float = 1.0, ignore: frozenset[str] = BACKGROUND_LABELS) -> None:
+        from collections.abc import Mapping
+
+        from kwsc.ir.op_detect import suppression_frames
+
         self.labels = list(labels)
         self.frame_seconds = frame_seconds
         self.threshold = threshold
         self.smoothing = max(1, int(smoothing))
         self.refractory_s = refractory_s
-        self._active = np.array([lab not in ignore for lab in self.labels])
+        if isinstance(threshold, Mapping):
+            thresholds = [float(threshold.get(lab, 0.8)) for lab in self.labels]
+        elif np.ndim(threshold):
+            thresholds = [float(t) for t in threshold]
+        else:
+            thresholds = [float(threshold)]
+        # the op's attributes (kwsc.ir.op_detect.DetectorParams): exactly what add_detector puts in a model
+        self.attrs = {"smoothing": self.smoothing, "thresholds": thresholds,
+                      "suppression": suppression_frames(refractory_s, frame_seconds),
+                      "ignore": [i for i, lab in enumerate(self.labels) if lab in ignore]}
         self.reset()
 
+    @classmethod
+    def from_attrs(cls, labels: list[str], frame_seconds: float, attrs) -> "StreamingDetector":
+        """The detector a model's own Detector node describes (its attributes, as ``add_detector`` set them)."""
+        self = cls.__new__(cls)
+        self.labels = list(labels)
+        self.frame_seconds = frame_seconds
+        self.attrs = {k: (list(attrs[k]) if k in ("thresholds", "ignore") else int(attrs[k]))
+                      for k in ("smoothing", "thresholds", "suppression", "ignore")}
+        self.threshold = self.attrs["thresholds"]
+        self.smoothing = self.attrs["smoothing"]
+        self.refractory_s = (self.attrs["suppression"] + 1) * frame_seconds if self.attrs["suppression"] else 0.0
+        self.reset()
+        return self
+
     def reset(self) -> None:
-        self._window: list[np.ndarray] = []
-        self._sum = np.zeros(len(self.labels))
+        from kwsc.ir.op_detect import initial_state
+
+        self._state = initial_state(self.attrs, len(self.labels))
         self._frames = 0
-        self._last = -np.inf
+        self._tables = None
 
     def push(self, probs: np.ndarray) -> Detection | None:
         """Feed one frame of probabilities; returns a Detection when the detector fires on this frame."""
-        probs = np.asarray(probs, dtype=np.float64).reshape(-1)
-        self._window.append(probs)
-        self._sum += probs
-        if len(self._window) > self.smoothing:
-            self._sum -= self._window.pop(0)
+        from kwsc.ir.op_detect import detector_tables, detector_tick
+
+        if self._tables is None:
+            self._tables = detector_tables(self.attrs, len(self.labels))
+        out, self._state = detector_tick(self.attrs, np.asarray(probs, np.float32).reshape(-1), self._state,
+                                         self._tables)
         self._frames += 1
-        smoothed = np.where(self._active, self._sum / len(self._window), -np.inf)
-        k = int(smoothed.argmax())
-        t = self._frames * self.frame_seconds
-        if smoothed[k] > self.threshold and t - self._last >= self.refractory_s:
-            self._last = t
-            return Detection(float(t), self.labels[k], float(smoothed[k]))
-        return None
+        k = int(out[0])
+        return None if k < 0 else Detection(float(self._frames * self.frame_seconds), self.labels[k], float(out[1]))
+
+    def push_many(self, probs: np.ndarray) -> list[Detection]:
+        """Feed frames (T, C) at once (the op's vectorised sequence form; the same detections as T pushes)."""
+        from kwsc.ir.op_detect import detector_scan
+
+        probs = np.asarray(probs, np.float32).reshape(-1, len(self.labels))
+        out, self._state = detector_scan(self.attrs, probs, self._state)
+        fired = np.flatnonzero(out[:, 0] >= 0)
+        found = [Detection(float((self._frames + i + 1) * self.frame_seconds), self.labels[int(out[i, 0])],
+                           float(out[i, 1])) for i in fired]
+        self._frames += len(probs)
+        return found
 
 
 def detect(

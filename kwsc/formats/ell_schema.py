@@ -263,6 +263,8 @@ WRITER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_WRITE for op in _CONV_OPS},
+    "Detector": "ELL has no detector node (its smoothing, thresholds and suppression ran in Python); emit C, or "
+                "write the .ell from the model before add_detector",
 }
 READER_REFUSES = {
     **{op: "ELL models have static shapes: no ELL node computes shapes"
@@ -274,6 +276,7 @@ READER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_READ for op in _CONV_OPS},
+    "Detector": "ELL has no detector node; the add_detector pass adds one",
 }
 
 

@@ -27,6 +27,7 @@ from kwsc.backends.c import tensor_builders
 from kwsc.backends.c.model import float_literal
 from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
+from kwsc.ir.op_detect import detector_tables
 from kwsc.ir.op_dsp import VadParams
 from kwsc.ir.op_nn import ACTIVATIONS
 
@@ -62,6 +63,7 @@ RUNTIME_SOURCES = {
     "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
     "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
+    "detector": ("detector.c",),
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
 }
@@ -206,6 +208,15 @@ def _vad(low, node):
             "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in params]}
 
 
+def _detector(low, node):
+    _float_input(node, 0)
+    thresholds, active = detector_tables(node.attrs, _size(node.inputs[0]))
+    return {"classes": _size(node.inputs[0]), "window": node.attrs["smoothing"],
+            "suppression": node.attrs["suppression"],
+            "thresholds": low.const(node, "thresholds", thresholds, "float", "table"),
+            "active": low.const(node, "active", active.astype(np.uint8), "uint8_t", "table")}
+
+
 # ------------------------------------------------------------------------------------ neural network
 def _dense(low, node):
     _float_input(node, 0)
@@ -315,6 +326,11 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     "VAD": KernelEntry("vad", "kwsc_vad_step", _vad, ("&decl", "&state:vad", "in0", "out0"),
                        decl=Decl("kwsc_vad_params", "params", (("p:weights", "p:n", "p:*attrs"),), block=True),
                        state_struct=StateStruct("vad", "kwsc_vad_state", "kwsc_vad_reset")),
+    # the window ring and its counters are the op's declared state (ring, pos, filled, hold)
+    "Detector": KernelEntry("detector", "kwsc_detector_step", _detector,
+                            ("&decl", "state:ring", "&state:pos", "&state:filled", "&state:hold", "in0", "out0"),
+                            decl=Decl("kwsc_detector_params", "params",
+                                      (("p:thresholds", "p:active", "p:classes", "p:window", "p:suppression"),))),
     "Dense": KernelEntry("dense", "kwsc_dense", _dense, ("&decl", "p:bias", "p:act", "in0", "out0", "p:batch"),
                          decl=Decl("kwsc_mat", "weights", "mat:mat")),
     # scratch: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); an RNN works in its output

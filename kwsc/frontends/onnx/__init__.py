@@ -35,6 +35,7 @@ _FEATURIZER = "featurizers come from `kwsc make-featurizer` or an .ell file; kws
 NOT_IMPORTED = {
     **{op: _FEATURIZER for op in ("Buffer", "Window", "FFT", "MelFilterBank", "LinearFilterBank", "DCT", "IIR")},
     "VAD": "ONNX has no voice-activity detector; the add_vad pass adds one",
+    "Detector": "ONNX has no keyword detector; the add_detector pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
 }
 

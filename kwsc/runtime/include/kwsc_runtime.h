@@ -170,6 +170,17 @@ typedef struct kwsc_vad_state {
 void kwsc_vad_reset(kwsc_vad_state* s);
 void kwsc_vad_step(const kwsc_vad_params* p, kwsc_vad_state* s, const float* x, int32_t* out);
 
+/* ------------------------------------------------------------------ keyword detector (kwsc/ir/op_detect.py) */
+typedef struct kwsc_detector_params {
+    const float* thresholds;  /* per class */
+    const uint8_t* active;    /* per class: 0 = ignored (never fires) */
+    int32_t classes, window, suppression;
+} kwsc_detector_params;
+/* One tick: ring[window][classes] smoothing window, pos/filled/hold counters (all zero after reset);
+ * out[0] = class that fired or -1, out[1] = its smoothed posterior. */
+void kwsc_detector_step(const kwsc_detector_params* p, float* ring, int32_t* pos, int32_t* filled, int32_t* hold,
+                        const float* x, float* out);
+
 #ifdef __cplusplus
 }
 #endif
