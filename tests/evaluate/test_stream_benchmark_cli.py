@@ -114,6 +114,7 @@ def test_the_streaming_benchmark_writes_its_curve_and_operating_points(folder, t
     assert st["duration_s"] == 30.0 and st["seed"] == 3 and st["noise_recordings"] == 6
     assert st["keywords"] + st["unknown"] + st["silence"] == st["events"] and st["unknown"] and st["silence"]
     assert doc["resolution_fa_per_hour"] == pytest.approx(120.0)
+    assert doc["scoring"]["refractory_s"] == 1.0 and doc["scoring"]["suppression_ticks"] == 31  # 1 s of 32 ms ticks
     thresholds = sorted({*THRESHOLDS, 0.6})
     assert len(doc["curve"]) == len(thresholds) * len(SMOOTHINGS)
     assert [p["threshold"] for p in doc["curve"][: len(thresholds)]] == thresholds
