@@ -90,6 +90,7 @@ def test_bad_stream_inputs_are_one_line_and_write_nothing(folder, tmp_path, caps
          "--stream_threshold 1.5: a detection threshold must lie strictly between 0 and 1"),
         (["--stream-minutes", "-1"], "list.txt", "--stream-minutes -1: give a positive number of minutes"),
         (["--stream-minutes", "1", "--sweep_smoothing", "0,3"], "list.txt", "--sweep_smoothing '0,3': give frame"),
+        (["--stream-minutes", "1", "--smoothing", "2000"], "list.txt", "--smoothing 2000: the moving average takes 1"),
         (["--stream-minutes", "1", "--stream_snr", "loud"], "list.txt", "--stream_snr 'loud': give dB values"),
     ]
     for extra, list_file, said in cases:
