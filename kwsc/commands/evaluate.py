@@ -496,9 +496,11 @@ def cmd_listen(args) -> int:
         raise InputError("listen: --featurizer and --classifier are required (or --list_devices)")
     from kwsc.evaluate.streaming import check_threshold
 
+    from kwsc.ir.op_detect import MAX_SMOOTHING
+
     check_threshold(args.threshold, "--threshold")
-    if args.smoothing < 1:
-        raise InputError(f"--smoothing {args.smoothing}: the moving average needs at least 1 frame")
+    if not 1 <= args.smoothing <= MAX_SMOOTHING:
+        raise InputError(f"--smoothing {args.smoothing}: the moving average takes 1 to {MAX_SMOOTHING} frames")
     featurizer = open_runner(args.featurizer, "featurizer")
     classifier = open_runner(args.classifier, "classifier")
     require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,

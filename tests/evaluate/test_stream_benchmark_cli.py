@@ -103,6 +103,10 @@ def test_bad_stream_inputs_are_one_line_and_write_nothing(folder, tmp_path, caps
                  str(folder / "classifier.kwsc"), "--wav", str(folder / "list.txt"), "--threshold", "1.2"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "kwsc: error: --threshold 1.2: a detection threshold must lie strictly between 0 and 1")
+    assert main(["listen", "--featurizer", str(folder / "featurizer.kwsc"), "--classifier",
+                 str(folder / "classifier.kwsc"), "--wav", str(folder / "list.txt"), "--smoothing", "0"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "kwsc: error: --smoothing 0: the moving average takes 1 to 1024 frames")
 
 
 def test_the_streaming_benchmark_writes_its_curve_and_operating_points(folder, tmp_path, capsys):
