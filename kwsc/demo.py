@@ -54,6 +54,7 @@ class DemoContext:
     seed: int = 0
     epochs: int = 20
     quick: bool = False
+    arch: str = "GRU"  # kwsc train --architecture: GRU/LSTM, or a window model (DSCNN, TCResNet, …) streamed
     artefacts: dict[str, Any] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -303,17 +304,28 @@ def step_datasets(ctx: DemoContext) -> dict:
     return {"shapes": shapes}
 
 
+def recurrent_arch(ctx: DemoContext) -> bool:
+    """GRU/LSTM stream by themselves (and get the VAD); the others are window models for the stream pass."""
+    return ctx.arch in ("GRU", "LSTM")
+
+
 def step_train(ctx: DemoContext) -> dict:
-    """Train a GRU keyword spotter on the CPU and export it to ONNX (kwsc train)."""
+    """Train a keyword spotter (GRU by default, --arch) on the CPU and export it to ONNX (kwsc train)."""
     out = ctx.outdir / "model"
     epochs, hidden = ("4", "32") if ctx.quick else (str(ctx.epochs), "128")
+    if recurrent_arch(ctx):
+        arch = ["--hidden_units", hidden, "--num_layers", "2",
+                # trained for what the VAD mode and the continuous stream feed it (README "Training for the VAD")
+                "--vad_training", "1", "--loss_frames", "10"]
+    else:  # a window model: the stream pass makes it per-tick; it has no recurrent state for VAD training
+        arch = []
+    if ctx.arch != "GRU":
+        arch = ["--architecture", ctx.arch, *arch]
     kwsc(ctx, "train", "--dataset", ctx.outdir / "dataset", "--outdir", out, "--categories",
-         ctx.outdir / "lists" / "categories.txt", "--epochs", epochs, "--hidden_units", hidden, "--num_layers", "2",
-         "--seed", ctx.seed, "--no_progress", "--filename", "GRUKeywordSpotter",
-         # trained for what the VAD mode and the continuous stream feed it (README "Training for the VAD")
-         "--vad_training", "1", "--loss_frames", "10")
+         ctx.outdir / "lists" / "categories.txt", "--epochs", epochs, *arch,
+         "--seed", ctx.seed, "--no_progress", "--filename", f"{ctx.arch}KeywordSpotter")
     results = json.loads((out / "train_results.json").read_text())
-    onnx = out / "GRUKeywordSpotter.onnx"
+    onnx = out / f"{ctx.arch}KeywordSpotter.onnx"
     if not onnx.exists():
         raise KwscError(f"demo: training wrote no {onnx}")
     say(f"  validation accuracy {results.get('accuracy_val', 0):.2%}, test accuracy "
@@ -326,7 +338,9 @@ def step_compile(ctx: DemoContext) -> dict:
     import shutil
 
     o = ctx.outdir
-    onnx = o / "model" / "GRUKeywordSpotter.onnx"
+    onnx = o / "model" / f"{ctx.arch}KeywordSpotter.onnx"
+    if not recurrent_arch(ctx):
+        return _compile_window_model(ctx, onnx)
     kwsc(ctx, "import", onnx, "-o", o / "classifier_imported.kwsc")
     kwsc(ctx, "transform", o / "classifier_imported.kwsc", "--passes", "shapes,fold,dce,fuse_dense",
          "-o", o / "classifier.kwsc")
@@ -353,11 +367,36 @@ def step_compile(ctx: DemoContext) -> dict:
 STREAM_MINUTES, QUICK_STREAM_MINUTES = 10, 1
 
 
+def _compile_window_model(ctx: DemoContext, onnx: Path) -> dict:
+    """A window model (--arch DSCNN …): clean-up and the stream pass (one frame per tick, ring buffers), then
+    the featurizer fused in front; ``kwsc wrap`` keeps the model beside the C module (kwsc test reads it)."""
+    import shutil
+
+    o = ctx.outdir
+    kwsc(ctx, "import", onnx, "-o", o / "classifier_imported.kwsc")
+    text = kwsc(ctx, "transform", o / "classifier_imported.kwsc", "--passes",
+                "shapes,fold,dce,fold_batchnorm,fold,dce,stream", "-o", o / "classifier.kwsc")
+    ctx.write("stream_pass.txt", text)
+    kwsc(ctx, "transform", o / "classifier.kwsc", "--passes", "fuse_featurizer,fold,dce", "--featurizer",
+         o / "featurizer.kwsc", "-o", o / "fused.kwsc")
+    kwsc(ctx, "wrap", "--model_file", o / "fused.kwsc", "--outdir", o / "c" / "fused", "--module_name", "kws")
+    kwsc(ctx, "print", o / "classifier.kwsc", "-o", o / "classifier_vad.png")
+    result: dict[str, Any] = {"stream_pass": text.strip()}
+    if shutil.which("arm-none-eabi-gcc"):
+        text = kwsc(ctx, "emit", o / "fused.kwsc", "--target", "c", "--arch", "cortex-m4", "--build",
+                    "--size-report", "--name", "kws", "-o", o / "c" / "cortex-m4")
+        ctx.write("size_report.txt", text)
+        result["size_report"] = text.strip()
+    return result
+
+
 def step_test(ctx: DemoContext) -> dict:
     """kwsc test in the three modes with the compiled models (files shuffled), plus the streaming benchmark."""
     o = ctx.outdir
     minutes = QUICK_STREAM_MINUTES if ctx.quick else STREAM_MINUTES
-    kwsc(ctx, "test", "--classifier", o / "c" / "fused", "--vad_classifier", o / "c" / "fused_vad",
+    # a window model has no VAD-added twin: its vad mode is its stream mode (kwsc test says so)
+    vad = ["--vad_classifier", o / "c" / "fused_vad"] if recurrent_arch(ctx) else []
+    kwsc(ctx, "test", "--classifier", o / "c" / "fused", *vad,
          "--modes", "reset,stream,vad", "--list_file", o / "lists" / "testing_list.txt", "--wav_files", ctx.data,
          "--categories", o / "lists" / "categories.txt", "--stream-minutes", minutes, "--seed", ctx.seed,
          "-o", o / "results" / "results.json")
@@ -412,8 +451,10 @@ def step_report(ctx: DemoContext) -> dict:
         lines += report_stream(te, ctx.outdir)
     comp = s.get("compile", {})
     if comp.get("size_report"):
-        lines += ["## Cortex-M4 build (featurizer + GRU + VAD)", "", "```", comp["size_report"], "```", ""]
-    lines += ["## The VAD-added classifier", "", "![classifier_vad](classifier_vad.png)", "",
+        what = "GRU + VAD" if recurrent_arch(ctx) else f"{ctx.arch}, streamed"
+        lines += [f"## Cortex-M4 build (featurizer + {what})", "", "```", comp["size_report"], "```", ""]
+    lines += ["## The VAD-added classifier" if recurrent_arch(ctx) else f"## The streamed {ctx.arch} classifier", "",
+              "![classifier_vad](classifier_vad.png)", "",
               "## Commands", "", "```sh", *ctx.commands, "```", ""]
     ctx.write("REPORT.md", "\n".join(lines))
     say(f"  wrote {ctx.outdir / 'REPORT.md'}")
@@ -481,9 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed for everything random")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     parser.add_argument("--quick", action="store_true", help="tiny data and model: a smoke run of every step")
+    parser.add_argument("--arch", default="GRU",
+                        help="kwsc train --architecture (default GRU; DSCNN, TCResNet, BCResNet, CRNN are window "
+                             "models, compiled through the stream pass)")
     args = parser.parse_args(argv)
     ctx = DemoContext(outdir=Path(args.outdir), data=Path(args.data) if args.data else None, seed=args.seed,
-                      epochs=args.epochs, quick=args.quick)
+                      epochs=args.epochs, quick=args.quick, arch=args.arch)
     ctx.outdir.mkdir(parents=True, exist_ok=True)
     started_all = time.perf_counter()
     try:

@@ -42,7 +42,11 @@ _DTYPE_CODES = {"float32": 1, "float64": 11, "int32": 6, "int64": 7, "bool": 9}
 REFUSES = {"VAD": "the voice-activity detector has no ONNX form (its noise-floor tracking has no ONNX op); write "
                   "the model without add_vad",
            "Detector": "the keyword detector has no ONNX form (its argmax, thresholds and suppression keep integer "
-                       "state ONNX ops do not); write the model without add_detector"}
+                       "state ONNX ops do not); write the model without add_detector",
+           "History": "the stream pass's ring buffer is written as no ONNX op; write the window model (before the "
+                      "stream pass) to ONNX instead",
+           **{op: "a recurrent layer over a whole window is written by no kwsc ONNX writer yet; write the per-tick "
+                  "model (after the stream pass)" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")}}
 
 
 def written_ops() -> frozenset[str]:

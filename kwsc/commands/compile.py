@@ -428,6 +428,8 @@ def run_transform(args) -> int:
     result, report = run_passes(graph, names, options)
     for name, pass_result in report:
         print(f"{name}: {pass_result.summary()}")
+        for note in pass_result.notes:
+            print(f"  {note}")
     save_model(result, args.output)
     print(f"wrote {args.output}: {graph_summary(result)}")
     return 0

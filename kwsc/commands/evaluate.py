@@ -197,6 +197,8 @@ def cmd_test(args) -> int:
         print(f"vad mode: {how}", file=sys.stderr)
     own_vad = any(m != "vad" for m in modes) and session.has_own_vad(classifier, args.classifier)
     with_vad = [m for m in modes if m == "vad" or own_vad]
+    if "vad" in modes and how.startswith("none"):  # no recurrent state: no VAD resets to be trained for
+        with_vad = [m for m in with_vad if m != "vad"]
     if with_vad:  # a model not trained for VAD resets loses much with them: say so before the numbers come
         runner, path = ((classifiers["vad"], args.vad_classifier or args.classifier) if "vad" in modes
                         else (classifier, args.classifier))

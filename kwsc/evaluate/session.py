@@ -90,6 +90,9 @@ def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, v
             return runner, f"the classifier's own VAD ({runner.description})"
     elif graph.find("VAD"):
         return runner, "the classifier's own VAD"
+    if not any("recurrent" in node.opdef.traits for node in graph.nodes):
+        return runner, ("none: the classifier keeps no recurrent state for a VAD to reset (a streamed window model "
+                        "forgets by construction), so the vad mode is the stream mode")
     from kwsc.passes import run_passes
 
     given = {k: v for k, v in vad_options.items() if v is not None}

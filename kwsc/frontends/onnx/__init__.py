@@ -37,6 +37,7 @@ NOT_IMPORTED = {
     "VAD": "ONNX has no voice-activity detector; the add_vad pass adds one",
     "Detector": "ONNX has no keyword detector; the add_detector pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
+    "History": "the stream pass makes it (a window model's ring buffers); no ONNX op is one",
 }
 
 
