@@ -201,6 +201,12 @@ class StreamRun:
     stream: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
 
+    def _suppression(self) -> int | None:
+        from kwsc.ir.op_detect import suppression_frames
+
+        refractory = self.report.settings.get("refractory_s")
+        return None if refractory is None else suppression_frames(refractory, self.frame_seconds)
+
     def to_dict(self) -> dict:
         """The streaming benchmark as one JSON document (see README "kwsc test", streaming benchmark)."""
         duration = self.report.duration_s
@@ -211,6 +217,7 @@ class StreamRun:
                                     "tolerance_after_s after it ends; one hit per word; anything else a false alarm",
                             "tolerance_after_s": 0.5,
                             "refractory_s": self.report.settings.get("refractory_s"),
+                            "suppression_ticks": self._suppression(),
                             "ignore": sorted(BACKGROUND_LABELS)},
                 "resolution_fa_per_hour": 3600.0 / duration if duration else None,
                 "operating_points": self.points,
