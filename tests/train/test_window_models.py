@@ -26,9 +26,6 @@ from tests.train._synthetic import CLASSES, write_dataset  # noqa: E402
 
 WINDOW, FEATURES = 40, 16
 TINY_WIDTH = {"DSCNN": 8, "TCResNet": 4, "BCResNet": 4, "CRNN": 8}
-# the CRNN's GRU runs over the window's frames inside one call; kwsc imports sequence-length-1 RNNs only until the
-# stream work (issue 15 item 2) reads whole-sequence RNNs
-SEQUENCE_RNN = pytest.mark.xfail(strict=True, reason="whole-sequence GRU import is issue 15 item 2 (conv-stream)")
 
 
 def _random_model(architecture: str, seed: int = 0):
@@ -101,8 +98,7 @@ def _import_equals_torch(architecture: str, symbolic_time: bool):
 
 
 @pytest.mark.parametrize("symbolic_time", [False, True], ids=["fixed-T", "symbolic-T"])
-@pytest.mark.parametrize("architecture", ["DSCNN", "TCResNet", "BCResNet",
-                                          pytest.param("CRNN", marks=SEQUENCE_RNN)])
+@pytest.mark.parametrize("architecture", ["DSCNN", "TCResNet", "BCResNet", "CRNN"])
 def test_kwsc_import_and_the_reference_interpreter_equal_torch(architecture, symbolic_time):
     _import_equals_torch(architecture, symbolic_time)
 
