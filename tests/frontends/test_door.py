@@ -78,6 +78,18 @@ def test_onnx_opset_outside_7_to_21(tmp_path, opset, needle):
     refused_everywhere(tmp_path, save_onnx(tmp_path, model), needle)
 
 
+@pytest.mark.parametrize("domain,version,needle", [
+    ("", 99, "domain 'ai.onnx' is imported twice, at opsets 13 and 99"),
+    ("ai.onnx.ml", 99, "opset 99 of domain 'ai.onnx.ml' is outside 1–5"),
+    ("com.microsoft", 99, "opset 99 of domain 'com.microsoft' is outside 1–1"),
+])
+def test_onnx_opset_imports_of_other_domains(tmp_path, domain, version, needle):
+    """Found by the fuzzer: a second opset import onnxruntime refuses was accepted."""
+    model = gru_model()
+    model.opset_import.add(domain=domain, version=version)
+    refused_everywhere(tmp_path, save_onnx(tmp_path, model), needle)
+
+
 def test_onnx_node_checked_against_the_schema_of_its_own_opset(tmp_path):
     """Squeeze with an axes input is opset-13 form; at opset 11 onnxruntime refuses it, and so does kwsc (before
     the version converter would hide it)."""

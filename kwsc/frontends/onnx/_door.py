@@ -39,6 +39,7 @@ def check_model(model, where: str, opset: int, translated: set[str] | frozenset[
     if not 3 <= model.ir_version <= onnx.IR_VERSION:
         raise FrontendError(f"{where}: IR version {model.ir_version} is outside what kwsc (onnx {onnx.__version__}) "
                             f"reads: 3–{onnx.IR_VERSION}")
+    _check_opset_imports(model, where)
     graph = model.graph
     for kind, names in (("graph input", [vi.name for vi in graph.input]),
                         ("initializer", [t.name for t in graph.initializer]),
@@ -68,6 +69,30 @@ def _check_types(model, where: str) -> None:
         if match:  # kwsc's way of naming a node
             text = f"node {match.group(2)!r} ({match.group(1)}): {match.group(3)}"
         raise FrontendError(f"{where}: {text} (ONNX type and shape inference)") from None
+
+
+# Domains onnxruntime knows beyond ONNX's own (onnx.defs lists those): the newest version it accepts.
+_RUNTIME_DOMAINS = {"com.microsoft": 1}
+
+
+def _check_opset_imports(model, where: str) -> None:
+    """Each domain imported once, at a version ONNX (or onnxruntime) knows; the default domain's range is checked by
+    ``default_opset`` (7–21)."""
+    from onnx import defs
+
+    known = {**{d: r for d, r in defs.C.schema_version_map().items()}, **{d: (1, v) for d, v in _RUNTIME_DOMAINS.items()}}
+    seen: dict[str, int] = {}
+    for entry in model.opset_import:
+        domain = "" if entry.domain == "ai.onnx" else entry.domain
+        if domain in seen and seen[domain] != entry.version:
+            raise FrontendError(f"{where}: domain {domain or 'ai.onnx'!r} is imported twice, at opsets "
+                                f"{seen[domain]} and {entry.version}")
+        seen[domain] = entry.version
+        low, high = known.get(domain, (1, None))
+        if domain and (entry.version < low or (high is not None and entry.version > high)):
+            raise FrontendError(f"{where}: opset {entry.version} of domain {domain!r} is outside {low}–{high}"
+                                if high is not None else f"{where}: opset {entry.version} of domain {domain!r} is "
+                                "not positive")
 
 
 def check_nodes(model, where: str, opset: int, translated: set[str] | frozenset[str]) -> None:
