@@ -90,6 +90,22 @@ def test_onnx_opset_imports_of_other_domains(tmp_path, domain, version, needle):
     refused_everywhere(tmp_path, save_onnx(tmp_path, model), needle)
 
 
+def test_onnx_output_of_undefined_element_type(tmp_path):
+    """Found by the fuzzer (case 709): onnxruntime refuses element type 0."""
+    model = gru_model()
+    model.graph.output[0].type.tensor_type.elem_type = 0
+    refused_everywhere(tmp_path, save_onnx(tmp_path, model), "graph output 'dense': declared element type UNDEFINED")
+
+
+def test_onnx_state_input_of_the_wrong_rank(tmp_path):
+    """Found by the fuzzer (case 1175): an LSTM's initial_c of shape [1, 1, H, 1] has H elements but is not
+    [num_directions, batch, hidden]; onnxruntime refuses it when it runs."""
+    model = zoo.lstm_with_state()
+    c_in = next(vi for vi in model.graph.input if vi.name == "c_in")
+    c_in.type.tensor_type.shape.dim.add().dim_value = 1
+    refused_everywhere(tmp_path, save_onnx(tmp_path, model), "(LSTM): initial_c has shape", "expected [1, 1, ")
+
+
 def test_onnx_node_checked_against_the_schema_of_its_own_opset(tmp_path):
     """Squeeze with an axes input is opset-13 form; at opset 11 onnxruntime refuses it, and so does kwsc (before
     the version converter would hide it)."""

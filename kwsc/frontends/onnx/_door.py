@@ -157,6 +157,8 @@ def check_declared_outputs(model, graph, where: str) -> None:
             continue
         declared = vi.type.tensor_type
         label = f"{where}: graph output {vi.name!r}"
+        if declared.elem_type == 0:
+            raise FrontendError(f"{label}: declared element type UNDEFINED")
         if declared.elem_type:
             dtype = dtype_from_onnx(declared.elem_type, label)
             if dtype != value.dtype:
