@@ -2,9 +2,11 @@
 
 ONNX's own operator registry (``onnx.defs``, the schemas onnxruntime loads models against) says how many inputs
 and outputs each op takes at the model's opset and which attributes of which types it has; the IR's registry
-(``kwsc.ir.ops``) then checks the translated attributes' ranges. Here: every node input names a tensor, arity,
-attribute names, types and required attributes per schema, attributes whose stored field disagrees with their type
-(``onnx.checker.check_node``); after the import, declared graph output types against the inferred ones.
+(``kwsc.ir.ops``) then checks the translated attributes' ranges. Here, on the model as written (before any opset
+upgrade): IR version and opset imports, names listed twice, every node input names a tensor, arity, attribute names,
+types and required attributes per schema, attributes whose stored field disagrees with their type
+(``onnx.checker.check_node``), ONNX's strict type inference; after the import, declared graph output types and fixed
+dims against kwsc's inferred ones.
 """
 
 from __future__ import annotations
