@@ -106,6 +106,14 @@ def test_onnx_state_input_of_the_wrong_rank(tmp_path):
     refused_everywhere(tmp_path, save_onnx(tmp_path, model), "(LSTM): initial_c has shape", "expected [1, 1, ")
 
 
+def test_onnx_squeeze_axes_must_be_a_vector(tmp_path):
+    """Found by the fuzzer (case 7435): a scalar axes tensor, which onnxruntime refuses when it runs."""
+    model = gru_model()
+    axes = next(t for t in model.graph.initializer if t.name == "const_axes_0")
+    del axes.dims[:]
+    refused_everywhere(tmp_path, save_onnx(tmp_path, model), "'gru/Squeeze' (Squeeze): input axes must be a 1-D tensor")
+
+
 def test_onnx_node_checked_against_the_schema_of_its_own_opset(tmp_path):
     """Squeeze with an axes input is opset-13 form; at opset 11 onnxruntime refuses it, and so does kwsc (before
     the version converter would hide it)."""
