@@ -158,7 +158,7 @@ def _posteriors_after_a_word(out, word: str, generator: torch.Generator) -> np.n
     net = KeywordSpotter("GRU", 8, 16, 3, 2)
     net.load_state_dict(torch.load(out / "GRU16KeywordSpotter.pt"))
     x = torch.normal(0.5, 0.1, (10 + 31, 8), generator=generator)
-    x[4:10, :4 if word == "yes" else slice(4, 8)] += 2.0
+    x[4:10, slice(0, 4) if word == "yes" else slice(4, 8)] += 2.0
     with torch.no_grad():
         log_probs, _ = net.eval()(x[None], None, len(x))
     return log_probs.exp()[0].numpy()
@@ -191,3 +191,38 @@ def test_training_with_it_lets_go_of_a_word_in_the_stream(tmp_path):
         # half a second later: back to the background target (0.5 silence, 0.25 each word), the word let go
         assert report["stream", word][1] < 0.35 and report["stream", word][2] > 0.4, report
         assert report["plain", word][0] > 0.8 and report["plain", word][1] > 0.8, report  # still claimed
+
+
+def test_an_lstm_resumes_with_its_carried_state_bit_identical(tmp_path):
+    from kwsc.train.config import recipe_config
+    from kwsc.train.pipeline import train
+
+    data = write_dataset(tmp_path / "ds", rows=32)
+
+    def config():
+        c = recipe_config("kwsc")
+        c["model"].update(architecture="LSTM", hidden_units=8)
+        c["training"].update(max_epochs=3, batch_size=8, threads=1, warmup_epochs=1, stream_training=1.0,
+                             stream_seconds=1.5, stream_sequences=3, stream_target=3)
+        return c
+
+    quiet = {"progress": False, "echo": lambda *a: None, "export": False}
+    whole = train(config(), data, tmp_path / "whole", **quiet)
+    assert train(config(), data, tmp_path / "split", stop_after=2, **quiet) == {}
+    resumed = train(config(), data, tmp_path / "split", resume=True, **quiet)
+    a = torch.load(tmp_path / "whole" / "LSTM8KeywordSpotter.pt")
+    b = torch.load(tmp_path / "split" / "LSTM8KeywordSpotter.pt")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [e["loss"] for e in whole["log"]] == [e["loss"] for e in resumed["log"]]
+
+
+def test_bad_stream_settings_are_one_line_errors(tmp_path, capsys):
+    data = write_dataset(tmp_path / "ds")
+    for option, value, said in (("--stream_gap_max", "0.1", "stream_gap_min 0.3 and stream_gap_max 0.1"),
+                                ("--stream_training", "-1", "stream_training -1.0"),
+                                ("--stream_restart", "2", "stream_restart in [0, 1]")):
+        assert main(["train", "--dataset", str(data), "--outdir", str(tmp_path / "o"), "--stream_training", "1",
+                     option, value]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
