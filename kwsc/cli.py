@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
 import textwrap
 
@@ -87,8 +88,30 @@ def _script_name_as_command(argv: list[str], parser: argparse.ArgumentParser) ->
     return argv
 
 
+class Terminated(BaseException):
+    """SIGTERM as an exception: ``finally`` blocks and ``atomic_output`` remove their temp files on the way out
+    (Python's default SIGTERM ends the process on the spot and leaves them). Not an ``Exception``: nothing
+    handles it on the way except cleanup."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave its signals alone
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = _script_name_as_command(argv, parser)
@@ -108,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kwsc: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("kwsc: terminated (SIGTERM); temp files removed", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         return 0
     except Exception as exc:  # an unexpected failure is still one line unless --debug

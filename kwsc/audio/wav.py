@@ -3,8 +3,11 @@
 ``read_wav`` parses the RIFF container itself (one ``read()``, ``np.frombuffer``): it is faster than a general
 audio library for one-second clips and it can tell *why* a file is unusable — empty, not a wav, truncated, an
 unsupported encoding — which the dataset builder reports per file. Supported encodings: 8-bit unsigned, 16-, 24-
-and 32-bit signed integer PCM, 32- and 64-bit IEEE float, plain or ``WAVE_FORMAT_EXTENSIBLE``, any number of
-channels (mixed down to mono by averaging), any sample rate (``load_audio`` resamples with a polyphase filter).
+and 32-bit signed integer PCM, 32- and 64-bit IEEE float, plain or ``WAVE_FORMAT_EXTENSIBLE``, 1 to
+``MAX_CHANNELS`` channels (mixed down to mono by averaging), sample rates from ``MIN_SAMPLE_RATE`` to
+``MAX_SAMPLE_RATE`` (``load_audio`` resamples with a polyphase filter). A header outside those limits, or float
+samples that are NaN or infinite, make the file unreadable (FormatError), like a truncated one: a 2^31−1 Hz header
+would otherwise ask the resampler for hundreds of GiB, a 1 Hz header would turn one second into hours of audio.
 
 Integer samples are scaled to [-1, 1) by ÷2^(bits−1), as ELL's ``WavReader`` with ``auto_scale`` does
 (ell-behaviour.md §1.8, §5.2); float samples are taken as they are.
@@ -28,9 +31,12 @@ import numpy as np
 from kwsc.fileio import atomic_output
 from kwsc.errors import FormatError, InputError
 
-__all__ = ["WavInfo", "read_wav", "load_audio", "resample", "write_wav", "wav_bytes"]
+__all__ = ["WavInfo", "read_wav", "load_audio", "resample", "write_wav", "wav_bytes", "MIN_SAMPLE_RATE",
+           "MAX_SAMPLE_RATE", "MAX_CHANNELS"]
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000  # what real recorders write (8 kHz phones … 384 kHz studio)
+MAX_CHANNELS = 64  # the generated C example program refuses more, too
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,11 @@ def _parse_header(data: bytes, path) -> tuple[WavInfo, int, int]:
     tag, channels, rate, _, block_align, bits = fmt
     if tag not in (_PCM, _FLOAT):
         raise _fail(path, f"unsupported wav encoding (format tag {tag:#x}); only PCM and IEEE float are read")
-    if channels < 1 or rate < 1:
-        raise _fail(path, f"bad header: {channels} channels at {rate} Hz")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise _fail(path, f"bad header: {channels} channels (1 to {MAX_CHANNELS} are read)")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise _fail(path, f"bad header: sample rate {rate} Hz (outside {MIN_SAMPLE_RATE} Hz to "
+                          f"{MAX_SAMPLE_RATE // 1000} kHz)")
     if (tag == _PCM and bits not in (8, 16, 24, 32)) or (tag == _FLOAT and bits not in (32, 64)):
         raise _fail(path, f"unsupported sample format: {bits}-bit {'float' if tag == _FLOAT else 'integer'}")
     frame_bytes = channels * bits // 8
@@ -124,7 +133,8 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
     Raises:
         InputError: the file does not exist or cannot be opened.
-        FormatError: empty, not a wav, truncated, or an unsupported encoding (the message says which).
+        FormatError: empty, not a wav, truncated, an unsupported encoding, a sample rate or channel count outside
+            the limits, non-finite float samples (the message says which).
     """
     try:
         with open(path, "rb") as f:
@@ -141,6 +151,9 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         x *= np.float32(1.0 / 32768.0)
         return x, info.sample_rate
     x = _decode(data[start:start + length], info)
+    if info.is_float and not np.isfinite(x).all():
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise _fail(path, f"{bad} of {x.size} float samples are NaN or infinite")
     mono = x[:, 0] if info.channels == 1 else x.mean(axis=1, dtype=np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32), info.sample_rate
 

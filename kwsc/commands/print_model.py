@@ -63,7 +63,11 @@ def run(args) -> int:
     fmt = fmt or "text"
     if fmt in ("png", "pdf") and not args.output:
         raise InputError(f"--format {fmt} writes binary data; pass -o FILE")
-    graph, _ = load_model_arg(model, "model file")
+    graph, ref = load_model_arg(model, "model file")
+    if args.output:
+        from kwsc.fileio import refuse_overwriting
+
+        refuse_overwriting(args.output, [("model file", model), ("model file", ref.file)], "print")
     data = format_graph(graph, fmt)
     if args.output:
         atomic_write(args.output, data)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kwsc.commands._util import add_command, option
 from kwsc.errors import InputError
+from kwsc.fileio import same_file
 
 __all__ = ["register"]
 
@@ -61,8 +62,11 @@ def run(args) -> int:
         graph, _ = clean_graph(graph)
     name = args.module_name or ref.file.stem.replace("-", "_")
     outdir = Path(args.outdir or args.target)
-    result = emit_c(graph, outdir, name=name, arch=arch, build=not args.no_build, weights_dtype=args.weights_dtype)
     source = outdir / f"{name}.kwsc"
+    if same_file(source, ref.file):
+        raise InputError(f"wrap: the model file {ref.file} is where the module's model is saved ({source}); it would "
+                         f"be replaced: wrap a copy, or into another --outdir or --module_name; nothing written")
+    result = emit_c(graph, outdir, name=name, arch=arch, build=not args.no_build, weights_dtype=args.weights_dtype)
     save_model(graph, source)
     print(c_project_summary(result))
     where = f"{outdir}/{name}"

@@ -35,6 +35,7 @@ from kwsc.compat import require_featurizer
 from kwsc.data.dataset import Dataset
 from kwsc.data.training_list import read_lines
 from kwsc.errors import InputError, KwscError
+from kwsc.fileio import refuse_overwriting, remove_stale_temps
 
 __all__ = ["make_dataset", "DatasetResult", "TooManyBadFiles", "padding_rows", "clip_rows", "CHUNK_FILES"]
 
@@ -306,12 +307,17 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
                        graph.outputs[0].type.size if graph.outputs else 0)
     if categories is None:
         categories = list_file.parent / "categories.txt"
+    categories_file = categories if isinstance(categories, (str, Path)) else None
     if isinstance(categories, (str, Path)):
         if not Path(categories).is_file():
             raise InputError(f"{categories}: no such categories file (pass --categories)")
         categories = read_lines(categories)
     categories = list(categories)
     root = Path(wav_root) if wav_root is not None else list_file.parent
+    out_path = (Path(outdir) if outdir is not None else list_file.parent) / f"{list_file.stem}.npz"
+    refuse_overwriting(out_path, [("list file", list_file), ("categories file", categories_file),
+                                  ("featurizer", name if isinstance(featurizer, (str, Path)) else None)],
+                       "make-dataset")
     entries = _entries(list_file, categories, root)
     if not entries:
         raise InputError(f"{list_file}: the list names no files; nothing written")
@@ -351,8 +357,8 @@ def make_dataset(list_file: str | Path, featurizer, *, outdir: str | Path | None
     labels = np.repeat(np.array([label for label, _ in entries] or [""], dtype=str)[: len(entries)], counts)
     dataset = Dataset(features, labels, categories,
                       [feat.sample_rate, feat.input_size, feat.output_size, window_size, shift])
-    out = Path(outdir) if outdir is not None else list_file.parent
-    path = dataset.save(out / f"{list_file.stem}.npz")
+    remove_stale_temps(out_path)  # what an earlier run killed with SIGKILL left (SIGTERM cleans up itself)
+    path = dataset.save(out_path)
     per_label = {c: int((dataset.labels == c).sum()) for c in categories}
     return DatasetResult(path, len(dataset), len(entries), per_label, failures,
                          sum(c is not None for c in choices))

@@ -263,6 +263,11 @@ WRITER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_WRITE for op in _CONV_OPS},
+    "Detector": "ELL has no detector node (its smoothing, thresholds and suppression ran in Python); emit C, or "
+                "write the .ell from the model before add_detector",
+    "History": "the stream pass's ring buffer has no ELL node; emit C instead",
+    **{op: "ELL's recurrent layers run one step per call: stream the model first (kwsc transform --passes stream)"
+       for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 READER_REFUSES = {
     **{op: "ELL models have static shapes: no ELL node computes shapes"
@@ -274,6 +279,9 @@ READER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_READ for op in _CONV_OPS},
+    "Detector": "ELL has no detector node; the add_detector pass adds one",
+    "History": "no ELL node is the stream pass's ring buffer",
+    **{op: "ELL's recurrent layers run one step per call" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 
 

@@ -38,6 +38,7 @@ from kwsc.frontends.ell_archive import (ArchivedObject, is_object, layout_size, 
                                         template_args, type_names)
 from kwsc.frontends.ell_layers import activation_classes, convert_layer
 from kwsc.ir import Graph, Value, get_op, verify
+from kwsc.ir.validate import quiet_numpy, validate
 
 __all__ = ["load_ell", "parse_ell_text", "SUPPORTED_NODE_TYPES", "CONVERTERS", "CLEANUP"]
 
@@ -395,14 +396,23 @@ def load_ell(path: str | Path) -> Graph:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     root = parse_ell_text(text, str(path))
-    importer = _Importer(root, str(path))
+    importer = None
+
+    def era() -> str:
+        try:
+            return importer.era() if importer is not None else schema.ell_era(root.type, type_names(root), False)
+        except Exception:  # the archive is too broken to tell; the message still names the problem
+            return "an unknown ELL version"
+
     try:
-        graph = importer.run()
-        return verify(graph)
+        with quiet_numpy():
+            importer = _Importer(root, str(path))
+            graph = importer.run()
+            return validate(verify(graph), str(path))
     except (FormatError, UnsupportedOpError) as exc:
-        raise type(exc)(f"{exc} [file format of {importer.era()}]") from None
+        raise type(exc)(f"{exc} [file format of {era()}]") from None
     except KwscError as exc:
-        raise FrontendError(f"{path}: {exc} [file format of {importer.era()}]") from None
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise FormatError(f"{path}: malformed ELL archive: {type(exc).__name__}: {exc} "
-                          f"[file format of {importer.era()}]") from None
+        raise FrontendError(f"{path}: {exc} [file format of {era()}]") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, MemoryError) as exc:
+        raise FormatError(f"{path}: malformed ELL archive: {type(exc).__name__}: {str(exc)[:200]} "
+                          f"[file format of {era()}]") from None

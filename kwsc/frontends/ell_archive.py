@@ -12,6 +12,7 @@ from typing import Any
 
 from kwsc.errors import FormatError
 from kwsc.formats.ell_schema import MAP_TYPES
+from kwsc.limits import load_json
 
 __all__ = ["ArchivedObject", "is_object", "parse_ell_text", "template_args", "layout_size", "read_metadata",
            "type_names"]
@@ -59,11 +60,12 @@ def parse_ell_text(text: str, source: str = "<string>") -> ArchivedObject:
     ELL ends the ``_version`` line of field-less objects with a comma; such dangling commas are accepted.
     """
     try:
-        root = json.loads(text, object_pairs_hook=list)
+        root = load_json(text, source, object_pairs_hook=list)
     except json.JSONDecodeError:
         # Dropping a comma that ends a line moves no later line, so positions still point into the file.
         try:
-            root = json.loads(_TRAILING_COMMA.sub(lambda m: m.group(1) or m.group(2), text), object_pairs_hook=list)
+            root = load_json(_TRAILING_COMMA.sub(lambda m: m.group(1) or m.group(2), text), source,
+                             object_pairs_hook=list)
         except json.JSONDecodeError as err:
             raise FormatError(f"{source}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") from None
     if not is_object(root) or dict(root).get("_type") not in MAP_TYPES:

@@ -9,13 +9,14 @@ from kwsc.errors import BackendError
 from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
 from kwsc.ir.semantics import ACTIVATION_FN, align, sigmoid
 from kwsc.ir.types import DTYPES, TensorType
+from kwsc.limits import MAX_DIM, MAX_RANK
 
 __all__ = ["slice_indices"]
 
 # ---------------------------------------------------------------------- graph I/O and constants
 register(OpDef(
     name="Input", inputs=[], outputs=["output"], category="io",
-    attrs={"shape": Attr("ints", required=True, doc="per-tick shape"),
+    attrs={"shape": Attr("ints", required=True, doc="per-tick shape", low=1, high=MAX_DIM),
            "dtype": Attr("str", "float32", choices=DTYPES),
            "name": Attr("str", "input", doc="the graph input name")},
     infer=lambda n: [TensorType(tuple(n.attrs["shape"]), n.attrs["dtype"])],
@@ -122,8 +123,8 @@ _UNARY = {
 _UNARY_ATTRS = {
     "HardSigmoid": {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
     "LeakyRelu": {"alpha": Attr("float", 0.01)},
-    "Clip": {"min": Attr("float", -np.inf, doc="lower bound (ONNX's min input, constant)"),
-             "max": Attr("float", np.inf, doc="upper bound (ONNX's max input, constant)")},
+    "Clip": {"min": Attr("float", -np.inf, doc="lower bound (ONNX's min input, constant)", infinite=True),
+             "max": Attr("float", np.inf, doc="upper bound (ONNX's max input, constant)", infinite=True)},
 }
 # Unary ops whose ONNX form differs (Square: none; Clip: bounds as inputs since opset 11).
 _NO_ONNX_TWIN = ("Square", "Clip")
@@ -169,7 +170,8 @@ def _reshape(node, xs, state, nb):
 register(OpDef(
     name="Reshape", inputs=["input", "shape?"], outputs=["output"], category="shape",
     traits=frozenset({"pure", "shape"}),
-    attrs={"shape": Attr("ints", required=True, doc="target shape; -1 infers one dim, 0 copies the input dim")},
+    attrs={"shape": Attr("ints", required=True, doc="target shape; -1 infers one dim, 0 copies the input dim",
+                            low=-1, high=MAX_DIM)},
     infer=_infer_reshape, kernel=_reshape,
     doc="Same elements, new shape (row-major). The optional shape input is ONNX plumbing; the attribute rules.",
 ))
@@ -192,7 +194,7 @@ def _transpose(node, xs, state, nb):
 
 register(OpDef(
     name="Transpose", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
-    attrs={"perm": Attr("ints", [], doc="axis permutation; empty reverses the axes")},
+    attrs={"perm": Attr("ints", [], doc="axis permutation; empty reverses the axes", low=0, high=MAX_RANK - 1)},
     infer=_infer_transpose, kernel=_transpose, doc="Permutes axes.",
 ))
 
@@ -224,7 +226,7 @@ def _concat(node, xs, state, nb):
 
 register(OpDef(
     name="Concat", inputs=["inputs"], outputs=["output"], category="shape", traits=frozenset({"pure", "shape"}),
-    variadic=True, attrs={"axis": Attr("int", 0)}, infer=_infer_concat, kernel=_concat,
+    variadic=True, attrs={"axis": Attr("int", 0, low=-MAX_RANK, high=MAX_RANK - 1)}, infer=_infer_concat, kernel=_concat,
     doc="Concatenates its inputs along an axis.",
 ))
 
@@ -280,7 +282,7 @@ def _gather(node, xs, state, nb):
 
 register(OpDef(
     name="Gather", inputs=["data", "indices"], outputs=["output"], category="shape",
-    traits=frozenset({"pure", "shape"}), attrs={"axis": Attr("int", 0)}, infer=_infer_gather, kernel=_gather,
+    traits=frozenset({"pure", "shape"}), attrs={"axis": Attr("int", 0, low=-MAX_RANK, high=MAX_RANK - 1)}, infer=_infer_gather, kernel=_gather,
     roles={"indices": "index"},
     doc="Takes entries of data along an axis at the given indices (numpy.take).",
 ))
@@ -301,7 +303,7 @@ def _infer_constant_of_shape(n):
 register(OpDef(
     name="ConstantOfShape", inputs=["shape?"], outputs=["output"], category="shape",
     traits=frozenset({"pure", "shape"}),
-    attrs={"shape": Attr("ints", required=True, doc="the resolved output shape"),
+    attrs={"shape": Attr("ints", required=True, doc="the resolved output shape", low=0, high=MAX_DIM),
            "fill": Attr("float", 0.0), "dtype": Attr("str", "float32", choices=DTYPES)},
     infer=_infer_constant_of_shape,
     kernel=lambda node, xs, state, nb: ([np.full(node.attrs["shape"], node.attrs["fill"], dtype=node.attrs["dtype"])],
@@ -325,7 +327,7 @@ def _expand(node, xs, state, nb):
 
 register(OpDef(
     name="Expand", inputs=["input", "shape?"], outputs=["output"], category="shape",
-    traits=frozenset({"pure", "shape"}), attrs={"shape": Attr("ints", required=True)},
+    traits=frozenset({"pure", "shape"}), attrs={"shape": Attr("ints", required=True, low=0, high=MAX_DIM)},
     infer=_infer_expand, kernel=_expand, doc="Broadcasts its input to a (statically resolved) shape.",
 ))
 
@@ -357,6 +359,7 @@ _REDUCE = {"ReduceMean": ("Mean", _mean), "ReduceMax": ("Maximum", np.max)}
 for _name, (_doc, _fn) in _REDUCE.items():
     register(OpDef(
         name=_name, inputs=["input"], outputs=["output"], category="math", traits=frozenset({"pure", "reduce"}),
-        attrs={"axes": Attr("ints", [], doc="axes to reduce; empty = all"), "keepdims": Attr("bool", True)},
+        attrs={"axes": Attr("ints", [], doc="axes to reduce; empty = all", low=-MAX_RANK, high=MAX_RANK - 1),
+               "keepdims": Attr("bool", True)},
         infer=_infer_reduce, kernel=_reduce(_fn), doc=f"{_doc} over the given axes.",
     ))

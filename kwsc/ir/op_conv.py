@@ -15,6 +15,7 @@ import numpy as np
 
 from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
 from kwsc.ir.types import TensorType
+from kwsc.limits import MAX_DIM
 
 __all__ = ["conv_geometry", "pool_geometry", "window_geometry", "spatial_list", "batch_norm_affine", "PAD_MODES"]
 
@@ -118,10 +119,10 @@ def _conv(node, xs, state, nb):
 register(OpDef(
     name="Conv", inputs=["input", "weights", "bias?"], outputs=["output"], category="nn",
     traits=frozenset({"pure", "window"}), roles={"weights": "weight", "bias": "bias"},
-    attrs={"strides": Attr("ints", [], doc="step per spatial axis; empty: 1"),
-           "dilations": Attr("ints", [], doc="kernel dilation per spatial axis; empty: 1"),
-           "pads": Attr("ints", [], doc="zero padding [begin…, end…]; empty: none"),
-           "group": Attr("int", 1, doc="channel groups (group = C = M: depthwise)")},
+    attrs={"strides": Attr("ints", [], doc="step per spatial axis; empty: 1", low=1, high=MAX_DIM),
+           "dilations": Attr("ints", [], doc="kernel dilation per spatial axis; empty: 1", low=1, high=MAX_DIM),
+           "pads": Attr("ints", [], doc="zero padding [begin…, end…]; empty: none", low=0, high=MAX_DIM),
+           "group": Attr("int", 1, doc="channel groups (group = C = M: depthwise)", low=1, high=MAX_DIM)},
     infer=_infer_conv, kernel=_conv,
     doc="ONNX Conv: cross-correlation of [N, C, *S] with weights [M, C/group, *K] (+ bias [M]), with strides, "
         "dilations, explicit zero pads and channel groups.",
@@ -203,10 +204,11 @@ def _pool(node, xs, state, nb):
 
 
 _POOL_ATTRS = {
-    "kernel_shape": Attr("ints", required=True, doc="window size per spatial axis"),
-    "strides": Attr("ints", [], doc="step per spatial axis; empty: 1"),
-    "dilations": Attr("ints", [], doc="window dilation per spatial axis; empty: 1"),
-    "pads": Attr("ints", [], doc="padding [begin…, end…] (never part of a max; see count_include_pad)"),
+    "kernel_shape": Attr("ints", required=True, doc="window size per spatial axis", low=1, high=MAX_DIM),
+    "strides": Attr("ints", [], doc="step per spatial axis; empty: 1", low=1, high=MAX_DIM),
+    "dilations": Attr("ints", [], doc="window dilation per spatial axis; empty: 1", low=1, high=MAX_DIM),
+    "pads": Attr("ints", [], doc="padding [begin…, end…] (never part of a max; see count_include_pad)", low=0,
+                 high=MAX_DIM),
     "ceil_mode": Attr("bool", False, doc="round the output size up (the last window may overhang)"),
 }
 register(OpDef(
@@ -283,7 +285,8 @@ def _pad(node, xs, state, nb):
 
 register(OpDef(
     name="Pad", inputs=["input"], outputs=["output"], category="shape", traits=frozenset({"pure"}),
-    attrs={"pads": Attr("ints", required=True, doc="[begin…, end…] per axis (negative crops)"),
+    attrs={"pads": Attr("ints", required=True, doc="[begin…, end…] per axis (negative crops)", low=-MAX_DIM,
+                        high=MAX_DIM),
            "mode": Attr("str", "constant", choices=PAD_MODES),
            "value": Attr("float", 0.0, doc="the constant of mode=constant")},
     infer=_infer_pad, kernel=_pad,
@@ -320,7 +323,7 @@ register(OpDef(
     name="BatchNormalization", inputs=["input", "scale", "bias", "mean", "var"], outputs=["output"],
     category="nn", traits=frozenset({"pure"}),
     roles={"scale": "bias", "bias": "bias", "mean": "bias", "var": "bias"},
-    attrs={"epsilon": Attr("float", 1e-5)}, infer=_infer_batch_norm, kernel=_batch_norm, onnx="BatchNormalization",
+    attrs={"epsilon": Attr("float", 1e-5, low=0.0)}, infer=_infer_batch_norm, kernel=_batch_norm, onnx="BatchNormalization",
     doc="Inference batch normalization over axis 1: (x − mean)/√(var + ε)·scale + bias (the fold_batchnorm "
         "pass folds it into a preceding Conv or Dense).",
 ))

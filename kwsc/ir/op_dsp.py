@@ -13,6 +13,8 @@ import numpy as np
 from kwsc.ir import tables
 from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, param, register
 from kwsc.ir.types import TensorType
+from kwsc.limits import (MAX_DCT, MAX_DIM, MAX_FFT, MAX_FILTERS, MAX_IIR_TAPS, MAX_SAMPLE_RATE,
+                         MIN_SAMPLE_RATE)
 
 __all__ = ["next_pow2", "VadParams", "VAD_DEFAULTS"]
 
@@ -62,7 +64,7 @@ def _buffer_scan(node, seq, state, nb):
 
 register(OpDef(
     name="Buffer", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
-    attrs={"window_size": Attr("int", required=True, doc="samples in the sliding window")},
+    attrs={"window_size": Attr("int", required=True, doc="samples in the sliding window", low=1, high=MAX_DIM)},
     infer=_infer_buffer,
     state=lambda n: {"window": StateVar((n.attrs["window_size"],))}, kernel=_buffer, scan=_buffer_scan,
     doc="Sliding window: shifts the window left by the input length, appends the input, outputs the window "
@@ -87,8 +89,13 @@ register(OpDef(
 def _infer_fft(n):
     size = _vector_len(n)
     nfft = n.attrs["nfft"] or next_pow2(size)
-    if nfft & (nfft - 1):
-        raise fail(n, f"nfft {nfft} is not a power of 2")
+    if nfft & (nfft - 1) or nfft < 2:
+        raise fail(n, f"nfft {nfft} is not a power of 2 of at least 2")
+    if nfft > MAX_FFT:
+        raise fail(n, f"nfft {nfft} (for an input of {size}) exceeds the limit {MAX_FFT}")
+    if nfft < size:
+        raise fail(n, f"nfft {nfft} is shorter than its input window of {size} samples (it would drop "
+                      f"{size - nfft} of them); use nfft >= {next_pow2(size)}")
     return [TensorType((nfft // 2 + 1,), in_type(n, 0).dtype)]
 
 
@@ -100,14 +107,26 @@ def _fft(node, xs, state, nb):
 
 register(OpDef(
     name="FFT", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
-    attrs={"nfft": Attr("int", 0, doc="FFT length (power of 2); 0 = next power of 2 >= input length")},
+    attrs={"nfft": Attr("int", 0, doc="FFT length (power of 2); 0 = next power of 2 >= input length", low=0,
+                        high=MAX_FFT)},
     infer=_infer_fft, kernel=_fft,
     doc="Magnitudes |X[k]|, k = 0..nfft/2, of the unnormalised real DFT; input truncated or zero-padded to nfft.",
 ))
 
 
 def _infer_filterbank(n):
-    return [TensorType((n.attrs["num_filters"],), in_type(n, 0).dtype)]
+    size, a = _vector_len(n), n.attrs
+    if size < 2:
+        raise fail(n, f"input of {size} spectrum bins is too short for a filter bank")
+    if n.op == "MelFilterBank":
+        fft_size = a["fft_size"] or 2 * (size - 1)
+        bins = tables.mel_bins(a["num_filters"], a["sample_rate"], fft_size)
+    else:
+        fft_size, bins = 0, tables.linear_bins(a["num_filters"], a["sample_rate"], size)
+    if max(bins) > size:
+        raise fail(n, f"{a['num_filters']} filters at {a['sample_rate']:g} Hz need {max(bins)} spectrum bins, the "
+                      f"input has {size}" + (f" (fft_size {fft_size})" if fft_size else ""))
+    return [TensorType((a["num_filters"],), in_type(n, 0).dtype)]
 
 
 def _filterbank(kind):
@@ -122,19 +141,29 @@ def _filterbank(kind):
 
 register(OpDef(
     name="MelFilterBank", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
-    attrs={"sample_rate": Attr("float", 16000.0), "num_filters": Attr("int", 40),
-           "fft_size": Attr("int", 0, doc="FFT size used for bin placement; 0 = 2·(input length − 1)"),
-           "offset": Attr("float", 0.0)},
+    attrs={"sample_rate": Attr("float", 16000.0, low=MIN_SAMPLE_RATE, high=MAX_SAMPLE_RATE),
+           "num_filters": Attr("int", 40, low=1, high=MAX_FILTERS),
+           "fft_size": Attr("int", 0, doc="FFT size used for bin placement; 0 = 2·(input length − 1)", low=0,
+                            high=MAX_FFT),
+           "offset": Attr("float", 0.0, low=-1e6, high=1e6)},
     infer=_infer_filterbank, kernel=_filterbank("mel"),
     doc="HTK mel triangles (1127·ln(1+f/700)) on integer bins floor(f·(fft_size+1)/sr), peak 1, support [lo, hi).",
 ))
 
 register(OpDef(
     name="LinearFilterBank", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
-    attrs={"sample_rate": Attr("float", 16000.0), "num_filters": Attr("int", 40), "offset": Attr("float", 0.0)},
+    attrs={"sample_rate": Attr("float", 16000.0, low=MIN_SAMPLE_RATE, high=MAX_SAMPLE_RATE),
+           "num_filters": Attr("int", 40, low=1, high=MAX_FILTERS), "offset": Attr("float", 0.0, low=-1e6, high=1e6)},
     infer=_infer_filterbank, kernel=_filterbank("linear"),
     doc="Linearly spaced triangles; bins floor(f·(K+1)/sr) with K the input length (ELL's quirk).",
 ))
+
+def _infer_dct(n):
+    size = _vector_len(n)
+    if size > MAX_DCT:
+        raise fail(n, f"input of {size} exceeds the DCT length limit {MAX_DCT}")
+    return [TensorType((size,), in_type(n, 0).dtype)]
+
 
 def _dct(node, xs, state, nb):
     x = xs[0]
@@ -145,9 +174,16 @@ def _dct(node, xs, state, nb):
 register(OpDef(
     name="DCT", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"normalize": Attr("bool", False, doc="orthonormal scaling instead of ELL's unnormalised form")},
-    infer=lambda n: [TensorType((_vector_len(n),), in_type(n, 0).dtype)], kernel=_dct,
+    infer=_infer_dct, kernel=_dct,
     doc="DCT-II, X[k] = Σ x[n]·cos(π(n+½)k/N) (unnormalised, no factor 2, as ELL).",
 ))
+
+
+def _infer_iir(n):
+    b, a = n.attrs["b"], n.attrs["a"]
+    if not 1 <= len(b) <= MAX_IIR_TAPS or len(a) > MAX_IIR_TAPS:
+        raise fail(n, f"{len(b)} b and {len(a)} a coefficients; 1..{MAX_IIR_TAPS} b and at most {MAX_IIR_TAPS} a")
+    return [TensorType((_vector_len(n),), in_type(n, 0).dtype)]
 
 
 def _iir_state(n):
@@ -180,8 +216,7 @@ register(OpDef(
     name="IIR", inputs=["input"], outputs=["output"], category="dsp", traits=frozenset({"featurizer"}),
     attrs={"b": Attr("floats", [1.0, -0.97], doc="feed-forward coefficients"),
            "a": Attr("floats", [], doc="feedback coefficients a1..an (y[n] -= Σ a_k·y[n-k])")},
-    infer=lambda n: [TensorType((_vector_len(n),), in_type(n, 0).dtype)],
-    state=_iir_state, kernel=_iir,
+    infer=_infer_iir, state=_iir_state, kernel=_iir,
     doc="IIR filter over the sample stream, state carried across ticks: y[n] = Σ b_k x[n-k] − Σ a_k y[n-k].",
 ))
 
@@ -193,21 +228,28 @@ class VadParams:
     its tunable fields, and the C kernel's ``kwsc_vad_params`` from all fields but the sample rate.
     """
 
-    sample_rate: float = param(16000.0, "audio sample rate (Hz)")
-    frame_duration: float = param(0.032, "seconds of audio per VAD tick (one featurizer call)")
-    tau_up: float = param(1.54, "time constant (s) of the noise floor rising", tunable=True)
-    tau_down: float = param(0.074326, "time constant (s) of the noise floor falling", tunable=True)
-    large_input: float = param(2.400160, "level/floor ratio above which the rise is slowed further", tunable=True)
-    gain_att: float = param(0.002885, "extra attenuation of the rise rate in that case", tunable=True)
-    threshold_up: float = param(3.552713, "level above threshold_up·floor switches to voice", tunable=True)
-    threshold_down: float = param(0.931252, "level below threshold_down·floor switches to no voice", tunable=True)
-    level_threshold: float = param(0.007885, "minimum level needed to switch to voice", tunable=True)
+    sample_rate: float = param(16000.0, "audio sample rate (Hz)", low=MIN_SAMPLE_RATE, high=MAX_SAMPLE_RATE)
+    frame_duration: float = param(0.032, "seconds of audio per VAD tick (one featurizer call)", low=1e-5, high=60.0)
+    tau_up: float = param(1.54, "time constant (s) of the noise floor rising", tunable=True, low=1e-6, high=1e6)
+    tau_down: float = param(0.074326, "time constant (s) of the noise floor falling", tunable=True, low=1e-6,
+                            high=1e6)
+    large_input: float = param(2.400160, "level/floor ratio above which the rise is slowed further", tunable=True,
+                               low=0.0, high=1e6)
+    gain_att: float = param(0.002885, "extra attenuation of the rise rate in that case", tunable=True, low=0.0,
+                            high=1e6)
+    threshold_up: float = param(3.552713, "level above threshold_up·floor switches to voice", tunable=True,
+                                low=0.0, high=1e6)
+    threshold_down: float = param(0.931252, "level below threshold_down·floor switches to no voice", tunable=True,
+                                  low=0.0, high=1e6)
+    level_threshold: float = param(0.007885, "minimum level needed to switch to voice", tunable=True, low=0.0,
+                                   high=1e6)
 
 
 VAD_DEFAULTS = {f.name: f.default for f in fields(VadParams)}
 
 def _infer_vad(n):
-    _vector_len(n)  # must be connected
+    if _vector_len(n) > MAX_FFT:
+        raise fail(n, f"input of {_vector_len(n)} exceeds the limit {MAX_FFT}")
     return [TensorType((1,), "int32")]
 
 

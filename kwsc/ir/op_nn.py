@@ -13,8 +13,9 @@ import numpy as np
 from kwsc.ir.ops import Attr, OpDef, StateVar, fail, in_type, register
 from kwsc.ir.semantics import ACTIVATION_FN
 from kwsc.ir.types import TensorType
+from kwsc.limits import MAX_DIM, MAX_RANK
 
-__all__ = ["ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "recurrent_step"]
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "hard_sigmoid", "hard_tanh")
 
@@ -66,6 +67,14 @@ register(OpDef(
     doc="y = W·x + b over the last axis (W is [out, in], row-major), then the fused activation if any.",
 ))
 
+def _infer_softmax(n):
+    t = in_type(n, 0)
+    rank = max(len(t.shape), 1)
+    if not -rank <= n.attrs["axis"] < rank:
+        raise fail(n, f"axis {n.attrs['axis']} out of range for rank {rank}")
+    return [t]
+
+
 def _softmax_kernel(fn):
     def kernel(node, xs, state, nb):
         x = xs[0]
@@ -77,7 +86,7 @@ def _softmax_kernel(fn):
 for _name, _fn in (("Softmax", _softmax), ("LogSoftmax", _log_softmax)):
     register(OpDef(
         name=_name, inputs=["input"], outputs=["output"], category="nn", traits=frozenset({"pure"}),
-        attrs={"axis": Attr("int", -1)}, infer=lambda n: [in_type(n, 0)], kernel=_softmax_kernel(_fn), onnx=_name,
+        attrs={"axis": Attr("int", -1, low=-MAX_RANK, high=MAX_RANK - 1)}, infer=_infer_softmax, kernel=_softmax_kernel(_fn), onnx=_name,
         doc=("exp(x - max) / Σ exp(x - max)" if _name == "Softmax" else "x - max - log Σ exp(x - max)")
         + " along an axis.",
     ))
@@ -144,6 +153,15 @@ def _rnn_step(node, x, h, c, w, r, bi, bh):
     return o * act(c_new), c_new
 
 
+def recurrent_step(op: str, attrs: dict, x, h, c, w, r, bi, bh):
+    """One step of the ``op`` cell (GRU, LSTM, RNN) with these attributes: (h', c' or None)."""
+    class _Cell:  # _rnn_step reads node.op and node.attrs only
+        pass
+    cell = _Cell()
+    cell.op, cell.attrs = op, attrs
+    return _rnn_step(cell, x, h, c, w, r, bi, bh)
+
+
 def _recurrent(node, xs, state, nb):
     x = xs[0]
     batch = x.shape[:nb]
@@ -177,7 +195,7 @@ _DOCS = {
     "RNN": "h' = φ(W·x + b_i + R·h + b_h).",
 }
 for _name in ("GRU", "LSTM", "RNN"):
-    attrs = {"hidden_size": Attr("int", required=True), "activation": Attr("str", "tanh", choices=ACTIVATIONS)}
+    attrs = {"hidden_size": Attr("int", required=True, low=1, high=MAX_DIM), "activation": Attr("str", "tanh", choices=ACTIVATIONS)}
     if _name != "RNN":
         attrs["recurrent_activation"] = Attr("str", "sigmoid", choices=ACTIVATIONS)
     if _name == "GRU":

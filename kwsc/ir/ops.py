@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -36,13 +37,20 @@ PARAM_ROLES = frozenset({"weight", "bias", "index"})
 
 @dataclass(frozen=True)
 class Attr:
-    """A typed attribute of an op: kind, default (``REQUIRED`` when none), allowed values, doc."""
+    """A typed attribute of an op: kind, default (``REQUIRED`` when none), allowed values, doc.
+
+    ``low``/``high`` bound a number (each element of a list) inclusively; a float is finite unless ``infinite``
+    allows ±inf (NaN never passes). These range facts are checked wherever an attribute is set, for every format.
+    """
 
     kind: str
     default: Any = None
     doc: str = ""
     choices: tuple | None = None
     required: bool = False
+    low: float | None = None
+    high: float | None = None
+    infinite: bool = False
 
     def coerce(self, value: Any, where: str) -> Any:
         """Validate and normalise a value of this attribute (raises VerifyError naming ``where``)."""
@@ -79,11 +87,22 @@ class Attr:
                 out = value
             else:  # pragma: no cover - registry bug
                 raise AssertionError(self.kind)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise VerifyError(f"{where}: expected {self.kind}, got {type(value).__name__} {value!r:.60}") from exc
         if self.choices is not None and out not in self.choices:
             raise VerifyError(f"{where}: {out!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.kind in ("int", "float", "ints", "floats"):
+            self._check_range(out, where)
         return out
+
+    def _check_range(self, value: Any, where: str) -> None:
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, float) and (math.isnan(v) or (math.isinf(v) and not self.infinite)):
+                raise VerifyError(f"{where}: {v!r} is not a finite number")
+            if (self.low is not None and v < self.low) or (self.high is not None and v > self.high):
+                low, high = ("" if b is None else f"{b:,}" if isinstance(b, int) else f"{b:g}"
+                             for b in (self.low, self.high))
+                raise VerifyError(f"{where}: {v!r:.40} is out of range [{low}, {high}]")
 
 
 @dataclass(frozen=True)

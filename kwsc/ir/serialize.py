@@ -27,7 +27,9 @@ from kwsc.errors import FormatError, InputError, KwscError
 from kwsc.fileio import atomic_write
 from kwsc.ir.graph import Graph, Value
 from kwsc.ir.types import DTYPES
+from kwsc.ir.validate import quiet_numpy, validate
 from kwsc.ir.verify import verify
+from kwsc.limits import load_json
 
 __all__ = ["FORMAT_VERSION", "graph_to_json", "graph_from_json", "save", "load"]
 
@@ -156,8 +158,7 @@ def graph_from_json(doc: Any, where: str = "<memory>") -> Graph:
             raise type(exc)(f"{loc}: {exc}") from None
         except (KeyError, TypeError, AttributeError) as exc:
             raise FormatError(f"{loc}: malformed node entry ({type(exc).__name__}: {exc})") from None
-    verify(graph)
-    return graph
+    return verify(graph)
 
 
 def save(graph: Graph, path: str | os.PathLike) -> None:
@@ -183,11 +184,11 @@ def load(path: str | os.PathLike) -> Graph:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        doc = json.loads(text)
+        doc = load_json(text, str(path))
     except json.JSONDecodeError as exc:
         # A cut inside a long base64 string is reported at the string's start, not at the end of the file.
         truncated = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
         hint = " (file truncated?)" if truncated else ""
         raise FormatError(f"{path}:{exc.lineno}:{exc.colno}: malformed kwsc model: {exc.msg}{hint}") from None
-    graph = graph_from_json(doc, str(path))
-    return graph
+    with quiet_numpy():  # a file is checked at the door; graph_from_json alone stays lossless (NaN weights too)
+        return validate(graph_from_json(doc, str(path)), str(path))

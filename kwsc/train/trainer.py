@@ -207,11 +207,23 @@ def _stream_training(config: dict, train_set, tensors: dict, categories: list[st
         restart=float(t["stream_restart"]), noise_bank=bank, noise_max_gain=gain)
 
 
+def _plain(value):
+    """JSON's types only (numpy scalars → float/int), so the checkpoint loads with ``weights_only=True``."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
 def _checkpoint_state(run: TrainingRun) -> dict:
+    """Tensors and plain values only: ``load_checkpoint`` reads it with ``torch.load(weights_only=True)``, which
+    refuses anything else (a pickle that would run code)."""
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_rng = {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                 "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)}
     state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": run.epoch,
-             "log": run.log, "training_time": run.training_time, "config": run.config,
+             "log": _plain(run.log), "training_time": float(run.training_time), "config": _plain(run.config),
              "generators": {k: g.get_state() for k, g in run.generators.items()},
-             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(), "ema": run.ema,
+             "torch_rng": torch.get_rng_state(), "numpy_rng": numpy_rng, "ema": run.ema,
              "stream_states": run.stream_training.states if run.stream_training is not None else None}
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
@@ -233,12 +245,21 @@ def load_checkpoint(run: TrainingRun) -> bool:
     path = run.outdir / CHECKPOINT
     if not path.exists():
         return False
+    try:  # weights_only: tensors and plain values; a pickle that would run code is refused, not run
+        state = torch.load(path, map_location=run.device, weights_only=True)
+    except Exception as exc:  # a truncated, foreign, older-kwsc or crafted file: one line saying which
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FormatError(f"{path}: cannot resume: not a checkpoint of tensors and plain values, which is all kwsc "
+                          f"loads (torch.load weights_only=True): {first}; start again without --resume") from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise FormatError(f"{path}: cannot resume: not a kwsc checkpoint (no model weights in it)")
+    _check_same_model(path, state, run)
     try:
-        state = torch.load(path, map_location=run.device, weights_only=False)
         run.model.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
-    except Exception as exc:  # a truncated or foreign file: say which and why
-        raise FormatError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 (a foreign file: say which and why, in one line)
+        first = str(exc).strip().splitlines()[0][:160]
+        raise FormatError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {first})") from None
     run.epoch, run.log, run.training_time = int(state["epoch"]), list(state["log"]), float(state["training_time"])
     if run.ema is not None and state.get("ema") is not None:
         run.ema = [t.to(run.device) for t in state["ema"]]
@@ -248,10 +269,34 @@ def load_checkpoint(run: TrainingRun) -> bool:
     for k, g in run.generators.items():
         g.set_state(state["generators"][k].cpu())  # generator states are CPU byte tensors, even for CUDA
     torch.set_rng_state(state["torch_rng"].cpu())
-    np.random.set_state(state["numpy_rng"])
+    rng = state["numpy_rng"]
+    np.random.set_state((rng["kind"], rng["keys"].cpu().numpy().astype(np.uint32), rng["pos"], rng["has_gauss"],
+                         rng["cached_gaussian"]))
     if "cuda_rng" in state and run.device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda_rng"].cpu(), run.device)
     return True
+
+
+def _check_same_model(path: Path, state: dict, run: TrainingRun) -> None:
+    """One line naming what differs when ``--resume`` meets a checkpoint of another model (it was a 10-line
+    ``load_state_dict`` error): the model options first, then the weights' names and shapes."""
+    saved = (state.get("config") or {}).get("model") or {}
+    current = run.config.get("model", {})
+    differ = [k for k in current if k in saved and k != "filename" and saved[k] != current[k]]
+    if differ:
+        raise InputError(f"{path} was trained with {', '.join(f'--{k} {saved[k]}' for k in differ)}; this run asks "
+                         f"for {', '.join(f'--{k} {current[k]}' for k in differ)}: resume with the checkpoint's "
+                         f"options, or train into another --outdir")
+    ours = {k: tuple(v.shape) for k, v in run.model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state["model"].items() if hasattr(v, "shape")}
+    if ours != theirs:
+        missing, extra = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+        shapes = [f"{k} {list(theirs[k])} vs {list(ours[k])}" for k in ours if k in theirs and ours[k] != theirs[k]]
+        what = (f"different weight shapes ({', '.join(shapes[:2])}{', …' if len(shapes) > 2 else ''}; checkpoint vs "
+                f"this run)" if shapes else f"weights missing ({', '.join(missing[:3])}) or extra "
+                                            f"({', '.join(extra[:3])})")
+        raise InputError(f"{path} holds another model than this run builds: {what}; resume with the checkpoint's "
+                         f"options, or train into another --outdir")
 
 
 class ema_weights:  # noqa: N801 (a context manager used like a function)

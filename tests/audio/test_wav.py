@@ -122,3 +122,68 @@ def test_load_audio_resamples(tmp_path):
     soundfile.write(tmp_path / "a.wav", np.zeros((4410, 2)), 44100, subtype="PCM_24")
     assert load_audio(tmp_path / "a.wav", 16000).shape == (1600,)
     assert load_audio(tmp_path / "a.wav").shape == (4410,)
+
+
+# ---------------------------------------------------------------------------------------------- hostile headers
+def _header(rate: int = 16000, channels: int = 1, bits: int = 16, tag: int = 1, data: bytes = b"\0" * 3200) -> bytes:
+    """A canonical 44-byte wav header with the given fields (block align and byte rate follow them) + data."""
+    import struct
+
+    align = max(1, channels * bits // 8)
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, (rate * align) & 0xFFFFFFFF, align & 0xFFFF, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("rate,message", [
+    (2**31 - 1, "sample rate 2147483647 Hz (outside 1000 Hz to 384 kHz)"),  # was: MemoryError in the resampler
+    (1, "sample rate 1 Hz"),          # was: 1 s of audio read as 16000 s (12,500 dataset rows)
+    (999, "sample rate 999 Hz"),
+    (384001, "sample rate 384001 Hz"),
+    (0, "sample rate 0 Hz"),
+])
+def test_sample_rates_outside_the_limits_are_refused(tmp_path, rate, message):
+    path = tmp_path / "r.wav"
+    path.write_bytes(_header(rate=rate))
+    with pytest.raises(FormatError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        load_audio(path, 16000)
+    assert str(info.value).startswith(f"{path}: bad header")
+
+
+@pytest.mark.parametrize("rate", [1000, 8000, 384000])
+def test_sample_rates_at_the_limits_are_read(tmp_path, rate):
+    path = tmp_path / "r.wav"
+    path.write_bytes(_header(rate=rate))
+    samples, got = read_wav(path)
+    assert got == rate and samples.shape == (1600,)
+
+
+@pytest.mark.parametrize("channels", [0, 65, 100, 65535])
+def test_channel_counts_outside_the_limits_are_refused(tmp_path, channels):
+    path = tmp_path / "c.wav"
+    path.write_bytes(_header(channels=channels, data=b"\0" * 65535 * 2))
+    with pytest.raises(FormatError, match=f"bad header: {channels} channels \\(1 to 64 are read\\)"):
+        read_wav(path)
+
+
+def test_64_channels_are_mixed_down(tmp_path):
+    x = np.zeros((50, 64), np.int16)
+    x[:, 63] = 6400  # one loud channel among 64: the mean is 100
+    path = tmp_path / "c64.wav"
+    path.write_bytes(_header(channels=64, data=x.astype("<i2").tobytes()))
+    samples, _ = read_wav(path)
+    np.testing.assert_allclose(samples, np.full(50, 100 / 32768), rtol=1e-6)
+
+
+@pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
+def test_non_finite_float_samples_are_refused(tmp_path, poison):
+    x = np.zeros(1000, "<f4")
+    x[10:20] = poison
+    path = tmp_path / "f.wav"
+    path.write_bytes(_header(bits=32, tag=3, data=x.tobytes()))
+    with pytest.raises(FormatError, match="10 of 1000 float samples are NaN or infinite"):
+        read_wav(path)
+    everything = np.full(1000, np.nan, "<f8")
+    path.write_bytes(_header(bits=64, tag=3, data=everything.tobytes()))
+    with pytest.raises(FormatError, match="1000 of 1000 float samples are NaN or infinite"):
+        read_wav(path)

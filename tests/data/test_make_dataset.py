@@ -264,3 +264,38 @@ def test_long_file_slides_like_ell(speech_dir, featurizer_path, tmp_path):
     for row, indices in zip(rows, expected):
         real = [i for i in indices if i >= 0]
         np.testing.assert_allclose(row[:len(real)], frames[real], rtol=1e-5, atol=1e-5)
+
+
+def test_hostile_wav_headers_are_skipped_and_reported(featurizer_path, tmp_path, capsys):
+    """A 2^31−1 Hz header (was: internal error MemoryError), a 1 Hz one (was: 12,500 rows from 32 KB), an all-NaN
+    float wav (was: counted as used with 0 rows) and 100 channels are skipped like any unreadable file."""
+    from tests.audio.test_wav import _header
+
+    root = tmp_path / "hostile"
+    (root / "yes").mkdir(parents=True)
+    write_wav(root / "yes" / "good.wav", _signal(16000), 16000)
+    pcm = (_signal(16000) * 32767).astype("<i2").tobytes()
+    (root / "yes" / "huge_rate.wav").write_bytes(_header(rate=2**31 - 1, data=pcm))
+    (root / "yes" / "one_hz.wav").write_bytes(_header(rate=1, data=pcm))
+    (root / "yes" / "nan.wav").write_bytes(_header(bits=32, tag=3, data=np.full(16000, np.nan, "<f4").tobytes()))
+    (root / "yes" / "channels.wav").write_bytes(_header(channels=100, data=pcm))
+    names = ["good", "huge_rate", "one_hz", "nan", "channels"]
+    (root / "list.txt").write_text("".join(f"yes/{n}.wav\n" for n in names))
+    (root / "categories.txt").write_text("yes\n")
+    args = ["make-dataset", "--list_file", str(root / "list.txt"), "--featurizer", str(featurizer_path), "--jobs",
+            "1", "-q", "-o", str(root)]
+    assert main([*args, "--max_bad", "0.8"]) == 0
+    out, err = capsys.readouterr()
+    assert "skipped 4 file(s)" in err and "internal error" not in err
+    yes = root / "yes"
+    assert f"{yes / 'huge_rate.wav'}: bad header: sample rate 2147483647 Hz (outside 1000 Hz to 384 kHz)" in err
+    assert f"{yes / 'one_hz.wav'}: bad header: sample rate 1 Hz" in err
+    assert f"{yes / 'nan.wav'}: 16000 of 16000 float samples are NaN or infinite" in err
+    assert f"{yes / 'channels.wav'}: bad header: 100 channels (1 to 64 are read)" in err
+    assert "1 rows from 1 of 5 files" in out
+    assert np.load(root / "list.npz")["features"].shape == (1, 3200)
+    # with the default --max_bad the same list fails, one line, and nothing is written
+    (root / "list.npz").unlink()
+    assert main(args) == 2
+    assert "kwsc: error: 4 of 5 files could not be used" in capsys.readouterr().err
+    assert not (root / "list.npz").exists()

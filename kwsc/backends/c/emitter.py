@@ -8,6 +8,7 @@ namespace, order from the graph, numbers from one formatter.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,10 +19,10 @@ import numpy as np
 
 from kwsc.backends.c.kernels import BASE_SOURCES, OPT_SOURCES, RUNTIME_SOURCES
 from kwsc.backends.c.lowering import LoweredModel, float_literal, lower_graph
+from kwsc.backends.c.project import write_project
 from kwsc.backends.c.targets import Target, get_target
 from kwsc.errors import InputError
 from kwsc.ir.graph import Graph
-from kwsc.fileio import atomic_write
 
 __all__ = ["EmitResult", "emit_c", "render_project", "runtime_dir"]
 
@@ -50,6 +51,7 @@ class EmitResult:
         weights_dtype: ``float32`` or ``int8``.
         built: artifacts built (paths relative to ``outdir``); empty unless ``build=True``.
         size: the size report (``build.SizeReport``) when ``size_report=True``.
+        notes: one line per file of the user's that was not simply replaced (``project.ProjectWrite.notes``).
     """
 
     outdir: Path
@@ -61,6 +63,7 @@ class EmitResult:
     weights_dtype: str
     built: list[str] = field(default_factory=list)
     size: Any = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _c_values(const) -> str:
@@ -89,6 +92,13 @@ def _c_string(text: str) -> str:
     return "".join(out)
 
 
+def _c_comment(text: str) -> str:
+    """A name safe inside a C comment: printable ASCII only, no comment delimiters or line continuations (a node
+    named ``x */ code /*`` or holding a newline would otherwise put code into the generated model)."""
+    safe = "".join(ch if 32 <= ord(ch) < 127 and ch != "\\" else "?" for ch in str(text))
+    return safe.replace("*/", "*?").replace("/*", "?*")
+
+
 @lru_cache(maxsize=1)
 def _environment():
     import jinja2
@@ -97,6 +107,7 @@ def _environment():
                              keep_trailing_newline=True, autoescape=False)
     env.filters["c_values"] = _c_values
     env.filters["c_string"] = _c_string
+    env.filters["c_comment"] = _c_comment
     return env
 
 
@@ -120,6 +131,11 @@ def render_project(model: LoweredModel, target: Target) -> dict[str, bytes]:
                           ("Makefile.j2", "Makefile"), ("CMakeLists.txt.j2", "CMakeLists.txt")):
         text = env.get_template(template).render(**ctx)
         files[out] = re.sub(r"\n{3,}", "\n\n", text).encode("utf-8")
+    # one id for the header and the model source, from their content: model.c checks it at compile time
+    pair = (f"{model.name}.h", f"{model.name}.c")
+    emit_id = hashlib.sha256(b"".join(files[k] for k in pair)).hexdigest()[:8]
+    for key in pair:
+        files[key] = files[key].replace(b"@KWSC_EMIT_ID@", emit_id.encode())
     runtime = runtime_dir()
     copies = ["include/kwsc_runtime.h"] + [p.removeprefix("runtime/") for p in ref_sources + opt_sources]
     if target.artifact == "baremetal":
@@ -139,7 +155,9 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
 
     Args:
         graph: a verified streaming graph (float inputs).
-        outdir: the project folder (created; files are replaced atomically, others left alone).
+        outdir: the project folder: a new one appears whole (temp folder + rename); in an existing one the
+            files kwsc wrote are replaced, files the user edited are kept (see ``project.write_project``) and
+            other files are left alone.
         name: module name, the prefix of every API function (a C identifier).
         arch: ``host``, ``armv7``, ``aarch64`` or ``cortex-m4``.
         build: run ``make`` for the target (host: ``lib<name>.so`` for ``load()``, plus example and harness).
@@ -164,13 +182,9 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
     outdir = Path(outdir).absolute()  # the build and size tools run inside it: relative paths would break
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: exists and is not a folder")
-    for rel, data in files.items():
-        path = outdir / rel
-        if path.exists() and path.read_bytes() == data:
-            continue  # unchanged: keep its timestamp, so make does not rebuild it
-        atomic_write(path, data)
+    written = write_project(outdir, files)  # unchanged files keep their timestamps, so make does not rebuild them
     result = EmitResult(outdir=outdir, name=name, arch=arch, files=sorted(files), arena_bytes=4 * model.arena_size,
-                        state_bytes=_state_bytes(model), weights_dtype=weights_dtype)
+                        state_bytes=_state_bytes(model), weights_dtype=weights_dtype, notes=written.notes())
     if build or size_report:
         from kwsc.backends.c.build import build_project
 

@@ -27,8 +27,10 @@ from kwsc.backends.c import tensor_builders
 from kwsc.backends.c.model import float_literal
 from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
+from kwsc.ir.op_detect import detector_tables
 from kwsc.ir.op_dsp import VadParams
 from kwsc.ir.op_nn import ACTIVATIONS
+from kwsc.ir.op_stream import history_capacity, history_layout
 
 __all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "GRAPH_OPS", "REFUSES", "SHAPE_PLUMBING",
            "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "ACTIVATION_ENUM"]
@@ -52,7 +54,7 @@ GRAPH_OPS = frozenset({"Input", "Output", "Constant"})
 SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --passes shapes,fold,dce`"
 # Ops with no C kernel, and why (they are emitted only when folded into constants first).
 REFUSES = {
-    **{op: SHAPE_PLUMBING for op in ("Concat", "Gather", "Shape", "ConstantOfShape")},
+    **{op: SHAPE_PLUMBING for op in ("Concat", "Shape", "ConstantOfShape")},
 }
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
@@ -62,8 +64,11 @@ RUNTIME_SOURCES = {
     "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
     "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
+    "detector": ("detector.c",),
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
+    "stream": ("elementwise.c", "activation.c", "stream.c"),
+    "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "sequence.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
@@ -206,6 +211,25 @@ def _vad(low, node):
             "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in params]}
 
 
+def _detector(low, node):
+    _float_input(node, 0)
+    thresholds, active = detector_tables(node.attrs, _size(node.inputs[0]))
+    return {"classes": _size(node.inputs[0]), "window": node.attrs["smoothing"],
+            "suppression": node.attrs["suppression"],
+            "thresholds": low.const(node, "thresholds", thresholds, "float", "table"),
+            "active": low.const(node, "active", active.astype(np.uint8), "uint8_t", "table")}
+
+
+def _history(low, node):
+    _float_input(node, 0)
+    outer, inner, _ = history_layout(node)
+    fill = node.inputs[1] if len(node.inputs) > 1 else None
+    return {"capacity": history_capacity(node), "outer": outer, "inner": inner, "frames": node.attrs["frames"],
+            "step": node.attrs["step"], "delay": node.attrs["delay"],
+            "fill": low.const(node, "fill", low.static(fill, node, "fill").reshape(-1).astype(np.float32), "float",
+                              "weights") if fill is not None else None}
+
+
 # ------------------------------------------------------------------------------------ neural network
 def _dense(low, node):
     _float_input(node, 0)
@@ -233,6 +257,16 @@ def _recurrent(low, node):
         "lbr": int(bool(node.attrs.get("linear_before_reset", True))),
     }
     return params
+
+
+def _sequence(low, node):
+    """A recurrent layer over a whole window: the per-tick cell's parameters (inputs shifted: no trigger)."""
+    class _AsCell:  # the cell's builder reads inputs 2..5 (after input and reset_trigger)
+        name, op, attrs = node.name, node.op, node.attrs
+        inputs = (node.inputs[0], None, *node.inputs[1:5])
+    params = _recurrent(low, _AsCell())
+    x = node.inputs[0].shape
+    return {**params, "cell": f"KWSC_CELL_{node.op.removesuffix('Sequence')}", "steps": x[0], "in_size": x[2]}
 
 
 _RNN_PARAMS = Decl("kwsc_rnn_params", "params", (("mat:w", "mat:r"),
@@ -315,6 +349,11 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     "VAD": KernelEntry("vad", "kwsc_vad_step", _vad, ("&decl", "&state:vad", "in0", "out0"),
                        decl=Decl("kwsc_vad_params", "params", (("p:weights", "p:n", "p:*attrs"),), block=True),
                        state_struct=StateStruct("vad", "kwsc_vad_state", "kwsc_vad_reset")),
+    # the window ring and its counters are the op's declared state (ring, pos, filled, hold)
+    "Detector": KernelEntry("detector", "kwsc_detector_step", _detector,
+                            ("&decl", "state:ring", "&state:pos", "&state:filled", "&state:hold", "in0", "out0"),
+                            decl=Decl("kwsc_detector_params", "params",
+                                      (("p:thresholds", "p:active", "p:classes", "p:window", "p:suppression"),))),
     "Dense": KernelEntry("dense", "kwsc_dense", _dense, ("&decl", "p:bias", "p:act", "in0", "out0", "p:batch"),
                          decl=Decl("kwsc_mat", "weights", "mat:mat")),
     # scratch: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); an RNN works in its output
@@ -325,6 +364,12 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                         decl=_RNN_PARAMS, scratch=_gate_scratch),
     "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent, ("&decl", "in0", "state:h", "out0"),
                        decl=_RNN_PARAMS),
+    # a recurrent layer over a whole window (the stream pass's rnn=window): T steps per call from zero
+    **{op: KernelEntry("sequence", "kwsc_rnn_sequence", _sequence,
+                       ("p:cell", "&decl", "in0", "p:steps", "p:in_size", "scratch", "out0", "out1",
+                        "out2" if op == "LSTMSequence" else "0"),
+                       decl=_RNN_PARAMS, scratch=lambda node: 6 * node.attrs["hidden_size"])
+       for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
     **{op: KernelEntry("elementwise", "kwsc_softmax_axis", tensor_builders.softmax,
                        ("in0", "out0", "p:outer", "p:n", "p:inner", "p:log"), in_place=True)
        for op in ("Softmax", "LogSoftmax")},
@@ -341,12 +386,16 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     # a computed tensor moved by a strided read (constant ones fold away)
     **{op: KernelEntry("tensor", "kwsc_copy_strided", tensor_builders.strided_copy,
                        ("in0", "p:offset", "p:strides", "out0", "p:rank", "p:dims"))
-       for op in ("Transpose", "Slice", "Expand")},
+       for op in ("Transpose", "Slice", "Expand", "Gather")},
     "Pad": KernelEntry("tensor", "kwsc_pad", tensor_builders.pad,
                        ("in0", "out0", "p:rank", "p:dims", "p:pads", "p:mode", "p:value")),
     "BatchNormalization": KernelEntry("tensor", "kwsc_channel_affine", tensor_builders.batch_norm,
                                       ("in0", "out0", "p:scale", "p:shift", "p:outer", "p:channels", "p:inner"),
                                       in_place=True),
+    "History": KernelEntry("stream", "kwsc_history", _history,
+                           ("&decl", "state:ring", "&state:pos", "&state:count", "in0", "out0"),
+                           decl=Decl("kwsc_history_params", "params",
+                                     (("p:capacity", "p:outer", "p:inner", "p:frames", "p:step", "p:delay", "p:fill"),))),
     "Cast": KernelEntry("elementwise", "kwsc_f32_to_i32", _cast, ("in0", "out0", "p:n"), in_place=True),
     **{op: KernelEntry("elementwise", "kwsc_unary", _unary, _UNARY_CALL, in_place=True) for op in _UNARY_ENUM},
     **{op: KernelEntry("elementwise", "kwsc_binary", _binary, _BINARY_CALL, in_place=True, own_constants=True)

@@ -23,7 +23,7 @@ from kwsc.backends.c.plan import Alloc, ArenaPlan, plan_arena
 from kwsc.backends.c.quantize import quantize_rows
 from kwsc.errors import BackendError, KwscError
 from kwsc.ir.graph import Graph, Node, Value
-from kwsc.ir.ops import PARAM_ROLES, StateVar, get_op
+from kwsc.ir.ops import PARAM_ROLES, StateVar, get_op, ops_with_trait
 from kwsc.ir.semantics import evaluate_static
 from kwsc.ir.verify import verify
 
@@ -336,6 +336,10 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
         verify(graph)
     except KwscError as exc:
         raise BackendError(f"cannot emit an invalid graph: {exc}") from exc
+    if not graph.input_nodes or not graph.output_nodes:
+        missing = "input" if not graph.input_nodes else "output"
+        raise BackendError(f"graph {graph.name!r} has no {missing}: the C API calls the model once per input frame "
+                           f"and returns its outputs, so it needs at least one of each")
     low = Lowering(graph, quantize)
     _check_supported(graph, low.static_values)
     ns_io = CNamespace()
@@ -367,10 +371,12 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
         outputs.append({"name": node.attrs["name"], "cname": ns_io.name(node.attrs["name"]),
                         "size": value.type.size, "shape": _shape3(value.shape), "buf": buf})
 
+    detectors = ops_with_trait("detector")
+    detection = [i for i, node in enumerate(graph.output_nodes) if node.inputs[0].producer.op in detectors]
     return LoweredModel(
         name=name, steps=steps, consts=low.consts, state=low.state_fields, arena_size=plan.size,
         inputs=inputs, outputs=outputs, metadata=_metadata(graph), families=sorted({s.family for s in steps}),
-        num_nodes=len(graph), quantized=quantize)
+        num_nodes=len(graph), quantized=quantize, detection=detection[0] if detection else None)
 
 
 def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -19,9 +19,11 @@ from typing import Any
 
 from kwsc.errors import FrontendError, KwscError
 from kwsc.frontends.onnx import _conv, _ops, _rnn  # noqa: F401  (translator registration)
-from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer, upgrade_opset
+from kwsc.frontends.onnx._door import check_declared_outputs, check_model
+from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer, default_opset, upgrade_opset
 from kwsc.frontends.onnx._load import load_model_proto
 from kwsc.ir.graph import Graph
+from kwsc.ir.validate import quiet_numpy, validate
 from kwsc.ir.verify import verify
 
 __all__ = ["import_onnx", "supported_ops", "imported_ops", "NOT_IMPORTED"]
@@ -33,7 +35,9 @@ _FEATURIZER = "featurizers come from `kwsc make-featurizer` or an .ell file; kws
 NOT_IMPORTED = {
     **{op: _FEATURIZER for op in ("Buffer", "Window", "FFT", "MelFilterBank", "LinearFilterBank", "DCT", "IIR")},
     "VAD": "ONNX has no voice-activity detector; the add_vad pass adds one",
+    "Detector": "ONNX has no keyword detector; the add_detector pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
+    "History": "the stream pass makes it (a window model's ring buffers); no ONNX op is one",
 }
 
 
@@ -68,12 +72,17 @@ def import_onnx(source: Any, dims: dict[str, int] | None = None) -> Graph:
     import onnx
 
     where = "ONNX model" if isinstance(source, (onnx.ModelProto, bytes, bytearray)) else str(Path(source))
-    model, original_opset = upgrade_opset(load_model_proto(source), where)
+    model = load_model_proto(source)
     try:
-        importer = Importer(model, where, dims)
-        graph = importer.run()
-        _rnn.resolve_states(importer)
-        verify(graph)
+        with quiet_numpy():
+            check_model(model, where, default_opset(model, where), frozenset(TRANSLATORS))
+            model, original_opset = upgrade_opset(model, where)
+            importer = Importer(model, where, dims)
+            graph = importer.run()
+            _rnn.resolve_states(importer)
+            verify(graph)
+            check_declared_outputs(model, graph, where)
+            validate(graph, where)
     except KwscError:
         raise
     except Exception as exc:  # a bug or an unforeseen malformation: say where, keep the cause chained

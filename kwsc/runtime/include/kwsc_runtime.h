@@ -132,8 +132,25 @@ void kwsc_gru_step(const kwsc_rnn_params* p, const float* x, float* h, float* sc
 void kwsc_lstm_step(const kwsc_rnn_params* p, const float* x, float* h, float* c, float* scratch,
                     float* out_h, float* out_c);
 void kwsc_rnn_step(const kwsc_rnn_params* p, const float* x, float* h, float* out);
+/* A recurrent layer over a whole window [steps, in_size] from a zero state (the stream pass's rnn=window): every
+ * step's h to seq [steps, H]; the last h and c to last_h and last_c (0: not wanted). work: 6H floats. */
+enum { KWSC_CELL_GRU = 0, KWSC_CELL_LSTM = 1, KWSC_CELL_RNN = 2 };
+void kwsc_rnn_sequence(int32_t cell, const kwsc_rnn_params* p, const float* x, int32_t steps, int32_t in_size,
+                       float* work, float* seq, float* last_h, float* last_c);
 /* ELL's reset trigger: 1 when the trigger goes non-zero -> 0; remembers `now` in *prev. */
 int32_t kwsc_trigger_fired(int32_t* prev, int32_t now);
+
+/* ------------------------------------------------------------------ streaming (the stream pass) */
+/* History: a ring of `capacity` frames of outer*inner floats (a frame is [outer, 1, inner] around the time
+ * axis). Each call stores `in` as the newest frame and writes `frames` frames to out ([outer, frames, inner]),
+ * oldest first: frame i is delay + step*(frames-1-i) calls old; frames older than the calls since the reset
+ * (`count`) are `fill` (zeros when fill is 0). ring, pos and count are the state (zero after reset). */
+typedef struct kwsc_history_params {
+    int32_t capacity, outer, inner, frames, step, delay;
+    const float* fill;
+} kwsc_history_params;
+void kwsc_history(const kwsc_history_params* p, float* ring, int32_t* pos, int32_t* count, const float* in,
+                  float* out);
 
 /* ------------------------------------------------------------------ featurizer */
 /* Sliding window: shift left by n, append x (n <= size). */
@@ -169,6 +186,17 @@ typedef struct kwsc_vad_state {
 } kwsc_vad_state;
 void kwsc_vad_reset(kwsc_vad_state* s);
 void kwsc_vad_step(const kwsc_vad_params* p, kwsc_vad_state* s, const float* x, int32_t* out);
+
+/* ------------------------------------------------------------------ keyword detector (kwsc/ir/op_detect.py) */
+typedef struct kwsc_detector_params {
+    const float* thresholds;  /* per class */
+    const uint8_t* active;    /* per class: 0 = ignored (never fires) */
+    int32_t classes, window, suppression;
+} kwsc_detector_params;
+/* One tick: ring[window][classes] smoothing window, pos/filled/hold counters (all zero after reset);
+ * out[0] = class that fired or -1, out[1] = its smoothed posterior. */
+void kwsc_detector_step(const kwsc_detector_params* p, float* ring, int32_t* pos, int32_t* filled, int32_t* hold,
+                        const float* x, float* out);
 
 #ifdef __cplusplus
 }
