@@ -226,3 +226,15 @@ def test_bad_stream_settings_are_one_line_errors(tmp_path, capsys):
                      option, value]) == 2
         assert said in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_stream_trained_model_counts_as_trained_for_vad_resets(tmp_path):
+    from kwsc.evaluate.session import trained_for_vad, vad_training_note
+
+    model = tmp_path / "m.onnx"
+    assert trained_for_vad({"vad_training": "0.0", "stream_training": "1.0"}, model) is True
+    assert vad_training_note({"vad_training": "0.0", "stream_training": "1.0"}, model, "the vad mode") is None
+    assert trained_for_vad({"vad_training": "0.0", "stream_training": "0.0"}, model) is False
+    assert trained_for_vad({"vad_training": "0.0"}, model) is False
+    (tmp_path / "train_results.json").write_text(json.dumps({"training": {"vad_training": 0, "stream_training": 1}}))
+    assert trained_for_vad({}, model) is True
