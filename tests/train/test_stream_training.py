@@ -232,6 +232,7 @@ def test_a_stream_trained_model_counts_as_trained_for_vad_resets(tmp_path):
     from kwsc.evaluate.session import trained_for_vad, vad_training_note
 
     model = tmp_path / "m.onnx"
+    model.write_bytes(b"")  # only its folder is read (train_results.json beside it)
     assert trained_for_vad({"vad_training": "0.0", "stream_training": "1.0"}, model) is True
     assert vad_training_note({"vad_training": "0.0", "stream_training": "1.0"}, model, "the vad mode") is None
     assert trained_for_vad({"vad_training": "0.0", "stream_training": "0.0"}, model) is False
