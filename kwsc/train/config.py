@@ -160,6 +160,9 @@ def validate_config(config: dict) -> None:
         if float(t.get("vad_training") or 0) > 0:
             raise InputError(f"training.vad_training: a {m['architecture']} window model has no recurrent state to "
                              "reset; vad_training applies to GRU/LSTM only")
+        if float(t.get("stream_training") or 0) > 0:
+            raise InputError(f"training.stream_training: a {m['architecture']} window model carries no state from "
+                             "word to word; stream_training applies to GRU/LSTM only")
     if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
         raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
 
