@@ -117,6 +117,12 @@ class StreamTraining:
             self.target[background] = confidence
         self.states: list | None = None  # the last batch's final states (carried, detached)
 
+    def _is_word(self, labels: torch.Tensor) -> torch.Tensor:
+        """Which labels are words (every class but the background one)."""
+        if self.background is None:
+            return torch.ones_like(labels, dtype=torch.bool)
+        return labels != self.background
+
     def build(self, clips: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> StreamBatch:
         """``sequences`` sequences from clip rows (N, ≥ real, F) with labels (N,); clips drawn with replacement."""
         dev, n, length, real = clips.device, len(clips), self.length, self.real
@@ -129,7 +135,7 @@ class StreamTraining:
         # a clip is placed when it and its target window fit: every sequence ends in a gap (its state is carried)
         placed = starts + real + self.target_frames <= length
         first, last = word_bounds(clips)
-        is_word = labels != self.background if self.background is not None else torch.ones_like(labels, dtype=torch.bool)
+        is_word = self._is_word(labels)
         t = torch.arange(length, device=dev).expand(b, length)
         owner = (torch.searchsorted(starts, t.contiguous(), right=True) - 1)  # the latest slot started by t
         slot = owner.clamp_min(0)
@@ -162,7 +168,8 @@ class StreamTraining:
         word = -(1 - eps) * torch.gather(log_probs, 2, batch.label[..., None])[..., 0] - eps * log_probs.mean(dim=2)
         background = -(log_probs * self.target).sum(dim=2)
         loss = torch.where(batch.kind == WORD, word, background)
-        weight = torch.where(batch.kind == WORD, 1.0, torch.where(batch.kind == BACKGROUND, self.background_weight, 0.0))
+        weight = torch.where(batch.kind == WORD, 1.0,
+                             torch.where(batch.kind == BACKGROUND, self.background_weight, 0.0))
         return (loss * weight).sum() / weight.sum().clamp_min(1e-6)
 
     def row_targets(self, clips: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,7 +179,7 @@ class StreamTraining:
         b, frames = clips.shape[:2]
         first, last = word_bounds(clips[:, : self.real])
         t = torch.arange(frames, device=clips.device).expand(b, frames)
-        is_word = (labels != self.background) if self.background is not None else torch.ones_like(labels, dtype=torch.bool)
+        is_word = self._is_word(labels)
         word = is_word[:, None] & (t >= last[:, None]) & (t < last[:, None] + self.target_frames)
         kind = torch.where(word, WORD, torch.where(~is_word[:, None] & (t < self.real), BACKGROUND, IGNORE))
         return kind, labels[:, None].expand(b, frames)
