@@ -152,11 +152,11 @@ def _write_early_word_dataset(folder, rows: int = 96, window: int = 20, features
     return folder
 
 
-def _posteriors_after_a_word(out, word: str, generator: torch.Generator) -> np.ndarray:
+def _posteriors_after_a_word(out, word: str, generator: torch.Generator, architecture: str = "GRU") -> np.ndarray:
     """Frame-by-frame probabilities of the word (as the streaming model runs, from zero state): the word over
     frames 4–9, then a second of background noise (frames like the _silence_ rows')."""
-    net = KeywordSpotter("GRU", 8, 16, 3, 2)
-    net.load_state_dict(torch.load(out / "GRU16KeywordSpotter.pt"))
+    net = KeywordSpotter(architecture, 8, 16, 3, 2)
+    net.load_state_dict(torch.load(out / f"{architecture}16KeywordSpotter.pt"))
     x = torch.normal(0.5, 0.1, (10 + 31, 8), generator=generator)
     x[4:10, slice(0, 4) if word == "yes" else slice(4, 8)] += 2.0
     with torch.no_grad():
@@ -164,10 +164,11 @@ def _posteriors_after_a_word(out, word: str, generator: torch.Generator) -> np.n
     return log_probs.exp()[0].numpy()
 
 
-def test_training_with_it_lets_go_of_a_word_in_the_stream(tmp_path):
+@pytest.mark.parametrize("architecture", ["GRU", "LSTM"])
+def test_training_with_it_lets_go_of_a_word_in_the_stream(tmp_path, architecture):
     data = _write_early_word_dataset(tmp_path / "ds")
     common = ["--dataset", str(data), "--epochs", "15", "--hidden_units", "16", "--batch_size", "8", "--threads",
-              "1", "--no_progress", "--no_export", "--no_augment", "--seed", "1"]
+              "1", "--no_progress", "--no_export", "--no_augment", "--seed", "1", "--architecture", architecture]
     assert main(["train", *common, "--outdir", str(tmp_path / "plain")]) == 0
     assert main(["train", *common, "--outdir", str(tmp_path / "stream"), "--stream_training", "1",
                  "--stream_seconds", "3", "--stream_gap_min", "0.3", "--stream_gap_max", "1.5",
@@ -181,7 +182,7 @@ def test_training_with_it_lets_go_of_a_word_in_the_stream(tmp_path):
     report = {}
     for name in ("plain", "stream"):
         for word in ("yes", "no"):
-            probs = _posteriors_after_a_word(tmp_path / name, word, generator)
+            probs = _posteriors_after_a_word(tmp_path / name, word, generator, architecture)
             k = CLASSES.index(word)
             # the word at its end (frames 10–12), and 0.5 s (frames 25–29) after it
             report[name, word] = (float(probs[10:13, k].max()), float(probs[25:30, k].mean()),
