@@ -46,7 +46,9 @@ REFUSES = {"VAD": "the voice-activity detector has no ONNX form (its noise-floor
            "History": "the stream pass's ring buffer is written as no ONNX op; write the window model (before the "
                       "stream pass) to ONNX instead",
            **{op: "a recurrent layer over a whole window is written by no kwsc ONNX writer yet; write the per-tick "
-                  "model (after the stream pass)" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")}}
+                  "model (after the stream pass)" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
+           **{op: "kwsc's int8 arithmetic (per-step activation scales) has no ONNX form; export the float model "
+                  "(the quantize pass's input)" for op in ("QDense", "QGRU", "QLSTM", "QRNN")}}
 
 
 def written_ops() -> frozenset[str]:

@@ -73,7 +73,7 @@ PASSES: dict[str, PassInfo] = {}
 # The modules that register passes; imported on first use of the registry.
 PASS_MODULES = ("fold_constants", "eliminate_dead_nodes", "remove_shape_plumbing", "insert_vad",
                 "rewire_reset_trigger", "fuse_featurizer", "fuse_dense", "fold_batchnorm", "add_detector",
-                "stream")
+                "stream", "quantize")
 
 
 def register_pass(name: str, options: type = NoOptions):

@@ -69,8 +69,10 @@ RUNTIME_SOURCES = {
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
     "stream": ("elementwise.c", "activation.c", "stream.c"),
     "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "sequence.c"),
+    # recurrent.c: the reset trigger's kwsc_trigger_fired (and matvec.c, which it links against)
+    "quant": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "quant.c", "qdot.c"),
 }
-OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
 
@@ -278,6 +280,68 @@ def _gate_scratch(node) -> int:
     return len(node.opdef.gates) * node.attrs["hidden_size"]
 
 
+# ------------------------------------------------------------------------------------ int8 (issue 18)
+def _qmat(low, node, suffix: str, matrix) -> str:
+    """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
+    ``kwsc/ir/quantized.py`` makes them for the interpreter."""
+    from kwsc.ir.quantized import equalized_rows
+
+    matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
+    if not node.attrs["equalize"]:
+        m = low.mat(node, suffix, matrix, quantize=True)
+        return f"{{ {m['q']}, {m['scale']}, 0, {m['rows']}, {m['cols']} }}"
+    q, scale, col = equalized_rows(matrix)
+    names = [low.const(node, f"{suffix}_{part}", array, ctype, "weights")
+             for part, array, ctype in (("q", q, "int8_t"), ("scale", scale, "float"), ("col", col, "float"))]
+    return f"{{ {names[0]}, {names[1]}, {names[2]}, {matrix.shape[0]}, {matrix.shape[1]} }}"
+
+
+def _scale_literal(node, key: str) -> str:
+    return float_literal(np.float32(node.attrs[key]))
+
+
+def _qdense(low, node):
+    _float_input(node, 0)
+    weights = low.static(node.inputs[1], node, "weights")
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    cols = weights.shape[-1]
+    return {"w": _qmat(low, node, "weights", weights),
+            "bias": low.const(node, "bias", low.static(bias, node, "bias").reshape(-1), "float", "weights")
+            if bias is not None else None,
+            "act": ACTIVATION_ENUM[node.attrs["activation"]], "batch": _size(node.inputs[0]) // cols,
+            "input_scale": _scale_literal(node, "input_scale")}
+
+
+def _qrecurrent(low, node):
+    _float_input(node, 0)
+    w, r, bi, bh = (low.static(node.inputs[i], node, name) for i, name in
+                    ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
+    return {
+        "hidden": node.attrs["hidden_size"], "w": _qmat(low, node, "w", w), "r": _qmat(low, node, "r", r),
+        "bi": low.const(node, "bias_input", bi.reshape(-1), "float", "weights"),
+        "bh": low.const(node, "bias_hidden", bh.reshape(-1), "float", "weights"),
+        "act": ACTIVATION_ENUM[node.attrs["activation"]],
+        "rec_act": ACTIVATION_ENUM[node.attrs.get("recurrent_activation", "sigmoid")],
+        "lbr": int(bool(node.attrs.get("linear_before_reset", True))),
+        "input_scale": _scale_literal(node, "input_scale"), "hidden_scale": _scale_literal(node, "hidden_scale"),
+    }
+
+
+def _qdense_scratch(node) -> int:
+    return (node.inputs[1].shape[-1] + 3) // 4  # the quantized input row (int8)
+
+
+def _qrecurrent_scratch(node) -> int:
+    hidden = node.attrs["hidden_size"]
+    gates = len(node.opdef.gates) * hidden + (hidden if node.op == "QGRU" else 0)  # g | GRU: R_n h + b_n
+    return gates + (node.inputs[0].type.size + hidden + 3) // 4  # | int8 x, h
+
+
+_QRNN_PARAMS = Decl("kwsc_qrnn_params", "params",
+                    (("p:w", "p:r"), ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr"),
+                     ("p:input_scale", "p:hidden_scale")), block=True)
+
+
 # ------------------------------------------------------------------------------------ elementwise
 # The attributes a unary op passes as the kernel's alpha and beta (default: its own alpha and beta, if any).
 _UNARY_PARAMS = {"Clip": ("min", "max")}
@@ -373,6 +437,17 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     **{op: KernelEntry("elementwise", "kwsc_softmax_axis", tensor_builders.softmax,
                        ("in0", "out0", "p:outer", "p:n", "p:inner", "p:log"), in_place=True)
        for op in ("Softmax", "LogSoftmax")},
+    # int8 arithmetic (kwsc/ir/op_quant.py): integer products per target (src/opt/qdot.c), float gates
+    "QDense": KernelEntry("quant", "kwsc_qdense", _qdense, ("&decl", "in0", "out0", "p:batch", "scratch"),
+                          decl=Decl("kwsc_qdense_params", "params", (("p:w",), ("p:bias", "p:act", "p:input_scale")),
+                                    block=True), scratch=_qdense_scratch),
+    "QGRU": KernelEntry("quant", "kwsc_qgru_step", _qrecurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
+                        decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
+    "QLSTM": KernelEntry("quant", "kwsc_qlstm_step", _qrecurrent,
+                         ("&decl", "in0", "state:h", "state:c", "scratch", "out0", "out1"),
+                         decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
+    "QRNN": KernelEntry("quant", "kwsc_qrnn_step", _qrecurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
+                        decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
     # the conv family: one row of weights per output channel (int8: a scale per channel)
     "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),
                         decl=Decl("kwsc_conv_params", "params", (("mat:mat",), ("p:bias", "p:*dims")), block=True)),

@@ -38,6 +38,7 @@ NOT_IMPORTED = {
     "Detector": "ONNX has no keyword detector; the add_detector pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
     "History": "the stream pass makes it (a window model's ring buffers); no ONNX op is one",
+    **{op: "kwsc's int8 ops come from the quantize pass, not from ONNX" for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
 }
 
 
