@@ -31,7 +31,7 @@ test: venv apt
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q
 
 demo: venv apt
-	$(PY) -m kwsc.demo $(if $(DATA),--data $(DATA),) --outdir demo-out
+	$(PY) -m kwsc.demo $(if $(DATA),--data $(DATA),) $(if $(ARCH),--arch $(ARCH),) --outdir demo-out
 
 bench: venv apt
 	$(PIP) install --quiet -c requirements/constraints.txt -e '.[bench]'

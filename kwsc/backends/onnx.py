@@ -40,7 +40,15 @@ _DTYPE_CODES = {"float32": 1, "float64": 11, "int32": 6, "int64": 7, "bool": 9}
 
 # Ops with no ONNX form, and why (IIR feedback and hard_tanh are refused per node: see their methods).
 REFUSES = {"VAD": "the voice-activity detector has no ONNX form (its noise-floor tracking has no ONNX op); write "
-                  "the model without add_vad"}
+                  "the model without add_vad",
+           "Detector": "the keyword detector has no ONNX form (its argmax, thresholds and suppression keep integer "
+                       "state ONNX ops do not); write the model without add_detector",
+           "History": "the stream pass's ring buffer is written as no ONNX op; write the window model (before the "
+                      "stream pass) to ONNX instead",
+           **{op: "a recurrent layer over a whole window is written by no kwsc ONNX writer yet; write the per-tick "
+                  "model (after the stream pass)" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
+           **{op: "kwsc's int8 arithmetic (per-step activation scales) has no ONNX form; export the float model "
+                  "(the quantize pass's input)" for op in ("QDense", "QGRU", "QLSTM", "QRNN")}}
 
 
 def written_ops() -> frozenset[str]:

@@ -13,7 +13,11 @@ _DESCRIPTION = """\
 Measure a model (.kwsc, .ell or .onnx with one float input) per implementation:
   reference interpreter (numpy)   onnxruntime on the model exported to ONNX (skipped when an op has no mapping)
   generated C (host)              timed in C (process CPU time), no Python in the loop
-  generated C (armv7, aarch64, cortex-m4)   instructions per frame under qemu, a repeatable stand-in for cycles
+  generated C (armv7, aarch64[-dotprod], cortex-m4)   instructions per frame under qemu (a stand-in for cycles)
+With --int8 every C target is built twice, float32 and int8 (Dense/GRU/LSTM in int8 arithmetic, as
+`kwsc emit --weights-dtype int8`), side by side, and the ratios follow the table: int8 vs float per target, vs
+onnxruntime, vs the FLOP limit and the memory-bandwidth limit (parameter bytes per frame / the rate one core reads
+a buffer of that size, measured here).
 Each row: µs/frame (median, min, max over rounds), × real time (a frame is input_size/sample_rate from the
 model's metadata, else 32 ms), instructions/frame, and the largest difference from the reference on the same
 frames. The header gives FLOPs/frame and the limit: FLOPs / this CPU's measured single-core FMA peak.
@@ -22,6 +26,7 @@ examples:
   kwsc bench model.kwsc
   kwsc bench model.kwsc --targets host,armv7,aarch64,cortex-m4 --json bench.json
   kwsc bench model.kwsc --compare bench.json
+  kwsc bench model.kwsc --int8 --targets host,armv7,aarch64,aarch64-dotprod,cortex-m4
 """
 
 
@@ -30,7 +35,8 @@ def register(sub) -> None:
                     description=_DESCRIPTION)
     p.add_argument("model", help="model file (.kwsc, .ell, .onnx)")
     option(p, "--targets", default="host", metavar="LIST",
-           help="comma-separated: host, armv7, aarch64, cortex-m4 (default: host)")
+           help="comma-separated: host, armv7, aarch64, aarch64-dotprod, cortex-m4 (default: host)")
+    option(p, "--int8", action="store_true", help="also the int8 build of every C target, beside the float one")
     option(p, "--frames", type=int, default=200, metavar="N", help="distinct input frames per round (default 200)")
     option(p, "--rounds", type=int, default=10, metavar="R", help="timing rounds (default 10)")
     option(p, "--seed", type=int, default=0, help="seed of the input frames (default 0)")
@@ -55,7 +61,7 @@ def run(args) -> int:
     old = load_report(args.compare) if args.compare else None  # a bad file fails before minutes of measuring
     graph = load_model(existing_file(args.model, "model file"))
     report = bench_model(graph, targets=targets, frames=args.frames, rounds=args.rounds, seed=args.seed,
-                         workdir=args.workdir, model_name=Path(args.model).name)
+                         workdir=args.workdir, model_name=Path(args.model).name, int8=args.int8)
     print(format_report(report))
     if args.json:
         save_report(report, args.json)

@@ -68,6 +68,20 @@ example (the ELL tutorial's line):
       --large_input 4 --gain_att 0.01 --threshold_up 3.5 --threshold_down 0.9 --level_threshold 0.02
 """
 
+_ADD_DETECTOR_DESCRIPTION = """\
+Add a keyword Detector after the classifier (the add_detector pass): the posteriors are smoothed over
+--smoothing frames, the best keyword that is not ignored fires when it exceeds its threshold, and no detection
+follows for --refractory seconds. The model gets a second output `detection` = [keyword index or -1, score] per
+tick, which the generated C example prints as DETECTED lines. Thresholds are given, or chosen from the streaming
+benchmark's JSON (kwsc test --stream-minutes) at a false-alarm rate. Edits MODEL in place (atomically) or writes -o.
+A model that already has a Detector gets the new settings.
+
+examples:
+  kwsc add-detector model.kwsc --threshold 0.8 --smoothing 3 -o detector.kwsc
+  kwsc add-detector model.kwsc --thresholds yes=0.7,no=0.9 --categories categories.txt
+  kwsc add-detector model.kwsc --curve stream.json --fa-per-hour 2 -o detector.kwsc
+"""
+
 TARGETS = ("ell", "c", "dot", "dgml", "text", "onnx")
 _TARGET_OF_SUFFIX = {".ell": "ell", ".dot": "dot", ".gv": "dot", ".dgml": "dgml", ".txt": "text", ".onnx": "onnx"}
 
@@ -182,6 +196,21 @@ def _type_of(kind):
 _ELL_SHORT = {"sample_rate": "-sr", "window_size": "-ws"}  # add_vad.py's short spellings
 
 
+def _pass_options(p, name: str) -> None:
+    """A pass's options as flags (names, defaults and help from its options class)."""
+    from kwsc.passes import get_pass
+
+    info = get_pass(name)
+    docs = _field_docs(info.options)
+    hints = typing.get_type_hints(info.options)
+    for f in dataclasses.fields(info.options):
+        kind = _plain_type(hints.get(f.name, str))
+        option(p, f"--{f.name}", type=_type_of(kind), default=f.default,
+               metavar=kind.__name__.upper() if kind in (int, float, str) else None,
+               help=f"{docs.get(f.name, '')}{'' if f.default is None else f' (default {f.default})'}"
+               .replace("``", "").replace("%", "%%"))
+
+
 def _add_vad_pass_options(p) -> None:
     """add_vad's options from the pass's own options class (names, defaults and help in one place)."""
     from kwsc.passes import get_pass
@@ -244,6 +273,13 @@ def register(sub) -> None:
     option(p, "--output", "-o", metavar="OUT", help="write the result here instead of over MODEL")
     _add_vad_pass_options(p)
 
+    p = add_command(sub, "add-detector", run_add_detector,
+                    help="add a keyword Detector (smoothing, thresholds, suppression) after the classifier",
+                    description=_ADD_DETECTOR_DESCRIPTION, aliases=("add_detector",))
+    p.add_argument("model", help="the model to edit (.kwsc, .onnx, .ell)")
+    option(p, "--output", "-o", metavar="OUT", help="write the result here instead of over MODEL")
+    _pass_options(p, "add_detector")
+
 
 # ------------------------------------------------------------------------------------------------ commands
 def _import_output(args) -> Path:
@@ -298,6 +334,33 @@ def run_add_vad(args) -> int:
     note = vad_training_note(result.metadata, args.model, "its accuracy with the VAD")
     if note:
         print(note, file=sys.stderr)
+    return 0
+
+
+def run_add_detector(args) -> int:
+    from kwsc.models import save_model
+    from kwsc.passes import get_pass, run_passes
+    from kwsc.passes.manager import make_options
+
+    out = Path(args.output or args.model)
+    info = get_pass("add_detector")
+    options = make_options(info, {f.name: getattr(args, f.name) for f in dataclasses.fields(info.options)})
+    graph = _load(args.model)
+    result, report = run_passes(graph, ["add_detector"], {"add_detector": options})
+    detector = result.find("Detector")[0]
+    save_model(result, out)
+    a = detector.attrs
+    thresholds = a["thresholds"]
+    chosen = (f"threshold {thresholds[0]:g}" if len(thresholds) == 1 else
+              "thresholds " + ",".join(f"{t:g}" for t in thresholds))
+    if "detector_fa_per_hour" in detector.metadata:
+        chosen += (f" (from {detector.metadata['detector_curve']}: {detector.metadata['detector_fa_per_hour']} "
+                   f"false alarms/h, hit rate {float(detector.metadata['detector_hit_rate']):.1%})")
+    labels = result.metadata.get("labels")
+    ignored = [labels[i] if isinstance(labels, list) and len(labels) > i else str(i) for i in a["ignore"]]
+    print(f"detector: {chosen}, smoothing {a['smoothing']} frames, suppression {a['suppression']} ticks "
+          f"({detector.metadata['detector_refractory_s']} s), ignoring {', '.join(ignored) or 'no class'}")
+    print(f"model updated ({report[0][1].summary()}): wrote {out}: {graph_summary(result)}")
     return 0
 
 
@@ -365,6 +428,8 @@ def run_transform(args) -> int:
     result, report = run_passes(graph, names, options)
     for name, pass_result in report:
         print(f"{name}: {pass_result.summary()}")
+        for note in pass_result.notes:
+            print(f"  {note}")
     save_model(result, args.output)
     print(f"wrote {args.output}: {graph_summary(result)}")
     return 0

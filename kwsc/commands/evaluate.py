@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +39,12 @@ def register(sub) -> None:
                         "Test a featurizer + classifier on a list of wavs, with the seed's test_ell_model rules.\n"
                         "Modes: reset (state reset before each file), stream (one continuous stream), vad\n"
                         "(continuous, the classifier with a VAD resetting the GRUs: its own VAD, else add_vad with\n"
-                        "the ELL tutorial's numbers, which --tau_up etc. override). --stream-minutes adds a\n"
-                        "long-stream detection test (hits, misses, false alarms/hour, latency).\n"
+                        "the ELL tutorial's numbers, which --tau_up etc. override). Files are tested in a shuffled\n"
+                        "order drawn from --seed (ELL's test_ell_model; --order list keeps the list's).\n"
+                        "--stream-minutes N adds the streaming benchmark: an N-minute stream of the list's clips\n"
+                        "over background noise, the detector swept over thresholds and smoothing: a DET curve\n"
+                        "(<output>_stream_det.png), hit rate at 1/2/5 false alarms per hour, false alarms at 90 %\n"
+                        "hits, latency, all in <output>_stream.json.\n"
                         "Models are files (.kwsc/.ell/.onnx) or compiled modules (DIR/MODULE from kwsc wrap, or DIR);\n"
                         "which implementation runs is printed. Sizes, sample rates and categories are checked first.\n"
                         "results.json is written atomically; replacing an earlier run's file is said (-o keeps runs\n"
@@ -46,6 +52,8 @@ def register(sub) -> None:
                         "examples:\n"
                         "  kwsc test --featurizer featurizer.kwsc --classifier model.kwsc \\\n"
                         "      --list_file data/testing_list.txt --categories categories.txt --modes reset,stream,vad\n"
+                        "  kwsc test --classifier demo-out/c/fused --vad_classifier demo-out/c/fused_vad --modes vad \\\n"
+                        "      --list_file data/testing_list.txt --categories categories.txt --stream-minutes 60\n"
                         "  kwsc test_ell_model --classifier KeywordSpotter/model --featurizer compiled_featurizer/mfcc \\\n"
                         "      --sample_rate 16000 --list_file audio/testing_list.txt --categories categories.txt \\\n"
                         "      --reset --auto_scale                                    # the ELL tutorial's line"),
@@ -69,14 +77,27 @@ def register(sub) -> None:
     option(p, "--threshold", type=float, default=0.01, help="a frame counts when its top probability exceeds this")
     option(p, "--prediction_algorithm", "-pa", choices=("max", "mean"), default="max")
     option(p, "--max_tests", type=int, help="test a random subset of this many files")
+    option(p, "--order", choices=("shuffled", "list"), default="shuffled",
+           help="file order: shuffled with --seed (default; ELL's test_ell_model), or the list's order; a list "
+                "sorted by word lets the stream and vad modes' carried-over state answer for the next file")
     option(p, "--output", "-o", default="results.json", help="results file; confusion PNGs are written beside it")
     option(p, "--verbose", "-v", dest="per_file", action="store_true",
            help="a line per file: PASSED/FAILED, running pass rate, confidence (as test_ell_model)")
     option(p, "--vad_classifier", help="an explicit VAD-added classifier for the vad mode")
-    option(p, "--stream-minutes", type=float, default=0.0, help="also run a streaming test of this many minutes")
-    option(p, "--stream_threshold", type=float, default=0.8, help="streaming: detection threshold")
-    option(p, "--smoothing", type=int, default=3, help="streaming: moving-average window (frames)")
+    option(p, "--stream-minutes", type=float, default=0.0,
+           help="also run the streaming benchmark on a stream of this many minutes built from the list's wavs "
+                "(keywords, _unknown_, silence, shuffled, over _background_noise_ at 30/20/10 dB SNR; clips reused "
+                "up to 8 times): detections at --stream_threshold, and the DET curve swept over thresholds and "
+                "--sweep_smoothing (<output>_stream.json, _stream_det.png)")
+    option(p, "--stream_threshold", type=float, default=0.8,
+           help="streaming: the detector's threshold for the single-setting report, in (0, 1) (default 0.8)")
+    option(p, "--smoothing", type=int, default=3, help="streaming: moving-average window (frames) of that report")
+    option(p, "--sweep_smoothing", default="1,3,5",
+           help="streaming: the moving-average windows (frames) the DET sweep tries (default 1,3,5)")
     option(p, "--refractory", type=float, default=1.0, help="streaming: seconds without a new detection")
+    option(p, "--stream_snr", default="30,20,10",
+           help="streaming: the background noise's SNRs in dB against the median word level, comma-separated "
+                "(default 30,20,10; 20 dB is about the dataset's own _silence_ clips), or 'clean' for none")
     option(p, "--seed", type=int, default=0)
     _add_vad_options(p, help_default="the tutorial's")
 
@@ -148,6 +169,7 @@ def cmd_test(args) -> int:
     bad = [m for m in modes if m not in ("reset", "stream", "vad")]
     if bad:
         raise InputError(f"unknown mode(s) {', '.join(bad)}; expected reset, stream, vad")
+    sweep_smoothings = _check_stream_options(args)
     classifier = open_runner(args.classifier, "classifier")
     featurizer = open_runner(args.featurizer, "featurizer") if args.featurizer else None
     _check_models(args, featurizer, classifier)
@@ -175,6 +197,8 @@ def cmd_test(args) -> int:
         print(f"vad mode: {how}", file=sys.stderr)
     own_vad = any(m != "vad" for m in modes) and session.has_own_vad(classifier, args.classifier)
     with_vad = [m for m in modes if m == "vad" or own_vad]
+    if "vad" in modes and how.startswith("none"):  # no recurrent state: no VAD resets to be trained for
+        with_vad = [m for m in with_vad if m != "vad"]
     if with_vad:  # a model not trained for VAD resets loses much with them: say so before the numbers come
         runner, path = ((classifiers["vad"], args.vad_classifier or args.classifier) if "vad" in modes
                         else (classifier, args.classifier))
@@ -188,6 +212,9 @@ def cmd_test(args) -> int:
                                         args.max_tests, args.seed, skipped)
         for path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
+    stream = None
+    if args.stream_minutes:  # built before the modes run: a list that cannot fill it is one line, before any work
+        stream, noise = _build_stream(args, items, session.featurizer_sample_rate(featurizer), near)
 
     def progress_factory(mode, total):
         bar = tqdm(total=total, desc=f"test {mode}", unit="file", file=sys.stderr, leave=False)
@@ -206,11 +233,19 @@ def cmd_test(args) -> int:
                 bar.close()
         return update
 
+    from kwsc.evaluate.keyword_test import order_items
+
+    items = order_items(items, args.order, args.seed)
+    how = f"shuffled with --seed {args.seed} (--order list keeps the list's)" if args.order == "shuffled" else \
+        "the list's (--order list)"
+    print(f"order: {how}, {len(items)} files", file=sys.stderr)
     results = session.run_modes(modes, items, featurizer, classifiers, labels, args.threshold,
                                 args.prediction_algorithm, args.seed, progress_factory,
                                 pad_window=_pad_window(args, classifier))
+    for r in results.values():
+        r.settings["order"] = args.order
     replaced = _earlier_results(args.output)
-    written = session.write_results(results, args.output, labels)
+    written = session.write_results(results, args.output, labels, {"order": args.order, "seed": args.seed})
     for mode, r in results.items():
         print(f"{mode}: passed {r.passed}, failed {r.failed}, pass rate {r.accuracy:.2%}, "
               f"time {r.seconds:.1f}s, {r.frames_per_second:,.0f} frames/s")
@@ -218,8 +253,9 @@ def cmd_test(args) -> int:
         print("\n| mode | accuracy | passed | failed |\n|---|---|---|---|")
         for mode, r in results.items():
             print(f"| {mode} | {r.accuracy:.2%} | {r.passed} | {r.failed} |")
-    if args.stream_minutes and not args.dataset:
-        _stream(args, items, featurizer, classifiers.get("vad") or classifier, labels, near)
+    if stream is not None:
+        _stream(args, items, featurizer, classifiers.get("vad") or classifier, labels, stream, noise,
+                sweep_smoothings)
     print(f"wrote {', '.join(str(w) for w in written)}" + (f" (replacing {replaced})" if replaced else ""))
     return 0
 
@@ -302,30 +338,134 @@ def _dataset_items(args, classifier, featurizer):
     return items, (int(params[0]), int(params[1]))  # (sample_rate, featurizer input size)
 
 
-def _stream(args, items, featurizer, classifier, labels, near):
+def _check_stream_options(args) -> list[int]:
+    """The streaming options, checked before any model is opened: one line each (exit 2). Returns the sweep's
+    smoothing windows."""
+    from kwsc.evaluate.keyword_test import read_list
+    from kwsc.evaluate.streaming import BACKGROUND_LABELS, check_threshold
+
+    check_threshold(args.stream_threshold, "--stream_threshold")
+    if not args.stream_minutes >= 0:  # NaN too
+        raise InputError(f"--stream-minutes {args.stream_minutes:g}: give a positive number of minutes (0: none)")
+    if args.smoothing < 1:
+        raise InputError(f"--smoothing {args.smoothing}: the moving average needs at least 1 frame")
+    if not args.refractory >= 0:
+        raise InputError(f"--refractory {args.refractory:g}: give 0 or more seconds")
+    try:
+        smoothings = [int(v) for v in args.sweep_smoothing.split(",") if v.strip()]
+    except ValueError:
+        smoothings = []
+    if not smoothings or min(smoothings) < 1:
+        raise InputError(f"--sweep_smoothing {args.sweep_smoothing!r}: give frame counts ≥ 1, comma-separated "
+                         "(e.g. 1,3,5)")
+    snr = args.stream_snr.strip().lower()
+    try:
+        args.stream_snr_db = None if snr == "clean" else [float(v) for v in snr.split(",") if v.strip()]
+    except ValueError:
+        args.stream_snr_db = []
+    if args.stream_snr_db is not None and (not args.stream_snr_db or not all(
+            math.isfinite(v) for v in args.stream_snr_db)):
+        raise InputError(f"--stream_snr {args.stream_snr!r}: give dB values, comma-separated (e.g. 30,20,10), or "
+                         "'clean'")
+    if args.stream_minutes and args.dataset:
+        raise InputError("--stream-minutes builds its stream from wavs: give --list_file, not --dataset")
+    if args.stream_minutes and Path(args.list_file).is_file():
+        labels = {label for _, label in read_list(Path(args.list_file))}
+        if not labels - BACKGROUND_LABELS:
+            raise InputError(f"--stream-minutes: {args.list_file} has no keywords (only "
+                             f"{', '.join(sorted(labels)) or 'no files'}); the streaming benchmark counts "
+                             "detected keywords")
+    return smoothings
+
+
+def _build_stream(args, items, sample_rate: int, near: Path):
     from kwsc.audio.wav import load_audio
     from kwsc.evaluate import session
-    from kwsc.evaluate.plots import plot_timeline
 
     root = Path(args.wav_files) if args.wav_files else near
-    sr = session.featurizer_sample_rate(featurizer)
-    noise = [load_audio(p, sr) for p in sorted((root / "_background_noise_").glob("*.wav"))]
-    run = session.stream_test(items, noise, featurizer, classifier, labels, args.stream_minutes,
-                              args.stream_threshold, args.smoothing, args.refractory, args.seed)
-    r = run.report
-    out = Path(args.output)
-    report_path = out.with_name(f"{out.stem}_stream.json")
+    noise = [load_audio(p, sample_rate) for p in sorted((root / "_background_noise_").glob("*.wav"))]
+    if not noise:
+        print(f"note: no {root / '_background_noise_'}/*.wav: the stream's background is white noise",
+              file=sys.stderr)
+    started = time.perf_counter()
+    try:
+        stream = session.build_test_stream(items, noise, sample_rate, args.stream_minutes, args.seed,
+                                           args.stream_snr_db)
+    except InputError as exc:
+        raise InputError(f"--stream-minutes {args.stream_minutes:g} with {args.list_file}: {exc}") from None
+    args.stream_build_seconds = round(time.perf_counter() - started, 3)
+    return stream, noise
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothings):
+    from tqdm import tqdm
+
+    from kwsc.evaluate import session
+    from kwsc.evaluate.plots import plot_det, plot_timeline
     from kwsc.fileio import atomic_write
 
-    atomic_write(report_path, json.dumps(r.to_dict(), indent=1) + "\n")
+    sr = session.featurizer_sample_rate(featurizer)
+    bar = tqdm(total=len(stream[0]) // featurizer.input_size, desc="stream", unit="frame", file=sys.stderr,
+               leave=False)
+
+    def progress(done, total):
+        bar.update(done - bar.n)
+
+    run = session.stream_test(items, noise, featurizer, classifier, labels, args.stream_minutes,
+                              args.stream_threshold, args.smoothing, args.refractory, args.seed,
+                              smoothings=smoothings, stream=stream, progress=progress, snr_db=args.stream_snr_db)
+    bar.close()
+    run.seconds = {"build": getattr(args, "stream_build_seconds", None), **run.seconds}
+    r, doc = run.report, run.to_dict()
+    out = Path(args.output)
+    report_path = out.with_name(f"{out.stem}_stream.json")
+    det_png = out.with_name(f"{out.stem}_stream_det.png")
     png = out.with_name(f"{out.stem}_stream_timeline.png")
+    doc["files"] = {"det_png": det_png.name, "timeline_png": png.name}
+    atomic_write(report_path, json.dumps(doc, indent=1) + "\n")
+    resolution = doc["resolution_fa_per_hour"]
+    plot_det(run.curve, run.points, det_png, resolution,
+             title=f"DET: {r.duration_s / 60:.0f}-min stream, {r.keywords} keywords ({classifier.description})")
     plot_timeline(run.audio, sr, run.scores, labels, run.frame_seconds, run.events, run.detections, png,
                   start_s=0.0, length_s=min(30.0, len(run.audio) / sr), threshold=args.stream_threshold)
-    lat = f"{r.latency_median_s * 1000:.0f} ms" if r.latency_median_s is not None else "n/a"
-    print(f"stream ({r.duration_s / 60:.1f} min, {classifier.description}): {r.keywords} keywords, hits {r.hits} "
-          f"({r.hit_rate:.1%}), misses {r.misses}, false alarms {r.false_alarms} "
-          f"({r.false_alarms_per_hour:.1f}/hour), median latency after word end {lat}")
-    print(f"wrote {report_path}, {png}")
+    st = run.stream
+    print(f"stream ({r.duration_s / 60:.1f} min: {r.keywords} keywords, {st['unknown']} _unknown_, {st['silence']} "
+          f"silence, {st['distinct_clips']} distinct clips; {classifier.description}; models "
+          f"{run.seconds['models']:.0f} s, sweep {run.seconds['sweep']:.0f} s)")
+    print(f"  at threshold {args.stream_threshold:g}, smoothing {args.smoothing}: hits {r.hits} ({r.hit_rate:.1%}), "
+          f"misses {r.misses}, false alarms {r.false_alarms} ({r.false_alarms_per_hour:.1f}/hour; during "
+          f"{', '.join(f'{k} {v}' for k, v in r.false_alarms_on.items())}), latency after the word end median "
+          f"{_ms(r.latency_median_s)}, 95th percentile {_ms(r.latency_p95_s)}")
+    print(f"  DET sweep ({len(st['thresholds'])} thresholds × smoothing {','.join(map(str, st['smoothings']))}; "
+          f"false-alarm resolution {resolution:.2g}/hour):")
+    for line in operating_point_lines(run.points):
+        print(f"    {line}")
+    print(f"wrote {report_path}, {det_png}, {png}")
+
+
+def operating_point_lines(points: dict) -> list[str]:
+    """The DET operating points in words, one line each (the CLI and the demo report say the same)."""
+    def setting(p):
+        return (f"threshold {p['threshold']:g}, smoothing {p['smoothing']}; latency median "
+                f"{_ms(p['latency_median_s'])}, p95 {_ms(p['latency_p95_s'])}")
+
+    lines = []
+    for rate in (1, 2, 5):
+        p = points.get(f"hit_rate_at_{rate}_fa_per_hour")
+        lines.append(f"hit rate at ≤ {rate} false alarm{'s' if rate > 1 else ''}/hour: " + (
+            f"{p['hit_rate']:.1%} ({p['false_alarms_per_hour']:.1f}/hour; {setting(p)})" if p else
+            "none of the swept settings stays this low"))
+    p = points.get("fa_per_hour_at_90_percent_hits")
+    best = points.get("best_hit_rate")
+    lines.append("false alarms/hour at ≥ 90 % hits: " + (
+        f"{p['false_alarms_per_hour']:.1f} ({p['hit_rate']:.1%} hits; {setting(p)})" if p else
+        "not reached" + (f" (best: {best['hit_rate']:.1%} hits at {best['false_alarms_per_hour']:.1f}/hour; "
+                         f"{setting(best)})" if best else "")))
+    return lines
 
 
 def _check_sample_rate(args, featurizer, name: str) -> None:
@@ -350,6 +490,11 @@ def cmd_listen(args) -> int:
         return 0
     if not args.featurizer or not args.classifier:
         raise InputError("listen: --featurizer and --classifier are required (or --list_devices)")
+    from kwsc.evaluate.streaming import check_threshold
+
+    check_threshold(args.threshold, "--threshold")
+    if args.smoothing < 1:
+        raise InputError(f"--smoothing {args.smoothing}: the moving average needs at least 1 frame")
     featurizer = open_runner(args.featurizer, "featurizer")
     classifier = open_runner(args.classifier, "classifier")
     require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,

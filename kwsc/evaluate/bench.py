@@ -30,7 +30,7 @@ from kwsc.errors import ToolchainError
 from kwsc.ir import Graph
 
 __all__ = ["TimingStats", "time_per_call", "flops_per_frame", "fma_peak_flops", "count_instructions",
-           "instructions_per_frame", "FRAME_SECONDS"]
+           "instructions_per_frame", "FRAME_SECONDS", "weight_bytes_per_frame", "read_bandwidth"]
 
 FRAME_SECONDS = 0.032  # a 512-sample frame at 16 kHz
 
@@ -74,9 +74,11 @@ def flops_per_frame(graph: Graph) -> dict[str, float]:
     """
     from kwsc.ir import tables
 
+    from kwsc.ir.op_quant import float_op
+
     counts: dict[str, float] = {}
     for node in graph.nodes:
-        op = node.op
+        op = float_op(node.op)  # an int8 op does its float twin's arithmetic
         outs = [v.type.size for v in node.outputs]
         n_in = node.inputs[0].type.size if node.inputs and node.inputs[0] is not None else 0
         if op == "Dense":
@@ -132,6 +134,72 @@ int main(int argc, char** argv) {
     return 0;
 }
 """
+
+
+def weight_bytes_per_frame(graph: Graph, weights_dtype: str = "float32") -> int:
+    """Bytes of parameters a tick reads: every constant weight and bias input of the graph's nodes, float32 (4 B
+    each), or with ``int8`` the weight matrices of Dense/GRU/LSTM/RNN (and their int8 twins) as 1 B per weight
+    plus a 4 B scale per row, as the C backend stores them."""
+    from kwsc.ir.op_quant import FLOAT_TWIN, INT8_OF
+    from kwsc.ir.semantics import evaluate_static
+
+    static = evaluate_static(graph)
+    total = 0
+    for node in graph.nodes:
+        weights = node.opdef.inputs_with_role("weight")
+        for index in node.opdef.inputs_with_role("weight", "bias"):
+            value = node.inputs[index] if index < len(node.inputs) else None
+            if value is None or value not in static:
+                continue
+            size = value.type.size
+            int8 = weights_dtype == "int8" and index in weights and (node.op in INT8_OF or node.op in FLOAT_TWIN)
+            total += size + 4 * value.shape[-2 if len(value.shape) > 1 else 0] if int8 else 4 * size
+    return total
+
+
+_BANDWIDTH_SOURCE = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+typedef float v8 __attribute__((vector_size(32)));
+int main(int argc, char** argv) {
+    long bytes = atol(argv[1]), passes = atol(argv[2]), n = bytes / 32;
+    v8* buf = aligned_alloc(64, n * 32);
+    v8 a = {0}, b = {0}, c = {0}, d = {0};
+    for (long i = 0; i < n; i++) buf[i] = (v8){1e-9f, 1e-9f, 1e-9f, 1e-9f, 1e-9f, 1e-9f, 1e-9f, 1e-9f};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    for (long p = 0; p < passes; p++) {
+        /* four independent sums: the loop is bound by the loads, not by the add latency */
+        for (long i = 0; i + 4 <= n; i += 4) { a += buf[i]; b += buf[i + 1]; c += buf[i + 2]; d += buf[i + 3]; }
+        __asm__ volatile("" ::: "memory");
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    v8 s = a + b + c + d;
+    double sec = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    printf("%.6e %f\n", (double)(n / 4 * 4) * 32 * passes / sec, (double)s[0]);
+    return 0;
+}
+"""
+
+
+@lru_cache(maxsize=8)
+def read_bandwidth(nbytes: int) -> float:
+    """Bytes per second one core reads from a buffer of ``nbytes`` read over and over (the best of three runs; gcc
+    -O3 -march=native, process CPU time): the rate at which a model's weights of that size can stream per frame
+    from wherever they live (L2, L3 or DRAM) on this machine."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise ToolchainError("no C compiler (gcc) to measure the memory bandwidth; apt-get install gcc")
+    nbytes = max(int(nbytes), 4096)
+    passes = max(1, int(2e9 // nbytes))  # ~2 GB read per run
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = Path(tmp) / "bw.c", Path(tmp) / "bw"
+        src.write_text(_BANDWIDTH_SOURCE)
+        subprocess.run([cc, "-O3", "-march=native", "-std=gnu11", str(src), "-o", str(exe)], check=True,
+                       capture_output=True)
+        return max(float(subprocess.run([str(exe), str(nbytes), str(passes)], check=True, capture_output=True,
+                                         text=True).stdout.split()[0]) for _ in range(3))
 
 
 @lru_cache(maxsize=1)

@@ -19,14 +19,15 @@ from typing import Callable
 import numpy as np
 
 from kwsc.errors import FormatError, InputError, KwscError
-from kwsc.evaluate.bench import FRAME_SECONDS, TimingStats, cpu_name, flops_per_frame, fma_peak_flops, time_per_call
+from kwsc.evaluate.bench import (FRAME_SECONDS, TimingStats, cpu_name, flops_per_frame, fma_peak_flops, read_bandwidth,
+                                 time_per_call, weight_bytes_per_frame)
 from kwsc.ir import Graph
 from kwsc.ir.metadata import FeaturizerRecord
 
-__all__ = ["BenchRow", "BenchReport", "bench_model", "format_report", "compare_reports", "save_report",
+__all__ = ["BenchRow", "BenchReport", "bench_model", "format_report", "int8_summary", "compare_reports", "save_report",
            "load_report", "onnxruntime_stepper", "BENCH_TARGETS", "SLOWDOWN"]
 
-BENCH_TARGETS = ("host", "armv7", "aarch64", "cortex-m4")
+BENCH_TARGETS = ("host", "armv7", "aarch64", "aarch64-dotprod", "cortex-m4")
 SLOWDOWN = 0.10  # --compare flags a change above +10 %
 _EMULATED_COUNT = 2  # instructions/frame from runs of 2 and 4 frames
 _CHECK_FRAMES = 8
@@ -61,6 +62,13 @@ class BenchReport:
     load: float
     clock: str = "process CPU time"
     rows: list[BenchRow] = field(default_factory=list)
+    weight_bytes: dict[str, float] = field(default_factory=dict)  # weights dtype → parameter bytes per frame
+    bandwidth: dict[str, float] = field(default_factory=dict)  # weights dtype → bytes/s read from such a buffer
+
+    def bandwidth_limit_us(self, weights_dtype: str) -> float:
+        """The memory limit: the parameter bytes of a frame / the rate one core reads a buffer of that size."""
+        bw = self.bandwidth.get(weights_dtype, 0.0)
+        return self.weight_bytes[weights_dtype] / bw * 1e6 if bw > 0 else math.nan
 
     @property
     def limit_us(self) -> float:
@@ -164,7 +172,7 @@ def onnxruntime_stepper(graph: Graph):
 
 def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: int = 200, rounds: int = 10,
                 seed: int = 0, workdir: str | Path | None = None, model_name: str = "model",
-                progress: bool = True) -> BenchReport:
+                progress: bool = True, int8: bool = False) -> BenchReport:
     """Measure ``graph`` per implementation.
 
     Args:
@@ -177,6 +185,9 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
         workdir: where the generated C projects go (a temporary folder when None).
         model_name: shown in the report.
         progress: a tqdm bar per implementation on stderr.
+        int8: also the int8 build (``weights_dtype="int8"``: Dense/GRU/LSTM in int8 arithmetic) per C target,
+            beside the float one, checked against the reference interpreter on the int8 graph; the header adds
+            the parameter bytes per frame and the memory-bandwidth limit of each.
     """
     from tqdm import tqdm
 
@@ -194,6 +205,20 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
     report = BenchReport(model=model_name, frames=frames, rounds=rounds, frame_seconds=frame_seconds,
                          flops=flops_per_frame(graph)["total"], peak_flops=fma_peak_flops(), cpu=cpu_name(),
                          load=os.getloadavg()[0])
+    float_graph, dtypes = _float_graph(graph), ("float32", "int8") if int8 else ("float32",)
+    if float_graph is not graph:  # the float rows run the float model the int8 ops were made from
+        interp_float = Interpreter(float_graph)
+        check = np.stack([_flat(interp_float.step(x)) for x in xs[:_CHECK_FRAMES]])
+    checks = {"float32": check}
+    if int8:
+        from kwsc.backends.c.quantize import simulate_int8_weights
+
+        interp8 = Interpreter(simulate_int8_weights(graph))
+        checks["int8"] = np.stack([_flat(interp8.step(x)) for x in xs[:_CHECK_FRAMES]])
+    for dtype in dtypes:
+        report.weight_bytes[dtype] = weight_bytes_per_frame(float_graph, dtype)
+        if "host" in targets and report.weight_bytes[dtype] > 0:
+            report.bandwidth[dtype] = read_bandwidth(report.weight_bytes[dtype])
 
     def diff(step: Callable[[np.ndarray], object], reset: Callable[[], None]) -> float:
         reset()
@@ -205,7 +230,7 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
         return time_per_call(lambda i: step(xs[i % frames]), calls_per_round=frames, rounds=rounds, warmup=1,
                              clock=time.process_time)
 
-    steps = ["reference", "onnxruntime"] + list(targets)
+    steps = ["reference", "onnxruntime"] + [(t, d) for t in targets for d in dtypes]
     with tempfile.TemporaryDirectory(prefix="kwsc-bench-") as tmp:
         work = Path(workdir) if workdir is not None else Path(tmp)
         for what in tqdm(steps, desc="kwsc bench", unit="impl", disable=not progress):
@@ -213,7 +238,7 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
                 interp.reset()
                 report.rows.append(_timed("reference interpreter (numpy)", timed(interp.step), frame_seconds, None))
             elif what == "onnxruntime":
-                session, why = onnxruntime_stepper(graph)
+                session, why = onnxruntime_stepper(float_graph)
                 if session is None:
                     report.rows.append(BenchRow("onnxruntime", "skipped", note=why))
                 else:
@@ -225,48 +250,66 @@ def bench_model(graph: Graph, *, targets: tuple[str, ...] = ("host",), frames: i
                         report.rows.append(BenchRow("onnxruntime", "skipped", note=f"failed: {_first_line(exc)}"))
             else:
                 # A target that cannot build or run is a row saying why; the other rows are still worth having.
+                arch, dtype = what
                 try:
-                    if what == "host":
-                        row = _bench_host(graph, work / "host", xs, check, frames, rounds, frame_seconds)
+                    if arch == "host":
+                        row = _bench_host(graph, work / f"host-{dtype}", xs, checks[dtype], frames, rounds,
+                                          frame_seconds, dtype)
                     else:
-                        row = _bench_emulated(graph, work / what, what, xs, check)
+                        row = _bench_emulated(graph, work / f"{arch}-{dtype}", arch, xs, checks[dtype], dtype)
                 except KwscError as exc:
                     why = _first_line(exc)
                     detail = next((line.strip() for line in str(exc).splitlines() if "error:" in line), "")
-                    row = BenchRow(_c_row_name(what), "skipped",
+                    row = BenchRow(_c_row_name(arch, dtype), "skipped",
                                    note=f"failed: {why}" + (f" … {detail[:160]}" if detail else ""))
                 report.rows.append(row)
     return report
 
 
-def _c_row_name(arch: str) -> str:
+def _float_graph(graph: Graph) -> Graph:
+    """The float model of a graph that holds int8 ops (itself when it holds none): onnxruntime's row and the
+    float C rows run it."""
+    from kwsc.ir.op_quant import FLOAT_TWIN, to_float
+
+    if not any(n.op in FLOAT_TWIN for n in graph.nodes):
+        return graph
+    out = graph.copy()
+    to_float(out)
+    return out
+
+
+def _c_row_name(arch: str, weights_dtype: str = "float32") -> str:
     from kwsc.backends.c.targets import get_target
 
     runner = get_target(arch).runner
-    return f"generated C ({arch}, {runner[0]})" if runner else f"generated C ({arch})"
+    kind = "generated C int8" if weights_dtype == "int8" else "generated C"
+    return f"{kind} ({arch}, {runner[0]})" if runner else f"{kind} ({arch})"
 
 
 def _bench_host(graph: Graph, outdir: Path, xs: np.ndarray, check: np.ndarray, frames: int, rounds: int,
-                frame_seconds: float) -> BenchRow:
+                frame_seconds: float, weights_dtype: str = "float32") -> BenchRow:
     from kwsc.backends.c import emit_c, run_harness
     from kwsc.evaluate.bench_native import time_compiled
 
-    emit_c(graph, outdir, name="model", arch="host", build=True)
+    emit_c(graph if weights_dtype == "int8" else _float_graph(graph), outdir, name="model", arch="host", build=True,
+           weights_dtype=weights_dtype)
     got = run_harness(outdir, "host", xs[:len(check)])
     d = float(np.max(np.abs(got[:, :check.shape[1]] - check)))
     stats = time_compiled(outdir, xs, calls_per_round=max(frames, 1000), rounds=rounds, warmup=1)
-    return _timed(_c_row_name("host"), stats, frame_seconds, d, "timed in C, no Python in the loop")
+    return _timed(_c_row_name("host", weights_dtype), stats, frame_seconds, d, "timed in C, no Python in the loop")
 
 
-def _bench_emulated(graph: Graph, outdir: Path, arch: str, xs: np.ndarray, check: np.ndarray) -> BenchRow:
+def _bench_emulated(graph: Graph, outdir: Path, arch: str, xs: np.ndarray, check: np.ndarray,
+                    weights_dtype: str = "float32") -> BenchRow:
     from kwsc.backends.c import emit_c, run_harness, toolchain_missing
     from kwsc.evaluate.bench_native import emulated_instructions_per_frame
 
-    name = _c_row_name(arch)
+    name = _c_row_name(arch, weights_dtype)
     missing = toolchain_missing(arch)
     if missing:
         return BenchRow(name, "skipped", note=f"skipped: {', '.join(missing)} not installed")
-    emit_c(graph, outdir, name="model", arch=arch, build=True)
+    emit_c(graph if weights_dtype == "int8" else _float_graph(graph), outdir, name="model", arch=arch, build=True,
+           weights_dtype=weights_dtype)
     got = run_harness(outdir, arch, xs[:len(check)])
     d = float(np.max(np.abs(got[:, :check.shape[1]] - check)))
     per_frame = emulated_instructions_per_frame(outdir, arch, xs, count=_EMULATED_COUNT)
@@ -297,7 +340,42 @@ def format_report(report: BenchReport) -> str:
         lines.append(f"{r.name:<40}{_fmt(r.median_us, '11.2f')}{_fmt(r.min_us, '10.2f')}{_fmt(r.max_us, '10.2f')}"
                      f"{_fmt(over, '9.1f' if over is not None and over < 100 else '9,.0f')}{_fmt(r.realtime, '13,.0f')}{_fmt(r.instructions, '13,.0f')}"
                      f"{_fmt(r.max_abs_diff, '13.1e')}")
+    if report.weight_bytes:
+        lines.append("parameters per frame: " + "; ".join(
+            f"{dtype} {nbytes / 1e3:,.1f} kB" + (f" (one core reads such a buffer at {report.bandwidth[dtype] / 1e9:.0f}"
+                                                f" GB/s → bandwidth limit {report.bandwidth_limit_us(dtype):.2f} µs)"
+                                                if dtype in report.bandwidth else "")
+            for dtype, nbytes in report.weight_bytes.items()))
+    lines += [f"  {line}" for line in int8_summary(report)]
     return "\n".join(lines)
+
+
+def int8_summary(report: BenchReport) -> list[str]:
+    """Float and int8 side by side, as ratios from the same run: per target the int8 build's time or instructions
+    against the float build's, the host's against onnxruntime and the limits (empty without int8 rows)."""
+    out = []
+    ort = report.row("onnxruntime")
+    for row in report.rows:
+        if not row.name.startswith("generated C int8") or row.kind == "skipped":
+            continue
+        base = report.row(row.name.replace("generated C int8", "generated C"))
+        arch = row.name[row.name.index("(") + 1:].split(",")[0].rstrip(")")
+        if row.kind == "timed":
+            parts = [f"{arch}: int8 {row.median_us:.2f} µs"]
+            if base is not None and base.kind == "timed":
+                parts.append(f"float {base.median_us:.2f} µs (×{base.median_us / row.median_us:.1f} faster; float "
+                             f"{base.median_us / report.limit_us:.1f}× the FLOP limit"
+                             + (f", {base.median_us / report.bandwidth_limit_us('float32'):.1f}× the bandwidth limit"
+                                if "float32" in report.bandwidth else "") + ")")
+            if ort is not None and ort.kind == "timed":
+                parts.append(f"×{ort.median_us / row.median_us:.1f} faster than onnxruntime")
+            out.append("; ".join(parts))
+        elif base is not None and base.kind == "emulated" and base.instructions:
+            out.append(f"{arch}: int8 {row.instructions:,.0f} instructions/frame = "
+                       f"{row.instructions / base.instructions:.0%} of float ({base.instructions:,.0f})")
+    if out and "int8" in report.weight_bytes and report.weight_bytes["int8"]:
+        out.append(f"weights ÷{report.weight_bytes['float32'] / report.weight_bytes['int8']:.2f} in int8")
+    return out
 
 
 def compare_reports(new: BenchReport, old: BenchReport, threshold: float = SLOWDOWN) -> tuple[str, list[str]]:

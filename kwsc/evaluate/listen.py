@@ -2,8 +2,8 @@
 as a stream (in real time, or as fast as the model runs).
 
 Each chunk of ``featurizer.input_size`` samples goes through the featurizer (the first window/input chunks of the
-stream are dropped, as ELL's AudioTransform does), then the classifier; a StreamingDetector turns the outputs
-into ``DETECTED <word> p=… at t=…`` events.
+stream are dropped, as ELL's AudioTransform does), then the classifier; a StreamingDetector (the Detector op's
+reference step) turns the outputs into ``DETECTED <word> p=… at t=…`` events.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from kwsc.evaluate.keyword_test import to_probabilities
 from kwsc.evaluate.runners import ModelRunner, drop_chunks, sample_rate_of
 from kwsc.evaluate.streaming import Detection, StreamingDetector
 
-__all__ = ["wav_chunks", "microphone_chunks", "list_devices", "listen", "AudioDeviceError"]
+__all__ = ["wav_chunks", "microphone_chunks", "list_devices", "listen", "model_detector", "AudioDeviceError"]
 
 
 class AudioDeviceError(KwscError):
@@ -110,15 +110,30 @@ def microphone_chunks(device: int | str | None, chunk: int, sample_rate: int,
     return chunks()
 
 
+def model_detector(classifier: ModelRunner):
+    """The classifier's own Detector node (``add_detector``), or None."""
+    graph = getattr(classifier, "graph", None)
+    found = graph.find("Detector") if graph is not None else []
+    return found[0] if found else None
+
+
 def listen(featurizer: ModelRunner, classifier: ModelRunner, chunks: Iterator[np.ndarray], labels: Sequence[str],
            threshold: float = 0.8, smoothing: int = 1, refractory_s: float = 1.0,
            on_detection: Callable[[Detection], None] | None = None) -> list[Detection]:
-    """Run the models over a chunk stream; returns (and reports) the detections."""
+    """Run the models over a chunk stream; returns (and reports) the detections.
+
+    The detection is the Detector op's (through ``StreamingDetector``): with the classifier's own Detector's
+    settings when it has one (``add_detector``: what the compiled model does), else ``threshold``, ``smoothing``
+    and ``refractory_s``.
+    """
     if classifier.output_size != len(labels):
         raise InputError(f"classifier has {classifier.output_size} outputs but there are {len(labels)} labels")
     sample_rate = sample_rate_of(featurizer)
     drop = drop_chunks(featurizer)
-    detector = StreamingDetector(list(labels), featurizer.input_size / sample_rate, threshold, smoothing, refractory_s)
+    frame_seconds = featurizer.input_size / sample_rate
+    own = model_detector(classifier)
+    detector = (StreamingDetector.from_attrs(list(labels), frame_seconds, own.attrs) if own is not None else
+                StreamingDetector(list(labels), frame_seconds, threshold, smoothing, refractory_s))
     featurizer.reset()
     classifier.reset()
     found: list[Detection] = []

@@ -9,7 +9,7 @@ import numpy as np
 
 from kwsc.fileio import atomic_write
 
-__all__ = ["confusion_matrix", "plot_confusion", "plot_timeline", "plot_vad", "save_figure"]
+__all__ = ["confusion_matrix", "plot_confusion", "plot_timeline", "plot_vad", "plot_det", "save_figure"]
 
 
 def confusion_matrix(expected: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> np.ndarray:
@@ -105,6 +105,40 @@ def plot_timeline(audio: np.ndarray, sample_rate: int, scores: np.ndarray, label
     ax_p.set_xlabel("time (s)")
     ax_p.legend(loc="upper right", fontsize=7, ncol=4)
     fig.suptitle("Streaming detection: green = keyword (+0.5 s scoring window), red = detections")
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_det(curve: Sequence[dict], points: dict, path: str | Path, resolution: float, title: str = "") -> None:
+    """The detection-error trade-off: miss rate against false alarms per hour (log axis), one line per smoothing
+    window across the swept thresholds, the operating points marked. A run with no false alarm is drawn at half
+    the resolution (one false alarm per stream), left of the axis' first decade it would otherwise fall off."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    floor = resolution / 2
+    for smoothing in sorted({p["smoothing"] for p in curve}):
+        pts = sorted((p for p in curve if p["smoothing"] == smoothing),
+                     key=lambda p: (p["false_alarms_per_hour"], p["miss_rate"]))
+        x = [max(p["false_alarms_per_hour"], floor) for p in pts]
+        y = [100 * p["miss_rate"] for p in pts]
+        ax.plot(x, y, marker=".", ms=4, lw=1.2, label=f"smoothing {smoothing} frame{'s' if smoothing > 1 else ''}")
+    markers = {"hit_rate_at_1_fa_per_hour": ("≤ 1 FA/h", "v"), "hit_rate_at_2_fa_per_hour": ("≤ 2 FA/h", "D"),
+               "hit_rate_at_5_fa_per_hour": ("≤ 5 FA/h", "^"),
+               "fa_per_hour_at_90_percent_hits": ("90 % hits", "s")}
+    for key, (text, marker) in markers.items():
+        p = points.get(key)
+        if p:
+            ax.plot(max(p["false_alarms_per_hour"], floor), 100 * p["miss_rate"], marker=marker, ms=9, ls="none",
+                    mfc="none", mec="k", label=f"{text}: {p['hit_rate']:.1%} hits at {p['false_alarms_per_hour']:.1f} "
+                                                f"FA/h (threshold {p['threshold']:g}, smoothing {p['smoothing']})")
+    ax.axvline(floor, color="0.6", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 100)
+    ax.set_xlabel(f"false alarms per hour (log; dotted line = none in the stream, resolution {resolution:.2g}/h)")
+    ax.set_ylabel("miss rate (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")  # a DET curve runs from top left to bottom right
+    ax.set_title(title or "Streaming detection: DET curve")
     save_figure(fig, path)
     plt.close(fig)
 

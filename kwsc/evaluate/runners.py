@@ -105,6 +105,9 @@ class CompiledRunner(ModelRunner):
     def step(self, frame: np.ndarray) -> np.ndarray:
         return np.asarray(self._model.predict(np.asarray(frame, np.float32).reshape(-1))).reshape(-1)
 
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        return self._model.run(np.asarray(frames, np.float32).reshape(len(frames), -1))
+
     def reset(self) -> None:
         self._model.reset()
 

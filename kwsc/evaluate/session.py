@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -13,11 +13,13 @@ from kwsc.errors import InputError
 from kwsc.evaluate.keyword_test import LabeledAudio, ModeResult, read_list, run_mode, to_probabilities
 from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks, load_graph, open_runner
 from kwsc.evaluate.runners import sample_rate_of as featurizer_sample_rate
-from kwsc.evaluate.streaming import StreamReport, build_stream, detect, score_detections
+from kwsc.evaluate.streaming import (BACKGROUND_LABELS, GAIN_DB, GAP_S, MAX_USES, QUIET_FRACTION, SMOOTHINGS, SNR_DB,
+                                     THRESHOLDS, StreamReport, build_stream,
+                                     det_curve, detect, operating_points, score_detections, stream_summary)
 from kwsc.fileio import atomic_write
 
 __all__ = ["read_categories", "load_list_items", "vad_runner", "trained_for_vad", "vad_training_note", "has_own_vad", "run_modes", "write_results", "stream_test",
-           "StreamRun", "featurizer_sample_rate"]
+           "StreamRun", "featurizer_sample_rate", "build_test_stream", "stream_scores"]
 
 
 def read_categories(path: str | Path) -> list[str]:
@@ -88,6 +90,9 @@ def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, v
             return runner, f"the classifier's own VAD ({runner.description})"
     elif graph.find("VAD"):
         return runner, "the classifier's own VAD"
+    if not any("recurrent" in node.opdef.traits for node in graph.nodes):
+        return runner, ("none: the classifier keeps no recurrent state for a VAD to reset (a streamed window model "
+                        "forgets by construction), so the vad mode is the stream mode")
     from kwsc.passes import run_passes
 
     given = {k: v for k, v in vad_options.items() if v is not None}
@@ -159,13 +164,16 @@ def run_modes(modes: Sequence[str], items: Sequence[LabeledAudio], featurizer: M
     return results
 
 
-def write_results(results: dict[str, ModeResult], output: str | Path, labels: Sequence[str]) -> list[Path]:
-    """results.json (per mode: summary + per file expected/predicted/confidence/decision frame) and one
+def write_results(results: dict[str, ModeResult], output: str | Path, labels: Sequence[str],
+                  order: dict | None = None) -> list[Path]:
+    """results.json (per mode: summary + per file expected/predicted/confidence/decision frame, files in the
+    order they were tested; ``order``: how that order was made, e.g. {"order": "shuffled", "seed": 0}) and one
     confusion-matrix PNG per mode beside it. Returns the files written."""
     from kwsc.evaluate.plots import confusion_matrix, plot_confusion
 
     output = Path(output)
-    doc = {"labels": list(labels), "modes": {m: r.to_dict() for m, r in results.items()}}
+    doc = {"labels": list(labels), **({"order": dict(order)} if order else {}),
+           "modes": {m: r.to_dict() for m, r in results.items()}}
     atomic_write(output, json.dumps(doc, indent=1) + "\n")
     written = [output]
     for mode, r in results.items():
@@ -178,7 +186,9 @@ def write_results(results: dict[str, ModeResult], output: str | Path, labels: Se
 
 @dataclass
 class StreamRun:
-    """A streaming-detection run: the stream, per-frame scores, detections and the report."""
+    """A streaming-detection run: the stream, per-frame probabilities, the detections and report at the given
+    detector settings, and the DET sweep (``curve``: one point per smoothing × threshold; ``points``: the
+    operating points read from it)."""
 
     audio: np.ndarray
     events: list
@@ -186,27 +196,102 @@ class StreamRun:
     detections: list
     report: StreamReport
     frame_seconds: float
+    curve: list = field(default_factory=list)
+    points: dict = field(default_factory=dict)
+    stream: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The streaming benchmark as one JSON document (see README "kwsc test", streaming benchmark)."""
+        duration = self.report.duration_s
+        return {"kind": "kwsc streaming benchmark", "version": 1,
+                "model": self.report.settings.get("model", ""),
+                "stream": self.stream,
+                "scoring": {"rule": "MLPerf Tiny streaming: right label, after the word starts and at most "
+                                    "tolerance_after_s after it ends; one hit per word; anything else a false alarm",
+                            "tolerance_after_s": 0.5,
+                            "refractory_s": self.report.settings.get("refractory_s"),
+                            "ignore": sorted(BACKGROUND_LABELS)},
+                "resolution_fa_per_hour": 3600.0 / duration if duration else None,
+                "operating_points": self.points,
+                "at_threshold": self.report.to_dict(),
+                "curve": self.curve,
+                "seconds": self.seconds}
 
 
-def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featurizer: ModelRunner,
-                classifier: ModelRunner, labels: Sequence[str], minutes: float, threshold: float = 0.8,
-                smoothing: int = 3, refractory_s: float = 1.0, seed: int = 0) -> StreamRun:
-    """Build a ≥ ``minutes`` stream from the items and noise, run the models continuously, detect and score."""
-    sample_rate = featurizer_sample_rate(featurizer)
+def build_test_stream(items: Sequence[LabeledAudio], noise: list[np.ndarray], sample_rate: int, minutes: float,
+                      seed: int = 0, snr_db: Sequence[float] | None = SNR_DB) -> tuple[np.ndarray, list]:
+    """The benchmark's stream from the test items (see ``build_stream``); ``snr_db`` None: a clean stream (no
+    background noise, only near-silence). An InputError when the items cannot fill it."""
     clips = [(it.audio, it.expected, it.path) for it in items]
-    audio, events = build_stream(clips, noise, sample_rate, minutes, seed=seed)
+    if snr_db is None:
+        return build_stream(clips, noise, sample_rate, minutes, seed=seed, quiet_fraction=1.0)
+    return build_stream(clips, noise, sample_rate, minutes, seed=seed, snr_db=tuple(snr_db))
+
+
+def stream_scores(audio: np.ndarray, featurizer: ModelRunner, classifier: ModelRunner,
+                  progress: Callable[[int, int], None] | None = None, block: int = 8192) -> tuple[np.ndarray, float]:
+    """Per-chunk probabilities (T, K) of the models run continuously over ``audio`` (state carried throughout), and
+    the seconds per chunk. The featurizer's dropped leading chunks score zero, so row i is chunk i.
+
+    Runs in blocks of ``block`` chunks: the reference interpreter batches every stateless op over a block (only
+    stateful ops step frame by frame), a compiled model runs its C per frame; ``progress(done, total)`` after each.
+    """
+    sample_rate = featurizer_sample_rate(featurizer)
     size = featurizer.input_size
     drop = drop_chunks(featurizer)
     chunks = audio[: len(audio) // size * size].reshape(-1, size)
     featurizer.reset()
     classifier.reset()
-    frames = featurizer.run(chunks[drop:])
-    # probabilities per chunk of the stream; the dropped leading chunks score zero, so row i is chunk i
-    probs = to_probabilities(classifier.run(frames))
-    scores = np.vstack([np.zeros((drop, probs.shape[1])), probs])
-    frame_seconds = size / sample_rate
+    parts = [np.zeros((min(drop, len(chunks)), classifier.output_size))]
+    for lo in range(drop, len(chunks), block):
+        frames = featurizer.run(chunks[lo: lo + block])
+        parts.append(to_probabilities(classifier.run(frames)))
+        if progress:
+            progress(min(lo + block, len(chunks)), len(chunks))
+    return np.vstack(parts), size / sample_rate
+
+
+def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featurizer: ModelRunner,
+                classifier: ModelRunner, labels: Sequence[str], minutes: float, threshold: float = 0.8,
+                smoothing: int = 3, refractory_s: float = 1.0, seed: int = 0,
+                thresholds: Sequence[float] = THRESHOLDS, smoothings: Sequence[int] = SMOOTHINGS,
+                stream: tuple[np.ndarray, list] | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                snr_db: Sequence[float] | None = SNR_DB) -> StreamRun:
+    """Build a ``minutes`` stream from the items and noise (or take ``stream``), run the models continuously,
+    detect and score at (``threshold``, ``smoothing``), and sweep the detector over ``thresholds`` × ``smoothings``
+    (with ``threshold`` and ``smoothing`` added) for the DET curve and its operating points."""
+    import time
+
+    sample_rate = featurizer_sample_rate(featurizer)
+    started = time.perf_counter()
+    audio, events = stream if stream is not None else build_test_stream(items, noise, sample_rate, minutes, seed,
+                                                                        snr_db)
+    built = time.perf_counter()
+    scores, frame_seconds = stream_scores(audio, featurizer, classifier, progress)
+    ran = time.perf_counter()
+    duration = len(audio) / sample_rate
     dets = detect(scores, list(labels), frame_seconds, threshold, smoothing, refractory_s, probabilities=True)
-    report = score_detections(dets, events, len(audio) / sample_rate,
+    report = score_detections(dets, events, duration,
                               settings={"threshold": threshold, "smoothing": smoothing, "refractory_s": refractory_s,
                                         "minutes": minutes, "seed": seed, "model": classifier.description})
-    return StreamRun(audio, events, scores, dets, report, frame_seconds)
+    all_thresholds = sorted({*map(float, thresholds), float(threshold)})
+    all_smoothings = sorted({*map(int, smoothings), int(smoothing)})
+    curve = det_curve(scores, list(labels), events, duration, frame_seconds, all_thresholds, all_smoothings,
+                      refractory_s)
+    swept = time.perf_counter()
+    summary = {"minutes": minutes, "duration_s": duration, "seed": seed, "sample_rate": sample_rate,
+               "frame_seconds": frame_seconds, "frames": len(scores), **stream_summary(events),
+               "list_clips": len(items), "noise_recordings": len(noise),
+               "background": "near-silence only (clean)" if snr_db is None else (
+                   ("_background_noise_ recordings" if noise else "white noise (no _background_noise_ recordings "
+                    "found)") + f" at SNR {'/'.join(f'{v:g}' for v in snr_db)} dB against the median word level, "
+                   f"{QUIET_FRACTION:.0%} of the time near-silence; segments of 10-30 s cross-faded over 0.5 s"),
+               "snr_db": None if snr_db is None else list(snr_db), "gap_s": list(GAP_S), "gain_db": list(GAIN_DB), "max_uses": MAX_USES,
+               "thresholds": all_thresholds, "smoothings": all_smoothings}
+    seconds = {"models": round(ran - built, 3), "sweep": round(swept - ran, 3)}
+    if stream is None:  # a stream given was built (and timed) by the caller
+        seconds = {"build": round(built - started, 3), **seconds}
+    return StreamRun(audio, events, scores, dets, report, frame_seconds, curve, operating_points(curve), summary,
+                     seconds)

@@ -254,6 +254,8 @@ _CONV_WRITE = ("kwsc does not write ELL's convolutional/pooling layers (row/colu
                "buffers); emit C or ONNX instead")
 _CONV_READ = "kwsc does not read ELL's convolutional/pooling layers; import the model from ONNX"
 WRITER_REFUSES = {
+    **{op: "ELL's layers compute in float; kwsc's int8 arithmetic has no ELL node (write the float model)"
+       for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
     **{op: _SHAPE_OP for op in ("Concat", "ConstantOfShape", "Expand", "Gather", "Shape", "Slice", "Transpose")},
     **{op: "ELL applies it only inside neural-network layers (ActivationLayerNode), which kwsc does not write"
        for op in ("Relu", "LeakyRelu", "HardSigmoid")},
@@ -263,8 +265,14 @@ WRITER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_WRITE for op in _CONV_OPS},
+    "Detector": "ELL has no detector node (its smoothing, thresholds and suppression ran in Python); emit C, or "
+                "write the .ell from the model before add_detector",
+    "History": "the stream pass's ring buffer has no ELL node; emit C instead",
+    **{op: "ELL's recurrent layers run one step per call: stream the model first (kwsc transform --passes stream)"
+       for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 READER_REFUSES = {
+    **{op: "ELL files hold float layers; int8 ops come from kwsc's quantize pass" for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
     **{op: "ELL models have static shapes: no ELL node computes shapes"
        for op in ("Concat", "ConstantOfShape", "Expand", "Gather", "Shape", "Transpose")},
     "Identity": "ELL has no identity node (readers read the producer directly)",
@@ -274,6 +282,9 @@ READER_REFUSES = {
     "Pow": "ELL's BinaryOperationNode has no power operation",
     "ReduceMean": "no ELL node averages over an axis",
     **{op: _CONV_READ for op in _CONV_OPS},
+    "Detector": "ELL has no detector node; the add_detector pass adds one",
+    "History": "no ELL node is the stream pass's ring buffer",
+    **{op: "ELL's recurrent layers run one step per call" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 
 

@@ -15,7 +15,7 @@ from kwsc.ir.semantics import ACTIVATION_FN
 from kwsc.ir.types import TensorType
 from kwsc.limits import MAX_DIM, MAX_RANK
 
-__all__ = ["ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "recurrent_step"]
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "hard_sigmoid", "hard_tanh")
 
@@ -151,6 +151,15 @@ def _rnn_step(node, x, h, c, w, r, bi, bh):
     cand, o = act(g[..., 2 * hidden:3 * hidden]), rec(g[..., 3 * hidden:])
     c_new = f * c + i * cand
     return o * act(c_new), c_new
+
+
+def recurrent_step(op: str, attrs: dict, x, h, c, w, r, bi, bh):
+    """One step of the ``op`` cell (GRU, LSTM, RNN) with these attributes: (h', c' or None)."""
+    class _Cell:  # _rnn_step reads node.op and node.attrs only
+        pass
+    cell = _Cell()
+    cell.op, cell.attrs = op, attrs
+    return _rnn_step(cell, x, h, c, w, r, bi, bh)
 
 
 def _recurrent(node, xs, state, nb):

@@ -31,9 +31,11 @@ __all__ = ["PassResult", "PassInfo", "NoOptions", "PASSES", "register_pass", "ge
 
 @dataclass
 class PassResult:
-    """What one pass did: counts by kind of change (``{"nodes_removed": 3}``); all zero means no change."""
+    """What one pass did: counts by kind of change (``{"nodes_removed": 3}``); all zero means no change.
+    ``notes``: lines saying what was done where (the stream pass's buffers), printed under the summary."""
 
     changed: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def modified(self) -> bool:
@@ -70,7 +72,8 @@ PASSES: dict[str, PassInfo] = {}
 
 # The modules that register passes; imported on first use of the registry.
 PASS_MODULES = ("fold_constants", "eliminate_dead_nodes", "remove_shape_plumbing", "insert_vad",
-                "rewire_reset_trigger", "fuse_featurizer", "fuse_dense", "fold_batchnorm")
+                "rewire_reset_trigger", "fuse_featurizer", "fuse_dense", "fold_batchnorm", "add_detector",
+                "stream", "quantize")
 
 
 def register_pass(name: str, options: type = NoOptions):

@@ -23,8 +23,8 @@ from pathlib import Path
 from kwsc.errors import FormatError, InputError
 
 __all__ = [
-    "SEED_CONFIG", "RECIPES", "recipe_config", "merge_config", "load_config_file", "validate_config",
-    "model_filename",
+    "SEED_CONFIG", "RECIPES", "ARCHITECTURES", "WINDOW_ARCHITECTURES", "DEFAULT_WIDTH", "recipe_config",
+    "merge_config", "load_config_file", "validate_config", "model_filename",
 ]
 
 SEED_CONFIG: dict = {
@@ -76,7 +76,11 @@ _KWSC_OVERRIDES: dict = {
 }
 
 RECIPES = ("kwsc", "seed")
-ARCHITECTURES = ("GRU", "LSTM")
+ARCHITECTURES = ("GRU", "LSTM", "DSCNN", "TCResNet", "BCResNet", "CRNN")
+# window models (kwsc/train/models_conv.py): they read a whole window of frames once; ``hidden_units`` is their
+# width, with these defaults when not given
+WINDOW_ARCHITECTURES = ("DSCNN", "TCResNet", "BCResNet", "CRNN")
+DEFAULT_WIDTH = {"DSCNN": 64, "TCResNet": 16, "BCResNet": 16, "CRNN": 64}
 OPTIMIZERS = ("RMSprop", "Adam", "AdamW", "SGD", "Adadelta", "Adagrad", "Adamax", "ASGD", "Rprop")
 SCHEDULERS = ("none", "TriangleLR", "CosineAnnealingLR", "ExponentialLR", "StepLR", "ExponentialResettingLR",
               "WarmupCosineLR", "OneCycleLR")
@@ -138,6 +142,13 @@ def validate_config(config: dict) -> None:
         raise InputError("training.vad_training and training.vad_forget must be >= 0")
     if not 0 < float(t["idle_confidence"]) < 1:
         raise InputError(f"training.idle_confidence {t['idle_confidence']}: must be between 0 and 1")
+    if m["architecture"] in WINDOW_ARCHITECTURES:
+        if int(t.get("loss_frames") or 1) != 1:
+            raise InputError(f"training.loss_frames {t['loss_frames']}: a {m['architecture']} window model reads its "
+                             "class once per window; loss_frames applies to GRU/LSTM only")
+        if float(t.get("vad_training") or 0) > 0:
+            raise InputError(f"training.vad_training: a {m['architecture']} window model has no recurrent state to "
+                             "reset; vad_training applies to GRU/LSTM only")
     if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
         raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
 

@@ -82,9 +82,16 @@ class KeywordSpotter(nn.Module):
         return torch.log_softmax(self.hidden2keyword(self.dropout(last)), dim=1), new_states
 
 
-def build_model(config: dict, num_features: int, num_keywords: int) -> KeywordSpotter:
-    """The network a training config describes."""
+def build_model(config: dict, num_features: int, num_keywords: int, window: int | None = None):
+    """The network a training config describes (a window model, kwsc/train/models_conv.py, for DSCNN, TCResNet,
+    BCResNet and CRNN: ``window`` frames per input)."""
     m = config["model"]
+    if m["architecture"] not in ("GRU", "LSTM"):
+        from kwsc.train.models_conv import build_window_model
+        if window is None:
+            raise ValueError(f"a {m['architecture']} model needs the window length")
+        return build_window_model(m["architecture"], num_features, num_keywords, window, int(m["hidden_units"]),
+                                  float(m.get("dropout") or 0.0))
     return KeywordSpotter(m["architecture"], num_features, int(m["hidden_units"]), num_keywords,
                           int(m["num_layers"]), float(m.get("dropout") or 0.0))
 

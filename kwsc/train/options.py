@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from kwsc.options import option, parse_bool
-from kwsc.train.config import (ARCHITECTURES, OPTIMIZERS, RECIPES, SCHEDULERS, load_config_file, merge_config,
-                               recipe_config, validate_config)
+from kwsc.train.config import (ARCHITECTURES, DEFAULT_WIDTH, OPTIMIZERS, RECIPES, SCHEDULERS, load_config_file,
+                               merge_config, recipe_config, validate_config)
 
 __all__ = ["add_train_arguments", "config_from_args"]
 
@@ -59,9 +59,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(io, "--no_export", action="store_true", help="skip the ONNX export")
     option(io, "--no_progress", action="store_true", help="no progress bar")
     m = p.add_argument_group("model")
-    option(m, "--architecture", choices=ARCHITECTURES, help="GRU (default) or LSTM")
+    option(m, "--architecture", choices=ARCHITECTURES,
+           help="GRU (default) or LSTM (per frame, stateful), or a window model that reads the whole window once: "
+                "DSCNN, TCResNet, BCResNet, CRNN (README \"Convolutional keyword spotters\")")
     option(m, "--num_layers", type=int, choices=(1, 2, 3), help="recurrent layers (default 2)")
-    option(m, "--hidden_units", "-hu", type=int, help="units per layer (kwsc 256, seed 128)")
+    option(m, "--hidden_units", "-hu", type=int,
+           help="units per layer (kwsc 256, seed 128); a window model's width (DSCNN 64, TCResNet 16, BCResNet 16, "
+                "CRNN 64 GRU units)")
     option(m, "--dropout", type=float, help="dropout between layers, training only (kwsc 0.1, seed 0)")
     t = p.add_argument_group("training")
     option(t, "--epochs", type=int, help="epochs (kwsc 60, seed 30)")
@@ -128,8 +132,11 @@ def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> 
     config = recipe_config(args.recipe)
     for section, values in (defaults or {}).items():
         config[section].update(values)
+    width_given = args.hidden_units is not None
     if args.config:
-        config = merge_config(config, load_config_file(args.config), where=args.config)
+        from_file = load_config_file(args.config)
+        width_given = width_given or "hidden_units" in from_file.get("model", {})
+        config = merge_config(config, from_file, where=args.config)
     if getattr(args, "no_augment", False):
         config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0, gain_db=0.0, freq_warp=0.0,
                                  time_stretch=0.0)
@@ -143,6 +150,9 @@ def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> 
 
             raise InputError("--use_gpu and --device cpu contradict each other; give one")
         config["training"]["device"] = "auto"
+    architecture = config["model"]["architecture"]
+    if architecture in DEFAULT_WIDTH and not width_given:  # the GRU's 256 units mean nothing to a window model
+        config["model"]["hidden_units"] = DEFAULT_WIDTH[architecture]
     config["training"]["recipe"] = args.recipe
     validate_config(config)
     return config

@@ -96,7 +96,7 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
     dataset_info = {"sample_rate": sample_rate, "input_size": input_size, "num_filters": num_filters,
                     "window_size": window_size, "shift": shift}
     files = {"model": f"{stem}.pt"}
-    if export:
+    if export and not hasattr(model, "window_forward"):
         exported = export_onnx(model, outdir, stem, opset,
                                metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()},
                                          # `kwsc test --modes vad` warns when a model was not trained for VAD resets
@@ -104,6 +104,16 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
         files.update(onnx=exported["onnx"].name, stateful_onnx=exported["stateful_onnx"].name)
         echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
              f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
+    elif export:  # a window model (DSCNN, TCResNet, BCResNet, CRNN): one call reads one window
+        from kwsc.train.export_window import export_window_onnx
+        exported = export_window_onnx(model, outdir, stem, opset,
+                                      metadata={"categories": run.categories,
+                                                **{k: str(v) for k, v in dataset_info.items()}})
+        files.update(onnx=exported["onnx"].name)
+        echo(f"Exported {exported['onnx'].name}: input {model.input_shape} (one window) "
+             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
+    if hasattr(model, "window_forward"):
+        files["parameters"] = int(sum(p.numel() for p in model.parameters()))
     labels = y_test.cpu().numpy()
     counts = confusion_matrix(labels, predictions, len(run.categories))
     results = {

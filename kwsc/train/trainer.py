@@ -122,7 +122,7 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     seed = int(t["seed"])
     torch.manual_seed(seed)
     num_features, num_keywords = train_set.features.shape[2], len(categories)
-    model = build_model(config, num_features, num_keywords)
+    model = build_model(config, num_features, num_keywords, window=train_set.features.shape[1])
     if config["dataset"].get("normalize"):
         model.set_normalization(*normalization_stats(train_set.features))
     model.to(device)

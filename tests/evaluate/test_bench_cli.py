@@ -159,3 +159,28 @@ def test_bad_arguments_are_one_line_errors(tiny, tmp_path):
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         err = proc.stderr.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("kwsc: error:") and needle in err[0], proc.stderr
+
+
+@pytest.mark.toolchain
+def test_bench_int8_rows_beside_float(tiny, tmp_path):
+    """--int8: each C target twice (float, int8), each checked against its own reference, the ratios printed from the
+    same run, and the parameter bytes of each build; onnxruntime runs the float model."""
+    from kwsc.backends.c import toolchain_missing
+
+    if toolchain_missing("host") or toolchain_missing("cortex-m4"):
+        pytest.skip("gcc / arm-none-eabi-gcc / qemu-system-arm not installed")
+    out = tmp_path / "bench.json"
+    proc = kwsc("bench", tiny, "--int8", "--targets", "host,cortex-m4", "--frames", 20, "--rounds", 3, "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    names = [r["name"] for r in report["rows"]]
+    assert names[2:] == ["generated C (host)", "generated C int8 (host)", "generated C (cortex-m4, qemu-system-arm)",
+                         "generated C int8 (cortex-m4, qemu-system-arm)"]
+    for row in report["rows"][2:]:
+        assert row["max_abs_diff"] is not None and row["max_abs_diff"] < 1e-3, row  # vs the same arithmetic
+    f32, i8 = report["weight_bytes"]["float32"], report["weight_bytes"]["int8"]
+    assert f32 == 4 * (48 * 8 + 48 * 16 + 2 * 48 + 3 * 16) and i8 == 48 * 8 + 48 * 16 + 3 * 16 + 4 * (48 + 48 + 3) + 4 * 2 * 48
+    assert report["bandwidth"]["int8"] > 0
+    m4, m4_int8 = (_row(report, name)["instructions"] for name in ("generated C (cortex-m4", "generated C int8 (cortex-m4"))
+    assert f"cortex-m4: int8 {m4_int8:,.0f} instructions/frame = {m4_int8 / m4:.0%} of float" in proc.stdout
+    assert "host: int8 " in proc.stdout and "faster than onnxruntime" in proc.stdout

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kwsc.evaluate.streaming import Detection, StreamEvent, build_stream, detect, score_detections, word_bounds
+from kwsc.errors import InputError
+from kwsc.evaluate.streaming import (Detection, StreamEvent, build_stream, det_curve, detect, operating_points,
+                                     score_detections, sweep_detections, word_bounds)
 
 SR = 16000
 
@@ -33,13 +35,18 @@ def test_build_stream_places_every_clip_where_its_event_says():
     assert len(audio) == 30 * SR
     assert len(events) >= 10  # 30 s of ~1 s clips with 0.5–2.5 s gaps
     for a, b in zip(events, events[1:]):
-        assert b.start >= a.end + 0.5 - 1e-9  # gaps respected, no overlap
+        assert a.end + 0.3 - 1e-9 <= b.start <= a.end + 3.0 + 1e-9  # gaps of 0.3-3 s, no overlap
     for e in events:
         k = int(e.label[1:])
         seg = audio[int(round(e.start * SR)): int(round(e.start * SR)) + SR]
         # the placed tone dominates its segment: its frequency has the largest spectral peak
         spectrum = np.abs(np.fft.rfft(seg))
         assert np.argmax(spectrum) == pytest.approx(300 + 100 * k, abs=2)
+        # placed at its recorded gain: the tone's amplitude (its sine's projection, blind to the noise) is
+        # 0.5 × 10^(gain/20)
+        t = np.arange(int(0.2 * SR), int(0.5 * SR))
+        amplitude = 2 * abs(np.mean(seg[t] * np.exp(-2j * np.pi * (300 + 100 * k) * t / SR)))
+        assert amplitude == pytest.approx(0.5 * 10 ** (e.gain_db / 20), abs=0.03)  # noise: σ ≈ 0.006
         assert e.word_start == pytest.approx(e.start + 0.2, abs=0.011)
 
 
@@ -82,4 +89,142 @@ def test_score_detections_by_the_mlperf_rule():
     assert r.false_alarms_per_hour == pytest.approx(3.0)
     assert r.latency_median_s == pytest.approx((0.2 + 0.45) / 2)
     assert r.per_label["yes"] == {"words": 2, "hits": 1, "false_alarms": 2}
+    assert r.false_alarms_on == {"keyword": 2, "unknown": 1, "silence": 0, "background": 0}
+    r = score_detections([*dets, Detection(3.0, "no", 0.9), Detection(9.0, "yes", 0.9)], events, duration_s=3600.0)
+    assert r.false_alarms_on == {"keyword": 2, "unknown": 1, "silence": 0, "background": 2}
     assert r.hit_rate == pytest.approx(2 / 3)
+
+
+def test_build_stream_recycles_clips_with_new_gains_and_puts_noise_at_the_snrs():
+    clips = [(tone_clip(0.2, 0.5, 300 + 100 * i), f"w{i}", f"c{i}.wav") for i in range(3)]
+    clips.append((0.001 * np.ones(SR, np.float32), "_silence_", "s.wav"))
+    noise = [np.random.default_rng(1).standard_normal(SR * 20).astype(np.float32)]
+    audio, events = build_stream(clips, noise, SR, minutes=0.5, seed=0, quiet_fraction=0.0, snr_db=(10.0,))
+    uses = {}
+    for e in events:
+        uses.setdefault(e.source, []).append(e)
+    assert max(len(v) for v in uses.values()) > 2  # 4 clips cannot fill 30 s without recycling
+    for placements in uses.values():
+        assert [e.use for e in placements] == list(range(len(placements)))
+        assert len({e.gain_db for e in placements}) == len(placements)  # another gain each time
+    assert {e.label for e in events} == {"w0", "w1", "w2", "_silence_"}
+    # between the words the background sits 10 dB below the median word level (a 0.5-amplitude tone)
+    gaps = [audio[int((a.end + 0.05) * SR): int((b.start - 0.05) * SR)] for a, b in zip(events, events[1:])]
+    level = np.sqrt(np.mean(np.concatenate(gaps).astype(np.float64) ** 2))
+    word = 0.5 / np.sqrt(2)
+    assert 20 * np.log10(word / level) == pytest.approx(10.0, abs=1.5)
+
+
+def test_build_stream_refuses_what_it_cannot_build():
+    keyword = (tone_clip(0.2, 0.5), "yes", "y.wav")
+    with pytest.raises(InputError, match="none of the 2 clips is a keyword"):
+        build_stream([(tone_clip(0.2, 0.5), "_silence_", "a.wav"), (tone_clip(0.2, 0.5), "_unknown_", "b.wav")],
+                     [], SR, minutes=0.1)
+    # one clip placed at most 8 times (1 s + 0.3-3 s gaps) fills well under a minute
+    with pytest.raises(InputError, match=r"1 clips fill only 0\.\d of the 2 minutes asked, each placed at most 8"):
+        build_stream([keyword], [], SR, minutes=2)
+    audio, events = build_stream([keyword], [], SR, minutes=0.2)
+    assert len(events) >= 3 and len(audio) == int(0.2 * 60 * SR)
+
+
+def _bursty_probabilities(frames: int, classes: int, seed: int) -> np.ndarray:
+    """Background most of the time, keyword bursts of a few frames at random heights: what a detector sees."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1, (frames, classes))
+    logits[:, 0] += 3
+    for start in rng.integers(0, frames - 8, frames // 40):
+        logits[start: start + rng.integers(1, 8), rng.integers(2, classes)] += rng.uniform(2, 9)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_the_sweep_gives_exactly_the_streaming_detectors_detections_at_every_threshold():
+    labels = ["_silence_", "_unknown_", "yes", "no", "up"]
+    probs = _bursty_probabilities(2500, len(labels), seed=7)
+    thresholds = [0.05, 0.2, 0.5, 0.6, 0.8, 0.9, 0.99]
+    total = 0
+    for smoothing in (1, 3, 5):
+        swept = sweep_detections(probs, labels, 0.032, thresholds, smoothing, refractory_s=0.5)
+        for threshold, dets in zip(thresholds, swept):
+            one = detect(probs, labels, 0.032, threshold, smoothing, 0.5, probabilities=True)
+            assert dets == one, (smoothing, threshold)
+            total += len(one)
+    assert total > 300  # the stream exercises the refractory time and every threshold
+
+
+def _score_brute_force(detections, events, duration_s, tolerance_after=0.5):
+    """score_detections as first written: every word tried for every detection."""
+    keywords = [e for e in events if e.is_keyword]
+    hit = {}
+    fa = 0
+    for d in detections:
+        match = next((i for i, e in enumerate(keywords) if i not in hit and e.label == d.label
+                      and e.word_start <= d.t <= e.word_end + tolerance_after), None)
+        if match is None:
+            fa += 1
+        else:
+            hit[match] = d
+    return len(hit), fa, sorted(d.t - keywords[i].word_end for i, d in hit.items())
+
+
+def test_fast_scoring_equals_the_brute_force_rule():
+    rng = np.random.default_rng(3)
+    events, t = [], 0.0
+    for i in range(300):
+        start = t + rng.uniform(0.3, 3.0)
+        ws = start + rng.uniform(0, 0.4)
+        events.append(StreamEvent(["yes", "no", "_unknown_"][i % 3], start, start + 1, ws, ws + rng.uniform(0.2, 0.6)))
+        t = start + 1
+    dets = sorted((Detection(float(rng.uniform(0, t)), ["yes", "no"][int(rng.integers(2))], 0.9) for _ in range(800)),
+                  key=lambda d: d.t)
+    # detections near the words too, some of them twice
+    dets += [Detection(e.word_end + rng.uniform(-0.2, 0.6), e.label, 0.9) for e in events[::2] for _ in range(2)]
+    dets.sort(key=lambda d: d.t)
+    r = score_detections(dets, events, duration_s=t)
+    hits, fa, lat = _score_brute_force(dets, events, t)
+    assert (r.hits, r.false_alarms) == (hits, fa) and r.hits > 100 and r.false_alarms > 100
+    assert r.latency_median_s == pytest.approx(float(np.median(lat)))
+    assert r.latency_p95_s == pytest.approx(float(np.percentile(lat, 95)))
+
+
+def test_a_perfect_detector_on_a_stream_of_placed_words_scores_all_hits_and_no_false_alarm():
+    clips = [(tone_clip(0.2, 0.5, 300 + 100 * i), lab, f"{lab}.wav")
+             for i, lab in enumerate(["yes", "no", "up", "_unknown_", "_silence_"])]
+    labels = ["_silence_", "_unknown_", "yes", "no", "up"]
+    audio, events = build_stream(clips, [], SR, minutes=1.5, seed=1)
+    frame = 512 / SR
+    probs = np.zeros((len(audio) // 512, len(labels)))
+    probs[:, 0] = 1.0
+    for e in events:  # the oracle: sure of the word for 3 frames after it ends
+        first = int(np.ceil(e.word_end / frame))
+        probs[first: first + 3] = np.eye(len(labels))[labels.index(e.label)]
+    curve = det_curve(probs, labels, events, len(audio) / SR, frame, thresholds=[0.1, 0.5, 0.9, 0.999],
+                      smoothings=[1, 3])
+    keywords = sum(e.is_keyword for e in events)
+    assert keywords > 15
+    for p in curve:
+        assert (p["hits"], p["false_alarms"], p["miss_rate"]) == (keywords, 0, 0.0), p
+        assert 0 <= p["latency_median_s"] <= p["latency_p95_s"] <= 4 * frame + 1e-9  # ≤ 3 frames + rounding
+    points = operating_points(curve)
+    assert points["hit_rate_at_1_fa_per_hour"]["hit_rate"] == 1.0
+    assert points["fa_per_hour_at_90_percent_hits"]["false_alarms_per_hour"] == 0.0
+    # an oracle that says the wrong keyword: every detection is a false alarm, every word missed
+    swapped = probs[:, [0, 1, 3, 4, 2]]
+    (p,) = det_curve(swapped, labels, events, len(audio) / SR, frame, thresholds=[0.5], smoothings=[1])
+    assert (p["hits"], p["false_alarms"]) == (0, keywords)
+
+
+def test_operating_points_read_the_curve():
+    def pt(threshold, fa, hit):
+        return {"smoothing": 1, "threshold": threshold, "false_alarms_per_hour": fa, "hit_rate": hit,
+                "miss_rate": 1 - hit}
+
+    curve = [pt(0.5, 40.0, 0.95), pt(0.7, 12.0, 0.91), pt(0.8, 5.0, 0.8), pt(0.9, 1.0, 0.6), pt(0.95, 1.0, 0.6),
+             pt(0.99, 0.0, 0.3)]
+    points = operating_points(curve)
+    assert points["hit_rate_at_1_fa_per_hour"]["threshold"] == 0.95  # tie on hits and FA: the higher threshold
+    assert points["hit_rate_at_2_fa_per_hour"]["hit_rate"] == 0.6
+    assert points["hit_rate_at_5_fa_per_hour"]["hit_rate"] == 0.8
+    assert points["fa_per_hour_at_90_percent_hits"]["false_alarms_per_hour"] == 12.0
+    assert points["best_hit_rate"]["hit_rate"] == 0.95
+    assert operating_points(curve[:2])["hit_rate_at_1_fa_per_hour"] is None

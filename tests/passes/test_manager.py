@@ -17,7 +17,7 @@ from tests.passes.graphs import gru_classifier
 def test_registry_lists_every_pass_with_doc_and_frozen_options():
     passes = all_passes()
     assert set(passes) == {"fold", "dce", "shapes", "add_vad", "reset_triggers", "fuse_featurizer", "fuse_dense",
-                            "fold_batchnorm"}
+                            "fold_batchnorm", "add_detector", "stream", "quantize"}
     for info in passes.values():
         assert info.doc and info.fn.__doc__ and "1." in info.fn.__doc__  # numbered rewrite rules
         assert info.options.__dataclass_params__.frozen

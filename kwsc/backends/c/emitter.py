@@ -24,7 +24,7 @@ from kwsc.backends.c.targets import Target, get_target
 from kwsc.errors import InputError
 from kwsc.ir.graph import Graph
 
-__all__ = ["EmitResult", "emit_c", "render_project", "runtime_dir"]
+__all__ = ["EmitResult", "emit_c", "render_project", "runtime_dir", "quantized_graph"]
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -113,9 +113,11 @@ def _environment():
 
 def _runtime_sources(model: LoweredModel, target: Target) -> tuple[list[str], list[str]]:
     files = sorted({f for family in model.families for f in RUNTIME_SOURCES[family]} | set(BASE_SOURCES))
-    use_opt = target.kernels == "opt"
-    ref = [f"runtime/src/ref/{f}" for f in files if not (use_opt and f in OPT_SOURCES)]
-    opt = [f"runtime/src/opt/{f}" for f in files if use_opt and f in OPT_SOURCES]
+    def use_opt(f: str) -> bool:
+        return f in OPT_SOURCES and (target.kernels == "opt" or (f in target.opt_files and "quant" in model.families))
+
+    ref = [f"runtime/src/ref/{f}" for f in files if not use_opt(f)]
+    opt = [f"runtime/src/opt/{f}" for f in files if use_opt(f)]
     return ref, opt
 
 
@@ -145,6 +147,15 @@ def render_project(model: LoweredModel, target: Target) -> dict[str, bytes]:
     return files
 
 
+def quantized_graph(graph: Graph) -> Graph:
+    """``graph`` with Dense/GRU/LSTM/RNN in int8 arithmetic (the ``quantize`` pass on a copy)."""
+    from kwsc.ir.op_quant import to_int8
+
+    out = graph.copy()
+    to_int8(out)
+    return out
+
+
 def _state_bytes(model: LoweredModel) -> int:
     return sum(f.nbytes for f in model.state) + 4  # + the ``initialized`` flag
 
@@ -161,7 +172,9 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
         name: module name, the prefix of every API function (a C identifier).
         arch: ``host``, ``armv7``, ``aarch64`` or ``cortex-m4``.
         build: run ``make`` for the target (host: ``lib<name>.so`` for ``load()``, plus example and harness).
-        weights_dtype: ``float32``, or ``int8`` for per-row symmetric int8 Dense/GRU/LSTM/RNN weights.
+        weights_dtype: ``float32``; or ``int8``: Dense/GRU/LSTM/RNN in int8 arithmetic (the ``quantize`` pass:
+            int8 weights with a scale per row, activations quantized per step, int32 accumulation), Conv with
+            int8 weights and float activations. Ops quantized already (QDense …) are int8 either way.
         size_report: build and measure flash (code, weights, tables) and RAM (state, activations, stack).
 
     Returns:
@@ -177,6 +190,8 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
     if weights_dtype not in WEIGHTS_DTYPES:
         raise InputError(f"weights dtype {weights_dtype!r} not supported; choose one of: {', '.join(WEIGHTS_DTYPES)}")
     target = get_target(arch)
+    if weights_dtype == "int8":
+        graph = quantized_graph(graph)
     model = lower_graph(graph, name, target.align, quantize=weights_dtype == "int8")
     files = render_project(model, target)
     outdir = Path(outdir).absolute()  # the build and size tools run inside it: relative paths would break

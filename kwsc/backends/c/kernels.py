@@ -27,8 +27,10 @@ from kwsc.backends.c import tensor_builders
 from kwsc.backends.c.model import float_literal
 from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
+from kwsc.ir.op_detect import detector_tables
 from kwsc.ir.op_dsp import VadParams
 from kwsc.ir.op_nn import ACTIVATIONS
+from kwsc.ir.op_stream import history_capacity, history_layout
 
 __all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "GRAPH_OPS", "REFUSES", "SHAPE_PLUMBING",
            "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "ACTIVATION_ENUM"]
@@ -52,7 +54,7 @@ GRAPH_OPS = frozenset({"Input", "Output", "Constant"})
 SHAPE_PLUMBING = "ONNX shape plumbing: it folds away with `kwsc transform --passes shapes,fold,dce`"
 # Ops with no C kernel, and why (they are emitted only when folded into constants first).
 REFUSES = {
-    **{op: SHAPE_PLUMBING for op in ("Concat", "Gather", "Shape", "ConstantOfShape")},
+    **{op: SHAPE_PLUMBING for op in ("Concat", "Shape", "ConstantOfShape")},
 }
 
 # Runtime source files per family (relative to runtime/src/<ref|opt>/); OPT_SOURCES have optimised variants.
@@ -62,10 +64,15 @@ RUNTIME_SOURCES = {
     "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
     "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
+    "detector": ("detector.c",),
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
+    "stream": ("elementwise.c", "activation.c", "stream.c"),
+    "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "sequence.c"),
+    # recurrent.c: the reset trigger's kwsc_trigger_fired (and matvec.c, which it links against)
+    "quant": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "quant.c", "qdot.c"),
 }
-OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
 
@@ -206,6 +213,25 @@ def _vad(low, node):
             "attrs": [low.float_literal(np.float32(node.attrs[k])) for k in params]}
 
 
+def _detector(low, node):
+    _float_input(node, 0)
+    thresholds, active = detector_tables(node.attrs, _size(node.inputs[0]))
+    return {"classes": _size(node.inputs[0]), "window": node.attrs["smoothing"],
+            "suppression": node.attrs["suppression"],
+            "thresholds": low.const(node, "thresholds", thresholds, "float", "table"),
+            "active": low.const(node, "active", active.astype(np.uint8), "uint8_t", "table")}
+
+
+def _history(low, node):
+    _float_input(node, 0)
+    outer, inner, _ = history_layout(node)
+    fill = node.inputs[1] if len(node.inputs) > 1 else None
+    return {"capacity": history_capacity(node), "outer": outer, "inner": inner, "frames": node.attrs["frames"],
+            "step": node.attrs["step"], "delay": node.attrs["delay"],
+            "fill": low.const(node, "fill", low.static(fill, node, "fill").reshape(-1).astype(np.float32), "float",
+                              "weights") if fill is not None else None}
+
+
 # ------------------------------------------------------------------------------------ neural network
 def _dense(low, node):
     _float_input(node, 0)
@@ -235,6 +261,16 @@ def _recurrent(low, node):
     return params
 
 
+def _sequence(low, node):
+    """A recurrent layer over a whole window: the per-tick cell's parameters (inputs shifted: no trigger)."""
+    class _AsCell:  # the cell's builder reads inputs 2..5 (after input and reset_trigger)
+        name, op, attrs = node.name, node.op, node.attrs
+        inputs = (node.inputs[0], None, *node.inputs[1:5])
+    params = _recurrent(low, _AsCell())
+    x = node.inputs[0].shape
+    return {**params, "cell": f"KWSC_CELL_{node.op.removesuffix('Sequence')}", "steps": x[0], "in_size": x[2]}
+
+
 _RNN_PARAMS = Decl("kwsc_rnn_params", "params", (("mat:w", "mat:r"),
                                                  ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr")),
                    block=True)
@@ -242,6 +278,68 @@ _RNN_PARAMS = Decl("kwsc_rnn_params", "params", (("mat:w", "mat:r"),
 
 def _gate_scratch(node) -> int:
     return len(node.opdef.gates) * node.attrs["hidden_size"]
+
+
+# ------------------------------------------------------------------------------------ int8 (issue 18)
+def _qmat(low, node, suffix: str, matrix) -> str:
+    """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
+    ``kwsc/ir/quantized.py`` makes them for the interpreter."""
+    from kwsc.ir.quantized import equalized_rows
+
+    matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
+    if not node.attrs["equalize"]:
+        m = low.mat(node, suffix, matrix, quantize=True)
+        return f"{{ {m['q']}, {m['scale']}, 0, {m['rows']}, {m['cols']} }}"
+    q, scale, col = equalized_rows(matrix)
+    names = [low.const(node, f"{suffix}_{part}", array, ctype, "weights")
+             for part, array, ctype in (("q", q, "int8_t"), ("scale", scale, "float"), ("col", col, "float"))]
+    return f"{{ {names[0]}, {names[1]}, {names[2]}, {matrix.shape[0]}, {matrix.shape[1]} }}"
+
+
+def _scale_literal(node, key: str) -> str:
+    return float_literal(np.float32(node.attrs[key]))
+
+
+def _qdense(low, node):
+    _float_input(node, 0)
+    weights = low.static(node.inputs[1], node, "weights")
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    cols = weights.shape[-1]
+    return {"w": _qmat(low, node, "weights", weights),
+            "bias": low.const(node, "bias", low.static(bias, node, "bias").reshape(-1), "float", "weights")
+            if bias is not None else None,
+            "act": ACTIVATION_ENUM[node.attrs["activation"]], "batch": _size(node.inputs[0]) // cols,
+            "input_scale": _scale_literal(node, "input_scale")}
+
+
+def _qrecurrent(low, node):
+    _float_input(node, 0)
+    w, r, bi, bh = (low.static(node.inputs[i], node, name) for i, name in
+                    ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
+    return {
+        "hidden": node.attrs["hidden_size"], "w": _qmat(low, node, "w", w), "r": _qmat(low, node, "r", r),
+        "bi": low.const(node, "bias_input", bi.reshape(-1), "float", "weights"),
+        "bh": low.const(node, "bias_hidden", bh.reshape(-1), "float", "weights"),
+        "act": ACTIVATION_ENUM[node.attrs["activation"]],
+        "rec_act": ACTIVATION_ENUM[node.attrs.get("recurrent_activation", "sigmoid")],
+        "lbr": int(bool(node.attrs.get("linear_before_reset", True))),
+        "input_scale": _scale_literal(node, "input_scale"), "hidden_scale": _scale_literal(node, "hidden_scale"),
+    }
+
+
+def _qdense_scratch(node) -> int:
+    return (node.inputs[1].shape[-1] + 3) // 4  # the quantized input row (int8)
+
+
+def _qrecurrent_scratch(node) -> int:
+    hidden = node.attrs["hidden_size"]
+    gates = len(node.opdef.gates) * hidden + (hidden if node.op == "QGRU" else 0)  # g | GRU: R_n h + b_n
+    return gates + (node.inputs[0].type.size + hidden + 3) // 4  # | int8 x, h
+
+
+_QRNN_PARAMS = Decl("kwsc_qrnn_params", "params",
+                    (("p:w", "p:r"), ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr"),
+                     ("p:input_scale", "p:hidden_scale")), block=True)
 
 
 # ------------------------------------------------------------------------------------ elementwise
@@ -315,6 +413,11 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     "VAD": KernelEntry("vad", "kwsc_vad_step", _vad, ("&decl", "&state:vad", "in0", "out0"),
                        decl=Decl("kwsc_vad_params", "params", (("p:weights", "p:n", "p:*attrs"),), block=True),
                        state_struct=StateStruct("vad", "kwsc_vad_state", "kwsc_vad_reset")),
+    # the window ring and its counters are the op's declared state (ring, pos, filled, hold)
+    "Detector": KernelEntry("detector", "kwsc_detector_step", _detector,
+                            ("&decl", "state:ring", "&state:pos", "&state:filled", "&state:hold", "in0", "out0"),
+                            decl=Decl("kwsc_detector_params", "params",
+                                      (("p:thresholds", "p:active", "p:classes", "p:window", "p:suppression"),))),
     "Dense": KernelEntry("dense", "kwsc_dense", _dense, ("&decl", "p:bias", "p:act", "in0", "out0", "p:batch"),
                          decl=Decl("kwsc_mat", "weights", "mat:mat")),
     # scratch: all gate pre-activations (GRU z, r, n: 3H; LSTM i, f, g, o: 4H); an RNN works in its output
@@ -325,9 +428,26 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                         decl=_RNN_PARAMS, scratch=_gate_scratch),
     "RNN": KernelEntry("recurrent", "kwsc_rnn_step", _recurrent, ("&decl", "in0", "state:h", "out0"),
                        decl=_RNN_PARAMS),
+    # a recurrent layer over a whole window (the stream pass's rnn=window): T steps per call from zero
+    **{op: KernelEntry("sequence", "kwsc_rnn_sequence", _sequence,
+                       ("p:cell", "&decl", "in0", "p:steps", "p:in_size", "scratch", "out0", "out1",
+                        "out2" if op == "LSTMSequence" else "0"),
+                       decl=_RNN_PARAMS, scratch=lambda node: 6 * node.attrs["hidden_size"])
+       for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
     **{op: KernelEntry("elementwise", "kwsc_softmax_axis", tensor_builders.softmax,
                        ("in0", "out0", "p:outer", "p:n", "p:inner", "p:log"), in_place=True)
        for op in ("Softmax", "LogSoftmax")},
+    # int8 arithmetic (kwsc/ir/op_quant.py): integer products per target (src/opt/qdot.c), float gates
+    "QDense": KernelEntry("quant", "kwsc_qdense", _qdense, ("&decl", "in0", "out0", "p:batch", "scratch"),
+                          decl=Decl("kwsc_qdense_params", "params", (("p:w",), ("p:bias", "p:act", "p:input_scale")),
+                                    block=True), scratch=_qdense_scratch),
+    "QGRU": KernelEntry("quant", "kwsc_qgru_step", _qrecurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
+                        decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
+    "QLSTM": KernelEntry("quant", "kwsc_qlstm_step", _qrecurrent,
+                         ("&decl", "in0", "state:h", "state:c", "scratch", "out0", "out1"),
+                         decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
+    "QRNN": KernelEntry("quant", "kwsc_qrnn_step", _qrecurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
+                        decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
     # the conv family: one row of weights per output channel (int8: a scale per channel)
     "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),
                         decl=Decl("kwsc_conv_params", "params", (("mat:mat",), ("p:bias", "p:*dims")), block=True)),
@@ -341,12 +461,16 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
     # a computed tensor moved by a strided read (constant ones fold away)
     **{op: KernelEntry("tensor", "kwsc_copy_strided", tensor_builders.strided_copy,
                        ("in0", "p:offset", "p:strides", "out0", "p:rank", "p:dims"))
-       for op in ("Transpose", "Slice", "Expand")},
+       for op in ("Transpose", "Slice", "Expand", "Gather")},
     "Pad": KernelEntry("tensor", "kwsc_pad", tensor_builders.pad,
                        ("in0", "out0", "p:rank", "p:dims", "p:pads", "p:mode", "p:value")),
     "BatchNormalization": KernelEntry("tensor", "kwsc_channel_affine", tensor_builders.batch_norm,
                                       ("in0", "out0", "p:scale", "p:shift", "p:outer", "p:channels", "p:inner"),
                                       in_place=True),
+    "History": KernelEntry("stream", "kwsc_history", _history,
+                           ("&decl", "state:ring", "&state:pos", "&state:count", "in0", "out0"),
+                           decl=Decl("kwsc_history_params", "params",
+                                     (("p:capacity", "p:outer", "p:inner", "p:frames", "p:step", "p:delay", "p:fill"),))),
     "Cast": KernelEntry("elementwise", "kwsc_f32_to_i32", _cast, ("in0", "out0", "p:n"), in_place=True),
     **{op: KernelEntry("elementwise", "kwsc_unary", _unary, _UNARY_CALL, in_place=True) for op in _UNARY_ENUM},
     **{op: KernelEntry("elementwise", "kwsc_binary", _binary, _BINARY_CALL, in_place=True, own_constants=True)

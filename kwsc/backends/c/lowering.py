@@ -23,7 +23,7 @@ from kwsc.backends.c.plan import Alloc, ArenaPlan, plan_arena
 from kwsc.backends.c.quantize import quantize_rows
 from kwsc.errors import BackendError, KwscError
 from kwsc.ir.graph import Graph, Node, Value
-from kwsc.ir.ops import PARAM_ROLES, StateVar, get_op
+from kwsc.ir.ops import PARAM_ROLES, StateVar, get_op, ops_with_trait
 from kwsc.ir.semantics import evaluate_static
 from kwsc.ir.verify import verify
 
@@ -371,10 +371,12 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
         outputs.append({"name": node.attrs["name"], "cname": ns_io.name(node.attrs["name"]),
                         "size": value.type.size, "shape": _shape3(value.shape), "buf": buf})
 
+    detectors = ops_with_trait("detector")
+    detection = [i for i, node in enumerate(graph.output_nodes) if node.inputs[0].producer.op in detectors]
     return LoweredModel(
         name=name, steps=steps, consts=low.consts, state=low.state_fields, arena_size=plan.size,
         inputs=inputs, outputs=outputs, metadata=_metadata(graph), families=sorted({s.family for s in steps}),
-        num_nodes=len(graph), quantized=quantize)
+        num_nodes=len(graph), quantized=quantize, detection=detection[0] if detection else None)
 
 
 def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -162,3 +162,5 @@ class LoweredModel:
     families: list[str]
     num_nodes: int
     quantized: bool
+    # the output a Detector writes ([keyword or -1, score] per tick): the API's keyword events come from it
+    detection: int | None = None

@@ -28,6 +28,9 @@ class Target:
         kernel_cflags: extra flags for the optimised kernels in ``runtime/src/opt`` (contraction allowed).
         ldflags: link flags for executables.
         kernels: ``"opt"`` (vectorised matvec) or ``"ref"`` (plain C only).
+        opt_files: runtime files taken from ``src/opt`` for models with int8 layers even when ``kernels`` is
+            ``"ref"`` (the Cortex-M4's SMLAD products, chosen in the file by the compiler's target macros, and the
+            polynomial gate functions instead of libm's); float models keep the plain kernels.
         vector_width: floats per vector in the optimised kernels (``KWSC_VEC``).
         align: activation buffers start at multiples of this many floats (SIMD loads vs RAM).
         artifact: ``"shared"`` (host: a .so loaded with ctypes), ``"static"`` (Linux executables under
@@ -44,6 +47,7 @@ class Target:
     kernel_cflags: tuple[str, ...] = ()
     ldflags: tuple[str, ...] = ()
     kernels: str = "opt"
+    opt_files: frozenset[str] = frozenset()
     vector_width: int = 4
     align: int = 4
     artifact: str = "static"
@@ -99,7 +103,7 @@ _CORTEX_M4 = Target(
     ldflags=_M4_ARCH + ("-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=rdimon.specs", "-lm"),
     probe_ldflags=_M4_ARCH + ("-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs",
                               "-lm"),
-    kernels="ref", vector_width=1, align=1, artifact="baremetal",
+    kernels="ref", opt_files=frozenset({"qdot.c", "activation.c"}), vector_width=1, align=1, artifact="baremetal",
     runner=("qemu-system-arm", "-M", "mps2-an386", "-cpu", "cortex-m4", "-nographic",
             "-semihosting-config", "enable=on,target=native", "-kernel"),
     size_tool="arm-none-eabi-size", nm_tool="arm-none-eabi-nm",
@@ -108,10 +112,13 @@ _CORTEX_M4 = Target(
 
 # The host with the plain reference kernels only: what the optimised kernels are tested and benchmarked against.
 _HOST_REF = replace(_HOST, name="host-ref", kernels="ref", kernel_cflags=(), vector_width=1, align=1)
+# ARMv8.2-A cores with the dot-product extension (Cortex-A55/A76 and later): int8 products with sdot.
+_AARCH64_DOTPROD = replace(_AARCH64, name="aarch64-dotprod",
+                           kernel_cflags=_AARCH64.kernel_cflags + ("-march=armv8.2-a+dotprod",))
 
-TARGETS: dict[str, Target] = {t.name: t for t in (_HOST, _ARMV7, _AARCH64, _CORTEX_M4, _HOST_REF)}
+TARGETS: dict[str, Target] = {t.name: t for t in (_HOST, _ARMV7, _AARCH64, _CORTEX_M4, _HOST_REF, _AARCH64_DOTPROD)}
 # What `--arch` offers users; host-ref exists for tests and benchmarks.
-ARCHES = ("host", "armv7", "aarch64", "cortex-m4")
+ARCHES = ("host", "armv7", "aarch64", "aarch64-dotprod", "cortex-m4")
 
 
 def get_target(arch: str) -> Target:

@@ -149,7 +149,7 @@ def _contiguous(shape) -> np.ndarray:
 
 
 def strided_copy(low, node) -> dict:
-    """Transpose, Slice and Expand of a computed tensor as one strided read (kwsc_copy_strided)."""
+    """Transpose, Slice, Expand and one-index Gather of a computed tensor as one strided read (kwsc_copy_strided)."""
     _float(node)
     shape, out = node.inputs[0].shape, node.outputs[0].shape
     strides = _contiguous(shape) if shape else np.zeros(0, np.int64)
@@ -163,6 +163,15 @@ def strided_copy(low, node) -> dict:
         bounds = [s.indices(d) for s, d in zip(slice_indices(node, shape), shape)]  # (start, stop, step) per axis
         steps = [int(strides[a] * bounds[a][2]) for a in range(len(shape))]
         offset = int(sum(strides[a] * bounds[a][0] for a in range(len(shape))))
+    elif node.op == "Gather":  # one static index: a slice of that axis (gone for a scalar index)
+        index = low.static(node.inputs[1], node, "indices") if low.is_static(node.inputs[1]) else None
+        if index is None or index.size != 1:
+            raise BackendError(f"node {node.name} (Gather): the C backend gathers one constant index; "
+                               f"{'computed indices' if index is None else f'{index.size} indices'} are not supported")
+        axis = node.attrs["axis"] % len(shape)
+        offset = int(strides[axis] * (int(index.reshape(-1)[0]) % shape[axis]))
+        steps = [int(strides[a]) for a in range(len(shape)) if a != axis]
+        steps[axis:axis] = [0] * index.ndim
     else:  # Expand: numpy broadcasting, stride 0 along the broadcast axes
         aligned = (1,) * (len(out) - len(shape)) + tuple(shape)
         full = _contiguous(aligned)

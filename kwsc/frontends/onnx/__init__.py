@@ -35,7 +35,10 @@ _FEATURIZER = "featurizers come from `kwsc make-featurizer` or an .ell file; kws
 NOT_IMPORTED = {
     **{op: _FEATURIZER for op in ("Buffer", "Window", "FFT", "MelFilterBank", "LinearFilterBank", "DCT", "IIR")},
     "VAD": "ONNX has no voice-activity detector; the add_vad pass adds one",
+    "Detector": "ONNX has no keyword detector; the add_detector pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
+    "History": "the stream pass makes it (a window model's ring buffers); no ONNX op is one",
+    **{op: "kwsc's int8 ops come from the quantize pass, not from ONNX" for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
 }
 
 

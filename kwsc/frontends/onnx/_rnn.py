@@ -52,7 +52,8 @@ def _check_shape(imp: Importer, array: np.ndarray, want: tuple[int, ...], what: 
         raise imp.error(f"{what} has shape {list(array.shape)}, expected {list(want)}")
 
 
-@translator("GRU", "LSTM", "RNN", produces=("GRU", "LSTM", "RNN", "Reshape"))
+@translator("GRU", "LSTM", "RNN", produces=("GRU", "LSTM", "RNN", "Reshape", "GRUSequence", "LSTMSequence",
+                                            "RNNSequence"))
 def _recurrent(imp: Importer, node) -> None:
     op = node.op_type
     gates = len(get_op(op).gates)
@@ -69,7 +70,9 @@ def _recurrent(imp: Importer, node) -> None:
         if acts[1] != acts[2]:
             raise imp.error(f"cell and output activations must be equal, got {acts[1]} and {acts[2]}")
     x = imp.value(0)
-    if len(x.shape) != 3 or x.shape[:2] != (1, 1):
+    # a fixed sequence [T, 1, F] (a window model) becomes a sequence op, which the stream pass makes per-tick
+    sequence = len(x.shape) == 3 and x.shape[0] > 1 and x.shape[1] == 1 and layout == 0
+    if not sequence and (len(x.shape) != 3 or x.shape[:2] != (1, 1)):
         raise imp.error(f"input X has per-tick shape {list(x.shape)}; kwsc streams one frame per tick "
                         "(sequence length 1, batch 1)")
     w, r = imp.const(1, "W"), imp.const(2, "R")
@@ -85,8 +88,8 @@ def _recurrent(imp: Importer, node) -> None:
     _check_shape(imp, b, (1, 2 * size), "B")
     if imp.has(4):
         lens = imp.const(4, "sequence_lens")
-        if lens.size != 1 or int(lens.reshape(-1)[0]) != 1:
-            raise imp.error("sequence_lens other than 1 per tick is not supported")
+        if lens.size != 1 or int(lens.reshape(-1)[0]) != x.shape[0]:
+            raise imp.error(f"sequence_lens {lens.reshape(-1).tolist()} is not the whole sequence ({x.shape[0]})")
     if op == "LSTM" and imp.has(7):
         peepholes = imp.const(7, "P")
         if peepholes.size and np.any(peepholes != 0):
@@ -106,6 +109,9 @@ def _recurrent(imp: Importer, node) -> None:
         attrs["recurrent_activation"] = acts[0]
     if op == "GRU":
         attrs["linear_before_reset"] = bool(attr(node, "linear_before_reset", "int", 0))
+    if sequence:
+        _sequence(imp, op, x, params, attrs)
+        return
     rnn = imp.add(op, [x, None, *params], attrs)
     for index, var in ((5, "h"), (6, "c")) if op == "LSTM" else ((5, "h"),):
         if imp.has(index):
@@ -117,6 +123,21 @@ def _recurrent(imp: Importer, node) -> None:
         imp.bind(1, imp.add1("Reshape", [h], {"shape": [1, 1, hidden]}, name=f"{base}_Y_h"))
     if op == "LSTM" and imp.wants(2):
         imp.bind(2, imp.add1("Reshape", [rnn.outputs[1]], {"shape": [1, 1, hidden]}, name=f"{base}_Y_c"))
+
+
+def _sequence(imp: Importer, op: str, x: Value, params: list[Value], attrs: dict) -> None:
+    """ONNX's RNN over a fixed [T, 1, F]: the IR's sequence op (NOTE [Sequence RNNs] in ir/op_stream.py)."""
+    for index, what in ((5, "initial_h"), (6, "initial_c")):
+        if imp.has(index) and (not imp.is_const(index) or np.any(imp.const(index, what) != 0)):
+            raise imp.error(f"{what} must be absent or zero for a whole sequence [T, 1, F] (the window runs from "
+                            "a zero state)")
+    seq = imp.add(op + "Sequence", [x, *params], attrs)
+    if imp.wants(0):
+        imp.bind(0, seq.outputs[0])
+    if imp.wants(1):
+        imp.bind(1, seq.outputs[1])
+    if op == "LSTM" and imp.wants(2):
+        imp.bind(2, seq.outputs[2])
 
 
 def _initial_state(imp: Importer, rnn: Node, var: str, index: int, hidden: int) -> None:

@@ -115,6 +115,53 @@ typedef struct kwsc_pool_params {
 } kwsc_pool_params;
 void kwsc_pool(const kwsc_pool_params* p, const float* x, float* y);
 
+/* ------------------------------------------------------------------ int8 arithmetic (issue 18)
+ * Weights int8 per row with a float scale per row; activations quantized per step and tensor (symmetric int8);
+ * int32 accumulation; float gate math. The exact meaning (rounding, operation order) is kwsc/ir/quantized.py's
+ * NOTE [int8 arithmetic]; quant.c is compiled without FMA contraction so its float steps round like numpy's. */
+typedef struct kwsc_qmat {
+    const int8_t* q;     /* [rows, cols] row-major */
+    const float* scale;  /* [rows]: w = q * scale[row] / col[column] */
+    const float* col;    /* [cols] column equalization (the vector is multiplied by it before rounding), or 0 */
+    int32_t rows;
+    int32_t cols;
+} kwsc_qmat;
+/* acc[i] = sum_j w[i * cols + j] * x[j] for i < nrows, in int32 (exact). Per-target variants (src/opt/qdot.c):
+ * AVX2 vpmaddubsw/vpmaddwd, AVX-512 VNNI / AVX-VNNI vpdpbusd, NEON sdot, NEON smlal/vmlal.s8, Cortex-M4 SMLAD. */
+void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc);
+/* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
+ * > 0, else max|x'| / 127. Returns s. */
+float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q);
+/* v = float(acc_i) * (scale[row0 + i] * x_scale) + (bias ? bias[i] : 0), acc_i = row (row0 + i) . x;
+ * y[i] = accumulate ? y[i] + v : v. */
+void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
+                  const float* bias, float* y, int32_t accumulate);
+typedef struct kwsc_qdense_params {
+    kwsc_qmat w;
+    const float* bias;   /* [rows] or 0 */
+    int32_t act;
+    float input_scale;   /* 0: per step at run time */
+} kwsc_qdense_params;
+/* scratch: (cols + 3) / 4 floats (the quantized input). */
+void kwsc_qdense(const kwsc_qdense_params* p, const float* x, float* y, int32_t batch, float* scratch);
+typedef struct kwsc_qrnn_params {
+    kwsc_qmat w;              /* input weights [G*H, I] (gate order as kwsc_rnn_params) */
+    kwsc_qmat r;              /* hidden weights [G*H, H] */
+    const float* bias_input;  /* [G*H] */
+    const float* bias_hidden; /* [G*H] */
+    int32_t hidden;
+    int32_t act;
+    int32_t rec_act;
+    int32_t linear_before_reset;
+    float input_scale;        /* 0: per step at run time */
+    float hidden_scale;       /* 0: per step at run time */
+} kwsc_qrnn_params;
+/* scratch: G*H (+ H for a GRU) + (I + H + 3) / 4 floats. */
+void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out);
+void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
+                     float* out_h, float* out_c);
+void kwsc_qrnn_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out);
+
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {
     kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o */
@@ -132,8 +179,25 @@ void kwsc_gru_step(const kwsc_rnn_params* p, const float* x, float* h, float* sc
 void kwsc_lstm_step(const kwsc_rnn_params* p, const float* x, float* h, float* c, float* scratch,
                     float* out_h, float* out_c);
 void kwsc_rnn_step(const kwsc_rnn_params* p, const float* x, float* h, float* out);
+/* A recurrent layer over a whole window [steps, in_size] from a zero state (the stream pass's rnn=window): every
+ * step's h to seq [steps, H]; the last h and c to last_h and last_c (0: not wanted). work: 6H floats. */
+enum { KWSC_CELL_GRU = 0, KWSC_CELL_LSTM = 1, KWSC_CELL_RNN = 2 };
+void kwsc_rnn_sequence(int32_t cell, const kwsc_rnn_params* p, const float* x, int32_t steps, int32_t in_size,
+                       float* work, float* seq, float* last_h, float* last_c);
 /* ELL's reset trigger: 1 when the trigger goes non-zero -> 0; remembers `now` in *prev. */
 int32_t kwsc_trigger_fired(int32_t* prev, int32_t now);
+
+/* ------------------------------------------------------------------ streaming (the stream pass) */
+/* History: a ring of `capacity` frames of outer*inner floats (a frame is [outer, 1, inner] around the time
+ * axis). Each call stores `in` as the newest frame and writes `frames` frames to out ([outer, frames, inner]),
+ * oldest first: frame i is delay + step*(frames-1-i) calls old; frames older than the calls since the reset
+ * (`count`) are `fill` (zeros when fill is 0). ring, pos and count are the state (zero after reset). */
+typedef struct kwsc_history_params {
+    int32_t capacity, outer, inner, frames, step, delay;
+    const float* fill;
+} kwsc_history_params;
+void kwsc_history(const kwsc_history_params* p, float* ring, int32_t* pos, int32_t* count, const float* in,
+                  float* out);
 
 /* ------------------------------------------------------------------ featurizer */
 /* Sliding window: shift left by n, append x (n <= size). */
@@ -169,6 +233,17 @@ typedef struct kwsc_vad_state {
 } kwsc_vad_state;
 void kwsc_vad_reset(kwsc_vad_state* s);
 void kwsc_vad_step(const kwsc_vad_params* p, kwsc_vad_state* s, const float* x, int32_t* out);
+
+/* ------------------------------------------------------------------ keyword detector (kwsc/ir/op_detect.py) */
+typedef struct kwsc_detector_params {
+    const float* thresholds;  /* per class */
+    const uint8_t* active;    /* per class: 0 = ignored (never fires) */
+    int32_t classes, window, suppression;
+} kwsc_detector_params;
+/* One tick: ring[window][classes] smoothing window, pos/filled/hold counters (all zero after reset);
+ * out[0] = class that fired or -1, out[1] = its smoothed posterior. */
+void kwsc_detector_step(const kwsc_detector_params* p, float* ring, int32_t* pos, int32_t* filled, int32_t* hold,
+                        const float* x, float* out);
 
 #ifdef __cplusplus
 }

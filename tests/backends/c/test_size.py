@@ -36,6 +36,7 @@ def test_int8_weights_shrink_flash_about_4x(m4_reports):
     float_report, int8_report = m4_reports["float32"], m4_reports["int8"]
     ratio = float_report.weights / int8_report.weights
     assert 3.5 <= ratio <= 4.0, ratio  # int8 plus a float scale per row; biases stay float
-    assert int8_report.ram == float_report.ram
+    # int8 keeps its quantized vectors and the GRU's R_n h + b_n apart in the arena: a little more RAM
+    assert float_report.ram < int8_report.ram <= float_report.ram + 1024 and int8_report.ram <= 8 * 1024
     text = format_size_report(int8_report)
     assert "weights" in text and "KiB" in text

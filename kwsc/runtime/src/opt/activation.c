@@ -12,30 +12,33 @@
 #define KWSC_VEC 8
 #endif
 
+/* Always inlined: at -Os (the Cortex-M4's int8 builds use these gates) GCC would otherwise call each helper. */
+#define KWSC_INLINE static inline __attribute__((always_inline))
+
 typedef float vfloat __attribute__((vector_size(KWSC_VEC * 4)));
 typedef int32_t vint __attribute__((vector_size(KWSC_VEC * 4)));
 
-static inline vfloat splat(float v) {
+KWSC_INLINE vfloat splat(float v) {
     vfloat r;
     int i;
     for (i = 0; i < KWSC_VEC; ++i) r[i] = v;
     return r;
 }
 
-static inline vfloat select_f(vint mask, vfloat a, vfloat b) { /* mask ? a : b, lane by lane */
+KWSC_INLINE vfloat select_f(vint mask, vfloat a, vfloat b) { /* mask ? a : b, lane by lane */
     return (vfloat)(((vint)a & mask) | ((vint)b & ~mask));
 }
 
-static inline vfloat load(const float* p) {
+KWSC_INLINE vfloat load(const float* p) {
     vfloat v;
     __builtin_memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void store(float* p, vfloat v) { __builtin_memcpy(p, &v, sizeof v); }
+KWSC_INLINE void store(float* p, vfloat v) { __builtin_memcpy(p, &v, sizeof v); }
 
 /* e^x for x in [-87.3, 88] (clamped): 2^n · p(g), x = n ln2 + g, |g| <= ln2 / 2. */
-static inline vfloat vexp(vfloat x) {
+KWSC_INLINE vfloat vexp(vfloat x) {
     const vfloat lo = splat(-87.3f), hi = splat(88.0f);
     vfloat fx, nf, g, p;
     vint n;
@@ -56,9 +59,9 @@ static inline vfloat vexp(vfloat x) {
     return p * (vfloat)((n + 127) << 23);
 }
 
-static inline vfloat vsigmoid(vfloat x) { return splat(1.0f) / (splat(1.0f) + vexp(-x)); }
+KWSC_INLINE vfloat vsigmoid(vfloat x) { return splat(1.0f) / (splat(1.0f) + vexp(-x)); }
 
-static inline vfloat vtanh(vfloat x) { return splat(2.0f) / (splat(1.0f) + vexp(splat(-2.0f) * x)) - splat(1.0f); }
+KWSC_INLINE vfloat vtanh(vfloat x) { return splat(2.0f) / (splat(1.0f) + vexp(splat(-2.0f) * x)) - splat(1.0f); }
 
 float kwsc_sigmoid(float x) {
     float e = expf(-fabsf(x));
@@ -92,7 +95,7 @@ void kwsc_activate_vec(int32_t act, float* x, int32_t n) {
 }
 
 /* ln x for positive normal x: x = m 2^e, m in [sqrt(1/2), sqrt 2), ln x = e ln2 + log1p(m - 1) by polynomial. */
-static inline vfloat vlog(vfloat x) {
+KWSC_INLINE vfloat vlog(vfloat x) {
     vint bits = (vint)x;
     vint e = ((bits >> 23) & 0xff) - 126;
     vfloat m = (vfloat)((bits & 0x007fffff) | 0x3f000000); /* [0.5, 1) */

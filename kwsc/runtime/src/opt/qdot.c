@@ -1,0 +1,266 @@
+/* int8 row dot products per target, chosen at build time by the compiler's flags (-march): the same results as
+ * src/ref/qdot.c (integer arithmetic is exact). Four rows share each load of x.
+ *   x86-64:  AVX-512 VNNI or AVX-VNNI vpdpbusd; else AVX2 vpmaddubsw + vpmaddwd (|x| times w·sign(x): both
+ *            instructions want unsigned × signed bytes; pairs stay below 2·127² < 2^15, no saturation)
+ *   aarch64: NEON sdot with +dotprod (-march=armv8.2-a+dotprod); else smull/smlal + sadalp
+ *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16
+ *   Cortex-M4 (DSP extension): SXTB16 + SMLAD, two int8 pairs per instruction, CMSIS-NN style, ACLE intrinsics
+ *   anything else: plain C, four rows at a time. */
+#include <string.h>
+
+#include "kwsc_runtime.h"
+
+/* The row tails (cols not a multiple of the vector) and leftover rows, in plain C. */
+static void tail_rows(const int8_t* w, int32_t cols, int32_t row_begin, int32_t row_end, int32_t col0,
+                      const int8_t* x, int32_t* acc, int32_t add) {
+    int32_t i, j;
+    for (i = row_begin; i < row_end; ++i) {
+        const int8_t* row = w + (int64_t)i * cols;
+        int32_t s = add ? acc[i] : 0;
+        for (j = col0; j < cols; ++j) s += (int32_t)row[j] * (int32_t)x[j];
+        acc[i] = s;
+    }
+}
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define KWSC_DP256(acc, a, b) _mm256_dpbusd_epi32((acc), (a), (b))
+#define KWSC_DP128(acc, a, b) _mm_dpbusd_epi32((acc), (a), (b))
+#elif defined(__AVXVNNI__)
+#define KWSC_DP256(acc, a, b) _mm256_dpbusd_avx_epi32((acc), (a), (b))
+#define KWSC_DP128(acc, a, b) _mm_dpbusd_avx_epi32((acc), (a), (b))
+#else
+#define KWSC_DP256(acc, a, b) \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((a), (b)), _mm256_set1_epi16(1)))
+#define KWSC_DP128(acc, a, b) _mm_add_epi32((acc), _mm_madd_epi16(_mm_maddubs_epi16((a), (b)), _mm_set1_epi16(1)))
+#endif
+
+void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i = 0, j;
+    for (; i + 4 <= nrows; i += 4) {
+        const int8_t* w0 = w + (int64_t)i * cols;
+        const int8_t* w1 = w0 + cols;
+        const int8_t* w2 = w1 + cols;
+        const int8_t* w3 = w2 + cols;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        __m128i b0 = _mm_setzero_si128(), b1 = b0, b2 = b0, b3 = b0, r;
+        for (j = 0; j + 32 <= cols; j += 32) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i*)(x + j));
+            const __m256i ax = _mm256_abs_epi8(xv);
+            a0 = KWSC_DP256(a0, ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(w0 + j)), xv));
+            a1 = KWSC_DP256(a1, ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(w1 + j)), xv));
+            a2 = KWSC_DP256(a2, ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(w2 + j)), xv));
+            a3 = KWSC_DP256(a3, ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(w3 + j)), xv));
+        }
+        for (; j + 16 <= cols; j += 16) {
+            const __m128i xv = _mm_loadu_si128((const __m128i*)(x + j));
+            const __m128i ax = _mm_abs_epi8(xv);
+            b0 = KWSC_DP128(b0, ax, _mm_sign_epi8(_mm_loadu_si128((const __m128i*)(w0 + j)), xv));
+            b1 = KWSC_DP128(b1, ax, _mm_sign_epi8(_mm_loadu_si128((const __m128i*)(w1 + j)), xv));
+            b2 = KWSC_DP128(b2, ax, _mm_sign_epi8(_mm_loadu_si128((const __m128i*)(w2 + j)), xv));
+            b3 = KWSC_DP128(b3, ax, _mm_sign_epi8(_mm_loadu_si128((const __m128i*)(w3 + j)), xv));
+        }
+        {
+            /* four horizontal sums at once: [row0, row1, row2, row3] */
+            const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+            const __m128i t = _mm_hadd_epi32(_mm_hadd_epi32(b0, b1), _mm_hadd_epi32(b2, b3));
+            r = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)), t);
+            _mm_storeu_si128((__m128i*)(acc + i), r);
+        }
+        if (j < cols) tail_rows(w, cols, i, i + 4, j, x, acc, 1);
+    }
+    tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+}
+
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+
+#if defined(__aarch64__)
+#define KWSC_HSUM(v) vaddvq_s32(v)
+#else
+static inline int32_t kwsc_hsum_s32(int32x4_t v) {
+    int32x2_t t = vadd_s32(vget_low_s32(v), vget_high_s32(v));
+    return vget_lane_s32(vpadd_s32(t, t), 0);
+}
+#define KWSC_HSUM(v) kwsc_hsum_s32(v)
+#endif
+
+#if defined(__ARM_FEATURE_DOTPROD)
+#define KWSC_DOT16(acc, wv, xv) vdotq_s32((acc), (wv), (xv))
+#else
+/* two int8 products per int16 lane (|sum| <= 2·127² < 2^15), then pairwise into int32 */
+#define KWSC_DOT16(acc, wv, xv) \
+    vpadalq_s16((acc), vmlal_s8(vmull_s8(vget_low_s8(wv), vget_low_s8(xv)), vget_high_s8(wv), vget_high_s8(xv)))
+#endif
+
+void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i = 0, j;
+    for (; i + 4 <= nrows; i += 4) {
+        const int8_t* w0 = w + (int64_t)i * cols;
+        const int8_t* w1 = w0 + cols;
+        const int8_t* w2 = w1 + cols;
+        const int8_t* w3 = w2 + cols;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+        for (j = 0; j + 16 <= cols; j += 16) {
+            const int8x16_t xv = vld1q_s8(x + j);
+            a0 = KWSC_DOT16(a0, vld1q_s8(w0 + j), xv);
+            a1 = KWSC_DOT16(a1, vld1q_s8(w1 + j), xv);
+            a2 = KWSC_DOT16(a2, vld1q_s8(w2 + j), xv);
+            a3 = KWSC_DOT16(a3, vld1q_s8(w3 + j), xv);
+        }
+        acc[i] = KWSC_HSUM(a0);
+        acc[i + 1] = KWSC_HSUM(a1);
+        acc[i + 2] = KWSC_HSUM(a2);
+        acc[i + 3] = KWSC_HSUM(a3);
+        if (j < cols) tail_rows(w, cols, i, i + 4, j, x, acc, 1);
+    }
+    tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+}
+
+#elif defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+static inline uint32_t load4(const int8_t* p) {
+    uint32_t v;
+    memcpy(&v, p, 4); /* one LDR: the M4 loads unaligned words */
+    return v;
+}
+
+/* bytes 1 and 3 sign-extended to two int16 lanes (SXTB16 with its rotate, one instruction) */
+static inline uint32_t sxtb16_odd(uint32_t v) {
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+#define KWSC_XBLOCK 256 /* columns of x expanded per block: 128 words (512 B) of stack */
+
+/* rows [i, i+3) · x for the columns [0, n4) (n4 a multiple of 4) of rows starting at p0 (stride cols), x given
+ * as word pairs [x0, x2], [x1, x3] (int16 pairs). Three rows share each pair load (LDRD); per 4 columns and row:
+ * LDR, SXTB16, SMLAD, SXTB16 ROR #8, SMLAD; eight columns per turn: 1.42 instructions per multiply-accumulate
+ * with the loop. Written in
+ * assembly because GCC spills the sums to the stack at -Os and -O2 (twelve live registers). */
+static inline void dot3_dsp(const int8_t* p0, int32_t cols, const uint32_t* xw, int32_t n4, int32_t* s) {
+    const int8_t* p1 = p0 + cols;
+    const int8_t* p2 = p1 + cols;
+    const uint32_t* const xend = xw + n4 / 2;
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2];
+    uint32_t xe, xo, wv, t;
+    if (n4 <= 0) return;
+    __asm__ volatile(
+        "tst    %[n4], #4\n\t"       /* an odd group of four columns first */
+        "beq    2f\n\t"
+        "ldrd   %[xe], %[xo], [%[px]], #8\n\t"
+        "ldr    %[wv], [%[p0]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s0], %[t], %[xe], %[s0]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s0], %[t], %[xo], %[s0]\n\t"
+        "ldr    %[wv], [%[p1]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s1], %[t], %[xe], %[s1]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s1], %[t], %[xo], %[s1]\n\t"
+        "ldr    %[wv], [%[p2]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s2], %[t], %[xe], %[s2]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s2], %[t], %[xo], %[s2]\n\t"
+        "cmp    %[px], %[xend]\n\t"
+        "beq    3f\n\t"
+        "2:\n\t"
+        "ldrd   %[xe], %[xo], [%[px]], #8\n\t"
+        "ldr    %[wv], [%[p0]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s0], %[t], %[xe], %[s0]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s0], %[t], %[xo], %[s0]\n\t"
+        "ldr    %[wv], [%[p1]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s1], %[t], %[xe], %[s1]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s1], %[t], %[xo], %[s1]\n\t"
+        "ldr    %[wv], [%[p2]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s2], %[t], %[xe], %[s2]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s2], %[t], %[xo], %[s2]\n\t"
+        "ldrd   %[xe], %[xo], [%[px]], #8\n\t"
+        "ldr    %[wv], [%[p0]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s0], %[t], %[xe], %[s0]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s0], %[t], %[xo], %[s0]\n\t"
+        "ldr    %[wv], [%[p1]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s1], %[t], %[xe], %[s1]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s1], %[t], %[xo], %[s1]\n\t"
+        "ldr    %[wv], [%[p2]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad  %[s2], %[t], %[xe], %[s2]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad  %[s2], %[t], %[xo], %[s2]\n\t"
+        "cmp    %[px], %[xend]\n\t"
+        "bne    2b\n\t"
+        "3:\n\t"
+        : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [px] "+r"(xw), [s0] "+r"(s0), [s1] "+r"(s1),
+          [s2] "+r"(s2), [xe] "=&r"(xe), [xo] "=&r"(xo), [wv] "=&r"(wv), [t] "=&r"(t)
+        : [xend] "r"(xend), [n4] "r"(n4)
+        : "cc", "memory");
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+}
+
+void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    uint32_t xw[KWSC_XBLOCK / 2]; /* x's block as int16 pairs [x0, x2], [x1, x3], ... */
+    const int32_t whole = cols & ~3;
+    int32_t c0, i, j;
+    for (i = 0; i < nrows; ++i) acc[i] = 0;
+    for (c0 = 0; c0 < whole; c0 += KWSC_XBLOCK) {
+        const int32_t n4 = whole - c0 < KWSC_XBLOCK ? whole - c0 : KWSC_XBLOCK;
+        for (j = 0; j < n4; j += 4) {
+            const uint32_t v = load4(x + c0 + j);
+            xw[j / 2] = __sxtb16(v);
+            xw[j / 2 + 1] = sxtb16_odd(v);
+        }
+        for (i = 0; i + 3 <= nrows; i += 3) dot3_dsp(w + (int64_t)i * cols + c0, cols, xw, n4, acc + i);
+        for (; i < nrows; ++i) {
+            const int8_t* row = w + (int64_t)i * cols + c0;
+            int32_t s = acc[i];
+            for (j = 0; j < n4; j += 4) {
+                const uint32_t wv = load4(row + j);
+                s = __smlad(__sxtb16(wv), xw[j / 2], s);
+                s = __smlad(sxtb16_odd(wv), xw[j / 2 + 1], s);
+            }
+            acc[i] = s;
+        }
+    }
+    if (whole < cols) tail_rows(w, cols, 0, nrows, whole, x, acc, 1);
+}
+
+#else
+
+void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i = 0, j;
+    for (; i + 4 <= nrows; i += 4) {
+        const int8_t* w0 = w + (int64_t)i * cols;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (j = 0; j < cols; ++j) {
+            const int32_t xj = x[j];
+            s0 += w0[j] * xj;
+            s1 += w0[cols + j] * xj;
+            s2 += w0[2 * cols + j] * xj;
+            s3 += w0[3 * cols + j] * xj;
+        }
+        acc[i] = s0;
+        acc[i + 1] = s1;
+        acc[i + 2] = s2;
+        acc[i + 3] = s3;
+    }
+    tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+}
+#endif

@@ -1,0 +1,12 @@
+/* int8 row dot products (reference C99: one row, one int32 accumulator). */
+#include "kwsc_runtime.h"
+
+void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i, j;
+    for (i = 0; i < nrows; ++i) {
+        const int8_t* row = w + (int64_t)i * cols;
+        int32_t s = 0;
+        for (j = 0; j < cols; ++j) s += (int32_t)row[j] * (int32_t)x[j];
+        acc[i] = s;
+    }
+}

@@ -1,0 +1,137 @@
+/* int8 layers: activation quantization, dequantization, Dense and the recurrent cells in int8 arithmetic.
+ * Always the reference build (never src/opt): its float steps must round exactly as kwsc/ir/quantized.py's
+ * (no FMA contraction, no reciprocal approximations). The integer products are kwsc_qdot_rows (per target). */
+#include <math.h>
+
+#include "kwsc_runtime.h"
+
+#define KWSC_QCHUNK 96 /* rows per kwsc_qdot_rows call (a multiple of 3 and 4: the kernels' row groups) */
+
+float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q) {
+    int32_t j;
+    float scale, inv;
+    if (fixed_scale > 0.0f) {
+        scale = fixed_scale;
+        inv = 1.0f / fixed_scale;
+    } else {
+        float peak = 0.0f;
+        for (j = 0; j < n; ++j) {
+            const float a = fabsf(col ? x[j] * col[j] : x[j]);
+            if (a > peak) peak = a;
+        }
+        scale = peak / 127.0f;
+        inv = peak > 0.0f ? 127.0f / peak : 0.0f;
+    }
+    for (j = 0; j < n; ++j) {
+        float v = (col ? x[j] * col[j] : x[j]) * inv;
+        int32_t t;
+        v = v + (v >= 0.0f ? 0.5f : -0.5f);
+        /* clamp before converting: a calibrated scale may put v far outside int32 */
+        t = v >= 127.0f ? 127 : (v <= -127.0f ? -127 : (int32_t)v);
+        q[j] = (int8_t)t;
+    }
+    return scale;
+}
+
+void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
+                  const float* bias, float* y, int32_t accumulate) {
+    int32_t acc[KWSC_QCHUNK];
+    int32_t i, k;
+    for (i = 0; i < nrows; i += KWSC_QCHUNK) {
+        const int32_t count = nrows - i < KWSC_QCHUNK ? nrows - i : KWSC_QCHUNK;
+        kwsc_qdot_rows(m->q + (int64_t)(row0 + i) * m->cols, m->cols, count, x, acc);
+        for (k = 0; k < count; ++k) {
+            const float s = m->scale[row0 + i + k] * x_scale;
+            float v = (float)acc[k] * s;
+            if (bias) v = v + bias[i + k];
+            y[i + k] = accumulate ? y[i + k] + v : v;
+        }
+    }
+}
+
+void kwsc_qdense(const kwsc_qdense_params* p, const float* x, float* y, int32_t batch, float* scratch) {
+    int8_t* q = (int8_t*)scratch;
+    const int32_t rows = p->w.rows, cols = p->w.cols;
+    int32_t b;
+    for (b = 0; b < batch; ++b) {
+        float* yb = y + (int64_t)b * rows;
+        const float s = kwsc_quantize_s8(x + (int64_t)b * cols, cols, p->input_scale, p->w.col, q);
+        kwsc_qmatvec(&p->w, 0, rows, q, s, p->bias, yb, 0);
+        if (p->act == KWSC_ACT_SOFTMAX || p->act == KWSC_ACT_LOG_SOFTMAX) {
+            kwsc_softmax(yb, yb, 1, rows, p->act == KWSC_ACT_LOG_SOFTMAX);
+        } else {
+            kwsc_activate_vec(p->act, yb, rows);
+        }
+    }
+}
+
+/* scratch: g [G*H] | (GRU) gh_n [H] | qx [I] | qh [H] (int8). g = W x + b_i + R h + b_h for the first
+ * `summed_rows` rows (the two products' sums added in that order: the reference's gx + gh); a GRU's candidate rows
+ * keep R_n h + b_n apart in gh_n (r multiplies it). */
+static void qgates(const kwsc_qrnn_params* p, int32_t gates, int32_t summed_rows, const float* x, const float* h,
+                   float* scratch) {
+    const int32_t GH = gates * p->hidden;
+    float* g = scratch;
+    float* gh_n = scratch + GH;
+    int8_t* qx = (int8_t*)(scratch + GH + (gates == 3 ? p->hidden : 0));
+    int8_t* qh = qx + p->w.cols;
+    const float sx = kwsc_quantize_s8(x, p->w.cols, p->input_scale, p->w.col, qx);
+    const float sh = kwsc_quantize_s8(h, p->hidden, p->hidden_scale, p->r.col, qh);
+    kwsc_qmatvec(&p->w, 0, GH, qx, sx, p->bias_input, g, 0);
+    kwsc_qmatvec(&p->r, 0, summed_rows, qh, sh, p->bias_hidden, g, 1);
+    if (gates == 3 && p->linear_before_reset) {
+        kwsc_qmatvec(&p->r, 2 * p->hidden, p->hidden, qh, sh, p->bias_hidden + 2 * p->hidden, gh_n, 0);
+    }
+}
+
+void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out) {
+    const int32_t H = p->hidden;
+    float* g = scratch;
+    float* gh_n = scratch + 3 * H;
+    int32_t j;
+    qgates(p, 3, 2 * H, x, h, scratch);
+    kwsc_activate_vec(p->rec_act, g, 2 * H); /* z, r */
+    if (p->linear_before_reset) {
+        for (j = 0; j < H; ++j) g[2 * H + j] = g[2 * H + j] + g[H + j] * gh_n[j];
+    } else {
+        /* R_n (r * h) + b_n: r * h is its own vector, quantized by the hidden state's rule (into qh's place) */
+        int8_t* qrh = (int8_t*)(scratch + 4 * H) + p->w.cols;
+        float srh;
+        for (j = 0; j < H; ++j) out[j] = g[H + j] * h[j];
+        srh = kwsc_quantize_s8(out, H, p->hidden_scale, p->r.col, qrh);
+        kwsc_qmatvec(&p->r, 2 * H, H, qrh, srh, p->bias_hidden + 2 * H, g + 2 * H, 1);
+    }
+    kwsc_activate_vec(p->act, g + 2 * H, H);
+    for (j = 0; j < H; ++j) {
+        const float n = g[2 * H + j];
+        out[j] = n + g[j] * (h[j] - n);
+    }
+    kwsc_copy_f32(out, h, H);
+}
+
+void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
+                     float* out_h, float* out_c) {
+    const int32_t H = p->hidden;
+    float* g = scratch;
+    int32_t j;
+    qgates(p, 4, 4 * H, x, h, scratch);
+    kwsc_activate_vec(p->rec_act, g, 2 * H);
+    kwsc_activate_vec(p->act, g + 2 * H, H);
+    kwsc_activate_vec(p->rec_act, g + 3 * H, H);
+    for (j = 0; j < H; ++j) {
+        c[j] = g[H + j] * c[j] + g[j] * g[2 * H + j];
+        out_h[j] = c[j];
+    }
+    kwsc_activate_vec(p->act, out_h, H);
+    for (j = 0; j < H; ++j) out_h[j] = g[3 * H + j] * out_h[j];
+    kwsc_copy_f32(out_h, h, H);
+    if (out_c) kwsc_copy_f32(c, out_c, H);
+}
+
+void kwsc_qrnn_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out) {
+    const int32_t H = p->hidden;
+    qgates(p, 1, H, x, h, scratch);
+    kwsc_copy_f32(scratch, out, H);
+    kwsc_activate_vec(p->act, out, H);
+    kwsc_copy_f32(out, h, H);
+}
