@@ -43,6 +43,7 @@ import numpy as np
 
 from kwsc.errors import InputError
 from kwsc.ir import Graph, tables, verify
+from kwsc.ir.validate import validate
 from kwsc.ir.metadata import FeaturizerRecord
 from kwsc.ir.op_dsp import next_pow2
 
@@ -225,8 +226,7 @@ def make_featurizer(options: FeaturizerOptions | None = None, **overrides: Any) 
         log=bool(opts.log), log_delta=float(opts.log_delta), dct=bool(opts.dct), power_spec=bool(opts.power_spec),
         iir=bool(opts.iir), pre_emphasis=float(opts.pre_emphasis), auto_scale=bool(opts.auto_scale))
     g.metadata.update({"model_kind": "featurizer", **record.to_metadata()})
-    verify(g)
-    return g
+    return validate(verify(g), "featurizer options")
 
 
 def featurizer_info(graph: Graph) -> dict[str, Any]:

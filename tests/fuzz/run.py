@@ -86,17 +86,48 @@ def _read_log(path: Path) -> tuple[dict[int, dict], int | None]:
 
 def _launch(args, start: int, stop: int, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "tests.fuzz", "--worker", "--start", str(start), "--stop", str(stop), "--log",
-           str(log), "--out", args.out, "--seed", str(args.seed), "--timeout", str(args.timeout)]
+           str(log), "--out", args.out, "--seed", str(args.seed), "--timeout", str(args.timeout), "--stall",
+           str(args.stall)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _all_records(out: Path) -> dict[int, dict]:
+    records: dict[int, dict] = {}
+    for log in sorted(out.glob("worker*.jsonl")):
+        records.update(_read_log(log)[0])
+    return records
+
+
+def _chunks(args, out: Path) -> list[dict]:
+    """The case ranges of the workers: [0, cases) split evenly, or with --resume the cases no log has yet."""
+    if not args.resume:
+        for log in out.glob("worker*.jsonl"):
+            log.unlink()
+        bounds = [args.cases * k // args.jobs for k in range(args.jobs + 1)]
+        return [{"next": bounds[k], "stop": bounds[k + 1], "log": out / f"worker{k}.jsonl"} for k in range(args.jobs)]
+    done = set(_all_records(out))
+    runs: list[list[int]] = []
+    for i in range(args.cases):
+        if i in done:
+            continue
+        if runs and runs[-1][1] == i:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    while runs and len(runs) < args.jobs:  # split the longest run until every worker has one
+        longest = max(runs, key=lambda r: r[1] - r[0])
+        if longest[1] - longest[0] < 2:
+            break
+        middle = (longest[0] + longest[1]) // 2
+        runs.append([middle, longest[1]])
+        longest[1] = middle
+    return [{"next": a, "stop": b, "log": out / f"worker-r{a}.jsonl"} for a, b in sorted(runs)]
+
+
 def _supervise(args) -> dict[int, dict]:
     out = Path(args.out)
-    bounds = [args.cases * k // args.jobs for k in range(args.jobs + 1)]
-    chunks = [{"next": bounds[k], "stop": bounds[k + 1], "log": out / f"worker{k}.jsonl"} for k in range(args.jobs)]
-    for chunk in chunks:
-        chunk["log"].unlink(missing_ok=True)
+    chunks = _chunks(args, out)
     records: dict[int, dict] = {}
     for chunk in chunks:
         chunk["proc"] = _launch(args, chunk["next"], chunk["stop"], chunk["log"]) if chunk["next"] < chunk["stop"] \
@@ -114,7 +145,7 @@ def _supervise(args) -> dict[int, dict]:
             if len(done) != chunk["seen"]:
                 chunk["seen"], chunk["since"] = len(done), time.monotonic()
             dead = proc.poll() is not None
-            stalled = time.monotonic() - chunk["since"] > 3 * args.timeout + 30
+            stalled = time.monotonic() - chunk["since"] > args.stall  # wall clock: the case timer is CPU time
             if not dead and not stalled:
                 continue
             if stalled and not dead:
@@ -139,9 +170,7 @@ def _supervise(args) -> dict[int, dict]:
             last_report = time.monotonic()
             bad = sum(1 for r in records.values() if r["outcome"] in FAILURES)
             print(f"fuzz: {len(records)}/{args.cases} cases, {bad} failure(s)", file=sys.stderr, flush=True)
-    for chunk in chunks:
-        records.update(_read_log(chunk["log"])[0])
-    return records
+    return _all_records(out)
 
 
 def tally(records: dict[int, dict]) -> dict:
@@ -176,10 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=10000)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--seed", type=int, default=17)
-    p.add_argument("--timeout", type=float, default=20.0, help="seconds per command")
+    p.add_argument("--timeout", type=float, default=20.0, help="CPU seconds per command (in-process cases)")
+    p.add_argument("--stall", type=float, default=600.0, help="wall seconds without progress before a worker is "
+                   "killed and its case counted as a timeout")
     p.add_argument("--out", default="fuzz-out")
     p.add_argument("--case", type=int, help="run this one case in this process and print it")
     p.add_argument("--no-torch", action="store_true", help="no torch-exported seed")
+    p.add_argument("--resume", action="store_true", help="run only the cases no worker log in --out has yet "
+                   "(after an interrupted run; the tally covers all logs)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--start", type=int, help=argparse.SUPPRESS)
     p.add_argument("--stop", type=int, help=argparse.SUPPRESS)
@@ -188,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.worker:
         return _worker(args)
-    if not (out / "seeds").is_dir() or args.case is None:
+    if not (out / "seeds").is_dir() or (args.case is None and not args.resume):
         save_seeds(build_seeds(with_torch=not args.no_torch), out / "seeds")
     if args.case is not None:
         rng = random.Random(f"{args.seed}:{args.case}")

@@ -85,5 +85,5 @@ def test_subprocess_cases_under_a_memory_limit(seeds, files, scratch, fmt, index
     rng = random.Random(f"subprocess:{index}")
     name = rng.choice(sorted(seeds[fmt]))
     data, done = mutate(fmt, rng, seeds[fmt][name])
-    outcome = run_case_subprocess(fmt, data, scratch / f"sub{index}", files, timeout=120)
+    outcome = run_case_subprocess(fmt, data, scratch / f"sub{index}", files, timeout=600)
     assert outcome.ok, f"{fmt}/{name} {done}: {outcome.kind}: {outcome.detail}"

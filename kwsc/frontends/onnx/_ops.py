@@ -119,6 +119,8 @@ def _flatten(imp: Importer, node) -> None:
 def _axes(imp: Importer, node, what: str) -> list[int] | None:
     """Axes from the input (opset 13+) or from the attribute (older form); None when not given."""
     if imp.has(1):
+        if imp.const(1, what).ndim != 1:  # a scalar is not a list of axes (onnxruntime refuses it when it runs)
+            raise imp.error(f"input {what} must be a 1-D tensor, got shape {list(imp.const(1, what).shape)}")
         return imp.ints(1, what)
     return attr(node, "axes", "ints", None)
 

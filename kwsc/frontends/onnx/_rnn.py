@@ -144,13 +144,13 @@ def _initial_state(imp: Importer, rnn: Node, var: str, index: int, hidden: int) 
     what = "initial_h" if var == "h" else "initial_c"
     if imp.is_const(index):
         initial = imp.const(index, what)
-        if initial.size != hidden:
+        if initial.shape != (1, 1, hidden):  # [num_directions, batch, hidden], as onnxruntime checks it
             raise imp.error(f"{what} has shape {list(initial.shape)}, expected [1, 1, {hidden}]")
         if np.any(initial != 0):
             raise imp.error(f"a non-zero constant {what} is not supported (kwsc's recurrent state starts at zero)")
         return
     value = imp.value(index)
-    if value.type.size != hidden:
+    if value.shape != (1, 1, hidden):
         raise imp.error(f"{what} has shape {list(value.shape)}, expected [1, 1, {hidden}]")
     imp.pending_states.append((rnn, var, value))
 
