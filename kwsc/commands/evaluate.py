@@ -347,17 +347,19 @@ def _check_stream_options(args) -> list[int]:
     check_threshold(args.stream_threshold, "--stream_threshold")
     if not args.stream_minutes >= 0:  # NaN too
         raise InputError(f"--stream-minutes {args.stream_minutes:g}: give a positive number of minutes (0: none)")
-    if args.smoothing < 1:
-        raise InputError(f"--smoothing {args.smoothing}: the moving average needs at least 1 frame")
+    from kwsc.ir.op_detect import MAX_SMOOTHING
+
+    if not 1 <= args.smoothing <= MAX_SMOOTHING:
+        raise InputError(f"--smoothing {args.smoothing}: the moving average takes 1 to {MAX_SMOOTHING} frames")
     if not args.refractory >= 0:
         raise InputError(f"--refractory {args.refractory:g}: give 0 or more seconds")
     try:
         smoothings = [int(v) for v in args.sweep_smoothing.split(",") if v.strip()]
     except ValueError:
         smoothings = []
-    if not smoothings or min(smoothings) < 1:
-        raise InputError(f"--sweep_smoothing {args.sweep_smoothing!r}: give frame counts ≥ 1, comma-separated "
-                         "(e.g. 1,3,5)")
+    if not smoothings or min(smoothings) < 1 or max(smoothings) > MAX_SMOOTHING:
+        raise InputError(f"--sweep_smoothing {args.sweep_smoothing!r}: give frame counts from 1 to {MAX_SMOOTHING}, "
+                         "comma-separated (e.g. 1,3,5)")
     snr = args.stream_snr.strip().lower()
     try:
         args.stream_snr_db = None if snr == "clean" else [float(v) for v in snr.split(",") if v.strip()]
@@ -409,6 +411,10 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
     from kwsc.fileio import atomic_write
 
     sr = session.featurizer_sample_rate(featurizer)
+    unknown = sorted({e.label for e in stream[1] if e.is_keyword} - set(labels))
+    if unknown:
+        print(f"note: the stream's words {', '.join(unknown)} are not among the model's categories: they can only be "
+              "missed", file=sys.stderr)
     bar = tqdm(total=len(stream[0]) // featurizer.input_size, desc="stream", unit="frame", file=sys.stderr,
                leave=False)
 
@@ -492,9 +498,11 @@ def cmd_listen(args) -> int:
         raise InputError("listen: --featurizer and --classifier are required (or --list_devices)")
     from kwsc.evaluate.streaming import check_threshold
 
+    from kwsc.ir.op_detect import MAX_SMOOTHING
+
     check_threshold(args.threshold, "--threshold")
-    if args.smoothing < 1:
-        raise InputError(f"--smoothing {args.smoothing}: the moving average needs at least 1 frame")
+    if not 1 <= args.smoothing <= MAX_SMOOTHING:
+        raise InputError(f"--smoothing {args.smoothing}: the moving average takes 1 to {MAX_SMOOTHING} frames")
     featurizer = open_runner(args.featurizer, "featurizer")
     classifier = open_runner(args.classifier, "classifier")
     require_featurizer(featurizer.graph, featurizer.metadata, args.featurizer, featurizer.input_size,

@@ -9,7 +9,9 @@ from kwsc.commands._util import add_command
 ORDER = 30
 
 _DESCRIPTION = """\
-Train a GRU/LSTM keyword spotter on DIR/{training,validation,testing}_list.npz (ELL layout) and write into OUTDIR:
+Train a GRU/LSTM keyword spotter (or a window model: --architecture DSCNN, TCResNet, BCResNet, CRNN, exported as
+one-window ONNX that the stream pass makes per-tick) on DIR/{training,validation,testing}_list.npz (ELL layout) and
+write into OUTDIR:
 <Arch><H>KeywordSpotter.pt, .onnx (one frame [1,1,F] in, state kept by the runtime), _stateful.onnx (explicit
 h_in_k/h_out_k state), categories.txt, train_results.json, results.txt, training_curves.png, confusion_matrix.png.
 
@@ -23,6 +25,7 @@ GRU128KeywordSpotter.* as the tutorial's next steps expect; the recipe is still 
 example:
   kwsc train_classifier --architecture GRU --num_layers 2 --dataset . --use_gpu --outdir .   # the tutorial's line
   kwsc train --dataset data/ --outdir model/
+  kwsc train --dataset data/ --wav_files WAVS --outdir tc/ --architecture TCResNet --hidden_units 20 --epochs 100
   kwsc train --dataset data/ --outdir seed-model/ --recipe seed --epochs 30
   torchrun --nproc_per_node 2 -m kwsc.train --dataset data/ --outdir model/   # DistributedDataParallel
 """
@@ -31,7 +34,7 @@ example:
 def register(sub) -> None:
     from kwsc.train.options import add_train_arguments
 
-    p = add_command(sub, "train", run, help="train a GRU/LSTM keyword spotter and export it to ONNX",
+    p = add_command(sub, "train", run, help="train a GRU/LSTM or convolutional keyword spotter and export it to ONNX",
                     description=_DESCRIPTION, aliases=("train_classifier",))
     add_train_arguments(p)
 

@@ -96,7 +96,7 @@ class CompiledRunner(ModelRunner):
         self.output_size = int(self._model.output_size)
         self.metadata = {}
         for key in ("sample_rate", "input_size", "output_size", "window_size", "drop_frames", "auto_scale", "labels",
-                    "categories", "model_kind", "vad_training"):
+                    "categories", "model_kind", "vad_training", "stream_training"):
             value = self._model.metadata(key)
             if value:
                 self.metadata[key] = value

@@ -106,25 +106,30 @@ def vad_runner(classifier_path: str | Path, vad_classifier: str | Path | None, v
 
 
 def trained_for_vad(metadata: dict, model_path: str | Path) -> bool | None:
-    """Whether a classifier was trained with ``kwsc train --vad_training`` (> 0): from its metadata, else from
-    train_results.json beside its model file; None when neither says."""
+    """Whether a classifier was trained with ``kwsc train --vad_training`` or ``--stream_training`` (> 0): from its
+    metadata, else from train_results.json beside its model file; None when neither says."""
     from kwsc.models import resolve_model_path
 
-    value = metadata.get("vad_training")
-    if value is None:
+    # --stream_training also counts: its sequences restart from zero state over the quiet between words
+    values = [metadata.get("vad_training"), metadata.get("stream_training")]
+    if values[0] is None:
         source = resolve_model_path(model_path).file
         results = source.parent / "train_results.json" if source is not None else None
         if results is not None and results.is_file():
             try:
-                value = json.loads(results.read_text()).get("training", {}).get("vad_training")
+                training = json.loads(results.read_text()).get("training", {})
+                values = [training.get("vad_training"), training.get("stream_training")]
             except (OSError, ValueError, AttributeError):
-                value = None
-    if value is None:
-        return None
-    try:
-        return float(value) > 0
-    except (TypeError, ValueError):
-        return None
+                pass
+    flags = []
+    for value in values:
+        try:
+            flags.append(None if value is None else float(value) > 0)
+        except (TypeError, ValueError):
+            flags.append(None)
+    if any(flags):
+        return True
+    return None if flags[0] is None else False
 
 
 def vad_training_note(metadata: dict, model_path: str | Path, where: str) -> str | None:
@@ -201,6 +206,12 @@ class StreamRun:
     stream: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
 
+    def _suppression(self) -> int | None:
+        from kwsc.ir.op_detect import suppression_frames
+
+        refractory = self.report.settings.get("refractory_s")
+        return None if refractory is None else suppression_frames(refractory, self.frame_seconds)
+
     def to_dict(self) -> dict:
         """The streaming benchmark as one JSON document (see README "kwsc test", streaming benchmark)."""
         duration = self.report.duration_s
@@ -211,6 +222,7 @@ class StreamRun:
                                     "tolerance_after_s after it ends; one hit per word; anything else a false alarm",
                             "tolerance_after_s": 0.5,
                             "refractory_s": self.report.settings.get("refractory_s"),
+                            "suppression_ticks": self._suppression(),
                             "ignore": sorted(BACKGROUND_LABELS)},
                 "resolution_fa_per_hour": 3600.0 / duration if duration else None,
                 "operating_points": self.points,

@@ -10,12 +10,13 @@ how many keywords it catches, how often it fires on nothing (false alarms per ho
 # a detection matching no word (or a word already hit, or with the wrong label) is a false alarm.
 
 # NOTE: [DET sweep]
-# One run of the models over the stream gives per-frame probabilities; the detector (StreamingDetector: causal
-# moving average over `smoothing` frames, threshold, refractory time, ignore list) is then replayed for every
-# (smoothing, threshold) pair. `sweep_detections` computes the smoothed scores once per smoothing with the same
-# arithmetic as StreamingDetector and walks the frames once for all thresholds, so each threshold's detections
-# are exactly StreamingDetector's (tested). Wake-word systems are compared on the resulting curve: miss rate
-# against false alarms per hour, read at 1 and 5 false alarms per hour and at 90 % hits.
+# One run of the models over the stream gives per-frame probabilities; the detector (StreamingDetector, a wrapper
+# over the Detector op's reference step: causal moving average over `smoothing` frames, threshold, suppression
+# after a detection, ignore list) is then replayed for every (smoothing, threshold) pair. `sweep_detections` uses
+# the op's own sweep (`kwsc.ir.op_detect.detector_sweep`: one smoothing, one walk over the frames for all
+# thresholds), so each threshold's detections are exactly StreamingDetector's, and so the device's (tested).
+# Wake-word systems are compared on the resulting curve: miss rate against false alarms per hour, read at 1, 2
+# and 5 false alarms per hour and at 90 % hits.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from kwsc.errors import InputError
 
 __all__ = [
     "StreamEvent", "Detection", "StreamReport", "StreamingDetector", "word_bounds", "build_stream", "detect",
-    "score_detections", "smoothed_scores", "sweep_detections", "det_curve", "operating_points", "stream_summary",
+    "score_detections", "sweep_detections", "det_curve", "operating_points", "stream_summary",
     "BACKGROUND_LABELS", "THRESHOLDS", "SMOOTHINGS", "MAX_USES", "SNR_DB", "QUIET_FRACTION", "GAP_S", "GAIN_DB", "check_threshold", "operating_points_table",
 ]
 
@@ -369,24 +370,6 @@ def detect(
     return [d for d in map(detector.push, probs) if d is not None]
 
 
-def smoothed_scores(probs: np.ndarray, smoothing: int) -> np.ndarray:
-    """Causal moving average over ``smoothing`` frames (fewer at the start), (T, K) float64.
-
-    The running sum is kept as StreamingDetector keeps it (add the new frame, then drop the oldest), so the
-    values are bit-identical to the detector's and a threshold sweep gives exactly its detections.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    smoothing = max(1, int(smoothing))
-    out = np.empty_like(probs)  # even with smoothing 1 the detector's (sum + new) - old is not always new
-    running = np.zeros(probs.shape[1])
-    for i, row in enumerate(probs):
-        running += row
-        if i >= smoothing:
-            running -= probs[i - smoothing]
-        out[i] = running / min(i + 1, smoothing)
-    return out
-
-
 def sweep_detections(
     probs: np.ndarray,
     labels: Sequence[str],
@@ -398,46 +381,16 @@ def sweep_detections(
 ) -> list[list[Detection]]:
     """StreamingDetector's detections for every threshold at once: one list per threshold (see [DET sweep]).
 
-    ``probs``: per-frame probabilities (T, K). Where the IR has the Detector op (``kwsc.ir.op_detect``, which
-    StreamingDetector then wraps), its own sweep is used, so the sweep follows the op's arithmetic (float32 ring
-    buffer, suppression in ticks); otherwise the running-sum detector is replayed here.
+    ``probs``: per-frame probabilities (T, K); the refractory time becomes the op's suppression in ticks as
+    StreamingDetector makes it.
     """
-    try:
-        from kwsc.ir.op_detect import detector_sweep, suppression_frames
-    except ImportError:
-        return _sweep_running_sum(probs, labels, frame_seconds, thresholds, smoothing, refractory_s, ignore)
+    from kwsc.ir.op_detect import detector_sweep, suppression_frames
+
     fired = detector_sweep(np.asarray(probs, np.float32), thresholds, max(1, int(smoothing)),
                            suppression_frames(refractory_s, frame_seconds),
                            [i for i, lab in enumerate(labels) if lab in ignore])
     return [[Detection(float((int(tick) + 1) * frame_seconds), labels[int(k)], float(np.float32(score)))
              for tick, k, score in rows] for rows in fired]
-
-
-def _sweep_running_sum(probs, labels, frame_seconds, thresholds, smoothing, refractory_s, ignore):
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    smoothed = smoothed_scores(probs, smoothing)
-    active = np.array([lab not in ignore for lab in labels])
-    if len(smoothed) == 0 or not active.any() or len(thresholds) == 0:
-        return [[] for _ in thresholds]
-    masked = np.where(active, smoothed, -np.inf)
-    best = masked.argmax(axis=1)
-    top = masked[np.arange(len(masked)), best]
-    times = np.arange(1, len(top) + 1) * frame_seconds  # frames × frame_seconds, as the detector counts time
-    last = np.full(len(thresholds), -np.inf)
-    fired_frames: list[int] = []
-    fired_masks: list[np.ndarray] = []
-    for i in np.flatnonzero(top > thresholds.min()):
-        fire = (top[i] > thresholds) & (times[i] - last >= refractory_s)
-        if fire.any():
-            last[fire] = times[i]
-            fired_frames.append(int(i))
-            fired_masks.append(fire)
-    if not fired_frames:
-        return [[] for _ in thresholds]
-    masks = np.array(fired_masks)
-    frames = np.array(fired_frames)
-    return [[Detection(float(times[i]), labels[int(best[i])], float(top[i])) for i in frames[masks[:, j]]]
-            for j in range(len(thresholds))]
 
 
 def score_detections(detections: list[Detection], events: list[StreamEvent], duration_s: float,

@@ -6,7 +6,7 @@ Importing the package registers every op once: the op modules are loaded here, a
 
 from kwsc.ir.graph import Graph, Node, Use, Value
 from kwsc.ir.ops import REGISTRY, Attr, OpDef, StateVar, get_op, op_names, ops_with_trait
-from kwsc.ir import op_basic, op_conv, op_detect, op_dsp, op_nn, op_quant, op_stream  # noqa: F401,E402,E501  (registration)
+from kwsc.ir import op_basic, op_conv, op_detect, op_dsp, op_nn, op_quant, op_stream  # noqa: F401,E402  (registration: every op, once)
 from kwsc.ir.serialize import FORMAT_VERSION, load, save
 from kwsc.ir.types import TensorType
 from kwsc.ir.verify import verify

@@ -93,9 +93,7 @@ def _infer_fft(n):
         raise fail(n, f"nfft {nfft} is not a power of 2 of at least 2")
     if nfft > MAX_FFT:
         raise fail(n, f"nfft {nfft} (for an input of {size}) exceeds the limit {MAX_FFT}")
-    if nfft < size:
-        raise fail(n, f"nfft {nfft} is shorter than its input window of {size} samples (it would drop "
-                      f"{size - nfft} of them); use nfft >= {next_pow2(size)}")
+    # nfft < size is ELL's documented truncation (the FFT reads the first nfft samples), not an error
     return [TensorType((nfft // 2 + 1,), in_type(n, 0).dtype)]
 
 

@@ -45,6 +45,8 @@ SEED_CONFIG: dict = {
         "class_weights": False, "amp": False, "lr_batch_scaling": "none", "scheduler_first": True,
         "threads": 0, "loss_frames": 1, "ema_decay": 0.0,
         "vad_training": 0.0, "idle_confidence": 0.5, "vad_forget": 20,
+        "stream_training": 0.0, "stream_seconds": 4.0, "stream_gap_min": 0.3, "stream_gap_max": 3.0,
+        "stream_target": 10, "stream_background_weight": 0.3, "stream_sequences": 16, "stream_restart": 0.25,
     },
     "optimizer_options": {
         "weight_decay": 1e-5, "momentum": 0, "centered": False, "alpha": 0, "eps": 1e-8, "rho": 0,
@@ -140,6 +142,15 @@ def validate_config(config: dict) -> None:
         raise InputError(f"training.device {t['device']!r}: choose auto, cpu or cuda")
     if float(t["vad_training"]) < 0 or int(t["vad_forget"]) < 0:
         raise InputError("training.vad_training and training.vad_forget must be >= 0")
+    if float(t["stream_training"]) < 0:
+        raise InputError(f"training.stream_training {t['stream_training']}: must be >= 0")
+    if float(t["stream_seconds"]) <= 0 or int(t["stream_target"]) < 1 or int(t["stream_sequences"]) < 1:
+        raise InputError("training.stream_seconds, stream_target and stream_sequences must be positive")
+    if not 0 <= float(t["stream_gap_min"]) <= float(t["stream_gap_max"]):
+        raise InputError(f"training.stream_gap_min {t['stream_gap_min']} and stream_gap_max {t['stream_gap_max']}: "
+                         "need 0 <= min <= max")
+    if float(t["stream_background_weight"]) < 0 or not 0 <= float(t["stream_restart"]) <= 1:
+        raise InputError("training.stream_background_weight must be >= 0 and stream_restart in [0, 1]")
     if not 0 < float(t["idle_confidence"]) < 1:
         raise InputError(f"training.idle_confidence {t['idle_confidence']}: must be between 0 and 1")
     if m["architecture"] in WINDOW_ARCHITECTURES:
@@ -149,6 +160,9 @@ def validate_config(config: dict) -> None:
         if float(t.get("vad_training") or 0) > 0:
             raise InputError(f"training.vad_training: a {m['architecture']} window model has no recurrent state to "
                              "reset; vad_training applies to GRU/LSTM only")
+        if float(t.get("stream_training") or 0) > 0:
+            raise InputError(f"training.stream_training: a {m['architecture']} window model carries no state from "
+                             "word to word; stream_training applies to GRU/LSTM only")
     if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
         raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
 

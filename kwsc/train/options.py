@@ -30,6 +30,9 @@ _MAP = {
     "loss_frames": ("training", "loss_frames"), "ema_decay": ("training", "ema_decay"),
     "vad_training": ("training", "vad_training"), "idle_confidence": ("training", "idle_confidence"),
     "vad_forget": ("training", "vad_forget"),
+    **{name: ("training", name) for name in ("stream_training", "stream_seconds", "stream_gap_min", "stream_gap_max",
+                                              "stream_target", "stream_background_weight", "stream_sequences",
+                                              "stream_restart")},
     "weight_decay": ("optimizer_options", "weight_decay"), "momentum": ("optimizer_options", "momentum"),
     "time_shift": ("augment", "time_shift"), "freq_masks": ("augment", "freq_masks"),
     "freq_mask_width": ("augment", "freq_mask_width"), "time_masks": ("augment", "time_masks"),
@@ -95,9 +98,28 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                 "after a word: for `kwsc test`'s VAD mode and continuous stream (default 0: off; README "
                 "\"Training for the VAD\")")
     option(t, "--idle_confidence", type=float, metavar="P",
-           help="with --vad_training: the background class's share of the soft target there (default 0.5)")
+           help="with --vad_training or --stream_training: the background class's share of the soft target on "
+                "frames that should say 'no word' (default 0.5)")
     option(t, "--vad_forget", type=int, metavar="N",
            help="with --vad_training: forget a word from N frames after its clip (default 20; 0: off)")
+    option(t, "--stream_training", type=float, metavar="W",
+           help="add W × a loss on continuous sequences built from each batch's clips (gaps, noise, frame targets, "
+                "state carried across words and batches): for the continuous stream and VAD modes without a VAD "
+                "(default 0: off; README \"Training for the stream\")")
+    option(t, "--stream_seconds", type=float, metavar="S", help="with --stream_training: sequence length (default 4)")
+    option(t, "--stream_gap_min", type=float, metavar="S",
+           help="with --stream_training: shortest gap between clips, seconds (default 0.3)")
+    option(t, "--stream_gap_max", type=float, metavar="S",
+           help="with --stream_training: longest gap between clips, seconds (default 3)")
+    option(t, "--stream_target", type=int, metavar="N",
+           help="with --stream_training: frames from a word's end that must name it (default 10)")
+    option(t, "--stream_background_weight", type=float, metavar="B",
+           help="with --stream_training: loss weight of a 'no word' frame relative to a word frame (default 0.3)")
+    option(t, "--stream_sequences", type=int, metavar="N",
+           help="with --stream_training: sequences per batch (default 16)")
+    option(t, "--stream_restart", type=float, metavar="P",
+           help="with --stream_training: share of sequences starting from zero state rather than the previous "
+                "batch's (default 0.25)")
     option(t, "--seed", type=int, help="random seed (default 0)")
     option(t, "--device", help="auto (default), cpu or cuda")
     option(t, "--use_gpu", action="store_true",

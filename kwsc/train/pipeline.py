@@ -82,8 +82,8 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
     stem = model_filename(config)
     x_test, y_test = run.tensors["testing"]
     x_train, y_train = run.tensors["training"]
-    accuracy_test, predictions = evaluate(model, x_test, y_test)
-    accuracy_train, _ = evaluate(model, x_train, y_train)
+    accuracy_test, predictions = evaluate(model, x_test, y_test, per_file=run.stream_training)
+    accuracy_train, _ = evaluate(model, x_train, y_train, per_file=run.stream_training)
     accuracy_val = run.log[-1]["accuracy"] if run.log else float("nan")
     echo(f"Training accuracy = {accuracy_train * 100:.3f} %")
     echo(f"Testing accuracy = {accuracy_test * 100:.3f} %")
@@ -100,7 +100,9 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
         exported = export_onnx(model, outdir, stem, opset,
                                metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()},
                                          # `kwsc test --modes vad` warns when a model was not trained for VAD resets
-                                         "vad_training": str(config["training"]["vad_training"])})
+                                         "vad_training": str(config["training"]["vad_training"]),
+                                         # trained on continuous sequences (which include zero-state restarts)
+                                         "stream_training": str(config["training"].get("stream_training", 0))})
         files.update(onnx=exported["onnx"].name, stateful_onnx=exported["stateful_onnx"].name)
         echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
              f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")

@@ -83,6 +83,7 @@ class TrainingRun:
     waveforms: object = None  # a WaveformTrainingSet when training from the wavs
     ema: list | None = None  # exponential moving average of the parameters (evaluated and exported)
     vad_training: object = None  # a VadTraining when --vad_training is on
+    stream_training: object = None  # a StreamTraining when --stream_training is on
 
     @property
     def is_main(self) -> bool:
@@ -168,12 +169,42 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
         run.vad_training = VadTraining(train_set.parameters, num_keywords,
                                        categories.index(noise_class) if noise_class in categories else None,
                                        device, float(t["idle_confidence"]), int(t["vad_forget"]))
+    if float(t.get("stream_training") or 0) > 0:
+        run.stream_training = _stream_training(config, train_set, tensors, categories, waveforms, device)
     if float(t.get("ema_decay") or 0) > 0:
         run.ema = [p.detach().clone() for p in model.parameters()]
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         run.ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     return run
+
+
+def _stream_training(config: dict, train_set, tensors: dict, categories: list[str], waveforms, device):
+    """The StreamTraining of a config; its background noise: the noise recordings featurized (``--wav_files``),
+    else the background class's training rows (their real frames, in order)."""
+    from kwsc.train.stream_training import StreamTraining
+
+    t, aug = config["training"], config.get("augment", {})
+    noise_class = aug.get("noise_class")
+    background = categories.index(noise_class) if noise_class in categories else None
+    bank, gain = None, float(aug.get("noise_max_gain") or 0)
+    if waveforms is not None and waveforms.noise is not None:
+        size = waveforms.input_size
+        usable = len(waveforms.noise) // size * size
+        with torch.no_grad():
+            bank = torch.cat([waveforms.features(part.reshape(-1, size))
+                              for part in waveforms.noise[:usable].split(size * 4096)])
+        gain = float(aug.get("wave_noise_max") or 0)
+    elif background is not None:
+        x, y = tensors["training"]
+        real = min(x.shape[1], math.ceil(train_set.parameters[0] / train_set.parameters[1]) - 1)
+        bank = x[y == background][:, :real].reshape(-1, x.shape[2])
+    return StreamTraining(
+        train_set.parameters, len(categories), background, device, seconds=float(t["stream_seconds"]),
+        gap=(float(t["stream_gap_min"]), float(t["stream_gap_max"])), target_frames=int(t["stream_target"]),
+        background_weight=float(t["stream_background_weight"]), confidence=float(t["idle_confidence"]),
+        label_smoothing=float(t.get("label_smoothing") or 0), sequences=int(t["stream_sequences"]),
+        restart=float(t["stream_restart"]), noise_bank=bank, noise_max_gain=gain)
 
 
 def _plain(value):
@@ -192,7 +223,8 @@ def _checkpoint_state(run: TrainingRun) -> dict:
     state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": run.epoch,
              "log": _plain(run.log), "training_time": float(run.training_time), "config": _plain(run.config),
              "generators": {k: g.get_state() for k, g in run.generators.items()},
-             "torch_rng": torch.get_rng_state(), "numpy_rng": numpy_rng, "ema": run.ema}
+             "torch_rng": torch.get_rng_state(), "numpy_rng": numpy_rng, "ema": run.ema,
+             "stream_states": run.stream_training.states if run.stream_training is not None else None}
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
     return state
@@ -231,6 +263,9 @@ def load_checkpoint(run: TrainingRun) -> bool:
     run.epoch, run.log, run.training_time = int(state["epoch"]), list(state["log"]), float(state["training_time"])
     if run.ema is not None and state.get("ema") is not None:
         run.ema = [t.to(run.device) for t in state["ema"]]
+    if run.stream_training is not None and state.get("stream_states") is not None:
+        run.stream_training.states = [tuple(s.to(run.device) for s in st) if isinstance(st, tuple)
+                                      else st.to(run.device) for st in state["stream_states"]]
     for k, g in run.generators.items():
         g.set_state(state["generators"][k].cpu())  # generator states are CPU byte tensors, even for CUDA
     torch.set_rng_state(state["torch_rng"].cpu())
@@ -292,9 +327,15 @@ def use_ema_weights(run: TrainingRun) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: KeywordSpotter, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096
+def evaluate(model: KeywordSpotter, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096, per_file=None
              ) -> tuple[float, np.ndarray]:
-    """Accuracy over all rows (the seed skipped the last partial batch) and the predicted class indices."""
+    """Accuracy over all rows (the seed skipped the last partial batch) and the predicted class indices.
+
+    ``per_file`` (a StreamTraining): by `kwsc test`'s rule instead (padded file, most confident frame), for
+    models trained to name a word right after it ends rather than at the row's last frame."""
+    if per_file is not None:
+        pred = per_file.file_predictions(model, x)
+        return (float((pred == y).float().mean()) if len(y) else float("nan")), pred.cpu().numpy()
     was_training = model.training
     model.eval()
     preds = [model(x[i:i + batch_size])[0].argmax(dim=1) for i in range(0, len(x), batch_size)]
@@ -317,6 +358,7 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
     loss_frames = max(1, int(t.get("loss_frames") or 1))
     ema_decay = float(t.get("ema_decay") or 0)
     vad_weight = float(t.get("vad_training") or 0)
+    stream_weight = float(t.get("stream_training") or 0)
     total, count = torch.zeros((), device=run.device), 0
     bar = tqdm(total=run.ticks, desc=f"Epoch {run.epoch + 1}", leave=False, file=sys.stderr,
                disable=not (progress and run.is_main), unit="batch")
@@ -332,15 +374,24 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
             x, y = x_all[index], y_all[index]
         if run.augmenter.active:
             x = run.augmenter(x, run.generators["augment"])
-        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            log_probs, _ = net(x, None, loss_frames)
-        if loss_frames > 1:  # every one of the last frames must name the word (what a streaming detector reads)
-            log_probs, y = log_probs.reshape(-1, log_probs.shape[-1]), y.repeat_interleave(loss_frames)
-        # cross_entropy re-normalizes log-probabilities (a no-op) and adds label smoothing / class weights
-        loss = F.cross_entropy(log_probs.float(), y, weight=run.class_weights, label_smoothing=smoothing)
+        if run.stream_training is not None:  # the rows with the stream's frame targets (loss_frames does not apply)
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = run.stream_training.row_loss(net, x, y)
+        else:
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                log_probs, _ = net(x, None, loss_frames)
+            if loss_frames > 1:  # every one of the last frames must name the word (what a streaming detector reads)
+                log_probs, targets = log_probs.reshape(-1, log_probs.shape[-1]), y.repeat_interleave(loss_frames)
+            else:
+                targets = y
+            # cross_entropy re-normalizes log-probabilities (a no-op) and adds label smoothing / class weights
+            loss = F.cross_entropy(log_probs.float(), targets, weight=run.class_weights, label_smoothing=smoothing)
         if run.vad_training is not None:  # what to say after a VAD reset and a second after a word
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = loss + vad_weight * run.vad_training.loss(net, x, run.generators["augment"])
+        if run.stream_training is not None:  # continuous sequences of this batch's clips, frame targets
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = loss + stream_weight * run.stream_training.loss(net, x, y, run.generators["augment"])
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
@@ -368,7 +419,7 @@ def fit(run: TrainingRun, progress: bool = True, echo=print, stop_after: int | N
         loss = _train_epoch(run, progress)
         lr = run.optimizer.param_groups[0]["lr"]
         with ema_weights(run):
-            accuracy, _ = evaluate(run.model, x_val, y_val)
+            accuracy, _ = evaluate(run.model, x_val, y_val, per_file=run.stream_training)
         if run.device.type == "cuda":
             torch.cuda.synchronize(run.device)
         run.training_time += time.perf_counter() - start

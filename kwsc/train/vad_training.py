@@ -30,9 +30,18 @@ import torch
 
 from kwsc.train.waveform import TutorialFeatures
 
-__all__ = ["PAD_STD", "VadTraining"]
+__all__ = ["PAD_STD", "VadTraining", "padding_bank"]
 
 PAD_STD = 8 / 32767  # ELL's AudioTransform pads with N(0, 8) int16 noise, 8/32767 with auto_scale
+
+
+def padding_bank(sample_rate: int, input_size: int, num_features: int, device: torch.device,
+                 frames: int = 4096) -> torch.Tensor:
+    """``frames`` featurized padding-noise frames (frames, F): `kwsc test`'s padding, made once with a fixed seed."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(20260)
+    noise = torch.randn(frames, input_size, generator=generator, device=device) * PAD_STD
+    return TutorialFeatures(sample_rate, input_size, num_features, device)(noise)
 
 
 class VadTraining:
@@ -47,12 +56,12 @@ class VadTraining:
 
     def __init__(self, parameters, num_classes: int, background: int | None, device: torch.device,
                  confidence: float = 0.5, forget_after: int = 20):
-        sample_rate, self.input_size, self.num_features, window, _ = (int(v) for v in parameters)
-        self.real = min(window, math.ceil(sample_rate / self.input_size) - 1)  # 31 for 1 s clips, 512/512
+        self.sample_rate, self.input_size, self.num_features, window, _ = (int(v) for v in parameters)
+        self.real = min(window, math.ceil(self.sample_rate / self.input_size) - 1)  # 31 for 1 s clips, 512/512
         # ELL pads each file to a multiple of the classifier's input size (80 features → 80 frames)
         self.file_frames = math.ceil(self.real / self.num_features) * self.num_features
         self.forget_after, self.device = int(forget_after), device
-        self.featurize_noise = TutorialFeatures(sample_rate, self.input_size, self.num_features, device)
+        self.featurize_noise = TutorialFeatures(self.sample_rate, self.input_size, self.num_features, device)
         self._bank: torch.Tensor | None = None
         if background is None:
             self.target = torch.full((num_classes,), 1.0 / num_classes, device=device)
@@ -63,10 +72,7 @@ class VadTraining:
     def pad_frames(self, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
         """Featurized padding noise, shape + (F,), drawn from a bank of 4,096 frames made once."""
         if self._bank is None:
-            bank_generator = torch.Generator(device=self.device)
-            bank_generator.manual_seed(20260)
-            noise = torch.randn(4096, self.input_size, generator=bank_generator, device=self.device) * PAD_STD
-            self._bank = self.featurize_noise(noise)
+            self._bank = padding_bank(self.sample_rate, self.input_size, self.num_features, self.device)
         return self._bank[torch.randint(0, len(self._bank), shape, generator=generator, device=self.device)]
 
     def _soft_ce(self, log_probs: torch.Tensor) -> torch.Tensor:

@@ -90,6 +90,7 @@ def test_bad_stream_inputs_are_one_line_and_write_nothing(folder, tmp_path, caps
          "--stream_threshold 1.5: a detection threshold must lie strictly between 0 and 1"),
         (["--stream-minutes", "-1"], "list.txt", "--stream-minutes -1: give a positive number of minutes"),
         (["--stream-minutes", "1", "--sweep_smoothing", "0,3"], "list.txt", "--sweep_smoothing '0,3': give frame"),
+        (["--stream-minutes", "1", "--smoothing", "2000"], "list.txt", "--smoothing 2000: the moving average takes 1"),
         (["--stream-minutes", "1", "--stream_snr", "loud"], "list.txt", "--stream_snr 'loud': give dB values"),
     ]
     for extra, list_file, said in cases:
@@ -102,6 +103,10 @@ def test_bad_stream_inputs_are_one_line_and_write_nothing(folder, tmp_path, caps
                  str(folder / "classifier.kwsc"), "--wav", str(folder / "list.txt"), "--threshold", "1.2"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "kwsc: error: --threshold 1.2: a detection threshold must lie strictly between 0 and 1")
+    assert main(["listen", "--featurizer", str(folder / "featurizer.kwsc"), "--classifier",
+                 str(folder / "classifier.kwsc"), "--wav", str(folder / "list.txt"), "--smoothing", "0"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "kwsc: error: --smoothing 0: the moving average takes 1 to 1024 frames")
 
 
 def test_the_streaming_benchmark_writes_its_curve_and_operating_points(folder, tmp_path, capsys):
@@ -114,6 +119,7 @@ def test_the_streaming_benchmark_writes_its_curve_and_operating_points(folder, t
     assert st["duration_s"] == 30.0 and st["seed"] == 3 and st["noise_recordings"] == 6
     assert st["keywords"] + st["unknown"] + st["silence"] == st["events"] and st["unknown"] and st["silence"]
     assert doc["resolution_fa_per_hour"] == pytest.approx(120.0)
+    assert doc["scoring"]["refractory_s"] == 1.0 and doc["scoring"]["suppression_ticks"] == 31  # 1 s of 32 ms ticks
     thresholds = sorted({*THRESHOLDS, 0.6})
     assert len(doc["curve"]) == len(thresholds) * len(SMOOTHINGS)
     assert [p["threshold"] for p in doc["curve"][: len(thresholds)]] == thresholds
@@ -131,8 +137,9 @@ def test_the_streaming_benchmark_writes_its_curve_and_operating_points(folder, t
     assert best["hit_rate"] == max(p["hit_rate"] for p in doc["curve"])
     for name in (doc["files"]["det_png"], doc["files"]["timeline_png"]):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
-    stdout = capsys.readouterr().out
+    stdout, stderr = capsys.readouterr()
     assert "at threshold 0.6, smoothing 3: hits" in stdout and "hit rate at ≤ 1 false alarm/hour" in stdout
+    assert "can only be missed" not in stderr  # yes/no are categories; _unknown_/_silence_ are not keywords
 
 
 def test_a_clean_stream_has_no_background_noise():

@@ -152,3 +152,20 @@ def test_a_dataset_window_too_short_for_the_model_is_one_line(tmp_path, capsys):
                  "--no_progress", "--threads", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "shorter than the model's receptive field (27 frames)" in err[0]
+
+
+@pytest.mark.parametrize("architecture", WINDOW_ARCHITECTURES)
+def test_the_stream_pass_streams_each_architecture_exactly(architecture):
+    """Imported and streamed (``--rnn window`` for the CRNN's GRU): the per-tick model equals the window model on
+    the last T frames at every tick, and only the time pooling (or the GRU) reads the whole window."""
+    from kwsc.passes import run_passes
+    from tests.passes.test_stream import assert_streams_like_window
+
+    model = _random_model(architecture)
+    window = run_passes(import_onnx(window_onnx_bytes(model)), ["shapes", "fold", "dce", "fold_batchnorm", "fold",
+                                                                "dce"])[0]
+    streamed, report = run_passes(window, ["stream"], {"stream": {"rnn": "window"}})
+    notes = "\n".join(report[0][1].notes)
+    assert "pads the time axis" not in notes  # valid in time: every Conv streams frame by frame
+    assert report[0][1].changed["ops_on_window"] <= 1, notes
+    assert_streams_like_window(window, streamed, 2, WINDOW + 5, atol=1e-4)

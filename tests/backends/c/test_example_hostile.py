@@ -103,6 +103,10 @@ def test_good_wavs_run_clean_and_detect(sanitized, speech, tmp_path):
     # raw PCM on stdin, an odd byte count
     run = _run(outdir, ["-", "0.5", "1"], stdin=pcm.tobytes() + b"\x05")
     assert run.returncode == 0 and run.stdout.decode().splitlines() == want
+    # out-of-range arguments (atoi/atol would be undefined behaviour): clamped smoothing, a threshold never reached
+    for args in (["0.5", "99999999999999999999999"], ["nan", "-99999999999999999999"], ["1e999", "0"]):
+        run = _run(outdir, [str(tmp_path / "original.wav"), *args])
+        assert run.returncode == 0, (args, run.stderr)
 
 
 def test_malformed_wavs_are_one_line_and_exit_2(sanitized, speech, tmp_path):
