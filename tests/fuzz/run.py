@@ -48,10 +48,13 @@ def _worker(args) -> int:
     size = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     resource.setrlimit(resource.RLIMIT_AS, (size + (1 << 30), soft[1]))
     seeds = load_seeds(Path(args.out) / "seeds")
+    done = set(_all_records(Path(args.out))) if args.resume else set()  # cases other logs have
     scratch = Path(tempfile.mkdtemp(prefix="kwsc-fuzz-"))
     files = CaseFiles(scratch / "fixed")
     with open(args.log, "a", buffering=1) as log:
         for i in range(args.start, args.stop):
+            if i in done:
+                continue
             rng = random.Random(f"{args.seed}:{i}")
             fmt, name, data, done = generate_case(seeds, rng)
             log.write(json.dumps({"start": i}) + "\n")
@@ -87,7 +90,7 @@ def _read_log(path: Path) -> tuple[dict[int, dict], int | None]:
 def _launch(args, start: int, stop: int, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "tests.fuzz", "--worker", "--start", str(start), "--stop", str(stop), "--log",
            str(log), "--out", args.out, "--seed", str(args.seed), "--timeout", str(args.timeout), "--stall",
-           str(args.stall)]
+           str(args.stall)] + (["--resume"] if args.resume else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -107,22 +110,9 @@ def _chunks(args, out: Path) -> list[dict]:
         bounds = [args.cases * k // args.jobs for k in range(args.jobs + 1)]
         return [{"next": bounds[k], "stop": bounds[k + 1], "log": out / f"worker{k}.jsonl"} for k in range(args.jobs)]
     done = set(_all_records(out))
-    runs: list[list[int]] = []
-    for i in range(args.cases):
-        if i in done:
-            continue
-        if runs and runs[-1][1] == i:
-            runs[-1][1] = i + 1
-        else:
-            runs.append([i, i + 1])
-    while runs and len(runs) < args.jobs:  # split the longest run until every worker has one
-        longest = max(runs, key=lambda r: r[1] - r[0])
-        if longest[1] - longest[0] < 2:
-            break
-        middle = (longest[0] + longest[1]) // 2
-        runs.append([middle, longest[1]])
-        longest[1] = middle
-    return [{"next": a, "stop": b, "log": out / f"worker-r{a}.jsonl"} for a, b in sorted(runs)]
+    missing = [i for i in range(args.cases) if i not in done]
+    groups = [missing[len(missing) * k // args.jobs: len(missing) * (k + 1) // args.jobs] for k in range(args.jobs)]
+    return [{"next": g[0], "stop": g[-1] + 1, "log": out / f"worker-r{g[0]}.jsonl"} for g in groups if g]
 
 
 def _supervise(args) -> dict[int, dict]:
