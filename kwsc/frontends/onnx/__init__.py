@@ -20,6 +20,7 @@ from typing import Any
 from kwsc.errors import FrontendError, KwscError
 from kwsc.frontends.onnx import _conv, _ops, _rnn  # noqa: F401  (translator registration)
 from kwsc.frontends.onnx._door import check_declared_outputs, check_model
+from kwsc.frontends.onnx._isolate import isolated
 from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer, default_opset, upgrade_opset
 from kwsc.frontends.onnx._load import load_model_proto
 from kwsc.ir.graph import Graph
@@ -76,7 +77,9 @@ def import_onnx(source: Any, dims: dict[str, int] | None = None) -> Graph:
     model = load_model_proto(source)
     try:
         with quiet_numpy():
-            check_model(model, where, default_opset(model, where), frozenset(TRANSLATORS))
+            # ONNX's C++ checks can abort the process on a hostile model: they run in a forked child
+            isolated(where, "ONNX's checker", check_model, model, where, default_opset(model, where),
+                     frozenset(TRANSLATORS))
             model, original_opset = upgrade_opset(model, where)
             importer = Importer(model, where, dims)
             graph = importer.run()

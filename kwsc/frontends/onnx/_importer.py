@@ -290,8 +290,12 @@ def upgrade_opset(model, where: str) -> tuple[Any, int]:
         return model, opset
     from onnx import version_converter
 
+    from kwsc.frontends.onnx._isolate import isolated
+
     try:
-        upgraded = version_converter.convert_version(model, MIN_OPSET)
+        upgraded = isolated(where, "onnx.version_converter", version_converter.convert_version, model, MIN_OPSET)
+    except FrontendError:
+        raise
     except Exception as exc:  # the converter raises its own errors (shape inference, missing adapters …)
         reason = " ".join(str(exc).split())[:300]
         raise FrontendError(f"{where}: opset {opset} could not be upgraded to {MIN_OPSET} with "
