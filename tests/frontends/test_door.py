@@ -328,3 +328,17 @@ def test_deep_json_in_a_real_process_is_one_line(tmp_path):
                           cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "nested deeper than" in proc.stderr, proc.stderr
+
+
+def test_onnx_empty_name_for_a_required_input_is_refused(tmp_path):
+    """An empty input name omits an optional input; Concat's are required (make fuzz case 3193: onnxruntime refuses)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])
+    node = helper.make_node("Concat", ["x", ""], ["y"], axis=1, name="cat")
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    refused_everywhere(tmp_path, path, "node 'cat' (Concat): input 1 (inputs) is empty")

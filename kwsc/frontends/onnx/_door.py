@@ -147,6 +147,10 @@ def check_nodes(model, where: str, opset: int, translated: set[str] | frozenset[
         if not schema.min_output <= len(node.output) <= schema.max_output:
             raise FrontendError(f"{label}: {len(node.output)} outputs; {op} has {schema.min_output}"
                                 + (f"..{schema.max_output}" if schema.max_output != schema.min_output else ""))
+        for index, name in enumerate(node.input):  # an empty name omits an input: only an optional one
+            formal = schema.inputs[min(index, len(schema.inputs) - 1)] if schema.inputs else None
+            if not name and formal is not None and formal.option != defs.OpSchema.FormalParameterOption.Optional:
+                raise FrontendError(f"{label}: input {index} ({formal.name}) is empty; {op} requires it")
         seen: set[str] = set()
         for a in node.attribute:
             if a.name in seen:
