@@ -89,3 +89,12 @@ def test_make_dataset_refuses_to_write_over_its_list(tmp_path, capsys):
     (tmp_path / "categories.txt").write_text("yes\n")
     _refused(["make-dataset", "-l", tmp_path / "list.npz", "-f", tmp_path / "featurizer.kwsc", "-o", tmp_path, "-q"],
              tmp_path / "list.npz", capsys, role="list file")
+
+
+def test_test_refuses_to_write_its_results_over_an_input(files, capsys):
+    (files / "list.txt").write_text("yes/a.wav\n")
+    (files / "categories.txt").write_text("yes\n")
+    common = ["test", "--classifier", files / "m.kwsc", "--list_file", files / "list.txt",
+              "--categories", files / "categories.txt"]
+    _refused([*common, "-o", files / "list.txt"], files / "list.txt", capsys, role="list file")
+    _refused([*common, "-o", files / "m.kwsc"], files / "m.kwsc", capsys, role="classifier")

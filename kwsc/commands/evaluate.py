@@ -170,6 +170,11 @@ def cmd_test(args) -> int:
     if bad:
         raise InputError(f"unknown mode(s) {', '.join(bad)}; expected reset, stream, vad")
     sweep_smoothings = _check_stream_options(args)
+    from kwsc.fileio import refuse_overwriting
+
+    refuse_overwriting(args.output, [(role, getattr(args, key, None)) for role, key in (
+        ("classifier", "classifier"), ("featurizer", "featurizer"), ("VAD classifier", "vad_classifier"),
+        ("list file", "list_file"), ("categories file", "categories"), ("dataset", "dataset"))], "test")
     classifier = open_runner(args.classifier, "classifier")
     featurizer = open_runner(args.featurizer, "featurizer") if args.featurizer else None
     _check_models(args, featurizer, classifier)
