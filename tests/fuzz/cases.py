@@ -77,8 +77,10 @@ def _alarm(signum, frame):
     raise CaseTimeout()
 
 
-def _memoize_parser() -> None:
-    """Build kwsc's argument parser once per process (10 ms a call; it holds no per-run state)."""
+def memoize_parser() -> None:
+    """Build kwsc's argument parser once per process (10 ms a call; it holds no per-run state). Only for the
+    ``make fuzz`` worker processes: under pytest a memoized parser would outlive the test and keep the commands'
+    functions that other tests monkeypatch."""
     import kwsc.cli
 
     if not hasattr(kwsc.cli.build_parser, "cache_info"):
@@ -92,7 +94,6 @@ def cli(argv: list[str], timeout: float = 20.0) -> tuple[int | str, str, str]:
     case into a false hang."""
     from kwsc.cli import main
 
-    _memoize_parser()
     out, err = io.StringIO(), io.StringIO()
     logging.getLogger().handlers.clear()  # basicConfig binds to the stderr of its first call; let it rebind
     old = signal.signal(signal.SIGPROF, _alarm)

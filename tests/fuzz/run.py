@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.fuzz.cases import FAILURES, OK, CaseFiles, Outcome, clear, run_case, run_case_subprocess
+from tests.fuzz.cases import (FAILURES, OK, CaseFiles, Outcome, clear, memoize_parser, run_case,
+                              run_case_subprocess)
 from tests.fuzz.mutate import mutate
 from tests.fuzz.seeds import FORMATS, build_seeds, load_seeds, save_seeds
 
@@ -47,6 +48,7 @@ def _worker(args) -> int:
     soft = resource.getrlimit(resource.RLIMIT_AS)
     size = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     resource.setrlimit(resource.RLIMIT_AS, (size + (1 << 30), soft[1]))
+    memoize_parser()
     seeds = load_seeds(Path(args.out) / "seeds")
     done = set(_all_records(Path(args.out))) if args.resume else set()  # cases other logs have
     scratch = Path(tempfile.mkdtemp(prefix="kwsc-fuzz-"))
