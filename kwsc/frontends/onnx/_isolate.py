@@ -9,6 +9,7 @@ is missing the call runs in-process.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import signal
@@ -35,6 +36,7 @@ def isolated(where: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:
             os.close(read)
             devnull = os.open(os.devnull, os.O_WRONLY)  # a C++ abort's own text would precede kwsc's one line
             os.dup2(devnull, 2)
+            faulthandler.disable()  # (pytest's or PYTHONFAULTHANDLER's dump of the dying child, likewise)
             try:
                 payload = pickle.dumps((True, fn(*args)))
             except BaseException as exc:  # noqa: BLE001 - sent back and re-raised in the parent
