@@ -43,19 +43,21 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+def dense_activation(y: np.ndarray, act: str) -> np.ndarray:
+    """A Dense's fused activation on its last axis (float Dense and QDense share it)."""
+    if act == "softmax":
+        return _softmax(y, -1)
+    if act == "log_softmax":
+        return _log_softmax(y, -1)
+    return ACTIVATION_FN[act](y)
+
+
 def _dense(node, xs, state, nb):
     x, w = xs[0], xs[1]
     y = np.matmul(x, w.T.astype(x.dtype, copy=False))
     if len(xs) > 2 and xs[2] is not None:
         y = y + xs[2].reshape(-1).astype(x.dtype, copy=False)
-    act = node.attrs["activation"]
-    if act == "softmax":
-        y = _softmax(y, -1)
-    elif act == "log_softmax":
-        y = _log_softmax(y, -1)
-    else:
-        y = ACTIVATION_FN[act](y)
-    return [y.astype(x.dtype, copy=False)], state
+    return [dense_activation(y, node.attrs["activation"]).astype(x.dtype, copy=False)], state
 
 
 register(OpDef(

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from kwsc.ir import quantized as qz
-from kwsc.ir.op_nn import _log_softmax, _softmax, _trigger_fired
+from kwsc.ir.op_nn import _trigger_fired, dense_activation
 from kwsc.ir.ops import Attr, get_op, register
 from kwsc.ir.semantics import ACTIVATION_FN
 
@@ -49,14 +49,7 @@ def _qdense(node, xs, state, nb):
     x, w = np.asarray(xs[0], np.float32), xs[1]
     bias = xs[2] if len(xs) > 2 and xs[2] is not None else None
     y = _qproduct(node, w, x, "input_scale", None if bias is None else np.asarray(bias, np.float32).reshape(-1))
-    act = node.attrs["activation"]
-    if act == "softmax":
-        y = _softmax(y, -1)
-    elif act == "log_softmax":
-        y = _log_softmax(y, -1)
-    else:
-        y = ACTIVATION_FN[act](y)
-    return [y.astype(np.float32, copy=False)], state
+    return [dense_activation(y, node.attrs["activation"]).astype(np.float32, copy=False)], state
 
 
 def _qcell(node, x, h, c, w, r, bi, bh):
