@@ -137,6 +137,26 @@ static inline uint32_t sxtb16_odd(uint32_t v) {
 
 #define KWSC_XBLOCK 256 /* columns of x expanded per block: 128 words (512 B) of stack */
 
+/* One group of four columns for three rows: x (four int16 in two words) loaded once, each row's four int8
+   weights sign-extended in pairs (SXTB16) and multiplied-accumulated (SMLAD). */
+#define KWSC_SMLAD_GROUP4 \
+    "ldrd   %[xe], %[xo], [%[px]], #8\n\t" \
+    "ldr    %[wv], [%[p0]], #4\n\t" \
+    "sxtb16 %[t], %[wv]\n\t" \
+    "smlad  %[s0], %[t], %[xe], %[s0]\n\t" \
+    "sxtb16 %[t], %[wv], ror #8\n\t" \
+    "smlad  %[s0], %[t], %[xo], %[s0]\n\t" \
+    "ldr    %[wv], [%[p1]], #4\n\t" \
+    "sxtb16 %[t], %[wv]\n\t" \
+    "smlad  %[s1], %[t], %[xe], %[s1]\n\t" \
+    "sxtb16 %[t], %[wv], ror #8\n\t" \
+    "smlad  %[s1], %[t], %[xo], %[s1]\n\t" \
+    "ldr    %[wv], [%[p2]], #4\n\t" \
+    "sxtb16 %[t], %[wv]\n\t" \
+    "smlad  %[s2], %[t], %[xe], %[s2]\n\t" \
+    "sxtb16 %[t], %[wv], ror #8\n\t" \
+    "smlad  %[s2], %[t], %[xo], %[s2]\n\t"
+
 /* rows [i, i+3) · x for the columns [0, n4) (n4 a multiple of 4) of rows starting at p0 (stride cols), x given
  * as word pairs [x0, x2], [x1, x3] (int16 pairs). Three rows share each pair load (LDRD); per 4 columns and row:
  * LDR, SXTB16, SMLAD, SXTB16 ROR #8, SMLAD; eight columns per turn: 1.42 instructions per multiply-accumulate
@@ -152,57 +172,12 @@ static inline void dot3_dsp(const int8_t* p0, int32_t cols, const uint32_t* xw, 
     __asm__ volatile(
         "tst    %[n4], #4\n\t"       /* an odd group of four columns first */
         "beq    2f\n\t"
-        "ldrd   %[xe], %[xo], [%[px]], #8\n\t"
-        "ldr    %[wv], [%[p0]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s0], %[t], %[xe], %[s0]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s0], %[t], %[xo], %[s0]\n\t"
-        "ldr    %[wv], [%[p1]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s1], %[t], %[xe], %[s1]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s1], %[t], %[xo], %[s1]\n\t"
-        "ldr    %[wv], [%[p2]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s2], %[t], %[xe], %[s2]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s2], %[t], %[xo], %[s2]\n\t"
+        KWSC_SMLAD_GROUP4
         "cmp    %[px], %[xend]\n\t"
         "beq    3f\n\t"
         "2:\n\t"
-        "ldrd   %[xe], %[xo], [%[px]], #8\n\t"
-        "ldr    %[wv], [%[p0]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s0], %[t], %[xe], %[s0]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s0], %[t], %[xo], %[s0]\n\t"
-        "ldr    %[wv], [%[p1]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s1], %[t], %[xe], %[s1]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s1], %[t], %[xo], %[s1]\n\t"
-        "ldr    %[wv], [%[p2]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s2], %[t], %[xe], %[s2]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s2], %[t], %[xo], %[s2]\n\t"
-        "ldrd   %[xe], %[xo], [%[px]], #8\n\t"
-        "ldr    %[wv], [%[p0]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s0], %[t], %[xe], %[s0]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s0], %[t], %[xo], %[s0]\n\t"
-        "ldr    %[wv], [%[p1]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s1], %[t], %[xe], %[s1]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s1], %[t], %[xo], %[s1]\n\t"
-        "ldr    %[wv], [%[p2]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "smlad  %[s2], %[t], %[xe], %[s2]\n\t"
-        "sxtb16 %[t], %[wv], ror #8\n\t"
-        "smlad  %[s2], %[t], %[xo], %[s2]\n\t"
+        KWSC_SMLAD_GROUP4
+        KWSC_SMLAD_GROUP4
         "cmp    %[px], %[xend]\n\t"
         "bne    2b\n\t"
         "3:\n\t"
