@@ -135,3 +135,20 @@ def speech_features(speech_frames, model) -> np.ndarray:
     from kwsc.backends.reference import Interpreter
 
     return Interpreter(model("featurizer")).run(speech_frames).astype(np.float32)
+
+
+def reference_outputs(graph, frames, resets) -> np.ndarray:
+    """Interpreter outputs (T, all outputs concatenated) with reset() before each listed frame."""
+    from kwsc.backends.reference import Interpreter
+
+    interp = Interpreter(graph)
+    bounds = [0] + sorted(resets) + [len(frames)]
+    parts = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        if start > 0:
+            interp.reset()
+        out = interp.run(frames[start:stop])
+        if isinstance(out, dict):
+            out = np.concatenate([np.asarray(out[n]).reshape(stop - start, -1) for n in interp.output_names], axis=1)
+        parts.append(np.asarray(out, np.float32).reshape(stop - start, -1))
+    return np.concatenate(parts)

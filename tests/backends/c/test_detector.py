@@ -19,7 +19,8 @@ from kwsc.backends.c import emit_c, run_harness
 from kwsc.backends.reference import Interpreter
 from kwsc.ir import Graph, verify
 from kwsc.passes import run_passes
-from tests.backends.c.conftest import ARCHES, recurrent_classifier, skip_without_toolchain, tutorial_featurizer
+from tests.backends.c.conftest import (ARCHES, recurrent_classifier, reference_outputs, skip_without_toolchain,
+                                      tutorial_featurizer)
 from tests.conftest import read_wav_float
 
 pytestmark = pytest.mark.toolchain
@@ -50,25 +51,12 @@ def posteriors(steps: int = 300, classes: int = 12, seed: int = 5) -> np.ndarray
     return p
 
 
-def reference_with_resets(graph: Graph, frames: np.ndarray, resets) -> np.ndarray:
-    interp = Interpreter(graph)
-    parts, bounds = [], [0] + list(resets) + [len(frames)]
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        if start:
-            interp.reset()
-        out = interp.run(frames[start:stop])
-        if isinstance(out, dict):
-            out = np.concatenate([np.asarray(out[n]).reshape(stop - start, -1) for n in interp.output_names], axis=1)
-        parts.append(np.asarray(out, np.float32).reshape(stop - start, -1))
-    return np.concatenate(parts)
-
-
 @pytest.mark.parametrize("arch", ARCHES + ("host-ref",))
 def test_detector_alone_is_bit_identical(tmp_path, arch):
     skip_without_toolchain(arch)
     graph = detector_graph()
     frames = posteriors()
-    ref = reference_with_resets(graph, frames, RESETS)
+    ref = reference_outputs(graph, frames, RESETS)
     fired = np.flatnonzero(ref[:, 0] >= 0)
     before = fired[fired < RESETS[0]]
     assert len(fired) >= 8 and np.diff(before).min() > 5  # fires often; 5 quiet ticks after each detection
@@ -111,7 +99,7 @@ def speech_model(speech_stream):
     assert scores[i + 1] - scores[i] > 1e-5
     threshold = float((scores[i] + scores[i + 1]) / 2)
     graph = audio_model(threshold)
-    ref = reference_with_resets(graph, speech_stream, [])
+    ref = reference_outputs(graph, speech_stream, [])
     assert np.count_nonzero(ref[:, -2] >= 0) >= 3, "the stream must fire the detector a few times"
     return graph, ref
 

@@ -11,25 +11,9 @@ import numpy as np
 import pytest
 
 from kwsc.backends.c import load, run_harness
-from kwsc.backends.reference import Interpreter
-from tests.backends.c.conftest import ARCHES, CLASSES, MODELS
+from tests.backends.c.conftest import ARCHES, CLASSES, MODELS, reference_outputs
 
 RESETS = [40]
-
-
-def reference_outputs(graph, frames, resets) -> np.ndarray:
-    """Interpreter outputs (T, all outputs concatenated) with reset() before each listed frame."""
-    interp = Interpreter(graph)
-    bounds = [0] + sorted(resets) + [len(frames)]
-    parts = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        if start > 0:
-            interp.reset()
-        out = interp.run(frames[start:stop])
-        if isinstance(out, dict):
-            out = np.concatenate([np.asarray(out[n]).reshape(stop - start, -1) for n in interp.output_names], axis=1)
-        parts.append(np.asarray(out, np.float32).reshape(stop - start, -1))
-    return np.concatenate(parts)
 
 
 def model_input(graph, speech_frames, speech_features) -> np.ndarray:
