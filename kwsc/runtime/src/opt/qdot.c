@@ -217,6 +217,134 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
     if (whole < cols) tail_rows(w, cols, 0, nrows, whole, x, acc, 1);
 }
 
+/* NOTE: [Row pairs in one SMLAD]
+ * SMLAD multiplies two int16 lanes by two int16 lanes and adds both products to an int32. A layout-1 matrix
+ * (kwsc/backends/c/quantize.py pack_row_pairs) holds two rows r0, r1 in one lane, v = w[r0, j] + 256 · w[r1, j]
+ * (|v| ≤ 32,639), with the columns j, j+1 in the two lanes of a word. Against x as int16 pairs [x_j, x_j+1]:
+ *   A = Σ SMLAD(word, x)          = d0 + 256 · d1       (d = the two rows' dot products)
+ *   B = Σ SMLAD(SXTB16(word), x)  = d0                  (the low bytes of the lanes are w[r0, j], w[r0, j+1])
+ * so d0 = B and d1 = (A − B) >> 8: four multiply-accumulates per SMLAD on the raw word, 1.0 instruction per
+ * multiply-accumulate with the loads (was 1.5: LDR, SXTB16, SMLAD, SXTB16 ROR, SMLAD per four), and no extra
+ * flash (one byte per weight). SMLAD wraps modulo 2^32 and A − B = 256 · d1 is exact while |256 · d1| < 2^31,
+ * i.e. up to 520 columns of ±127 · ±127: the kernel runs over column blocks of KWSC_XBLOCK (256). Exact integer
+ * arithmetic, so the results equal the reference's. */
+
+/* rows of `groups` consecutive groups of four (p: their first column group, each group `chunks` column groups
+ * long) · x (xw: int16 pairs [x0, x1], [x2, x3], ... of chunks · 4 columns): acc[4g + k] += row k of group g.
+ * Per column group: LDRD (x), LDM (16 weight bytes), four SMLAD on raw words, four SXTB16, four SMLAD. An assembly
+ * function with fixed registers: the loop needs thirteen (four weight words in ascending registers for LDM). */
+#define KWSC_PAIR4_CHUNK \
+    "ldrd   r8, r9, [r1], #8\n\t" \
+    "ldmia  r0!, {r4-r7}\n\t" \
+    "smlad  r10, r4, r8, r10\n\t" \
+    "sxtb16 r4, r4\n\t" \
+    "smlad  r11, r4, r8, r11\n\t" \
+    "smlad  r10, r5, r9, r10\n\t" \
+    "sxtb16 r5, r5\n\t" \
+    "smlad  r11, r5, r9, r11\n\t" \
+    "smlad  r12, r6, r8, r12\n\t" \
+    "sxtb16 r6, r6\n\t" \
+    "smlad  lr, r6, r8, lr\n\t" \
+    "smlad  r12, r7, r9, r12\n\t" \
+    "sxtb16 r7, r7\n\t" \
+    "smlad  lr, r7, r9, lr\n\t"
+
+__attribute__((naked, noinline)) static void pair4_groups(const int8_t* p, const uint32_t* xw, int32_t chunks,
+                                                           int32_t* acc, int32_t groups) {
+    (void)p; (void)xw; (void)chunks; (void)acc; (void)groups;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldr    r4, [sp, #36]\n\t"         /* groups (the fifth argument) */
+        "and    r5, r2, #1\n\t"            /* an odd column group first */
+        "add    r2, r1, r2, lsl #3\n\t"    /* end of x */
+        "push   {r1, r2, r4, r5}\n\t"      /* [sp]: x, end of x, groups left, odd */
+        "1:\n\t"
+        "movs   r10, #0\n\t"
+        "movs   r11, #0\n\t"
+        "mov    r12, #0\n\t"
+        "mov    lr, #0\n\t"
+        "ldrd   r1, r2, [sp]\n\t"
+        "ldr    r4, [sp, #12]\n\t"
+        "cbz    r4, 2f\n\t"
+        KWSC_PAIR4_CHUNK
+        "cmp    r1, r2\n\t"
+        "beq    3f\n\t"
+        "2:\n\t"
+        KWSC_PAIR4_CHUNK
+        KWSC_PAIR4_CHUNK
+        "cmp    r1, r2\n\t"
+        "bne    2b\n\t"
+        "3:\n\t"                          /* acc = d0, (A01 - d0) >> 8, d2, (A23 - d2) >> 8 */
+        "sub    r10, r10, r11\n\t"
+        "asr    r5, r10, #8\n\t"
+        "sub    r12, r12, lr\n\t"
+        "asr    r7, r12, #8\n\t"
+        "str    r11, [r3], #4\n\t"
+        "str    r5, [r3], #4\n\t"
+        "str    lr, [r3], #4\n\t"
+        "str    r7, [r3], #4\n\t"
+        "ldr    r4, [sp, #8]\n\t"
+        "subs   r4, r4, #1\n\t"
+        "str    r4, [sp, #8]\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #16\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* acc[i] (+)= rows [row0, row0 + nrows) of group g · x for the rows of group g in that range */
+static void pair4_part(const int8_t* p, const uint32_t* xw, int32_t chunks, int32_t g, int32_t row0, int32_t end,
+                       int32_t* acc, int32_t add) {
+    int32_t part[4], i;
+    pair4_groups(p, xw, chunks, part, 1);
+    for (i = 0; i < 4; ++i) {
+        const int32_t row = g * 4 + i;
+        if (row >= row0 && row < end) acc[row - row0] = (add ? acc[row - row0] : 0) + part[i];
+    }
+}
+
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    uint32_t xw[KWSC_XBLOCK / 2]; /* a block of x as int16 pairs [x0, x1], [x2, x3], ... (zero padded) */
+    const int32_t cols = m->cols, c4 = (cols + 3) / 4, end = row0 + nrows;
+    const int32_t first = (row0 + 3) / 4, last = end / 4; /* the whole groups */
+    int32_t c0, g, i, j;
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * cols, cols, nrows, x, acc);
+        return;
+    }
+    if (nrows <= 0) return;
+    for (c0 = 0; c0 < cols; c0 += KWSC_XBLOCK) {
+        const int32_t n = cols - c0 < KWSC_XBLOCK ? cols - c0 : KWSC_XBLOCK;
+        const int32_t chunks = (n + 3) / 4, add = c0 > 0;
+        const int8_t* base = m->q + (int64_t)(c0 / 4) * 16;
+        for (j = 0; j + 4 <= n; j += 4) {
+            const uint32_t v = load4(x + c0 + j);
+            const uint32_t e = __sxtb16(v), o = sxtb16_odd(v); /* [x0, x2], [x1, x3] */
+            xw[j / 2] = (e & 0xffffu) | (o << 16);
+            xw[j / 2 + 1] = (e >> 16) | (o & 0xffff0000u);
+        }
+        if (j < n) {
+            int16_t t[4] = {0, 0, 0, 0};
+            for (i = 0; j + i < n; ++i) t[i] = x[c0 + j + i];
+            xw[j / 2] = (uint16_t)t[0] | ((uint32_t)(uint16_t)t[1] << 16);
+            xw[j / 2 + 1] = (uint16_t)t[2] | ((uint32_t)(uint16_t)t[3] << 16);
+        }
+        if (first > last) { /* all rows inside one group */
+            pair4_part(base + (int64_t)last * c4 * 16, xw, chunks, last, row0, end, acc, add);
+            continue;
+        }
+        if (row0 < first * 4) {
+            pair4_part(base + (int64_t)(first - 1) * c4 * 16, xw, chunks, first - 1, row0, end, acc, add);
+        }
+        if (end > last * 4) pair4_part(base + (int64_t)last * c4 * 16, xw, chunks, last, row0, end, acc, add);
+        if (first == last) continue;
+        if (chunks == c4) { /* one block: the groups are consecutive */
+            pair4_groups(base + (int64_t)first * c4 * 16, xw, chunks, acc + (first * 4 - row0), last - first);
+        } else {
+            for (g = first; g < last; ++g) pair4_part(base + (int64_t)g * c4 * 16, xw, chunks, g, row0, end, acc, add);
+        }
+    }
+}
+
 #else
 
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
@@ -237,5 +365,21 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
         acc[i + 3] = s3;
     }
     tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+}
+#endif
+
+#if !(defined(__ARM_FEATURE_DSP) && !defined(__ARM_NEON) && !defined(__AVX2__))
+/* layout 1 exists for the Cortex-M4 only; other targets read it weight by weight (tests) */
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i, j;
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    for (i = 0; i < nrows; ++i) {
+        int32_t s = 0;
+        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
+        acc[i] = s;
+    }
 }
 #endif

@@ -1,9 +1,21 @@
 /* int8 layers: activation quantization, dequantization, Dense and the recurrent cells in int8 arithmetic.
  * Always the reference build (never src/opt): its float steps must round exactly as kwsc/ir/quantized.py's
- * (no FMA contraction, no reciprocal approximations). The integer products are kwsc_qdot_rows (per target). */
+ * (no FMA contraction, no reciprocal approximations). The integer products are kwsc_qmat_rows (per target,
+ * src/opt/qdot.c). */
 #include <math.h>
 
 #include "kwsc_runtime.h"
+
+/* One weight of a layout-1 matrix (kwsc/backends/c/quantize.py pack_row_pairs): rows in groups of four, columns
+ * in groups of four, 16 bytes per (row group, column group); a word's int16 lanes hold w[r0] + 256 w[r1]. */
+int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col) {
+    const int32_t c4 = (m->cols + 3) / 4;
+    const int8_t* block = m->q + ((int64_t)(row / 4) * c4 + col / 4) * 16;
+    const int8_t* lane = block + ((row & 2) ? 8 : 0) + ((col & 2) ? 4 : 0) + ((col & 1) ? 2 : 0);
+    const int32_t v = (int32_t)(uint8_t)lane[0] | ((int32_t)lane[1] * 256); /* the int16 lane */
+    const int32_t lo = (int32_t)(int8_t)(v & 0xff);
+    return (row & 1) ? (v - lo) / 256 : lo;
+}
 
 #define KWSC_QCHUNK 96 /* rows per kwsc_qdot_rows call (a multiple of 3 and 4: the kernels' row groups) */
 
@@ -39,7 +51,7 @@ void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t*
     int32_t i, k;
     for (i = 0; i < nrows; i += KWSC_QCHUNK) {
         const int32_t count = nrows - i < KWSC_QCHUNK ? nrows - i : KWSC_QCHUNK;
-        kwsc_qdot_rows(m->q + (int64_t)(row0 + i) * m->cols, m->cols, count, x, acc);
+        kwsc_qmat_rows(m, row0 + i, count, x, acc);
         if (accumulate) { /* two loops: no per-row test of the flag (the Cortex-M4 runs this 1,548 times a frame) */
             for (k = 0; k < count; ++k) {
                 float v = (float)acc[k] * (m->scale[row0 + i + k] * x_scale);
