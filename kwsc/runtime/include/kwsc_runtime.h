@@ -138,6 +138,18 @@ int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col);
 /* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
  * > 0, else max|x'| / 127. Returns s. */
 float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q);
+/* The float steps, per target (src/ref/qdot.c plain; src/opt/qdot.c vectorised where the vector unit rounds as
+ * float32 scalar code does): peak = max_j |x'_j|; q_j = round(x'_j * inv) as kwsc_quantize_s8; and
+ * y[k] (+)= float(acc[k]) * (scale[k] * x_scale) + (bias ? bias[k] : 0). The _ref versions (src/ref/quant.c) are
+ * the plain reference code the others fall back to. */
+float kwsc_qpeak(const float* x, int32_t n, const float* col);
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q);
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate);
+float kwsc_qpeak_ref(const float* x, int32_t n, const float* col);
+void kwsc_qround_ref(const float* x, int32_t n, const float* col, float inv, int8_t* q);
+void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias,
+                       float* y, int32_t accumulate);
 /* v = float(acc_i) * (scale[row0 + i] * x_scale) + (bias ? bias[i] : 0), acc_i = row (row0 + i) . x;
  * y[i] = accumulate ? y[i] + v : v. */
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,

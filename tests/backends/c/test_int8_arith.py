@@ -57,6 +57,8 @@ def frames(n: int, size: int, seed: int = 0) -> np.ndarray:
     x = rng.normal(0, 1, (n, size)).astype(np.float32)
     x[3] = 0.0  # an all-zero step: scale 0
     x[4, :5] = [2.5, -2.5, 0.5, -0.5, 1e-3]  # ties at the rounding boundary after scaling
+    x[5] *= np.float32(1e-39)  # all denormal: ARMv7 NEON flushes them, its vector paths must step aside
+    x[6, :8] = np.float32(1e-41)  # denormal elements among normal ones
     return x
 
 
@@ -98,7 +100,7 @@ def test_qdense_equals_reference_bit_for_bit(builds, name, arch):
     if name == "dense_plain":  # without column equalization the kernels see the rows as they are
         assert "_col" not in (outdir / "model.c").read_text().split("kwsc_qdense_params")[1].split(";")[0]
     if name == "dense_calibrated":
-        x[5] *= 4  # beyond the calibrated range: clipped to ±127 on both sides
+        x[7] *= 4  # beyond the calibrated range: clipped to ±127 on both sides
     got = run_harness(outdir, arch, x)
     want = reference(graph, x)
     np.testing.assert_array_equal(got, want, err_msg=f"{arch}: int8 Dense differs from the reference")

@@ -10,6 +10,12 @@
 
 #include "kwsc_runtime.h"
 
+/* The float steps below (kwsc_qpeak, kwsc_qround, kwsc_qdequant) must round exactly as the reference's float32
+ * operations: no FMA contraction and no value-changing float optimisations, whatever KERNEL_CFLAGS say. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off", "no-unsafe-math-optimizations")
+#endif
+
 /* The row tails (cols not a multiple of the vector) and leftover rows, in plain C. */
 static void tail_rows(const int8_t* w, int32_t cols, int32_t row_begin, int32_t row_end, int32_t col0,
                       const int8_t* x, int32_t* acc, int32_t add) {
@@ -95,28 +101,78 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     vpadalq_s16((acc), vmlal_s8(vmull_s8(vget_low_s8(wv), vget_low_s8(xv)), vget_high_s8(wv), vget_high_s8(xv)))
 #endif
 
+/* Several 16-byte vectors per row per turn: AArch64 four (64 columns; GCC pairs the loads into LDP), ARMv7 two in
+ * one VLD2 (32 columns, de-interleaved: even and odd bytes — the same for w and x, so the products pair up alike).
+ * (LD1 of four registers made GCC spill the structure to the stack.) */
+#if defined(__aarch64__)
+#define KWSC_WIDE 4
+typedef struct {
+    int8x16_t val[4];
+} kwsc_wide_t;
+static inline kwsc_wide_t kwsc_load_wide(const int8_t* p) {
+    kwsc_wide_t r;
+    r.val[0] = vld1q_s8(p);
+    r.val[1] = vld1q_s8(p + 16);
+    r.val[2] = vld1q_s8(p + 32);
+    r.val[3] = vld1q_s8(p + 48);
+    return r;
+}
+#define KWSC_LOAD_WIDE(p) kwsc_load_wide(p)
+#else
+#define KWSC_WIDE 2
+typedef int8x16x2_t kwsc_wide_t;
+#define KWSC_LOAD_WIDE(p) vld2q_s8(p)
+#endif
+
+/* [Σ a0, Σ a1, Σ a2, Σ a3] */
+static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3) {
+#if defined(__aarch64__)
+    return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+#else
+    const int32x2_t s0 = vadd_s32(vget_low_s32(a0), vget_high_s32(a0));
+    const int32x2_t s1 = vadd_s32(vget_low_s32(a1), vget_high_s32(a1));
+    const int32x2_t s2 = vadd_s32(vget_low_s32(a2), vget_high_s32(a2));
+    const int32x2_t s3 = vadd_s32(vget_low_s32(a3), vget_high_s32(a3));
+    return vcombine_s32(vpadd_s32(s0, s1), vpadd_s32(s2, s3));
+#endif
+}
+
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
-    int32_t i = 0, j;
+    int32_t i = 0, j, k;
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         const int8_t* w1 = w0 + cols;
         const int8_t* w2 = w1 + cols;
         const int8_t* w3 = w2 + cols;
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-        for (j = 0; j + 16 <= cols; j += 16) {
+        for (j = 0; j + 16 * KWSC_WIDE <= cols; j += 16 * KWSC_WIDE) {
+            const kwsc_wide_t xv = KWSC_LOAD_WIDE(x + j);
+            const kwsc_wide_t v0 = KWSC_LOAD_WIDE(w0 + j), v1 = KWSC_LOAD_WIDE(w1 + j);
+            const kwsc_wide_t v2 = KWSC_LOAD_WIDE(w2 + j), v3 = KWSC_LOAD_WIDE(w3 + j);
+            for (k = 0; k < KWSC_WIDE; ++k) {
+                a0 = KWSC_DOT16(a0, v0.val[k], xv.val[k]);
+                a1 = KWSC_DOT16(a1, v1.val[k], xv.val[k]);
+                a2 = KWSC_DOT16(a2, v2.val[k], xv.val[k]);
+                a3 = KWSC_DOT16(a3, v3.val[k], xv.val[k]);
+            }
+        }
+        for (; j + 16 <= cols; j += 16) {
             const int8x16_t xv = vld1q_s8(x + j);
             a0 = KWSC_DOT16(a0, vld1q_s8(w0 + j), xv);
             a1 = KWSC_DOT16(a1, vld1q_s8(w1 + j), xv);
             a2 = KWSC_DOT16(a2, vld1q_s8(w2 + j), xv);
             a3 = KWSC_DOT16(a3, vld1q_s8(w3 + j), xv);
         }
-        acc[i] = KWSC_HSUM(a0);
-        acc[i + 1] = KWSC_HSUM(a1);
-        acc[i + 2] = KWSC_HSUM(a2);
-        acc[i + 3] = KWSC_HSUM(a3);
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
         if (j < cols) tail_rows(w, cols, i, i + 4, j, x, acc, 1);
     }
-    tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+    for (; i < nrows; ++i) { /* leftover rows one by one */
+        const int8_t* row = w + (int64_t)i * cols;
+        int32x4_t a = vdupq_n_s32(0);
+        for (j = 0; j + 16 <= cols; j += 16) a = KWSC_DOT16(a, vld1q_s8(row + j), vld1q_s8(x + j));
+        acc[i] = KWSC_HSUM(a);
+        if (j < cols) tail_rows(w, cols, i, i + 1, j, x, acc, 1);
+    }
 }
 
 #elif defined(__ARM_FEATURE_DSP)
@@ -381,5 +437,205 @@ void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_
         for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
         acc[i] = s;
     }
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * NOTE: [Exact float steps in vectors]
+ * The quantization (peak, x * col * inv, ±0.5, truncation, clamp) and the dequantization
+ * (float(acc) * (scale * s) + bias, + y) are float32 multiplies, adds, compares and conversions, each of which a
+ * vector unit rounds exactly as scalar IEEE code does — so the vectors give the reference's bits, lane by lane,
+ * as long as the operations and their order are the reference's (no contraction: the pragma at the top).
+ * x86 SSE and AArch64 NEON are IEEE (denormals included). ARMv7 NEON flushes denormal inputs and results to
+ * zero, so there the vector results are used only where that cannot matter, else the lanes fall back to the
+ * plain code (kwsc_*_ref, exact). The peak: a peak ≥ 2^-60 is normal and flushed lanes are below it; a smaller
+ * one means a zero vector either way (quantized.py _PEAK_MIN). The rounding, when inv ≤ 2^67 (a run-time inv is
+ * at most 127 · 2^60; a calibrated one may not be): a flushed x' < 2^-126 then rounds to 0 either way, as column
+ * scales are normal or 1 (quantized.column_scales) and below 2^58 (they are weights' magnitudes). The
+ * dequantization of a block of rows, when scale * s ≥ 2^-126 and |v|, |y| ≥ 2^-100 throughout: then no operand or
+ * result was flushed, or a flushed bias was below half an ulp of the sum. */
+#if defined(__ARM_NEON)
+#include <arm_neon.h>
+
+#if defined(__aarch64__)
+#define KWSC_NEON_IEEE 1
+static inline float kwsc_hmax_f32(float32x4_t v) { return vmaxvq_f32(v); }
+static inline int kwsc_all_u32(uint32x4_t m) { return vminvq_u32(m) != 0; }
+#else
+#define KWSC_NEON_IEEE 0
+static inline float kwsc_hmax_f32(float32x4_t v) {
+    float32x2_t t = vpmax_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(vpmax_f32(t, t), 0);
+}
+static inline int kwsc_all_u32(uint32x4_t m) {
+    uint32x2_t t = vpmin_u32(vget_low_u32(m), vget_high_u32(m));
+    return vget_lane_u32(vpmin_u32(t, t), 0) != 0;
+}
+#endif
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) {
+    float32x4_t m = vdupq_n_f32(0.0f);
+    float peak, tail;
+    int32_t j = 0;
+    if (col) {
+        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
+    } else {
+        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+    }
+    peak = kwsc_hmax_f32(m);
+    tail = kwsc_qpeak_ref(x + j, n - j, col ? col + j : 0);
+    return tail > peak ? tail : peak;
+}
+
+/* v + (v >= 0 ? 0.5 : -0.5) as v + copysign(0.5, v) (the same q: -0 ± 0.5 truncates to 0 either way; no float
+ * compare, which GCC scalarises on ARMv7 without -funsafe-math-optimizations), clamped to ±127 before truncation */
+static inline float32x4_t kwsc_round_clamp(float32x4_t v) {
+    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
+    v = vaddq_f32(v, vbslq_f32(sign, v, vdupq_n_f32(0.5f)));
+    return vminq_f32(vmaxq_f32(v, vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f));
+}
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    const float32x4_t vi = vdupq_n_f32(inv);
+    int32_t j = 0;
+    if (!KWSC_NEON_IEEE && !(inv <= 0x1p67f)) {
+        kwsc_qround_ref(x, n, col, inv, q);
+        return;
+    }
+    for (; j + 8 <= n; j += 8) {
+        float32x4_t a = vld1q_f32(x + j), b = vld1q_f32(x + j + 4);
+        if (col) {
+            a = vmulq_f32(a, vld1q_f32(col + j));
+            b = vmulq_f32(b, vld1q_f32(col + j + 4));
+        }
+        a = kwsc_round_clamp(vmulq_f32(a, vi));
+        b = kwsc_round_clamp(vmulq_f32(b, vi));
+        vst1_s8(q + j, vmovn_s16(vcombine_s16(vmovn_s32(vcvtq_s32_f32(a)), vmovn_s32(vcvtq_s32_f32(b)))));
+    }
+    if (j < n) kwsc_qround_ref(x + j, n - j, col ? col + j : 0, inv, q + j);
+}
+
+/* Four rows at a time; on ARMv7 the guard of the note's last case is the minimum over the block of |v|, |y| and
+ * scale * s * 2^26 (≥ 2^-100 unless something may have been flushed), checked once after the block: if it fails,
+ * the block is computed again by the plain code (from the y it started with: kept in `old` when accumulating). */
+static inline __attribute__((always_inline)) void dequant4(const int32_t* acc, int32_t n4, const float* scale,
+                                                           float32x4_t vs, const float* bias, float* y,
+                                                           int32_t accumulate, float* old, float32x4_t* tmin) {
+    const float32x4_t big = vdupq_n_f32(0x1p26f);
+    int32_t k;
+    for (k = 0; k < n4; k += 4) {
+        const float32x4_t p = vmulq_f32(vld1q_f32(scale + k), vs);
+        float32x4_t v = vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + k)), p);
+        if (bias) v = vaddq_f32(v, vld1q_f32(bias + k));
+        if (!KWSC_NEON_IEEE) *tmin = vminq_f32(*tmin, vminq_f32(vabsq_f32(v), vmulq_f32(p, big)));
+        if (accumulate) {
+            const float32x4_t y0 = vld1q_f32(y + k);
+            if (!KWSC_NEON_IEEE) vst1q_f32(old + k, y0);
+            v = vaddq_f32(y0, v);
+            if (!KWSC_NEON_IEEE) *tmin = vminq_f32(*tmin, vabsq_f32(v));
+        }
+        vst1q_f32(y + k, v);
+    }
+}
+
+#define KWSC_DQ_BLOCK 64 /* rows per guard check (ARMv7) */
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
+    const float32x4_t vs = vdupq_n_f32(x_scale);
+    int32_t k;
+    for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
+        const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
+        const float* b = bias ? bias + k : 0;
+        float32x4_t tmin = vdupq_n_f32(1.0f);
+        if (accumulate) {
+            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 1, old, &tmin);
+            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 1, old, &tmin);
+        } else {
+            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 0, old, &tmin);
+            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 0, old, &tmin);
+        }
+        /* tmin ≥ 0: its bits order as integers (no float compare: see kwsc_round_clamp) */
+        if (!KWSC_NEON_IEEE && !kwsc_all_u32(vcgeq_u32(vreinterpretq_u32_f32(tmin), vdupq_n_u32(0x0d800000u)))) {
+            if (accumulate) memcpy(y + k, old, sizeof(float) * (size_t)n4);
+            kwsc_qdequant_ref(acc + k, n4, scale + k, x_scale, b, y + k, accumulate);
+        }
+        if (n4 < KWSC_DQ_BLOCK) {
+            k += n4;
+            break;
+        }
+    }
+    if (k < n) kwsc_qdequant_ref(acc + k, n - k, scale + k, x_scale, bias ? bias + k : 0, y + k, accumulate);
+}
+
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) {
+    const __m128 sign = _mm_set1_ps(-0.0f);
+    __m128 m = _mm_setzero_ps();
+    float lanes[4], peak, tail;
+    int32_t j = 0, k;
+    for (; j + 4 <= n; j += 4) {
+        __m128 v = _mm_loadu_ps(x + j);
+        if (col) v = _mm_mul_ps(v, _mm_loadu_ps(col + j));
+        m = _mm_max_ps(m, _mm_andnot_ps(sign, v));
+    }
+    _mm_storeu_ps(lanes, m);
+    peak = lanes[0];
+    for (k = 1; k < 4; ++k) peak = lanes[k] > peak ? lanes[k] : peak;
+    tail = kwsc_qpeak_ref(x + j, n - j, col ? col + j : 0);
+    return tail > peak ? tail : peak;
+}
+
+static inline __m128i kwsc_round_clamp(__m128 v) {
+    const __m128 ge = _mm_cmpge_ps(v, _mm_setzero_ps());
+    v = _mm_add_ps(v, _mm_or_ps(_mm_and_ps(ge, _mm_set1_ps(0.5f)), _mm_andnot_ps(ge, _mm_set1_ps(-0.5f))));
+    v = _mm_min_ps(_mm_max_ps(v, _mm_set1_ps(-127.0f)), _mm_set1_ps(127.0f));
+    return _mm_cvttps_epi32(v);
+}
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    const __m128 vi = _mm_set1_ps(inv);
+    int32_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m128 a = _mm_loadu_ps(x + j), b = _mm_loadu_ps(x + j + 4);
+        __m128i h;
+        if (col) {
+            a = _mm_mul_ps(a, _mm_loadu_ps(col + j));
+            b = _mm_mul_ps(b, _mm_loadu_ps(col + j + 4));
+        }
+        h = _mm_packs_epi32(kwsc_round_clamp(_mm_mul_ps(a, vi)), kwsc_round_clamp(_mm_mul_ps(b, vi)));
+        _mm_storel_epi64((__m128i*)(q + j), _mm_packs_epi16(h, h));
+    }
+    if (j < n) kwsc_qround_ref(x + j, n - j, col ? col + j : 0, inv, q + j);
+}
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    const __m128 vs = _mm_set1_ps(x_scale);
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_loadu_si128((const __m128i*)(acc + k))),
+                              _mm_mul_ps(_mm_loadu_ps(scale + k), vs));
+        if (bias) v = _mm_add_ps(v, _mm_loadu_ps(bias + k));
+        if (accumulate) v = _mm_add_ps(_mm_loadu_ps(y + k), v);
+        _mm_storeu_ps(y + k, v);
+    }
+    if (k < n) kwsc_qdequant_ref(acc + k, n - k, scale + k, x_scale, bias ? bias + k : 0, y + k, accumulate);
+}
+
+#else
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    kwsc_qround_ref(x, n, col, inv, q);
+}
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
 }
 #endif

@@ -23,3 +23,14 @@ void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_
         acc[i] = s;
     }
 }
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    kwsc_qround_ref(x, n, col, inv, q);
+}
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
+}
