@@ -101,27 +101,101 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     vpadalq_s16((acc), vmlal_s8(vmull_s8(vget_low_s8(wv), vget_low_s8(xv)), vget_high_s8(wv), vget_high_s8(xv)))
 #endif
 
-/* Several 16-byte vectors per row per turn: AArch64 four (64 columns; GCC pairs the loads into LDP), ARMv7 two in
- * one VLD2 (32 columns, de-interleaved: even and odd bytes — the same for w and x, so the products pair up alike).
- * (LD1 of four registers made GCC spill the structure to the stack.) */
+/* The main loop over the columns, four rows sharing each load of x, in assembly: GCC loaded the vectors one by
+ * one (LD1 of four registers made it spill the structure) and copied the int16 products between registers.
+ * Per turn: AArch64 64 columns (LD1 of four registers, post-increment): 16 SDOT, or 16 × (SMULL, SMLAL2, SADALP);
+ * ARMv7 32 columns (VLD1 of four D registers): 8 × (VMULL.S8, VMLAL.S8, VPADAL.S16). At least one turn. */
 #if defined(__aarch64__)
-#define KWSC_WIDE 4
-typedef struct {
-    int8x16_t val[4];
-} kwsc_wide_t;
-static inline kwsc_wide_t kwsc_load_wide(const int8_t* p) {
-    kwsc_wide_t r;
-    r.val[0] = vld1q_s8(p);
-    r.val[1] = vld1q_s8(p + 16);
-    r.val[2] = vld1q_s8(p + 32);
-    r.val[3] = vld1q_s8(p + 48);
-    return r;
-}
-#define KWSC_LOAD_WIDE(p) kwsc_load_wide(p)
+#define KWSC_TURN 64
+#if defined(__ARM_FEATURE_DOTPROD)
+#define KWSC_ROW4(a, w0, w1, w2, w3) \
+    "sdot   %[" a "].4s, " w0 ".16b, v16.16b\n\t" \
+    "sdot   %[" a "].4s, " w1 ".16b, v17.16b\n\t" \
+    "sdot   %[" a "].4s, " w2 ".16b, v18.16b\n\t" \
+    "sdot   %[" a "].4s, " w3 ".16b, v19.16b\n\t"
 #else
-#define KWSC_WIDE 2
-typedef int8x16x2_t kwsc_wide_t;
-#define KWSC_LOAD_WIDE(p) vld2q_s8(p)
+#define KWSC_ROW1(a, w, xr, t) \
+    "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
+    "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
+    "sadalp %[" a "].4s, " t ".8h\n\t"
+#define KWSC_ROW4(a, w0, w1, w2, w3) \
+    KWSC_ROW1(a, w0, "v16", "v28") KWSC_ROW1(a, w1, "v17", "v29") \
+    KWSC_ROW1(a, w2, "v18", "v30") KWSC_ROW1(a, w3, "v19", "v31")
+#endif
+#define KWSC_TURN_CLOBBERS "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", \
+    "v29", "v30", "v31"
+/* eight rows from one pointer: p steps by `stride` (the row length) from row to row and by `back` (64 - 7 rows)
+ * from the last row to the first row's next 64 columns */
+#define KWSC_TURNS8_ASM \
+        "1:\n\t" \
+        "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+        KWSC_ROW4("a0", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a1", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+        KWSC_ROW4("a2", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a3", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+        KWSC_ROW4("a4", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a5", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
+        KWSC_ROW4("a6", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a7", "v24", "v25", "v26", "v27") \
+        "subs   %[n], %[n], #1\n\t" \
+        "b.ne   1b\n\t"
+#define KWSC_TURNS_ASM \
+        "1:\n\t" \
+        "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
+        "ld1    {v20.16b-v23.16b}, [%[w0]], #64\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[w1]], #64\n\t" \
+        KWSC_ROW4("a0", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a1", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[w2]], #64\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[w3]], #64\n\t" \
+        KWSC_ROW4("a2", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a3", "v24", "v25", "v26", "v27") \
+        "subs   %[n], %[n], #1\n\t" \
+        "b.ne   1b\n\t"
+#else
+#define KWSC_TURN 32
+#define KWSC_ROW4(a, p) \
+    "vld1.8     {d20-d23}, [%[" p "]]!\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    "vpadal.s16 %q[" a "], q12\n\t" \
+    "vmull.s8   q13, d22, d18\n\t" \
+    "vmlal.s8   q13, d23, d19\n\t" \
+    "vpadal.s16 %q[" a "], q13\n\t"
+#define KWSC_TURN_CLOBBERS "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27"
+#define KWSC_ROW8(a, step) \
+    "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    "vpadal.s16 %q[" a "], q12\n\t" \
+    "vmull.s8   q13, d22, d18\n\t" \
+    "vmlal.s8   q13, d23, d19\n\t" \
+    "vpadal.s16 %q[" a "], q13\n\t"
+/* eight rows from one pointer (see the AArch64 variant) */
+#define KWSC_TURNS8_ASM \
+        "1:\n\t" \
+        "vld1.8     {d16-d19}, [%[x]]!\n\t" \
+        KWSC_ROW8("a0", "stride") KWSC_ROW8("a1", "stride") KWSC_ROW8("a2", "stride") KWSC_ROW8("a3", "stride") \
+        KWSC_ROW8("a4", "stride") KWSC_ROW8("a5", "stride") KWSC_ROW8("a6", "stride") KWSC_ROW8("a7", "back") \
+        "subs       %[n], %[n], #1\n\t" \
+        "bne        1b\n\t"
+#define KWSC_TURNS_ASM \
+        "1:\n\t" \
+        "vld1.8     {d16-d19}, [%[x]]!\n\t" \
+        KWSC_ROW4("a0", "w0") \
+        KWSC_ROW4("a1", "w1") \
+        KWSC_ROW4("a2", "w2") \
+        KWSC_ROW4("a3", "w3") \
+        "subs       %[n], %[n], #1\n\t" \
+        "bne        1b\n\t"
 #endif
 
 /* [Σ a0, Σ a1, Σ a2, Σ a3] */
@@ -138,23 +212,77 @@ static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int
 }
 
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
-    int32_t i = 0, j, k;
+    int32_t i = 0, j;
+    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
+        const int8_t* p = w + (int64_t)i * cols;
+        const int8_t* px = x;
+        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __asm__ volatile(KWSC_TURNS8_ASM
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
+                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
+                         : [stride] "r"(stride), [back] "r"(back)
+                         : "cc", "memory", KWSC_TURN_CLOBBERS);
+        j = cols / KWSC_TURN * KWSC_TURN;
+        p = w + (int64_t)i * cols;
+        for (; j + 16 <= cols; j += 16) {
+            const int8x16_t xv = vld1q_s8(x + j);
+            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
+            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
+            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
+            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
+            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
+            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
+            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
+            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
+        }
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
+        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
+        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
+    }
+    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
+        const int8_t* p = w + (int64_t)i * cols;
+        const int8_t* px = x;
+        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __asm__ volatile(KWSC_TURNS8_ASM
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
+                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
+                         : [stride] "r"(stride), [back] "r"(back)
+                         : "cc", "memory", KWSC_TURN_CLOBBERS);
+        j = cols / KWSC_TURN * KWSC_TURN;
+        p = w + (int64_t)i * cols;
+        for (; j + 16 <= cols; j += 16) {
+            const int8x16_t xv = vld1q_s8(x + j);
+            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
+            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
+            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
+            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
+            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
+            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
+            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
+            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
+        }
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
+        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
+        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
+    }
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         const int8_t* w1 = w0 + cols;
         const int8_t* w2 = w1 + cols;
         const int8_t* w3 = w2 + cols;
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-        for (j = 0; j + 16 * KWSC_WIDE <= cols; j += 16 * KWSC_WIDE) {
-            const kwsc_wide_t xv = KWSC_LOAD_WIDE(x + j);
-            const kwsc_wide_t v0 = KWSC_LOAD_WIDE(w0 + j), v1 = KWSC_LOAD_WIDE(w1 + j);
-            const kwsc_wide_t v2 = KWSC_LOAD_WIDE(w2 + j), v3 = KWSC_LOAD_WIDE(w3 + j);
-            for (k = 0; k < KWSC_WIDE; ++k) {
-                a0 = KWSC_DOT16(a0, v0.val[k], xv.val[k]);
-                a1 = KWSC_DOT16(a1, v1.val[k], xv.val[k]);
-                a2 = KWSC_DOT16(a2, v2.val[k], xv.val[k]);
-                a3 = KWSC_DOT16(a3, v3.val[k], xv.val[k]);
-            }
+        j = 0;
+        if (cols >= KWSC_TURN) {
+            const int8_t *px = x, *p0 = w0, *p1 = w1, *p2 = w2, *p3 = w3;
+            intptr_t turns = cols / KWSC_TURN;
+            __asm__ volatile(KWSC_TURNS_ASM
+                             : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [x] "+r"(px),
+                               [w0] "+r"(p0), [w1] "+r"(p1), [w2] "+r"(p2), [w3] "+r"(p3), [n] "+r"(turns)
+                             :
+                             : "cc", "memory", KWSC_TURN_CLOBBERS);
+            j = cols / KWSC_TURN * KWSC_TURN;
         }
         for (; j + 16 <= cols; j += 16) {
             const int8x16_t xv = vld1q_s8(x + j);
@@ -405,6 +533,33 @@ void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_
 
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i = 0, j;
+    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
+        const int8_t* p = w + (int64_t)i * cols;
+        const int8_t* px = x;
+        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __asm__ volatile(KWSC_TURNS8_ASM
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
+                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
+                         : [stride] "r"(stride), [back] "r"(back)
+                         : "cc", "memory", KWSC_TURN_CLOBBERS);
+        j = cols / KWSC_TURN * KWSC_TURN;
+        p = w + (int64_t)i * cols;
+        for (; j + 16 <= cols; j += 16) {
+            const int8x16_t xv = vld1q_s8(x + j);
+            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
+            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
+            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
+            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
+            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
+            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
+            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
+            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
+        }
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
+        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
+        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
+    }
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
