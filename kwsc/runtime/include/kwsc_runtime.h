@@ -146,6 +146,11 @@ float kwsc_qpeak(const float* x, int32_t n, const float* col);
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q);
 void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
                    int32_t accumulate);
+/* The GRU's element-wise steps: a[j] = a[j] + b[j] * c[j]; out[j] = cand[j] + z[j] * (h[j] - cand[j]), h = out. */
+void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n);
+void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n);
+void kwsc_qmuladd_ref(float* a, const float* b, const float* c, int32_t n);
+void kwsc_qblend_ref(const float* z, const float* cand, float* h, float* out, int32_t n);
 float kwsc_qpeak_ref(const float* x, int32_t n, const float* col);
 void kwsc_qround_ref(const float* x, int32_t n, const float* col, float inv, int8_t* q);
 void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias,

@@ -1,10 +1,15 @@
 /* int8 row dot products per target, chosen at build time by the compiler's flags (-march): the same results as
- * src/ref/qdot.c (integer arithmetic is exact). Four rows share each load of x.
+ * src/ref/qdot.c (integer arithmetic is exact); and the float steps of the int8 layers, vectorised bit-exactly
+ * (NOTE [Exact float steps in vectors] below).
  *   x86-64:  AVX-512 VNNI or AVX-VNNI vpdpbusd; else AVX2 vpmaddubsw + vpmaddwd (|x| times w·sign(x): both
- *            instructions want unsigned × signed bytes; pairs stay below 2·127² < 2^15, no saturation)
- *   aarch64: NEON sdot with +dotprod (-march=armv8.2-a+dotprod); else smull/smlal + sadalp
- *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16
- *   Cortex-M4 (DSP extension): SXTB16 + SMLAD, two int8 pairs per instruction, CMSIS-NN style, ACLE intrinsics
+ *            instructions want unsigned × signed bytes; pairs stay below 2·127² < 2^15, no saturation); four rows
+ *            share each load of x
+ *   aarch64: NEON sdot with +dotprod (-march=armv8.2-a+dotprod); else smull/smlal2 + sadalp; eight rows share
+ *            each load of x, the column loop in assembly
+ *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16, likewise
+ *   Cortex-M4 (DSP extension): row-major rows with SXTB16 + SMLAD (kwsc_qdot_rows, three rows per pass), and the
+ *            layout-1 matrices the emitter packs for it with two rows per SMLAD lane (kwsc_qmat_rows, NOTE [Row
+ *            pairs in one SMLAD])
  *   anything else: plain C, four rows at a time. */
 #include <string.h>
 
@@ -108,45 +113,73 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
 #if defined(__aarch64__)
 #define KWSC_TURN 64
 #if defined(__ARM_FEATURE_DOTPROD)
-#define KWSC_ROW4(a, w0, w1, w2, w3) \
+#define KWSC_ROW4F(a, w0, w1, w2, w3, first) \
     "sdot   %[" a "].4s, " w0 ".16b, v16.16b\n\t" \
     "sdot   %[" a "].4s, " w1 ".16b, v17.16b\n\t" \
     "sdot   %[" a "].4s, " w2 ".16b, v18.16b\n\t" \
     "sdot   %[" a "].4s, " w3 ".16b, v19.16b\n\t"
+#define KWSC_ZERO8 \
+    "movi   %[a0].4s, #0\n\t" "movi   %[a1].4s, #0\n\t" "movi   %[a2].4s, #0\n\t" "movi   %[a3].4s, #0\n\t" \
+    "movi   %[a4].4s, #0\n\t" "movi   %[a5].4s, #0\n\t" "movi   %[a6].4s, #0\n\t" "movi   %[a7].4s, #0\n\t"
+#define KWSC_FIRST "sadalp" /* unused */
+#define KWSC_HROW8(a, step) \
+    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
+    "sdot   %[" a "].4s, v20.16b, v16.16b\n\t"
 #else
-#define KWSC_ROW1(a, w, xr, t) \
+#define KWSC_ROW1(a, w, xr, t, op) \
     "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
     "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
-    "sadalp %[" a "].4s, " t ".8h\n\t"
-#define KWSC_ROW4(a, w0, w1, w2, w3) \
-    KWSC_ROW1(a, w0, "v16", "v28") KWSC_ROW1(a, w1, "v17", "v29") \
-    KWSC_ROW1(a, w2, "v18", "v30") KWSC_ROW1(a, w3, "v19", "v31")
+    op "  %[" a "].4s, " t ".8h\n\t"
+/* the first turn starts the sums with SADDLP instead of adding to zeroed registers */
+#define KWSC_ROW4F(a, w0, w1, w2, w3, first) \
+    KWSC_ROW1(a, w0, "v16", "v28", first) KWSC_ROW1(a, w1, "v17", "v29", "sadalp") \
+    KWSC_ROW1(a, w2, "v18", "v30", "sadalp") KWSC_ROW1(a, w3, "v19", "v31", "sadalp")
+#define KWSC_ZERO8 ""
+#define KWSC_FIRST "saddlp"
+#define KWSC_HROW8(a, step) \
+    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
+    "smull  v28.8h, v20.8b, v16.8b\n\t" \
+    "smlal2 v28.8h, v20.16b, v16.16b\n\t" \
+    "sadalp %[" a "].4s, v28.8h\n\t"
 #endif
+#define KWSC_ROW4(a, w0, w1, w2, w3) KWSC_ROW4F(a, w0, w1, w2, w3, "sadalp")
 #define KWSC_TURN_CLOBBERS "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", \
     "v29", "v30", "v31"
 /* eight rows from one pointer: p steps by `stride` (the row length) from row to row and by `back` (64 - 7 rows)
  * from the last row to the first row's next 64 columns */
-#define KWSC_TURNS8_ASM \
-        "1:\n\t" \
+#define KWSC_TURN8(op) \
         "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
         "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
         "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4("a0", "v20", "v21", "v22", "v23") \
-        KWSC_ROW4("a1", "v24", "v25", "v26", "v27") \
+        KWSC_ROW4F("a0", "v20", "v21", "v22", "v23", op) \
+        KWSC_ROW4F("a1", "v24", "v25", "v26", "v27", op) \
         "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
         "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4("a2", "v20", "v21", "v22", "v23") \
-        KWSC_ROW4("a3", "v24", "v25", "v26", "v27") \
+        KWSC_ROW4F("a2", "v20", "v21", "v22", "v23", op) \
+        KWSC_ROW4F("a3", "v24", "v25", "v26", "v27", op) \
         "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
         "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4("a4", "v20", "v21", "v22", "v23") \
-        KWSC_ROW4("a5", "v24", "v25", "v26", "v27") \
+        KWSC_ROW4F("a4", "v20", "v21", "v22", "v23", op) \
+        KWSC_ROW4F("a5", "v24", "v25", "v26", "v27", op) \
         "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
         "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
-        KWSC_ROW4("a6", "v20", "v21", "v22", "v23") \
-        KWSC_ROW4("a7", "v24", "v25", "v26", "v27") \
+        KWSC_ROW4F("a6", "v20", "v21", "v22", "v23", op) \
+        KWSC_ROW4F("a7", "v24", "v25", "v26", "v27", op)
+#define KWSC_TURNS8_ASM \
+        KWSC_ZERO8 \
+        KWSC_TURN8(KWSC_FIRST) \
         "subs   %[n], %[n], #1\n\t" \
-        "b.ne   1b\n\t"
+        "b.eq   2f\n\t" \
+        "1:\n\t" \
+        KWSC_TURN8("sadalp") \
+        "subs   %[n], %[n], #1\n\t" \
+        "b.ne   1b\n\t" \
+        "2:\n\t"
+/* sixteen more columns of the eight rows (p continues where the turns left it; `back` = 16 - 7 rows) */
+#define KWSC_HALF8_ASM \
+        "ld1    {v16.16b}, [%[x]], #16\n\t" \
+        KWSC_HROW8("a0", "stride") KWSC_HROW8("a1", "stride") KWSC_HROW8("a2", "stride") KWSC_HROW8("a3", "stride") \
+        KWSC_HROW8("a4", "stride") KWSC_HROW8("a5", "stride") KWSC_HROW8("a6", "stride") KWSC_HROW8("a7", "back")
 #define KWSC_TURNS_ASM \
         "1:\n\t" \
         "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
@@ -171,22 +204,29 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     "vmlal.s8   q13, d23, d19\n\t" \
     "vpadal.s16 %q[" a "], q13\n\t"
 #define KWSC_TURN_CLOBBERS "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27"
-#define KWSC_ROW8(a, step) \
+#define KWSC_ROW8(a, step, op) \
     "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
     "vmull.s8   q12, d20, d16\n\t" \
     "vmlal.s8   q12, d21, d17\n\t" \
-    "vpadal.s16 %q[" a "], q12\n\t" \
+    op "  %q[" a "], q12\n\t" \
     "vmull.s8   q13, d22, d18\n\t" \
     "vmlal.s8   q13, d23, d19\n\t" \
     "vpadal.s16 %q[" a "], q13\n\t"
-/* eight rows from one pointer (see the AArch64 variant) */
-#define KWSC_TURNS8_ASM \
-        "1:\n\t" \
+/* eight rows from one pointer (see the AArch64 variant); the first turn starts the sums with VPADDL */
+#define KWSC_TURN8(op) \
         "vld1.8     {d16-d19}, [%[x]]!\n\t" \
-        KWSC_ROW8("a0", "stride") KWSC_ROW8("a1", "stride") KWSC_ROW8("a2", "stride") KWSC_ROW8("a3", "stride") \
-        KWSC_ROW8("a4", "stride") KWSC_ROW8("a5", "stride") KWSC_ROW8("a6", "stride") KWSC_ROW8("a7", "back") \
+        KWSC_ROW8("a0", "stride", op) KWSC_ROW8("a1", "stride", op) KWSC_ROW8("a2", "stride", op) \
+        KWSC_ROW8("a3", "stride", op) KWSC_ROW8("a4", "stride", op) KWSC_ROW8("a5", "stride", op) \
+        KWSC_ROW8("a6", "stride", op) KWSC_ROW8("a7", "back", op)
+#define KWSC_TURNS8_ASM \
+        KWSC_TURN8("vpaddl.s16") \
         "subs       %[n], %[n], #1\n\t" \
-        "bne        1b\n\t"
+        "beq        2f\n\t" \
+        "1:\n\t" \
+        KWSC_TURN8("vpadal.s16") \
+        "subs       %[n], %[n], #1\n\t" \
+        "bne        1b\n\t" \
+        "2:\n\t"
 #define KWSC_TURNS_ASM \
         "1:\n\t" \
         "vld1.8     {d16-d19}, [%[x]]!\n\t" \
@@ -217,40 +257,24 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
         const int8_t* p = w + (int64_t)i * cols;
         const int8_t* px = x;
         intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
-        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int32x4_t a0, a1, a2, a3, a4, a5, a6, a7; /* set by the first turn */
         __asm__ volatile(KWSC_TURNS8_ASM
-                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
-                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
+                         : [a0] "=&w"(a0), [a1] "=&w"(a1), [a2] "=&w"(a2), [a3] "=&w"(a3), [a4] "=&w"(a4),
+                           [a5] "=&w"(a5), [a6] "=&w"(a6), [a7] "=&w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
                          : [stride] "r"(stride), [back] "r"(back)
                          : "cc", "memory", KWSC_TURN_CLOBBERS);
         j = cols / KWSC_TURN * KWSC_TURN;
-        p = w + (int64_t)i * cols;
-        for (; j + 16 <= cols; j += 16) {
-            const int8x16_t xv = vld1q_s8(x + j);
-            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
-            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
-            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
-            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
-            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
-            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
-            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
-            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
+#if defined(__aarch64__) /* (on ARMv7 a second asm block cost GCC more moves than it saved) */
+        if (j + 16 <= cols) {
+            const intptr_t back16 = 16 - 7 * (intptr_t)cols;
+            __asm__ volatile(KWSC_HALF8_ASM
+                             : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4),
+                               [a5] "+w"(a5), [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p)
+                             : [stride] "r"(stride), [back] "r"(back16)
+                             : "cc", "memory", KWSC_TURN_CLOBBERS);
+            j += 16;
         }
-        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
-        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
-        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
-    }
-    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
-        const int8_t* p = w + (int64_t)i * cols;
-        const int8_t* px = x;
-        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
-        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        __asm__ volatile(KWSC_TURNS8_ASM
-                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
-                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
-                         : [stride] "r"(stride), [back] "r"(back)
-                         : "cc", "memory", KWSC_TURN_CLOBBERS);
-        j = cols / KWSC_TURN * KWSC_TURN;
+#endif
         p = w + (int64_t)i * cols;
         for (; j + 16 <= cols; j += 16) {
             const int8x16_t xv = vld1q_s8(x + j);
@@ -381,6 +405,7 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
     for (i = 0; i < nrows; ++i) acc[i] = 0;
     for (c0 = 0; c0 < whole; c0 += KWSC_XBLOCK) {
         const int32_t n4 = whole - c0 < KWSC_XBLOCK ? whole - c0 : KWSC_XBLOCK;
+#pragma GCC unroll 1
         for (j = 0; j < n4; j += 4) {
             const uint32_t v = load4(x + c0 + j);
             xw[j / 2] = __sxtb16(v);
@@ -390,7 +415,8 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
         for (; i < nrows; ++i) {
             const int8_t* row = w + (int64_t)i * cols + c0;
             int32_t s = acc[i];
-            for (j = 0; j < n4; j += 4) {
+    #pragma GCC unroll 1
+        for (j = 0; j < n4; j += 4) {
                 const uint32_t wv = load4(row + j);
                 s = __smlad(__sxtb16(wv), xw[j / 2], s);
                 s = __smlad(sxtb16_odd(wv), xw[j / 2 + 1], s);
@@ -533,33 +559,6 @@ void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_
 
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i = 0, j;
-    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
-        const int8_t* p = w + (int64_t)i * cols;
-        const int8_t* px = x;
-        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
-        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        __asm__ volatile(KWSC_TURNS8_ASM
-                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
-                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
-                         : [stride] "r"(stride), [back] "r"(back)
-                         : "cc", "memory", KWSC_TURN_CLOBBERS);
-        j = cols / KWSC_TURN * KWSC_TURN;
-        p = w + (int64_t)i * cols;
-        for (; j + 16 <= cols; j += 16) {
-            const int8x16_t xv = vld1q_s8(x + j);
-            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
-            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
-            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
-            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
-            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
-            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
-            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
-            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
-        }
-        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
-        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
-        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
-    }
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -607,8 +606,10 @@ void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_
  * one means a zero vector either way (quantized.py _PEAK_MIN). The rounding, when inv ≤ 2^67 (a run-time inv is
  * at most 127 · 2^60; a calibrated one may not be): a flushed x' < 2^-126 then rounds to 0 either way, as column
  * scales are normal or 1 (quantized.column_scales) and below 2^58 (they are weights' magnitudes). The
- * dequantization of a block of rows, when scale * s ≥ 2^-126 and |v|, |y| ≥ 2^-100 throughout: then no operand or
- * result was flushed, or a flushed bias was below half an ulp of the sum. */
+ * dequantization of a block of rows, when scale * s ≥ 2^-126 and |v| ≥ 2^-100 throughout: then no operand or
+ * result was flushed, or a flushed bias was below half an ulp of the sum. A sum u + m with |m| ≥ 2^-100 needs no
+ * check at all: a denormal u is below half an ulp of m; |u| < 2^-101 leaves |u + m| ≥ 2^-101; else u and m are
+ * multiples of 2^-124 and so is the sum: zero or normal (y + v above, a + b * c and v + z * d below). */
 #if defined(__ARM_NEON)
 #include <arm_neon.h>
 
@@ -643,11 +644,11 @@ float kwsc_qpeak(const float* x, int32_t n, const float* col) {
 }
 
 /* v + (v >= 0 ? 0.5 : -0.5) as v + copysign(0.5, v) (the same q: -0 ± 0.5 truncates to 0 either way; no float
- * compare, which GCC scalarises on ARMv7 without -funsafe-math-optimizations), clamped to ±127 before truncation */
-static inline float32x4_t kwsc_round_clamp(float32x4_t v) {
+ * compare, which GCC scalarises on ARMv7 without -funsafe-math-optimizations), truncated (VCVT saturates out of
+ * range); the caller narrows with saturation and raises -128 to -127: clamp(trunc(v), -127, 127) */
+static inline int32x4_t kwsc_round_trunc(float32x4_t v) {
     const uint32x4_t sign = vdupq_n_u32(0x80000000u);
-    v = vaddq_f32(v, vbslq_f32(sign, v, vdupq_n_f32(0.5f)));
-    return vminq_f32(vmaxq_f32(v, vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f));
+    return vcvtq_s32_f32(vaddq_f32(v, vbslq_f32(sign, v, vdupq_n_f32(0.5f))));
 }
 
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
@@ -663,9 +664,11 @@ void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t*
             a = vmulq_f32(a, vld1q_f32(col + j));
             b = vmulq_f32(b, vld1q_f32(col + j + 4));
         }
-        a = kwsc_round_clamp(vmulq_f32(a, vi));
-        b = kwsc_round_clamp(vmulq_f32(b, vi));
-        vst1_s8(q + j, vmovn_s16(vcombine_s16(vmovn_s32(vcvtq_s32_f32(a)), vmovn_s32(vcvtq_s32_f32(b)))));
+        {
+            const int16x8_t t = vcombine_s16(vqmovn_s32(kwsc_round_trunc(vmulq_f32(a, vi))),
+                                             vqmovn_s32(kwsc_round_trunc(vmulq_f32(b, vi))));
+            vst1_s8(q + j, vmax_s8(vqmovn_s16(t), vdup_n_s8(-127)));
+        }
     }
     if (j < n) kwsc_qround_ref(x + j, n - j, col ? col + j : 0, inv, q + j);
 }
@@ -675,22 +678,28 @@ void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t*
  * the block is computed again by the plain code (from the y it started with: kept in `old` when accumulating). */
 static inline __attribute__((always_inline)) void dequant4(const int32_t* acc, int32_t n4, const float* scale,
                                                            float32x4_t vs, const float* bias, float* y,
-                                                           int32_t accumulate, float* old, float32x4_t* tmin) {
-    const float32x4_t big = vdupq_n_f32(0x1p26f);
+                                                           int32_t accumulate, float* old, float32x4_t* tmin,
+                                                           float32x4_t* smin) {
+    float32x4_t tm = *tmin, sm = *smin;
     int32_t k;
+#pragma GCC unroll 1 /* fully peeled (n4 ≤ KWSC_DQ_BLOCK), every load needed its own address arithmetic */
     for (k = 0; k < n4; k += 4) {
         const float32x4_t p = vmulq_f32(vld1q_f32(scale + k), vs);
         float32x4_t v = vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + k)), p);
         if (bias) v = vaddq_f32(v, vld1q_f32(bias + k));
-        if (!KWSC_NEON_IEEE) *tmin = vminq_f32(*tmin, vminq_f32(vabsq_f32(v), vmulq_f32(p, big)));
+        if (!KWSC_NEON_IEEE) {
+            tm = vminq_f32(tm, vabsq_f32(v));
+            sm = vminq_f32(sm, p);
+        }
         if (accumulate) {
             const float32x4_t y0 = vld1q_f32(y + k);
             if (!KWSC_NEON_IEEE) vst1q_f32(old + k, y0);
-            v = vaddq_f32(y0, v);
-            if (!KWSC_NEON_IEEE) *tmin = vminq_f32(*tmin, vabsq_f32(v));
+            v = vaddq_f32(y0, v); /* no check: see the note */
         }
         vst1q_f32(y + k, v);
     }
+    *tmin = tm;
+    *smin = sm;
 }
 
 #define KWSC_DQ_BLOCK 64 /* rows per guard check (ARMv7) */
@@ -703,15 +712,16 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
     for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
         const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
         const float* b = bias ? bias + k : 0;
-        float32x4_t tmin = vdupq_n_f32(1.0f);
+        float32x4_t tmin = vdupq_n_f32(1.0f), smin = tmin;
         if (accumulate) {
-            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 1, old, &tmin);
-            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 1, old, &tmin);
+            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 1, old, &tmin, &smin);
+            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 1, old, &tmin, &smin);
         } else {
-            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 0, old, &tmin);
-            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 0, old, &tmin);
+            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 0, old, &tmin, &smin);
+            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 0, old, &tmin, &smin);
         }
-        /* tmin ≥ 0: its bits order as integers (no float compare: see kwsc_round_clamp) */
+        /* tmin ≥ 0: its bits order as integers (no float compare: see kwsc_round_trunc) */
+        tmin = vminq_f32(tmin, vmulq_f32(smin, vdupq_n_f32(0x1p26f))); /* scale * s ≥ 2^-126 */
         if (!KWSC_NEON_IEEE && !kwsc_all_u32(vcgeq_u32(vreinterpretq_u32_f32(tmin), vdupq_n_u32(0x0d800000u)))) {
             if (accumulate) memcpy(y + k, old, sizeof(float) * (size_t)n4);
             kwsc_qdequant_ref(acc + k, n4, scale + k, x_scale, b, y + k, accumulate);
@@ -722,6 +732,70 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
         }
     }
     if (k < n) kwsc_qdequant_ref(acc + k, n - k, scale + k, x_scale, bias ? bias + k : 0, y + k, accumulate);
+}
+
+/* The GRU's element-wise steps (kwsc_qmuladd, kwsc_qblend) in blocks of KWSC_DQ_BLOCK; on ARMv7 a block whose
+ * operands and results are not all ≥ 2^-100 in magnitude (a zero, or a value a flush could touch) is redone by the
+ * plain code from the values it started with. */
+void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
+    float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
+    int32_t k, j;
+    for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
+        const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
+        float32x4_t tmin = vdupq_n_f32(1.0f);
+#pragma GCC unroll 1
+        for (j = 0; j < n4; j += 4) {
+            const float32x4_t a0 = vld1q_f32(a + k + j), m = vmulq_f32(vld1q_f32(b + k + j), vld1q_f32(c + k + j));
+            const float32x4_t r = vaddq_f32(a0, m);
+            if (!KWSC_NEON_IEEE) {
+                vst1q_f32(old + j, a0);
+                tmin = vminq_f32(tmin, vabsq_f32(m));
+            }
+            vst1q_f32(a + k + j, r);
+        }
+        /* m ≥ 2^-100 is all: a flushed b or c makes m 0, and a + m then needs no check (the note) */
+        if (!KWSC_NEON_IEEE && !kwsc_all_u32(vcgeq_u32(vreinterpretq_u32_f32(tmin), vdupq_n_u32(0x0d800000u)))) {
+            memcpy(a + k, old, sizeof(float) * (size_t)n4);
+            kwsc_qmuladd_ref(a + k, b + k, c + k, n4);
+        }
+        if (n4 < KWSC_DQ_BLOCK) {
+            k += n4;
+            break;
+        }
+    }
+    if (k < n) kwsc_qmuladd_ref(a + k, b + k, c + k, n - k);
+}
+
+void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
+    float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
+    int32_t k, j;
+    for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
+        const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
+        float32x4_t tmin = vdupq_n_f32(1.0f);
+#pragma GCC unroll 1
+        for (j = 0; j < n4; j += 4) {
+            const float32x4_t v = vld1q_f32(cand + k + j), h0 = vld1q_f32(h + k + j);
+            const float32x4_t d = vsubq_f32(h0, v), zv = vld1q_f32(z + k + j), m = vmulq_f32(zv, d);
+            const float32x4_t r = vaddq_f32(v, m);
+            if (!KWSC_NEON_IEEE) {
+                vst1q_f32(old + j, h0);
+                /* |d| ≥ 2^-100: exact, or a flushed h or v was below half its ulp; |m| ≥ 2^-100: z was not flushed
+                 * and v + m needs no check (the note) */
+                tmin = vminq_f32(tmin, vminq_f32(vabsq_f32(d), vabsq_f32(m)));
+            }
+            vst1q_f32(out + k + j, r);
+            vst1q_f32(h + k + j, r);
+        }
+        if (!KWSC_NEON_IEEE && !kwsc_all_u32(vcgeq_u32(vreinterpretq_u32_f32(tmin), vdupq_n_u32(0x0d800000u)))) {
+            memcpy(h + k, old, sizeof(float) * (size_t)n4);
+            kwsc_qblend_ref(z + k, cand + k, h + k, out + k, n4);
+        }
+        if (n4 < KWSC_DQ_BLOCK) {
+            k += n4;
+            break;
+        }
+    }
+    if (k < n) kwsc_qblend_ref(z + k, cand + k, h + k, out + k, n - k);
 }
 
 #elif defined(__SSE2__)
@@ -781,6 +855,25 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
     if (k < n) kwsc_qdequant_ref(acc + k, n - k, scale + k, x_scale, bias ? bias + k : 0, y + k, accumulate);
 }
 
+void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        _mm_storeu_ps(a + k, _mm_add_ps(_mm_loadu_ps(a + k), _mm_mul_ps(_mm_loadu_ps(b + k), _mm_loadu_ps(c + k))));
+    }
+    if (k < n) kwsc_qmuladd_ref(a + k, b + k, c + k, n - k);
+}
+
+void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        const __m128 v = _mm_loadu_ps(cand + k);
+        const __m128 r = _mm_add_ps(v, _mm_mul_ps(_mm_loadu_ps(z + k), _mm_sub_ps(_mm_loadu_ps(h + k), v)));
+        _mm_storeu_ps(out + k, r);
+        _mm_storeu_ps(h + k, r);
+    }
+    if (k < n) kwsc_qblend_ref(z + k, cand + k, h + k, out + k, n - k);
+}
+
 #else
 
 float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
@@ -792,5 +885,11 @@ void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t*
 void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
                    int32_t accumulate) {
     kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
+}
+
+void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) { kwsc_qmuladd_ref(a, b, c, n); }
+
+void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
+    kwsc_qblend_ref(z, cand, h, out, n);
 }
 #endif

@@ -34,3 +34,9 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
                    int32_t accumulate) {
     kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
 }
+
+void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) { kwsc_qmuladd_ref(a, b, c, n); }
+
+void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
+    kwsc_qblend_ref(z, cand, h, out, n);
+}

@@ -17,7 +17,13 @@ int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col) {
     return (row & 1) ? (v - lo) / 256 : lo;
 }
 
-#define KWSC_QCHUNK 96 /* rows per kwsc_qdot_rows call (a multiple of 3 and 4: the kernels' row groups) */
+/* rows per kwsc_qmat_rows call (a multiple of 3, 4 and 8: the kernels' row groups); 96 (384 bytes of stack) on
+ * microcontrollers, 384 elsewhere (fewer calls: a GRU 2x128's matrices in one) */
+#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_8M_MAIN__)
+#define KWSC_QCHUNK 96
+#else
+#define KWSC_QCHUNK 384
+#endif
 
 /* The float steps of kwsc_quantize_s8 and kwsc_qmatvec in plain C: the reference's operations in its order.
  * kwsc_qpeak, kwsc_qround and kwsc_qdequant (src/ref/qdot.c, or vectorised in src/opt/qdot.c) call these for
@@ -59,6 +65,20 @@ void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float 
             if (bias) v = v + bias[k];
             y[k] = v;
         }
+    }
+}
+
+void kwsc_qmuladd_ref(float* a, const float* b, const float* c, int32_t n) {
+    int32_t j;
+    for (j = 0; j < n; ++j) a[j] = a[j] + b[j] * c[j];
+}
+
+void kwsc_qblend_ref(const float* z, const float* cand, float* h, float* out, int32_t n) {
+    int32_t j;
+    for (j = 0; j < n; ++j) {
+        const float v = cand[j];
+        out[j] = v + z[j] * (h[j] - v);
+        h[j] = out[j];
     }
 }
 
@@ -131,7 +151,7 @@ void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
     qgates(p, 3, 2 * H, x, h, scratch);
     kwsc_activate_vec(p->rec_act, g, 2 * H); /* z, r */
     if (p->linear_before_reset) {
-        for (j = 0; j < H; ++j) g[2 * H + j] = g[2 * H + j] + g[H + j] * gh_n[j];
+        kwsc_qmuladd(g + 2 * H, g + H, gh_n, H);
     } else {
         /* R_n (r * h) + b_n: r * h is its own vector, quantized by the hidden state's rule (into qh's place) */
         int8_t* qrh = (int8_t*)(scratch + 4 * H) + p->w.cols;
@@ -141,11 +161,7 @@ void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
         kwsc_qmatvec(&p->r, 2 * H, H, qrh, srh, p->bias_hidden + 2 * H, g + 2 * H, 1);
     }
     kwsc_activate_vec(p->act, g + 2 * H, H);
-    for (j = 0; j < H; ++j) {
-        const float n = g[2 * H + j];
-        out[j] = n + g[j] * (h[j] - n);
-    }
-    kwsc_copy_f32(out, h, H);
+    kwsc_qblend(g, g + 2 * H, h, out, H);
 }
 
 void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
