@@ -207,7 +207,7 @@ class StreamRun:
     stream: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     # a detector chosen on another stream (``choose_detector``) and what it does on this one (see ``stream_test``)
-    held_out: dict = field(default_factory=dict)
+    held_out: list = field(default_factory=list)
 
     def _suppression(self) -> int | None:
         from kwsc.ir.op_detect import suppression_frames
@@ -274,13 +274,13 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
                 thresholds: Sequence[float] = THRESHOLDS, smoothings: Sequence[int] = SMOOTHINGS,
                 stream: tuple[np.ndarray, list] | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                snr_db: Sequence[float] | None = SNR_DB, held_out: dict | None = None) -> StreamRun:
+                snr_db: Sequence[float] | None = SNR_DB, held_out: Sequence[dict] = ()) -> StreamRun:
     """Build a ``minutes`` stream from the items and noise (or take ``stream``), run the models continuously,
     detect and score at (``threshold``, ``smoothing``), and sweep the detector over ``thresholds`` × ``smoothings``
     (with ``threshold`` and ``smoothing`` added) for the DET curve and its operating points.
 
-    ``held_out``: a detector chosen on another stream (``streaming.choose_detector`` on a validation list's
-    benchmark): its per-class thresholds, smoothing and refractory time run here through the Detector op
+    ``held_out``: detectors chosen on another stream (``streaming.choose_detector`` on a validation list's
+    benchmark): each one's (per-class) thresholds, smoothing and refractory time run here through the Detector op
     (StreamingDetector) and are scored on this stream — the honest operating point, where the curve's own points
     are chosen on the stream they are read from."""
     import time
@@ -314,14 +314,14 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
     seconds = {"models": round(ran - built, 3), "sweep": round(swept - ran, 3)}
     if stream is None:  # a stream given was built (and timed) by the caller
         seconds = {"build": round(built - started, 3), **seconds}
-    held = {}
-    if held_out:
-        chosen = StreamingDetector(list(labels), frame_seconds, list(held_out["thresholds"]),
-                                   int(held_out["smoothing"]), float(held_out.get("refractory_s") or refractory_s))
-        r = score_detections(chosen.push_many(scores), events, duration)
-        held = {**held_out, "measured": {"hits": r.hits, "misses": r.misses, "false_alarms": r.false_alarms,
-                                         "hit_rate": r.hit_rate, "false_alarms_per_hour": r.false_alarms_per_hour,
-                                         "latency_median_s": r.latency_median_s, "latency_p95_s": r.latency_p95_s,
-                                         "false_alarms_on": r.false_alarms_on, "per_label": r.per_label}}
+    held = []
+    for chosen in held_out:
+        detector = StreamingDetector(list(labels), frame_seconds, list(chosen["thresholds"]), int(chosen["smoothing"]),
+                                     float(chosen.get("refractory_s") or refractory_s))
+        r = score_detections(detector.push_many(scores), events, duration)
+        held.append({**chosen, "measured": {
+            "hits": r.hits, "misses": r.misses, "false_alarms": r.false_alarms, "hit_rate": r.hit_rate,
+            "false_alarms_per_hour": r.false_alarms_per_hour, "latency_median_s": r.latency_median_s,
+            "latency_p95_s": r.latency_p95_s, "false_alarms_on": r.false_alarms_on, "per_label": r.per_label}})
     return StreamRun(audio, events, scores, dets, report, frame_seconds, curve, operating_points(curve), summary,
                      seconds, held)

@@ -163,9 +163,10 @@ def test_a_clean_stream_has_no_background_noise():
     assert levels["noisy"] > 100 * levels["clean"]
 
 
-def test_a_detector_chosen_on_another_stream_is_scored_held_out(folder, tmp_path, capsys):
-    """--detector_curve: the thresholds come from one run's curve and are measured on this run's stream with the
-    Detector op; on the same stream (same seed) a global choice measures exactly what the curve said."""
+def test_detectors_chosen_on_another_stream_are_scored_held_out(folder, tmp_path, capsys):
+    """--detector_curve: thresholds (one for all keywords, and one per keyword) come from one run's curve and are
+    measured on this run's stream with the Detector op; on the same stream (same seed) the single-threshold choice
+    measures exactly what the curve said."""
     val = tmp_path / "val.json"
     common = ["--stream-minutes", "0.5", "--modes", "reset", "--sweep_smoothing", "1,3"]
     assert _test(folder, val, *common, "--seed", "3", list_file="mixed.txt") == 0
@@ -178,23 +179,24 @@ def test_a_detector_chosen_on_another_stream_is_scored_held_out(folder, tmp_path
     same = tmp_path / "same.json"
     assert _test(folder, same, *common, "--seed", "3", "--detector_curve", str(tmp_path / "val_stream.json"),
                  "--detector_fa_per_hour", "500", list_file="mixed.txt") == 0
-    held = json.loads((tmp_path / "same_stream.json").read_text())["held_out"]
-    assert held["fa_per_hour_budget"] == 500 and held["source"]["file"] == str(tmp_path / "val_stream.json")
-    assert (held["measured"]["hits"], held["measured"]["false_alarms"]) == (
-        held["expected"]["hits"], held["expected"]["false_alarms"])
-    assert held["expected"]["false_alarms"] <= 4  # 500/h of a 30-s stream
-    assert "held out (chosen on" in capsys.readouterr().out
+    one, per = json.loads((tmp_path / "same_stream.json").read_text())["held_out"]
+    assert not one["per_class"] and per["per_class"] and len(per["thresholds"]) == 3
+    assert one["fa_per_hour_budget"] == 500 and one["source"]["file"] == str(tmp_path / "val_stream.json")
+    assert (one["measured"]["hits"], one["measured"]["false_alarms"]) == (
+        one["expected"]["hits"], one["expected"]["false_alarms"])
+    assert one["expected"]["false_alarms"] <= 4  # 500/h of a 30-s stream
+    assert per["expected"]["hits"] >= one["expected"]["hits"]  # the per-keyword choice includes the global one
+    assert capsys.readouterr().out.count("held out (") == 2
     other = tmp_path / "other.json"
     assert _test(folder, other, *common, "--seed", "4", "--detector_curve", str(tmp_path / "val_stream.json"),
-                 "--per_class_thresholds", "--detector_fa_per_hour", "500", list_file="mixed.txt") == 0
+                 list_file="mixed.txt") == 0
     held = json.loads((tmp_path / "other_stream.json").read_text())["held_out"]
-    assert held["per_class"] and len(held["thresholds"]) == 3 and held["measured"]["hits"] >= 0
+    assert [h["per_class"] for h in held] == [False, True] and held[0]["fa_per_hour_budget"] == 2.0
     # bad input: one line, exit 2, nothing written
     out = tmp_path / "bad.json"
     (tmp_path / "notabench.json").write_text('{"curve": []}')
     for extra, said in [
-        (["--detector_curve", str(tmp_path / "val_stream.json")], "--detector_curve/--per_class_thresholds score"),
-        (["--stream-minutes", "0.5", "--per_class_thresholds"], "--per_class_thresholds chooses thresholds"),
+        (["--detector_curve", str(tmp_path / "val_stream.json")], "--detector_curve scores detectors"),
         (["--stream-minutes", "0.5", "--detector_curve", str(tmp_path / "missing.json")],
          f"--detector_curve {tmp_path / 'missing.json'}: cannot read it"),
         (["--stream-minutes", "0.5", "--detector_curve", str(tmp_path / "notabench.json")],
