@@ -508,26 +508,15 @@ def choose_detector(doc: dict, labels: Sequence[str], fa_per_hour: float, per_cl
     for smoothing in sorted({int(p["smoothing"]) for p in curve}):
         points = sorted((p for p in curve if int(p["smoothing"]) == smoothing), key=lambda p: -float(p["threshold"]))
         if per_class:
+            from kwsc.passes.add_detector import per_keyword_thresholds
+
             if any("per_label" not in p for p in points):
                 raise InputError(f"{where}: its curve has no per-keyword counts (made by an older kwsc); run the "
                                  "benchmark again for per-class thresholds")
-            # dp[f] = (hits, thresholds chosen so far) with f false alarms in all; thresholds high → low (ties: high)
-            dp: dict[int, tuple[int, list[float]]] = {0: (0, [])}
-            for lab in keyword_labels:
-                options = [(float(p["threshold"]), *p["per_label"].get(lab, [0, 0])) for p in points]
-                nxt: dict[int, tuple[int, list[float]]] = {}
-                for f, (hits, chosen) in dp.items():
-                    for threshold, h, fa in options:
-                        total = f + int(fa)
-                        if total > budget:
-                            continue
-                        if total not in nxt or hits + h > nxt[total][0]:
-                            nxt[total] = (hits + int(h), chosen + [threshold])
-                dp = nxt
-            if not dp:
+            found = per_keyword_thresholds(points, keyword_labels, budget)
+            if found is None:
                 continue
-            fa, (hits, chosen) = max(dp.items(), key=lambda kv: (kv[1][0], -kv[0]))
-            per_label = dict(zip(keyword_labels, chosen))
+            hits, fa, per_label = found
             thresholds = [per_label.get(lab, top) for lab in labels]
         else:
             ok = [p for p in points if int(p["false_alarms"]) <= budget]
