@@ -283,17 +283,23 @@ def _gate_scratch(node) -> int:
 # ------------------------------------------------------------------------------------ int8 (issue 18)
 def _qmat(low, node, suffix: str, matrix) -> str:
     """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
-    ``kwsc/ir/quantized.py`` makes them for the interpreter."""
-    from kwsc.ir.quantized import equalized_rows
+    ``kwsc/ir/quantized.py`` makes them for the interpreter; the rows in the target's layout (``Target.qlayout``:
+    row-major, or packed by ``quantize.pack_row_pairs``)."""
+    from kwsc.backends.c.quantize import pack_row_pairs
+    from kwsc.ir.quantized import equalized_rows, quantize_rows
 
     matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
-    if not node.attrs["equalize"]:
-        m = low.mat(node, suffix, matrix, quantize=True)
-        return f"{{ {m['q']}, {m['scale']}, 0, {m['rows']}, {m['cols']} }}"
-    q, scale, col = equalized_rows(matrix)
-    names = [low.const(node, f"{suffix}_{part}", array, ctype, "weights")
-             for part, array, ctype in (("q", q, "int8_t"), ("scale", scale, "float"), ("col", col, "float"))]
-    return f"{{ {names[0]}, {names[1]}, {names[2]}, {matrix.shape[0]}, {matrix.shape[1]} }}"
+    if node.attrs["equalize"]:
+        q, scale, col = equalized_rows(matrix)
+    else:
+        (q, scale), col = quantize_rows(matrix), None
+    if low.qlayout == 1:
+        rows_name = f"(const int8_t*){low.const(node, f'{suffix}_q', pack_row_pairs(q), 'int32_t', 'weights')}"
+    else:
+        rows_name = low.const(node, f"{suffix}_q", q, "int8_t", "weights")
+    scale_name = low.const(node, f"{suffix}_scale", scale, "float", "weights")
+    col_name = low.const(node, f"{suffix}_col", col, "float", "weights") if col is not None else "0"
+    return f"{{ {rows_name}, {scale_name}, {col_name}, {matrix.shape[0]}, {matrix.shape[1]}, {low.qlayout} }}"
 
 
 def _scale_literal(node, key: str) -> str:
