@@ -182,15 +182,27 @@ void kwsc_qrnn_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
 
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {
-    kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o */
-    kwsc_mat r;               /* hidden weights [G*H, H] */
+    kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o (only its
+                               * sizes when tiles is set: the weights are there) */
+    kwsc_mat r;               /* hidden weights [G*H, H] (sizes only when tiles is set) */
     const float* bias_input;  /* [G*H] */
     const float* bias_hidden; /* [G*H] */
     int32_t hidden;
     int32_t act;              /* candidate / output activation (tanh) */
     int32_t rec_act;          /* gate activation (sigmoid) */
     int32_t linear_before_reset;
+    const float* tiles;       /* W and R tiled (below): what the cells read */
 } kwsc_rnn_params;
+
+/* Tiled recurrent weights (NOTE [Tiled recurrent weights] in kwsc/backends/c/packing.py): the hidden units in
+ * blocks of KWSC_TILE_ROWS / G; per block a tile of its G gates' W rows (gate by gate, then unit), then a tile of
+ * its R rows (a GRU without linear_before_reset: z and r only; the n rows follow all blocks, a tile of
+ * KWSC_TILE_ROWS / 3 rows per block). A tile of n rows over c columns stores KWSC_TILE_COLS columns of each row in
+ * turn, then the next KWSC_TILE_COLS: ceil(c / KWSC_TILE_COLS) * n * KWSC_TILE_COLS floats, zero-padded. */
+#define KWSC_TILE_ROWS 12
+#define KWSC_TILE_COLS 8
+/* sums[i] = row i of the tile at w (rows of cols columns, rows <= KWSC_TILE_ROWS) . x, for i < rows. */
+void kwsc_tile_dot(const float* w, int32_t cols, const float* x, int32_t rows, float* sums);
 
 /* One step; h is the state (updated); out receives h'. scratch: 3H (GRU) / 4H (LSTM) floats. */
 void kwsc_gru_step(const kwsc_rnn_params* p, const float* x, float* h, float* scratch, float* out);
