@@ -159,7 +159,8 @@ for _name in FLOAT_TWIN:
 
 def to_int8(graph, keep: frozenset[str] = frozenset()) -> int:
     """Replace (in place) each Dense/GRU/LSTM/RNN/Conv with constant parameters by its int8 twin — same inputs,
-    attributes, state, name and output names; run-time activation scales — except ops or node names in ``keep``.
+    attributes, state, name and output names; run-time activation scales; a Conv's input channels equalized only
+    where that pays (``quantized.conv_equalization_pays``) — except ops or node names in ``keep``.
 
     Returns:
         How many nodes were replaced.
@@ -174,7 +175,10 @@ def to_int8(graph, keep: frozenset[str] = frozenset()) -> int:
         params = [node.inputs[i] for i in node.opdef.param_inputs if i < len(node.inputs)]
         if not all(v is None or v in static for v in params):
             continue  # weights computed per tick stay float
-        _swap(graph, node, INT8_OF[node.op], {})
+        attrs = {}
+        if node.op == "Conv" and node.inputs[1] in static:
+            attrs = {**node.attrs, "equalize": qz.conv_equalization_pays(static[node.inputs[1]], node.attrs["group"])}
+        _swap(graph, node, INT8_OF[node.op], attrs)
         count += 1
     return count
 
