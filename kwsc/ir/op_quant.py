@@ -117,7 +117,10 @@ def _qconv(node, xs, state, nb):
               * s_x.reshape(batch + (1,) * (2 + spatial))).astype(np.float32)  # scale[m] · s, as in C
     y = acc.astype(np.float32) * factor
     if len(xs) > 2 and xs[2] is not None:
-        y = y + np.asarray(xs[2], np.float32).reshape((filters,) + (1,) * spatial)
+        bias = np.asarray(xs[2], np.float32)
+        if node.attrs["bias_float16"]:  # stored as IEEE half: the values it holds
+            bias = bias.astype(np.float16).astype(np.float32)
+        y = y + bias.reshape((filters,) + (1,) * spatial)
     return [y.astype(np.float32, copy=False)], state
 
 
@@ -140,7 +143,10 @@ def _register(name: str) -> None:
         "divide each weight column by its max|w| and multiply the vector by it before rounding" if name != "QConv"
         else "divide the weights of each input channel by their max|w| and multiply the channel by it before "
              "rounding") + " (NOTE [int8 arithmetic])")
-    if name != "QDense":
+    if name == "QConv":
+        attrs["bias_float16"] = Attr("bool", False, doc="the bias stored as IEEE float16 (2 bytes per output "
+                                                       "channel; the quantize pass sets it when every |bias| fits)")
+    elif name != "QDense":
         attrs["hidden_scale"] = Attr("float", 0.0, doc="hidden state " + _SCALE_DOC)
     register(dataclasses.replace(
         twin, name=name, attrs=attrs, kernel={"QDense": _qdense, "QConv": _qconv}.get(name, _qrecurrent), scan=None,
@@ -160,7 +166,8 @@ for _name in FLOAT_TWIN:
 def to_int8(graph, keep: frozenset[str] = frozenset()) -> int:
     """Replace (in place) each Dense/GRU/LSTM/RNN/Conv with constant parameters by its int8 twin — same inputs,
     attributes, state, name and output names; run-time activation scales; a Conv's input channels equalized only
-    where that pays (``quantized.conv_equalization_pays``) — except ops or node names in ``keep``.
+    where that pays (``quantized.conv_equalization_pays``) and its bias stored as float16 where it fits — except
+    ops or node names in ``keep``.
 
     Returns:
         How many nodes were replaced.
@@ -176,8 +183,10 @@ def to_int8(graph, keep: frozenset[str] = frozenset()) -> int:
         if not all(v is None or v in static for v in params):
             continue  # weights computed per tick stay float
         attrs = {}
-        if node.op == "Conv" and node.inputs[1] in static:
-            attrs = {**node.attrs, "equalize": qz.conv_equalization_pays(static[node.inputs[1]], node.attrs["group"])}
+        if node.op == "Conv":
+            bias = node.inputs[2] if len(node.inputs) > 2 else None
+            attrs = {**node.attrs, "equalize": qz.conv_equalization_pays(static[node.inputs[1]], node.attrs["group"]),
+                     "bias_float16": bias is not None and qz.fits_float16(static[bias])}
         _swap(graph, node, INT8_OF[node.op], attrs)
         count += 1
     return count
@@ -188,7 +197,7 @@ def to_float(graph) -> int:
     count = 0
     for node in list(graph.nodes):
         if node.op in FLOAT_TWIN:
-            drop = ("input_scale", "hidden_scale", "equalize")
+            drop = ("input_scale", "hidden_scale", "equalize", "bias_float16")
             _swap(graph, node, FLOAT_TWIN[node.op], {k: v for k, v in node.attrs.items() if k not in drop})
             count += 1
     return count

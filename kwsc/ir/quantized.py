@@ -22,6 +22,8 @@
 # of c's group and the kernel taps), so that the input can still be rounded as one tensor: ``x'[c] = x[c] · ch[c]``.
 # Each output is ``Σ q_w · q_x`` over its window (zero padding is q = 0) in int32, dequantized as above
 # (``conv_rows``; the C kernel runtime/src/ref/qconv.c may sum the columns in another order: integers are exact).
+# The bias may be stored as IEEE float16 (``bias_float16``; the quantize pass sets it when it fits): the float32
+# value added is then the half's, exactly, in numpy and in C.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import weakref
 import numpy as np
 
 __all__ = ["quantize_rows", "dequantize_rows", "quantize_activations", "int_matmul", "dequantize",
-           "cached_rows", "column_scales", "equalized_rows", "conv_channel_scales", "conv_equalization_pays", "conv_rows", "QMAX"]
+           "cached_rows", "column_scales", "equalized_rows", "conv_channel_scales", "conv_equalization_pays",
+           "fits_float16", "conv_rows", "QMAX"]
 
 QMAX = 127
 _F127 = np.float32(QMAX)
@@ -82,6 +85,12 @@ def conv_channel_scales(weights: np.ndarray, group: int) -> np.ndarray:
     filters, per_group = w.shape[0], w.shape[1]
     peak = np.abs(w.reshape(group, filters // group, per_group, -1)).max(axis=(1, 3)).reshape(-1)  # [group·C/g]
     return np.where(peak > 0, peak, np.float32(1.0)).astype(np.float32)
+
+
+def fits_float16(values: np.ndarray) -> bool:
+    """Whether float32 values round to finite IEEE halves (|v| ≤ 65504): a QConv's bias can be stored in 2 bytes."""
+    v = np.asarray(values, np.float32)
+    return bool(np.isfinite(v).all() and (np.abs(v) <= np.float32(65504)).all())
 
 
 EQUALIZE_SPREAD = 8.0

@@ -119,6 +119,24 @@ def test_qconv_depthwise_and_1d_are_near_float():
         assert 1e-5 < err < 0.02, err  # int8: not the float result, but within a couple of steps of 1/127
 
 
+def test_a_float16_bias_is_the_half_values_and_only_where_they_fit():
+    rng = np.random.default_rng(4)
+    w = rng.normal(0, 0.3, (4, 3, 2)).astype(np.float32)
+    b = np.array([0.1, -1e-7, 3.3333333, 1000.1], np.float32)  # none of them a half exactly; one subnormal
+    x = rng.normal(0, 1, (1, 3, 6)).astype(np.float32)
+    plain = Interpreter(_conv_graph(w, None, {}, (1, 3, 6))).step(x)
+    full = Interpreter(_conv_graph(w, b, {}, (1, 3, 6))).step(x)
+    half = Interpreter(_conv_graph(w, b, {"bias_float16": True}, (1, 3, 6))).step(x)
+    np.testing.assert_array_equal(full, plain + b.reshape(4, 1))
+    np.testing.assert_array_equal(half, plain + b.astype(np.float16).astype(np.float32).reshape(4, 1))
+    assert (half != full).any()
+    q, _ = run_passes(_conv_graph(w, b, {}, (1, 3, 6), op="Conv"), ["quantize"])
+    assert q.find("QConv")[0].attrs["bias_float16"]
+    b[3] = 70000.0  # beyond float16's range: the bias stays float32
+    q, _ = run_passes(_conv_graph(w, b, {}, (1, 3, 6), op="Conv"), ["quantize"])
+    assert not q.find("QConv")[0].attrs["bias_float16"]
+
+
 def test_the_pass_equalizes_only_channels_that_stand_out():
     rng = np.random.default_rng(0)
     w = rng.normal(0, 0.3, (6, 5, 3)).astype(np.float32)

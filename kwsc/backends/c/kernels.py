@@ -352,14 +352,17 @@ def _qconv(low, node):
     filters, per_group = weights.shape[:2]
     q = q.reshape(filters, per_group, -1).transpose(0, 2, 1).reshape(filters, -1)
     bias = node.inputs[2] if len(node.inputs) > 2 else None
+    b = low.static(bias, node, "bias").reshape(-1).astype(np.float32) if bias is not None else None
+    half = b is not None and node.attrs["bias_float16"]
     x = geo["x"].shape
     order = ("in_d", "in_h", "in_w", "@filters", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w", "stride_d",
              "stride_h", "stride_w", "dil_d", "dil_h", "dil_w", "pad_front", "pad_top", "pad_left")
     return {"q": low.const(node, "weights_q", q, "int8_t", "weights"),
             "scale": low.const(node, "weights_scale", scale, "float", "weights"),
             "ch": low.const(node, "weights_ch", ch, "float", "weights") if ch is not None else None,
-            "bias": low.const(node, "bias", low.static(bias, node, "bias").reshape(-1).astype(np.float32), "float",
-                              "weights") if bias is not None else None,
+            "bias": low.const(node, "bias", b, "float", "weights") if b is not None and not half else None,
+            "bias_half": low.const(node, "bias_f16", b.astype(np.float16).view(np.uint16), "uint16_t", "weights")
+            if half else None,
             "dims": [x[0], x[1]] + [filters if k == "@filters" else v[k] for k in order] + [geo["group"]],
             "input_scale": _scale_literal(node, "input_scale")}
 
@@ -486,7 +489,8 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                         decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
     "QConv": KernelEntry("qconv", "kwsc_qconv", _qconv, ("&decl", "in0", "out0", "scratch"),
                          decl=Decl("kwsc_qconv_params", "params",
-                                   (("p:q", "p:scale", "p:ch", "p:bias"), ("p:*dims",), ("p:input_scale",)),
+                                   (("p:q", "p:scale", "p:ch", "p:bias", "p:bias_half"), ("p:*dims",),
+                                    ("p:input_scale",)),
                                    block=True), scratch=_qconv_scratch),
     # the conv family: one row of weights per output channel (int8: a scale per channel)
     "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),

@@ -3,7 +3,8 @@ the reference interpreter bit for bit on every target — the input rounded per 
 each target's kwsc_qdot_rows (AVX2 on the host, plain C host-ref, NEON vmlal.s8 armv7, smlal aarch64, sdot
 aarch64-dotprod, SMLAD Cortex-M4), the depthwise loop, and the float32 dequantization. One graph holds every form:
 2-D with pads, strides and dilations, grouped, depthwise (with and without a multiplier), pointwise, 1-D windows read
-in place and with pads, 3-D, calibrated scales that clip, no bias, no equalization."""
+in place and with pads, 3-D, calibrated scales that clip, no bias, float16 and float32 biases, with and without
+equalization."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def qconv_zoo(seed: int = 0) -> Graph:
     for n in nodes[::2]:
         n.attrs["equalize"] = True  # the kernel's ch path, on half of them
     nodes[1].attrs["input_scale"] = 0.01  # calibrated, and too small: the largest inputs clip to ±127
+    assert nodes[0].attrs["bias_float16"]  # the pass stores biases as float16 where they fit
+    bias = nodes[0].inputs[2].producer.attrs["value"].copy()
+    bias[:4] = [-1e-7, 3e-5, -0.0, 1000.1]  # half subnormals, a signed zero, a rounded large value
+    nodes[0].inputs[2].producer.attrs["value"] = bias
+    nodes[3].attrs["bias_float16"] = False  # and float32 elsewhere
     return verify(g)
 
 

@@ -66,9 +66,23 @@ static void valid_range(int32_t out, int32_t stride, int32_t start, int32_t size
     *hi = b < out ? b : out;
 }
 
+/* An IEEE float16 as float32, exactly (finite values only: the emitter stores no inf or NaN). */
+static float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+    uint32_t bits;
+    float f;
+    if (exponent == 0) { /* zero or subnormal: mantissa * 2^-24 */
+        f = (float)mantissa * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 static void store(const kwsc_qconv_params* p, int32_t m, float s, int32_t acc, float* y) {
     const float v = (float)acc * (p->scale[m] * s);
-    *y = p->bias ? v + p->bias[m] : v;
+    *y = p->bias ? v + p->bias[m] : (p->bias_half ? v + half_to_float(p->bias_half[m]) : v);
 }
 
 /* One input channel per group: planar int8 input, int32 rows of outputs (scratch: acc [out plane]). */
@@ -116,6 +130,27 @@ static void depthwise(const kwsc_qconv_params* p, const int8_t* qx, float s, flo
     }
 }
 
+/* The window at (id0, ih0, iw0) of group g's channels, tap after tap, zeros where it hangs over a pad. */
+static void gather(const kwsc_qconv_params* p, const int8_t* xn, int32_t g, int32_t id0, int32_t ih0, int32_t iw0,
+                   int8_t* patch) {
+    const int32_t C = p->in_channels, cin = C / p->group;
+    int32_t kd, kh, kw;
+    for (kd = 0; kd < p->k_d; ++kd) {
+        const int32_t id = id0 + kd * p->dil_d;
+        for (kh = 0; kh < p->k_h; ++kh) {
+            const int32_t ih = ih0 + kh * p->dil_h;
+            for (kw = 0; kw < p->k_w; ++kw, patch += cin) {
+                const int32_t iw = iw0 + kw * p->dil_w;
+                if (id < 0 || id >= p->in_d || ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
+                    memset(patch, 0, (size_t)cin);
+                } else {
+                    memcpy(patch, xn + (((int64_t)id * p->in_h + ih) * p->in_w + iw) * C + g * cin, (size_t)cin);
+                }
+            }
+        }
+    }
+}
+
 /* Several input channels per group: channels-last int8 input, a patch per window, kwsc_qdot_rows over the
  * group's rows (scratch: patch [cols] bytes, then acc [M/group] int32). */
 static void windows(const kwsc_qconv_params* p, const int8_t* qx, float s, float* y, int8_t* patch, int32_t* acc) {
@@ -124,7 +159,7 @@ static void windows(const kwsc_qconv_params* p, const int8_t* qx, float s, float
     const int64_t in_plane = (int64_t)p->in_d * p->in_h * p->in_w, out_plane = (int64_t)p->out_d * p->out_h * p->out_w;
     /* a window is one contiguous run when it is a single row of taps next to each other over all channels */
     const int32_t runs_in_place = p->group == 1 && p->k_d == 1 && p->k_h == 1 && (p->dil_w == 1 || p->k_w == 1);
-    int32_t n, g, od, oh, ow, kd, kh, kw, m;
+    int32_t n, g, od, oh, ow, m;
     for (n = 0; n < p->batch; ++n) {
         const int8_t* xn = qx + (int64_t)n * C * in_plane;
         for (od = 0; od < p->out_d; ++od) {
@@ -141,22 +176,7 @@ static void windows(const kwsc_qconv_params* p, const int8_t* qx, float s, float
                         if (runs_in_place && inside) {
                             v = xn + (((int64_t)id0 * p->in_h + ih0) * p->in_w + iw0) * C;
                         } else {
-                            int8_t* dst = patch;
-                            for (kd = 0; kd < p->k_d; ++kd) {
-                                const int32_t id = id0 + kd * p->dil_d;
-                                for (kh = 0; kh < p->k_h; ++kh) {
-                                    const int32_t ih = ih0 + kh * p->dil_h;
-                                    for (kw = 0; kw < p->k_w; ++kw, dst += cin) {
-                                        const int32_t iw = iw0 + kw * p->dil_w;
-                                        if (id < 0 || id >= p->in_d || ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
-                                            memset(dst, 0, (size_t)cin);
-                                        } else {
-                                            memcpy(dst, xn + (((int64_t)id * p->in_h + ih) * p->in_w + iw) * C + g * cin,
-                                                   (size_t)cin);
-                                        }
-                                    }
-                                }
-                            }
+                            gather(p, xn, g, id0, ih0, iw0, patch);
                         }
                         kwsc_qdot_rows(p->q + (int64_t)g * mout * cols, cols, mout, v, acc);
                         for (m = 0; m < mout; ++m) {
