@@ -95,12 +95,18 @@ def test_qconv_equals_reference_bit_for_bit(zoo, tmp_path, arch):
     np.testing.assert_array_equal(got, want, err_msg=f"{arch}: int8 Conv differs from the reference")
 
 
-def test_weights_dtype_int8_emits_int8_conv_and_counts_its_scratch(tmp_path):
-    from tests.backends.c.test_conv_kernels import conv_zoo
-
-    result = emit_c(conv_zoo(), tmp_path / "m", weights_dtype="int8")
-    source = (tmp_path / "m" / "model.c").read_text()
+def test_weights_dtype_int8_emits_int8_conv_and_plans_its_scratch(tmp_path):
+    rng = np.random.default_rng(2)
+    g = Graph("one")
+    x = g.add_input([1, 4, 10, 8])
+    w = g.add_constant(rng.standard_normal((6, 4, 3, 3)).astype(np.float32))
+    g.add_output(g.op1("Conv", x, w, pads=[1, 1, 1, 1]), name="y")
+    verify(g)
+    int8 = emit_c(g, tmp_path / "q", weights_dtype="int8")
+    plain = emit_c(g, tmp_path / "f")
+    source = (tmp_path / "q" / "model.c").read_text()
     assert "kwsc_qconv(" in source and "kwsc_conv(" not in source
-    assert "float w_" not in source.split("kwsc_qconv_params")[0] or "_q[" in source
-    float_result = emit_c(conv_zoo(), tmp_path / "f")
-    assert result.arena_bytes > float_result.arena_bytes - 1  # the int8 input copies and patches live in the arena
+    assert "int8_t w_conv_weights_q[216]" in source and "float w_conv_weights[" not in source  # no float copy
+    # the arena holds the output (480 floats) and, beside it, the int8 input (320 B), a patch (36 B) and 6 sums
+    assert plain.arena_bytes == 4 * 480
+    assert 4 * (480 + 80 + 9 + 6) <= int8.arena_bytes < 4 * (480 + 80 + 9 + 6) + 16  # + alignment
