@@ -72,6 +72,7 @@ RUNTIME_SOURCES = {
     "sequence": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "sequence.c"),
     # recurrent.c: the reset trigger's kwsc_trigger_fired (and tile.c, which it links against)
     "quant": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qdot.c"),
+    "qconv": ("elementwise.c", "activation.c", "qconv.c", "qdot.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c", "tile.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
@@ -356,6 +357,44 @@ def _qrecurrent_scratch(node) -> int:
     return gates + (node.inputs[0].type.size + hidden + 3) // 4  # | int8 x, h
 
 
+def _qconv(low, node):
+    """QConv: int8 rows per output channel with their columns in (tap, channel) order (the kernel's
+    channels-last windows; integer sums do not depend on the order), the input channel scales, the geometry."""
+    from kwsc.ir.op_conv import conv_geometry
+    from kwsc.ir.quantized import conv_rows
+
+    _float_input(node, 0)
+    geo = conv_geometry(node)
+    v = tensor_builders.volume(node, geo)
+    weights = low.static(node.inputs[1], node, "weights").astype(np.float32)
+    q, scale, ch = conv_rows(weights, geo["group"], node.attrs["equalize"])
+    filters, per_group = weights.shape[:2]
+    q = q.reshape(filters, per_group, -1).transpose(0, 2, 1).reshape(filters, -1)
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    b = low.static(bias, node, "bias").reshape(-1).astype(np.float32) if bias is not None else None
+    half = b is not None and node.attrs["bias_float16"]
+    x = geo["x"].shape
+    order = ("in_d", "in_h", "in_w", "@filters", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w", "stride_d",
+             "stride_h", "stride_w", "dil_d", "dil_h", "dil_w", "pad_front", "pad_top", "pad_left")
+    return {"q": low.const(node, "weights_q", q, "int8_t", "weights"),
+            "scale": low.const(node, "weights_scale", scale, "float", "weights"),
+            "ch": low.const(node, "weights_ch", ch, "float", "weights") if ch is not None else None,
+            "bias": low.const(node, "bias", b, "float", "weights") if b is not None and not half else None,
+            "bias_half": low.const(node, "bias_f16", b.astype(np.float16).view(np.uint16), "uint16_t", "weights")
+            if half else None,
+            "dims": [x[0], x[1]] + [filters if k == "@filters" else v[k] for k in order] + [geo["group"]],
+            "input_scale": _scale_literal(node, "input_scale")}
+
+
+def _qconv_scratch(node) -> int:
+    x, w, y = node.inputs[0].shape, node.inputs[1].shape, node.outputs[0].shape
+    group = node.attrs["group"]
+    qx = (int(np.prod(x)) + 3) // 4
+    if w[1] == 1:  # depthwise: a plane of int32 outputs
+        return qx + int(np.prod(y[2:]))
+    return qx + (int(np.prod(w[1:])) + 3) // 4 + w[0] // group  # | patch | acc
+
+
 _QRNN_PARAMS = Decl("kwsc_qrnn_params", "params",
                     (("p:w", "p:r"), ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr"),
                      ("p:input_scale", "p:hidden_scale")), block=True)
@@ -469,6 +508,11 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                          decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
     "QRNN": KernelEntry("quant", "kwsc_qrnn_step", _qrecurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
                         decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
+    "QConv": KernelEntry("qconv", "kwsc_qconv", _qconv, ("&decl", "in0", "out0", "scratch"),
+                         decl=Decl("kwsc_qconv_params", "params",
+                                   (("p:q", "p:scale", "p:ch", "p:bias", "p:bias_half"), ("p:*dims",),
+                                    ("p:input_scale",)),
+                                   block=True), scratch=_qconv_scratch),
     # the conv family: one row of weights per output channel (int8: a scale per channel)
     "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),
                         decl=Decl("kwsc_conv_params", "params", (("mat:mat",), ("p:bias", "p:*dims")), block=True)),

@@ -179,6 +179,23 @@ void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
 void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
                      float* out_h, float* out_c);
 void kwsc_qrnn_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out);
+/* Conv in int8 arithmetic (QConv, src/ref/qconv.c): the input tensor rounded with one scale per call (after the
+ * input channel equalization ch), int8 weight rows per output channel, exact int32 window sums,
+ * y = float(acc) * (scale[m] * s) + bias[m] (float32, or float16 widened exactly). Geometry as kwsc_conv_params. */
+typedef struct kwsc_qconv_params {
+    const int8_t* q;     /* [M, C/group * KD*KH*KW]: columns in (tap, channel) order */
+    const float* scale;  /* [M] */
+    const float* ch;     /* [C] input channel equalization (x' = x * ch[c]), or 0 */
+    const float* bias;   /* [M] or 0 */
+    const uint16_t* bias_half; /* [M] IEEE float16 bits (when bias is 0), or 0 */
+    int32_t batch, in_channels, in_d, in_h, in_w, out_channels, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w, pad_front, pad_top, pad_left;
+    int32_t group;
+    float input_scale;   /* 0: per call at run time */
+} kwsc_qconv_params;
+/* scratch: (N*C*D*H*W + 3) / 4 floats (the int8 input), then depthwise (C/group = 1): out plane int32; else
+ * (C/group*KD*KH*KW + 3) / 4 + M/group. */
+void kwsc_qconv(const kwsc_qconv_params* p, const float* x, float* y, float* scratch);
 
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {
