@@ -1,0 +1,140 @@
+"""Window models as `kwsc test --reset` streams them: per-tick outputs, the per-file rule, ``--window_stream``.
+
+Tiny widths and the synthetic 40-frame dataset: a few seconds on one core.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kwsc.cli import main  # noqa: E402
+from kwsc.train.config import WINDOW_ARCHITECTURES, recipe_config  # noqa: E402
+from kwsc.train.models_conv import build_window_model  # noqa: E402
+from kwsc.train.pipeline import train  # noqa: E402
+from kwsc.train.window_stream import FULL, PARTIAL, WindowStream  # noqa: E402
+
+from tests.train._synthetic import CLASSES, write_dataset  # noqa: E402
+
+WINDOW, FEATURES = 40, 16
+TINY_WIDTH = {"DSCNN": 8, "TCResNet": 4, "BCResNet": 4, "CRNN": 8}
+PARAMETERS = [16000, 512, FEATURES, WINDOW, WINDOW]
+
+
+def _model(architecture: str, seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_window_model(architecture, FEATURES, len(CLASSES), WINDOW, TINY_WIDTH[architecture])
+    model.set_normalization(np.linspace(0.5, 1.5, FEATURES), np.linspace(0.5, 2.0, FEATURES))
+    for module in model.modules():
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.mark.parametrize("architecture", WINDOW_ARCHITECTURES)
+def test_tick_outputs_equal_the_window_model_on_each_window(architecture):
+    model = _model(architecture)
+    rows = torch.randn(3, WINDOW + 17, FEATURES) * 2 + 1
+    with torch.no_grad():
+        ticks = model.tick_log_probs(rows)
+        want = torch.stack([model(rows[:, i:i + WINDOW])[0] for i in range(18)], dim=1)
+    assert ticks.shape == (3, 18, len(CLASSES))
+    torch.testing.assert_close(ticks, want, atol=1e-5, rtol=0)
+
+
+def test_the_streamed_sequence_is_zeros_the_clip_and_padding():
+    stream = WindowStream(PARAMETERS, len(CLASSES), 0, torch.device("cpu"))
+    rows = torch.rand(2, WINDOW, FEATURES) + 3.0
+    seq = stream.sequences(rows, torch.Generator().manual_seed(0))
+    assert stream.real == 31 and seq.shape == (2, WINDOW - 1 + stream.file_frames, FEATURES)
+    assert torch.equal(seq[:, : WINDOW - 1], torch.zeros(2, WINDOW - 1, FEATURES))
+    assert torch.equal(seq[:, WINDOW - 1:WINDOW - 1 + 31], rows[:, :31])
+    pad = seq[:, WINDOW - 1 + 31:]
+    assert pad.shape[1] == stream.file_frames - 31 and float(pad.abs().max()) < 0.5  # quiet noise, not the row
+
+
+def test_file_predictions_take_the_class_of_the_most_confident_tick():
+    model = _model("TCResNet")
+    stream = WindowStream(PARAMETERS, len(CLASSES), 0, torch.device("cpu"))
+    rows = torch.randn(6, WINDOW, FEATURES) + 1
+    got = stream.file_predictions(model, rows)
+    seq = stream.sequences(rows, torch.Generator().manual_seed(0))  # the same padding (seed 0, one batch)
+    with torch.no_grad():
+        probs = torch.stack([model(seq[:, i:i + WINDOW])[0] for i in range(seq.shape[1] - WINDOW + 1)], 1).exp()
+    flat = probs.reshape(6, -1).argmax(dim=1)
+    assert torch.equal(got, flat % len(CLASSES))
+
+
+def test_coverage_and_tick_targets_follow_the_word():
+    stream = WindowStream([16000, 512, 80, WINDOW, WINDOW], len(CLASSES), 0, torch.device("cpu"))
+    rows = torch.full((1, WINDOW, FEATURES), 0.1)
+    rows[0, 10:20] = 3.0  # the word: frames 10..19 of the clip
+    share = stream.coverage(rows)[0]
+    assert share.shape == (80,)  # 80-feature ticks: `kwsc test` pads a 1 s file to 80 frames
+    ends = torch.arange(stream.file_frames)
+    # a window ending at file frame e holds frames e-39..e: the whole word for 19 <= e <= 49
+    assert torch.all(share[(ends >= 19) & (ends <= 49)] == 1.0)
+    assert share[14] == 0.5 and share[9] == 0.0 and share[54] == 0.5 and share[59] == 0.0
+    assert FULL > PARTIAL
+
+
+def test_the_tick_loss_teaches_a_word_where_it_is_and_nothing_where_it_is_not(tmp_path):
+    """Trained on ticks only, the model names the word at the ticks that hold it and is unsure on the zeros."""
+    torch.manual_seed(0)
+    model = build_window_model("TCResNet", FEATURES, len(CLASSES), WINDOW, 4)
+    stream = WindowStream(PARAMETERS, len(CLASSES), 0, torch.device("cpu"))
+    rows = torch.full((24, WINDOW, FEATURES), 0.2) + 0.05 * torch.randn(24, WINDOW, FEATURES)
+    labels = torch.arange(24) % 3
+    rows[labels == 1, 10:20, : FEATURES // 2] += 2.5
+    rows[labels == 2, 10:20, FEATURES // 2:] += 2.5
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        loss = stream.loss(model, rows, labels, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        probs = model.tick_log_probs(stream.sequences(rows, g)).exp()
+    words = labels > 0
+    at_word = probs[words, 30]  # the window ending at file frame 30 holds the whole word
+    assert float((at_word.argmax(dim=1) == labels[words]).float().mean()) == 1.0
+    assert float(at_word.max(dim=1).values.min()) > 0.6
+    first = probs[words, 0]  # 39 zeros and one frame of the clip: no word to name
+    assert float(first.max(dim=1).values.max()) < 0.6
+    assert torch.equal(stream.file_predictions(model, rows), labels)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("ws40"), rows=48, window=WINDOW, features=FEATURES, event=(12, 20))
+
+
+def test_window_stream_training_reports_window_and_streamed_accuracies(dataset, tmp_path):
+    config = recipe_config("kwsc")
+    config["model"].update(architecture="TCResNet", hidden_units=4)
+    config["training"].update(max_epochs=8, batch_size=8, threads=1, warmup_epochs=1, learning_rate=1e-2,
+                              window_stream=1.0)
+    config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0, gain_db=0.0, freq_warp=0.0)
+    lines = []
+    results = train(config, dataset, tmp_path, progress=False, echo=lines.append, export=False)
+    assert results["accuracy_test"] == results["accuracy_test_streamed"] >= 0.75  # chance is 1/3
+    assert results["accuracy_test_window"] >= 0.5
+    assert {"accuracy_validation_window", "accuracy_validation_streamed"} <= set(results)
+    assert any(line.startswith("Per file, window / streamed") for line in lines)
+    saved = json.loads((tmp_path / "train_results.json").read_text())
+    assert saved["training"]["window_stream"] == 1.0
+
+
+def test_window_stream_is_refused_for_a_gru_in_one_line(dataset, tmp_path, capsys):
+    assert main(["train", "--dataset", str(dataset), "--outdir", str(tmp_path / "o"), "--window_stream", "1",
+                 "--no_progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "window_stream" in err[0] and "window models" in err[0]
+    assert not (tmp_path / "o").exists()
