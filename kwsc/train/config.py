@@ -47,7 +47,7 @@ SEED_CONFIG: dict = {
         "vad_training": 0.0, "idle_confidence": 0.5, "vad_forget": 20,
         "stream_training": 0.0, "stream_seconds": 4.0, "stream_gap_min": 0.3, "stream_gap_max": 3.0,
         "stream_target": 10, "stream_background_weight": 0.3, "stream_sequences": 16, "stream_restart": 0.25,
-        "window_stream": 0.0,
+        "window_stream": 0.0, "init_weights": "",
     },
     "optimizer_options": {
         "weight_decay": 1e-5, "momentum": 0, "centered": False, "alpha": 0, "eps": 1e-8, "rho": 0,

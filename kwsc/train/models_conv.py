@@ -267,11 +267,17 @@ class BCResNet(WindowKeywordSpotter):
                 blocks.append(_BCBlock(c_in, c_out, stride if i == 0 else 1, dilation, 0.1 if dropout else 0.0))
                 c_in, rf = c_out, rf + 2 * dilation
         self.blocks = nn.Sequential(*blocks)
-        self.tail = nn.Sequential(nn.Conv2d(c_in, c_in, (1, 5), padding=(0, 2), groups=c_in, bias=False),
-                                  nn.Conv2d(c_in, 2 * c, 1, bias=False), *_bn_relu(2 * c))
-        self.head = nn.Linear(2 * c, self.num_keywords)
         self.receptive_field = rf
         self._check_window()
+        bins = (self.num_features - 1) // stem_stride + 1  # frequency bins left (stem pad 2, kernel 5; 5 for 80 mel)
+        for _, stride, _ in self.STAGES:
+            bins = (bins - 1) // stride + 1  # each stage's first frequency-depthwise 1×3, pad 1
+        # the paper's classifier: a depthwise convolution over all the bins left, unpadded — each bin weighted by
+        # where it is (the body's convolutions are shift-invariant in frequency and its BatchNorm is not the
+        # paper's SubSpectralNorm, so this is the only place frequency *position* is seen) —, then 1×1 to 4 × W
+        self.tail = nn.Sequential(nn.Conv2d(c_in, c_in, (1, bins), groups=c_in, bias=False),
+                                  nn.Conv2d(c_in, 4 * c, 1, bias=False), *_bn_relu(4 * c))
+        self.head = nn.Linear(4 * c, self.num_keywords)
 
     def frame_map(self, x):
         return self.tail(self.blocks(self.stem(x))).mean(dim=3)

@@ -127,6 +127,8 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     model = build_model(config, num_features, num_keywords, window=train_set.features.shape[1])
     if config["dataset"].get("normalize"):
         model.set_normalization(*normalization_stats(train_set.features))
+    if t.get("init_weights"):
+        _load_initial_weights(model, Path(t["init_weights"]))
     model.to(device)
     tensors = {name.split("_")[0]: (torch.from_numpy(s.features).to(device), torch.from_numpy(s.labels).to(device))
                for name, s in splits.items()}
@@ -183,6 +185,27 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
         from torch.nn.parallel import DistributedDataParallel
         run.ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     return run
+
+
+def _load_initial_weights(model, path: Path) -> None:
+    """``--init_weights``: a state_dict of this very model (tensors only; one line naming what differs)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such weights file (--init_weights)") from None
+    except Exception as exc:  # noqa: BLE001 (a foreign or crafted file: one line, never run)
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FormatError(f"{path}: not a state_dict of tensors (--init_weights): {first}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FormatError(f"{path}: not a state_dict of tensors (--init_weights; a training's <stem>.pt)")
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
+    if ours != theirs:
+        differ = sorted(set(ours) ^ set(theirs)) or [k for k in ours if ours[k] != theirs[k]]
+        raise InputError(f"{path} holds another model than this run builds ({', '.join(differ[:3])}"
+                         f"{', …' if len(differ) > 3 else ''} differ); give the architecture and --hidden_units it "
+                         "was trained with")
+    model.load_state_dict(state)
 
 
 def _stream_training(config: dict, train_set, tensors: dict, categories: list[str], waveforms, device):

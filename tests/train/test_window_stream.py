@@ -138,3 +138,40 @@ def test_window_stream_is_refused_for_a_gru_in_one_line(dataset, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "window_stream" in err[0] and "window models" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_init_weights_starts_from_a_saved_model_and_refuses_another(dataset, tmp_path, capsys):
+    from kwsc.train.trainer import prepare
+
+    model = build_window_model("TCResNet", FEATURES, len(CLASSES), WINDOW, 4)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-1, 1)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    config = recipe_config("kwsc")
+    config["model"].update(architecture="TCResNet", hidden_units=4)
+    config["training"].update(threads=1, init_weights=str(tmp_path / "w.pt"))
+    run = prepare(config, dataset, tmp_path / "o")
+    for name, value in model.state_dict().items():
+        assert torch.equal(run.model.state_dict()[name], value), name
+    args = ["train", "--dataset", str(dataset), "--architecture", "TCResNet", "--no_progress", "--threads", "1"]
+    assert main([*args, "--outdir", str(tmp_path / "o2"), "--hidden_units", "6",
+                 "--init_weights", str(tmp_path / "w.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds another model than this run builds" in err[0] and "--hidden_units" in err[0]
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    assert main([*args, "--outdir", str(tmp_path / "o3"), "--hidden_units", "4",
+                 "--init_weights", str(tmp_path / "bad.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a state_dict of tensors" in err[0]
+
+
+@pytest.mark.parametrize("features, bins", [(80, 5), (16, 2)])
+def test_bcresnet_classifier_weights_each_frequency_bin_as_the_paper(features, bins):
+    """The paper's classifier: an unpadded depthwise convolution over all the frequency bins left (80 mel → the
+    paper's 5 after a stem of stride 4), so the head sees where in frequency a pattern is."""
+    model = build_window_model("BCResNet", features, 3, WINDOW, 4).eval()
+    x = model.to_layout(torch.randn(2, WINDOW, features))
+    body = model.blocks(model.stem(x))
+    assert body.shape[3] == bins and model.tail[0].kernel_size == (1, bins) and model.tail[0].padding == (0, 0)
+    assert model.tail(body).shape[2:] == (WINDOW - model.receptive_field + 1, 1)
