@@ -417,6 +417,9 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
         if run.stream_training is not None:  # the rows with the stream's frame targets (loss_frames does not apply)
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = run.stream_training.row_loss(net, x, y)
+        elif window_stream_weight > 0:  # rows and every tick of the sequences `kwsc test --reset` streams, one pass
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = run.window_stream.loss(run.model, x, y, run.generators["augment"], window_stream_weight)
         else:
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 log_probs, _ = net(x, None, loss_frames)
@@ -432,9 +435,6 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
         if run.stream_training is not None:  # continuous sequences of this batch's clips, frame targets
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = loss + stream_weight * run.stream_training.loss(net, x, y, run.generators["augment"])
-        if window_stream_weight > 0:  # every tick of the sequence `kwsc test --reset` streams
-            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = loss + window_stream_weight * run.window_stream.loss(run.model, x, y, run.generators["augment"])
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
