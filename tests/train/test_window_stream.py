@@ -176,3 +176,26 @@ def test_bcresnet_classifier_weights_each_frequency_bin_as_the_paper(features, b
     body = model.blocks(model.stem(x))
     assert body.shape[3] == bins and model.tail[0].kernel_size == (1, bins) and model.tail[0].padding == (0, 0)
     assert model.tail(body).shape[2:] == (WINDOW - model.receptive_field + 1, 1)
+
+
+def test_prune_tcresnet_narrows_a_trained_model_consistently():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("prune_tcresnet",
+                                                  Path(__file__).parents[2] / "tools" / "prune_tcresnet.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    wide = _model("TCResNet")  # width 4: channels 4, 6, 8, 12
+    rows = torch.randn(3, WINDOW, FEATURES)
+    same = build_window_model("TCResNet", FEATURES, len(CLASSES), WINDOW, 4).eval()
+    same.load_state_dict(tool.prune(wide.state_dict(), 4))  # every channel kept: the same function
+    with torch.no_grad():
+        torch.testing.assert_close(same(rows)[0], wide(rows)[0], atol=1e-6, rtol=0)
+    narrow = build_window_model("TCResNet", FEATURES, len(CLASSES), WINDOW, 3).eval()
+    state = tool.prune(wide.state_dict(), 3)
+    narrow.load_state_dict(state)  # strict: every shape matches width 3
+    # the block output channels kept are those with the largest |BN scale| of conv2 + shortcut
+    scores = wide.state_dict()["blocks.2.bn2.weight"].abs() + wide.state_dict()["blocks.2.shortcut.1.weight"].abs()
+    kept = torch.sort(torch.argsort(scores, descending=True)[:9]).values
+    assert torch.equal(state["head.weight"], wide.state_dict()["head.weight"][:, kept])
