@@ -19,7 +19,7 @@ from kwsc.fileio import atomic_write
 from kwsc.train.config import model_filename
 from kwsc.train.export import DEFAULT_OPSET, export_onnx
 from kwsc.train.report import confusion_matrix, plot_confusion_matrix, plot_training_curves, write_results
-from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, prepare, use_ema_weights
+from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, per_file, prepare, use_ema_weights
 
 __all__ = ["train"]
 
@@ -82,11 +82,21 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
     stem = model_filename(config)
     x_test, y_test = run.tensors["testing"]
     x_train, y_train = run.tensors["training"]
-    accuracy_test, predictions = evaluate(model, x_test, y_test, per_file=run.stream_training)
-    accuracy_train, _ = evaluate(model, x_train, y_train, per_file=run.stream_training)
+    accuracy_test, predictions = evaluate(model, x_test, y_test, per_file=per_file(run))
+    accuracy_train, _ = evaluate(model, x_train, y_train, per_file=per_file(run))
     accuracy_val = run.log[-1]["accuracy"] if run.log else float("nan")
     echo(f"Training accuracy = {accuracy_train * 100:.3f} %")
     echo(f"Testing accuracy = {accuracy_test * 100:.3f} %")
+    window_accuracy = {}
+    if run.window_stream is not None:  # a window model: per window (its row) and streamed (`kwsc test --reset`)
+        x_val, y_val = run.tensors["validation"]
+        for split, (x, y) in (("test", (x_test, y_test)), ("validation", (x_val, y_val))):
+            window_accuracy[f"accuracy_{split}_window"] = evaluate(model, x, y)[0]
+            window_accuracy[f"accuracy_{split}_streamed"] = evaluate(model, x, y, per_file=run.window_stream)[0]
+        echo("Per file, window / streamed (kwsc test --reset's rule): validation "
+             f"{window_accuracy['accuracy_validation_window'] * 100:.2f} / "
+             f"{window_accuracy['accuracy_validation_streamed'] * 100:.2f} %, test "
+             f"{window_accuracy['accuracy_test_window'] * 100:.2f} / {window_accuracy['accuracy_test_streamed'] * 100:.2f} %")
     _save_tensor_file(outdir / f"{stem}.pt", {k: v.cpu() for k, v in model.state_dict().items()})
     atomic_write(outdir / "categories.txt", "\n".join(run.categories) + "\n")
     if bool(model.normalize):
@@ -105,6 +115,7 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
         "accuracy_test": accuracy_test,
         "accuracy_validation": accuracy_val,
         "accuracy_train": accuracy_train,
+        **window_accuracy,
         "training_time": run.training_time,
         "log": run.log,
         **{k: v for k, v in config.items()},
