@@ -72,7 +72,8 @@ RUNTIME_SOURCES = {
     "sequence": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "sequence.c"),
     # recurrent.c: the reset trigger's kwsc_trigger_fired (and tile.c, which it links against)
     "quant": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qdot.c"),
-    "qconv": ("elementwise.c", "activation.c", "qconv.c", "qdot.c"),
+    # qdot.c calls quant.c's scalar steps (kwsc_qpeak_ref …), which link against recurrent.c's trigger
+    "qconv": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qconv.c", "qdot.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c", "tile.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
