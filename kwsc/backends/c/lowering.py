@@ -374,10 +374,12 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False, qla
 
     detectors = ops_with_trait("detector")
     detection = [i for i, node in enumerate(graph.output_nodes) if node.inputs[0].producer.op in detectors]
+    classes = graph.output_nodes[detection[0]].inputs[0].producer.inputs[0].type.size if detection else 0
     return LoweredModel(
         name=name, steps=steps, consts=low.consts, state=low.state_fields, arena_size=plan.size,
         inputs=inputs, outputs=outputs, metadata=_metadata(graph), families=sorted({s.family for s in steps}),
-        num_nodes=len(graph), quantized=quantize, detection=detection[0] if detection else None)
+        num_nodes=len(graph), quantized=quantize, detection=detection[0] if detection else None,
+        detection_classes=classes)
 
 
 def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -1,8 +1,8 @@
 """What ``--weights-dtype int8`` builds, for the reference interpreter: ``simulate_int8_weights(graph)``.
 
-Dense/GRU/LSTM/RNN become their int8-arithmetic twins (QDense … in ``kwsc/ir/op_quant.py``; the arithmetic is
-``kwsc/ir/quantized.py``'s, which the C kernels reproduce bit for bit in the integer parts), and the weights of the
-other weighted ops (Conv) are rounded to int8 per row with float activations, as their C kernels compute.
+Dense/GRU/LSTM/RNN/Conv become their int8-arithmetic twins (QDense … QConv in ``kwsc/ir/op_quant.py``; the
+arithmetic is ``kwsc/ir/quantized.py``'s, which the C kernels reproduce bit for bit in the integer parts), and the
+weights of any other weighted op are rounded to int8 per row with float activations, as its C kernel computes.
 ``quantize_rows`` is what the C backend stores (int8 values plus one float scale per row).
 """
 
@@ -43,9 +43,9 @@ def pack_row_pairs(q: np.ndarray) -> np.ndarray:
 def simulate_int8_weights(graph: Graph) -> Graph:
     """A copy of ``graph`` that the interpreter runs exactly as the int8 C build computes.
 
-    Dense/GRU/LSTM/RNN with constant weights become QDense/QGRU/QLSTM/QRNN (integer arithmetic, run-time
-    activation scales); other ops' weight constants (a Conv's ``[M, C/group, *K]``: one row per output channel)
-    are replaced by their int8-rounded values (up to float summation order). Values shared with other consumers
+    Dense/GRU/LSTM/RNN/Conv with constant weights become QDense/QGRU/QLSTM/QRNN/QConv (integer arithmetic,
+    run-time activation scales); other ops' weight constants (one row per leading index) are replaced by their
+    int8-rounded values (up to float summation order). Values shared with other consumers
     are left unchanged for them; the input graph is untouched.
     """
     out = graph.copy()

@@ -184,18 +184,47 @@ void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
 void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
                      float* out_h, float* out_c);
 void kwsc_qrnn_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out);
+/* Conv in int8 arithmetic (QConv, src/ref/qconv.c): the input tensor rounded with one scale per call (after the
+ * input channel equalization ch), int8 weight rows per output channel, exact int32 window sums,
+ * y = float(acc) * (scale[m] * s) + bias[m] (float32, or float16 widened exactly). Geometry as kwsc_conv_params. */
+typedef struct kwsc_qconv_params {
+    const int8_t* q;     /* [M, C/group * KD*KH*KW]: columns in (tap, channel) order */
+    const float* scale;  /* [M] */
+    const float* ch;     /* [C] input channel equalization (x' = x * ch[c]), or 0 */
+    const float* bias;   /* [M] or 0 */
+    const uint16_t* bias_half; /* [M] IEEE float16 bits (when bias is 0), or 0 */
+    int32_t batch, in_channels, in_d, in_h, in_w, out_channels, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w, pad_front, pad_top, pad_left;
+    int32_t group;
+    float input_scale;   /* 0: per call at run time */
+} kwsc_qconv_params;
+/* scratch: (N*C*D*H*W + 3) / 4 floats (the int8 input), then depthwise (C/group = 1): out plane int32; else
+ * (C/group*KD*KH*KW + 3) / 4 + M/group. */
+void kwsc_qconv(const kwsc_qconv_params* p, const float* x, float* y, float* scratch);
 
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {
-    kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o */
-    kwsc_mat r;               /* hidden weights [G*H, H] */
+    kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o (only its
+                               * sizes when tiles is set: the weights are there) */
+    kwsc_mat r;               /* hidden weights [G*H, H] (sizes only when tiles is set) */
     const float* bias_input;  /* [G*H] */
     const float* bias_hidden; /* [G*H] */
     int32_t hidden;
     int32_t act;              /* candidate / output activation (tanh) */
     int32_t rec_act;          /* gate activation (sigmoid) */
     int32_t linear_before_reset;
+    const float* tiles;       /* W and R tiled (below): what the cells read */
 } kwsc_rnn_params;
+
+/* Tiled recurrent weights (NOTE [Tiled recurrent weights] in kwsc/backends/c/packing.py): the hidden units in
+ * blocks of KWSC_TILE_ROWS / G; per block a tile of its G gates' W rows (gate by gate, then unit), then a tile of
+ * its R rows (a GRU without linear_before_reset: z and r only; the n rows follow all blocks, a tile of
+ * KWSC_TILE_ROWS / 3 rows per block). A tile of n rows over c columns stores KWSC_TILE_COLS columns of each row in
+ * turn, then the next KWSC_TILE_COLS: ceil(c / KWSC_TILE_COLS) * n * KWSC_TILE_COLS floats, zero-padded. */
+#define KWSC_TILE_ROWS 12
+#define KWSC_TILE_COLS 8
+/* sums[i] = row i of the tile at w (rows of cols columns, rows <= KWSC_TILE_ROWS) . x, for i < rows. */
+void kwsc_tile_dot(const float* w, int32_t cols, const float* x, int32_t rows, float* sums);
 
 /* One step; h is the state (updated); out receives h'. scratch: 3H (GRU) / 4H (LSTM) floats. */
 void kwsc_gru_step(const kwsc_rnn_params* p, const float* x, float* h, float* scratch, float* out);
