@@ -405,7 +405,6 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
     for (i = 0; i < nrows; ++i) acc[i] = 0;
     for (c0 = 0; c0 < whole; c0 += KWSC_XBLOCK) {
         const int32_t n4 = whole - c0 < KWSC_XBLOCK ? whole - c0 : KWSC_XBLOCK;
-#pragma GCC unroll 1
         for (j = 0; j < n4; j += 4) {
             const uint32_t v = load4(x + c0 + j);
             xw[j / 2] = __sxtb16(v);
@@ -415,8 +414,7 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
         for (; i < nrows; ++i) {
             const int8_t* row = w + (int64_t)i * cols + c0;
             int32_t s = acc[i];
-    #pragma GCC unroll 1
-        for (j = 0; j < n4; j += 4) {
+            for (j = 0; j < n4; j += 4) {
                 const uint32_t wv = load4(row + j);
                 s = __smlad(__sxtb16(wv), xw[j / 2], s);
                 s = __smlad(sxtb16_odd(wv), xw[j / 2 + 1], s);
