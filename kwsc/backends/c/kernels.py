@@ -367,8 +367,10 @@ def _binary(low, node):
         value = _float_input(node, index)
         if low.is_static(value):
             array = low.static(value, node, f"operand {index}").astype(np.float32)
-            if array.size != 1:
-                array = np.broadcast_to(array, out.shape)  # broadcast constants once, at emit time
+            if array.size not in (1, n) and len(out.shape) > tensor_builders.MAX_RANK:
+                array = np.broadcast_to(array, out.shape)  # too many axes for the strided kernel: expand once
+            # else a smaller constant stays at its own shape and the strided kernel broadcasts it as it reads
+            # (a [F] normalization over a [1, 1, T, F] window is F floats of flash, not T × F)
             operands.append({"const": low.const(node, f"operand{index}", array.reshape(-1), "float", "table"),
                              "n": int(array.size)})
         else:

@@ -198,7 +198,7 @@ def broadcast(low, node, params: dict, operands: list) -> dict:
     strides = []
     for index, operand in enumerate(operands):
         shape = (1,) * (len(out) - len(node.inputs[index].shape)) + tuple(node.inputs[index].shape)
-        if operand["const"] is not None:  # constants are already broadcast to the output (or one value)
+        if operand["const"] is not None and operand["n"] in (1, int(np.prod(out))):  # one value, or expanded
             shape = tuple(out) if operand["n"] > 1 else (1,) * len(out)
         contiguous = np.cumprod((1,) + shape[:0:-1])[::-1]
         strides.append([int(s) if d > 1 else 0 for s, d in zip(contiguous, shape)])

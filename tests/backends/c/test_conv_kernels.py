@@ -75,6 +75,9 @@ def conv_zoo(seed: int = 0) -> Graph:
         outs[f"{op}_computed_broadcast"] = g.op1(op, time_mean, feature_max)
     outs["Div_computed_broadcast"] = g.op1("Div", x, g.op1("Add", g.op1("Abs", time_mean),
                                                             g.add_constant(np.array([1.0], np.float32))))
+    # constants smaller than the output stay at their own shape (the strided kernel broadcasts them)
+    outs["sub_feature_const"] = g.op1("Sub", x, const(8))  # a [F] normalization over the window
+    outs["channel_const_div"] = g.op1("Div", g.add_constant(rng.uniform(0.5, 2.0, (4, 1, 1)).astype(np.float32)), x)
     for name, value in outs.items():
         g.add_output(value, name)
     return verify(g)
@@ -142,3 +145,17 @@ def test_conv_int8_weights_per_output_channel(zoo_builds):
     start = 0
     size = graph.output_nodes[0].inputs[0].type.size
     assert np.abs(got[:, start:start + size] - conv).max() < 0.02 * np.abs(conv).max()
+
+
+def test_small_constants_are_not_expanded_to_the_window():
+    """A [F] constant over a [1, 1, T, F] window is F floats of flash (expanding it at emit time stored T × F)."""
+    from kwsc.backends.c.lowering import lower_graph
+
+    g = Graph("normalize")
+    x = g.add_input([1, 1, 40, 80])
+    mean = g.add_constant(np.linspace(-1, 1, 80, dtype=np.float32))
+    scale = g.add_constant(np.full((1, 1, 1, 1), 2.0, np.float32))
+    g.add_output(g.op1("Mul", g.op1("Sub", x, mean), scale), "y")
+    model = lower_graph(verify(g), "normalize", align=4)
+    sizes = sorted(c.values.size for c in model.consts if c.ctype == "float")
+    assert sizes == [1, 80], sizes
