@@ -106,24 +106,6 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
     dataset_info = {"sample_rate": sample_rate, "input_size": input_size, "num_filters": num_filters,
                     "window_size": window_size, "shift": shift}
     files = {"model": f"{stem}.pt"}
-    if export and not hasattr(model, "window_forward"):
-        exported = export_onnx(model, outdir, stem, opset,
-                               metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()},
-                                         # `kwsc test --modes vad` warns when a model was not trained for VAD resets
-                                         "vad_training": str(config["training"]["vad_training"]),
-                                         # trained on continuous sequences (which include zero-state restarts)
-                                         "stream_training": str(config["training"].get("stream_training", 0))})
-        files.update(onnx=exported["onnx"].name, stateful_onnx=exported["stateful_onnx"].name)
-        echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
-             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
-    elif export:  # a window model (DSCNN, TCResNet, BCResNet, CRNN): one call reads one window
-        from kwsc.train.export_window import export_window_onnx
-        exported = export_window_onnx(model, outdir, stem, opset,
-                                      metadata={"categories": run.categories,
-                                                **{k: str(v) for k, v in dataset_info.items()}})
-        files.update(onnx=exported["onnx"].name)
-        echo(f"Exported {exported['onnx'].name}: input {model.input_shape} (one window) "
-             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
     if hasattr(model, "window_forward"):
         files["parameters"] = int(sum(p.numel() for p in model.parameters()))
     labels = y_test.cpu().numpy()
@@ -145,9 +127,46 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
         "confusion_matrix": counts.tolist(),
         "files": files,
     }
+    # The results go to disk before the export: an export that fails (onnxruntime differs, a disk error) must not
+    # lose an hour of training's accuracies; the .pt is already there, so `kwsc train --resume` re-exports.
+    if export:
+        results["export"] = "pending"
     write_results(outdir / "train_results.json", results)
     write_results(outdir / "results.txt", [run.categories[int(i)] for i in predictions])
     plot_training_curves(outdir / "training_curves.png", run.log, f"{model.name()} — {config['training']['recipe']} recipe")
     plot_confusion_matrix(outdir / "confusion_matrix.png", counts, run.categories,
                           f"test accuracy {accuracy_test * 100:.1f} % ({len(labels)} rows)")
+    if not export:
+        return results
+    try:
+        files.update(_export(run, model, stem, opset, dataset_info, echo))
+    except BaseException as exc:
+        results["export"] = f"failed: {type(exc).__name__}: {exc}"
+        write_results(outdir / "train_results.json", results)
+        raise
+    results["export"] = "done"
+    write_results(outdir / "train_results.json", results)
     return results
+
+
+def _export(run, model, stem: str, opset: int, dataset_info: dict, echo) -> dict:
+    """Export the ONNX forms (verified against PyTorch); the names of the files written."""
+    config, outdir = run.config, run.outdir
+    if not hasattr(model, "window_forward"):
+        exported = export_onnx(model, outdir, stem, opset,
+                               metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()},
+                                         # `kwsc test --modes vad` warns when a model was not trained for VAD resets
+                                         "vad_training": str(config["training"]["vad_training"]),
+                                         # trained on continuous sequences (which include zero-state restarts)
+                                         "stream_training": str(config["training"].get("stream_training", 0))})
+        echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
+             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
+        return {"onnx": exported["onnx"].name, "stateful_onnx": exported["stateful_onnx"].name}
+    # a window model (DSCNN, TCResNet, BCResNet, CRNN): one call reads one window
+    from kwsc.train.export_window import export_window_onnx
+    exported = export_window_onnx(model, outdir, stem, opset,
+                                  metadata={"categories": run.categories,
+                                            **{k: str(v) for k, v in dataset_info.items()}})
+    echo(f"Exported {exported['onnx'].name}: input {model.input_shape} (one window) "
+         f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
+    return {"onnx": exported["onnx"].name}

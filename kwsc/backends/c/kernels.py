@@ -25,6 +25,7 @@ import numpy as np
 
 from kwsc.backends.c import tensor_builders
 from kwsc.backends.c.model import float_literal
+from kwsc.backends.c.packing import recurrent_tiles
 from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
 from kwsc.ir.op_detect import detector_tables
@@ -61,18 +62,20 @@ REFUSES = {
 RUNTIME_SOURCES = {
     "elementwise": ("elementwise.c", "activation.c"),
     "dense": ("elementwise.c", "activation.c", "matvec.c", "dense.c"),
-    "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
+    "recurrent": ("elementwise.c", "activation.c", "tile.c", "recurrent.c"),
     "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
     "detector": ("detector.c",),
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
     "stream": ("elementwise.c", "activation.c", "stream.c"),
-    "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "sequence.c"),
-    # recurrent.c: the reset trigger's kwsc_trigger_fired (and matvec.c, which it links against)
-    "quant": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "quant.c", "qdot.c"),
+    "sequence": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "sequence.c"),
+    # recurrent.c: the reset trigger's kwsc_trigger_fired (and tile.c, which it links against)
+    "quant": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qdot.c"),
+    # qdot.c calls quant.c's scalar steps (kwsc_qpeak_ref …), which link against recurrent.c's trigger
+    "qconv": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qconv.c", "qdot.c"),
 }
-OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c", "tile.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
 
@@ -245,20 +248,32 @@ def _dense(low, node):
 
 
 def _recurrent(low, node):
+    """A float cell's parameters: its W and R tiled together (NOTE [Tiled recurrent weights], packing.py); the
+    ``kwsc_mat`` fields carry only the sizes."""
     _float_input(node, 0)
     hidden = node.attrs["hidden_size"]
     w, r, bi, bh = (low.static(node.inputs[i], node, name) for i, name in
                     ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
+    w, r = w.reshape(w.shape[-2:]), r.reshape(r.shape[-2:])
+    lbr = bool(node.attrs.get("linear_before_reset", True))
+    gates = w.shape[0] // hidden
+    # a GRU without linear_before_reset multiplies R_n by r ⊙ h: its R_n rows are read in a second pass
+    tiles = recurrent_tiles(w, r, gates, hidden, split_last=node.op.startswith("GRU") and not lbr)
     params = {
-        "hidden": hidden, "w": low.mat(node, "w", w.reshape(w.shape[-2:])),
-        "r": low.mat(node, "r", r.reshape(r.shape[-2:])),
+        "hidden": hidden, "w": _sizes(w), "r": _sizes(r),
+        "tiles": low.const(node, "tiles", tiles, "float", "weights"),
         "bi": low.const(node, "bias_input", bi.reshape(-1), "float", "weights"),
         "bh": low.const(node, "bias_hidden", bh.reshape(-1), "float", "weights"),
         "act": ACTIVATION_ENUM[node.attrs["activation"]],
         "rec_act": ACTIVATION_ENUM[node.attrs.get("recurrent_activation", "sigmoid")],
-        "lbr": int(bool(node.attrs.get("linear_before_reset", True))),
+        "lbr": int(lbr),
     }
     return params
+
+
+def _sizes(matrix) -> dict:
+    """A ``kwsc_mat`` initializer with the sizes only (its weights live elsewhere: tiled)."""
+    return {"f": "0", "q": None, "scale": None, "rows": matrix.shape[0], "cols": matrix.shape[1]}
 
 
 def _sequence(low, node):
@@ -272,8 +287,8 @@ def _sequence(low, node):
 
 
 _RNN_PARAMS = Decl("kwsc_rnn_params", "params", (("mat:w", "mat:r"),
-                                                 ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr")),
-                   block=True)
+                                                 ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr"),
+                                                 ("p:tiles",)), block=True)
 
 
 def _gate_scratch(node) -> int:
@@ -283,17 +298,23 @@ def _gate_scratch(node) -> int:
 # ------------------------------------------------------------------------------------ int8 (issue 18)
 def _qmat(low, node, suffix: str, matrix) -> str:
     """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
-    ``kwsc/ir/quantized.py`` makes them for the interpreter."""
-    from kwsc.ir.quantized import equalized_rows
+    ``kwsc/ir/quantized.py`` makes them for the interpreter; the rows in the target's layout (``Target.qlayout``:
+    row-major, or packed by ``quantize.pack_row_pairs``)."""
+    from kwsc.backends.c.quantize import pack_row_pairs
+    from kwsc.ir.quantized import equalized_rows, quantize_rows
 
     matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
-    if not node.attrs["equalize"]:
-        m = low.mat(node, suffix, matrix, quantize=True)
-        return f"{{ {m['q']}, {m['scale']}, 0, {m['rows']}, {m['cols']} }}"
-    q, scale, col = equalized_rows(matrix)
-    names = [low.const(node, f"{suffix}_{part}", array, ctype, "weights")
-             for part, array, ctype in (("q", q, "int8_t"), ("scale", scale, "float"), ("col", col, "float"))]
-    return f"{{ {names[0]}, {names[1]}, {names[2]}, {matrix.shape[0]}, {matrix.shape[1]} }}"
+    if node.attrs["equalize"]:
+        q, scale, col = equalized_rows(matrix)
+    else:
+        (q, scale), col = quantize_rows(matrix), None
+    if low.qlayout == 1:
+        rows_name = f"(const int8_t*){low.const(node, f'{suffix}_q', pack_row_pairs(q), 'int32_t', 'weights')}"
+    else:
+        rows_name = low.const(node, f"{suffix}_q", q, "int8_t", "weights")
+    scale_name = low.const(node, f"{suffix}_scale", scale, "float", "weights")
+    col_name = low.const(node, f"{suffix}_col", col, "float", "weights") if col is not None else "0"
+    return f"{{ {rows_name}, {scale_name}, {col_name}, {matrix.shape[0]}, {matrix.shape[1]}, {low.qlayout} }}"
 
 
 def _scale_literal(node, key: str) -> str:
@@ -335,6 +356,44 @@ def _qrecurrent_scratch(node) -> int:
     hidden = node.attrs["hidden_size"]
     gates = len(node.opdef.gates) * hidden + (hidden if node.op == "QGRU" else 0)  # g | GRU: R_n h + b_n
     return gates + (node.inputs[0].type.size + hidden + 3) // 4  # | int8 x, h
+
+
+def _qconv(low, node):
+    """QConv: int8 rows per output channel with their columns in (tap, channel) order (the kernel's
+    channels-last windows; integer sums do not depend on the order), the input channel scales, the geometry."""
+    from kwsc.ir.op_conv import conv_geometry
+    from kwsc.ir.quantized import conv_rows
+
+    _float_input(node, 0)
+    geo = conv_geometry(node)
+    v = tensor_builders.volume(node, geo)
+    weights = low.static(node.inputs[1], node, "weights").astype(np.float32)
+    q, scale, ch = conv_rows(weights, geo["group"], node.attrs["equalize"])
+    filters, per_group = weights.shape[:2]
+    q = q.reshape(filters, per_group, -1).transpose(0, 2, 1).reshape(filters, -1)
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    b = low.static(bias, node, "bias").reshape(-1).astype(np.float32) if bias is not None else None
+    half = b is not None and node.attrs["bias_float16"]
+    x = geo["x"].shape
+    order = ("in_d", "in_h", "in_w", "@filters", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w", "stride_d",
+             "stride_h", "stride_w", "dil_d", "dil_h", "dil_w", "pad_front", "pad_top", "pad_left")
+    return {"q": low.const(node, "weights_q", q, "int8_t", "weights"),
+            "scale": low.const(node, "weights_scale", scale, "float", "weights"),
+            "ch": low.const(node, "weights_ch", ch, "float", "weights") if ch is not None else None,
+            "bias": low.const(node, "bias", b, "float", "weights") if b is not None and not half else None,
+            "bias_half": low.const(node, "bias_f16", b.astype(np.float16).view(np.uint16), "uint16_t", "weights")
+            if half else None,
+            "dims": [x[0], x[1]] + [filters if k == "@filters" else v[k] for k in order] + [geo["group"]],
+            "input_scale": _scale_literal(node, "input_scale")}
+
+
+def _qconv_scratch(node) -> int:
+    x, w, y = node.inputs[0].shape, node.inputs[1].shape, node.outputs[0].shape
+    group = node.attrs["group"]
+    qx = (int(np.prod(x)) + 3) // 4
+    if w[1] == 1:  # depthwise: a plane of int32 outputs
+        return qx + int(np.prod(y[2:]))
+    return qx + (int(np.prod(w[1:])) + 3) // 4 + w[0] // group  # | patch | acc
 
 
 _QRNN_PARAMS = Decl("kwsc_qrnn_params", "params",
@@ -450,6 +509,11 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                          decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
     "QRNN": KernelEntry("quant", "kwsc_qrnn_step", _qrecurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
                         decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
+    "QConv": KernelEntry("qconv", "kwsc_qconv", _qconv, ("&decl", "in0", "out0", "scratch"),
+                         decl=Decl("kwsc_qconv_params", "params",
+                                   (("p:q", "p:scale", "p:ch", "p:bias", "p:bias_half"), ("p:*dims",),
+                                    ("p:input_scale",)),
+                                   block=True), scratch=_qconv_scratch),
     # the conv family: one row of weights per output channel (int8: a scale per channel)
     "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),
                         decl=Decl("kwsc_conv_params", "params", (("mat:mat",), ("p:bias", "p:*dims")), block=True)),
