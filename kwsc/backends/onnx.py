@@ -30,6 +30,7 @@ from kwsc.fileio import atomic_write
 from kwsc.formats.onnx_schema import ONNX_ACTIVATIONS, gate_rows
 from kwsc.ir import tables
 from kwsc.ir.graph import Graph, Node, Value
+from kwsc.ir.op_quant import FLOAT_TWIN
 from kwsc.ir.ops import REGISTRY, get_op
 
 __all__ = ["to_onnx", "save_onnx", "OPSET", "REFUSES", "written_ops"]
@@ -48,7 +49,7 @@ REFUSES = {"VAD": "the voice-activity detector has no ONNX form (its noise-floor
            **{op: "a recurrent layer over a whole window is written by no kwsc ONNX writer yet; write the per-tick "
                   "model (after the stream pass)" for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
            **{op: "kwsc's int8 arithmetic (per-step activation scales) has no ONNX form; export the float model "
-                  "(the quantize pass's input)" for op in ("QDense", "QGRU", "QLSTM", "QRNN")}}
+                  "(the quantize pass's input)" for op in FLOAT_TWIN}}
 
 
 def written_ops() -> frozenset[str]:

@@ -1,4 +1,5 @@
-"""``kwsc quantize``: a model's Dense/GRU/LSTM/RNN in int8 arithmetic, optionally with calibrated activation scales."""
+"""``kwsc quantize``: a model's Dense/GRU/LSTM/RNN/Conv in int8 arithmetic, optionally with calibrated activation
+scales."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ __all__ = ["register"]
 ORDER = 36
 
 _DESCRIPTION = """\
-Turn a model's Dense/GRU/LSTM/RNN layers into int8 arithmetic (QDense/QGRU/QLSTM/QRNN: int8 weights with a scale
-per row, activations quantized per step and tensor, int32 accumulation, float gate math) and write it (.kwsc).
+Turn a model's Dense/GRU/LSTM/RNN/Conv layers into int8 arithmetic (QDense/QGRU/QLSTM/QRNN/QConv: int8 weights
+with a scale per row or output channel, activations quantized per step and tensor, int32 accumulation, float gate
+math) and write it (.kwsc).
 The reference interpreter runs the same integer arithmetic as the generated C, so `kwsc test` on the result
 measures what the int8 firmware computes. Without --calibrate each step's vector is scaled by its own max|x| at run
 time; with --calibrate DATA.npz (a kwsc make-dataset file) the float model runs over the rows and each layer's
@@ -25,7 +27,7 @@ examples:
 
 
 def register(sub) -> None:
-    p = add_command(sub, "quantize", run, help="Dense/GRU/LSTM in int8 arithmetic (optionally calibrated)",
+    p = add_command(sub, "quantize", run, help="Dense/GRU/LSTM/Conv in int8 arithmetic (optionally calibrated)",
                     description=_DESCRIPTION)
     p.add_argument("model", help="model file (.kwsc, .ell, .onnx)")
     option(p, "-o", "--output", required=True, metavar="OUT.kwsc", help="the int8 model (.kwsc)")

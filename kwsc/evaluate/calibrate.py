@@ -3,7 +3,8 @@
 The float model runs over a dataset's feature rows (every row one stream, all streams at once in the reference
 interpreter); for each Dense/GRU/LSTM/RNN the largest |x| of its input vector and (cells) of its hidden state over
 all steps gives ``scale = peak / 127`` (NOTE [int8 arithmetic] in ``kwsc/ir/quantized.py``), measured on the vector the int8
-layer rounds: with column equalization, ``x ⊙ col`` of the weight matrix it multiplies. A percentile below
+layer rounds: with column equalization, ``x ⊙ col`` of the weight matrix it multiplies. A Conv's is the largest |x|
+of its whole input tensor per call (with equalization, each input channel times its ``ch``). A percentile below
 100 ignores that share of the steps' peaks (values beyond clip to ±127).
 """
 
@@ -36,12 +37,12 @@ def dataset_streams(path, graph: Graph, max_rows: int = 0) -> np.ndarray:
 
 def activation_scales(graph: Graph, streams: np.ndarray, percentile: float = 100.0,
                       equalize: bool = True) -> dict[str, dict[str, float]]:
-    """``{node name: {"input_scale": s, "hidden_scale": s}}`` for every Dense/GRU/LSTM/RNN (or int8 twin) of
+    """``{node name: {"input_scale": s, "hidden_scale": s}}`` for every Dense/GRU/LSTM/RNN/Conv (or int8 twin) of
     ``graph``, from the float computation over ``streams`` ``(T, N, input size)``; ``equalize``: the scales of the
     column-equalized vectors (the int8 ops' default)."""
     from kwsc.backends.reference import Interpreter
     from kwsc.ir.op_quant import to_float
-    from kwsc.ir.quantized import column_scales
+    from kwsc.ir.quantized import column_scales, conv_channel_scales
     from kwsc.ir.semantics import evaluate_static
 
     if not 0 < percentile <= 100:
@@ -54,11 +55,18 @@ def activation_scales(graph: Graph, streams: np.ndarray, percentile: float = 100
     for node in probe.nodes:
         if node.op not in INT8_OF:
             continue
-        for tap, index in (("in", 1 if node.op == "Dense" else 2), ("h", 3)):
-            value = node.inputs[index] if index < len(node.inputs) else None
-            if equalize and value is not None and value in static and (tap == "in" or node.op != "Dense"):
-                cols[f"calibrate_{tap}_{node.name}"] = column_scales(static[value])
-        names = (f"calibrate_in_{node.name}", f"calibrate_h_{node.name}" if node.op != "Dense" else "")
+        single = node.op in ("Dense", "Conv")  # no hidden state
+        if node.op == "Conv":
+            weights = node.inputs[1]
+            if equalize and weights in static:  # per input channel, over [C, *spatial]
+                ch = conv_channel_scales(static[weights], node.attrs["group"])
+                cols[f"calibrate_in_{node.name}"] = ch.reshape((-1,) + (1,) * (len(weights.shape) - 2))
+        else:
+            for tap, index in (("in", 1 if node.op == "Dense" else 2), ("h", 3)):
+                value = node.inputs[index] if index < len(node.inputs) else None
+                if equalize and value is not None and value in static and (tap == "in" or not single):
+                    cols[f"calibrate_{tap}_{node.name}"] = column_scales(static[value])
+        names = (f"calibrate_in_{node.name}", f"calibrate_h_{node.name}" if not single else "")
         probe.add_output(node.inputs[0], name=names[0])
         if names[1]:
             probe.add_output(node.outputs[0], name=names[1])

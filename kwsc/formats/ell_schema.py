@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Iterable
 
+from kwsc.ir.op_quant import FLOAT_TWIN
 from kwsc.ir.ops import get_op, ops_with_trait
 
 __all__ = [
@@ -255,7 +256,7 @@ _CONV_WRITE = ("kwsc does not write ELL's convolutional/pooling layers (row/colu
 _CONV_READ = "kwsc does not read ELL's convolutional/pooling layers; import the model from ONNX"
 WRITER_REFUSES = {
     **{op: "ELL's layers compute in float; kwsc's int8 arithmetic has no ELL node (write the float model)"
-       for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
+       for op in FLOAT_TWIN},
     **{op: _SHAPE_OP for op in ("Concat", "ConstantOfShape", "Expand", "Gather", "Shape", "Slice", "Transpose")},
     **{op: "ELL applies it only inside neural-network layers (ActivationLayerNode), which kwsc does not write"
        for op in ("Relu", "LeakyRelu", "HardSigmoid")},
@@ -272,7 +273,7 @@ WRITER_REFUSES = {
        for op in ("GRUSequence", "LSTMSequence", "RNNSequence")},
 }
 READER_REFUSES = {
-    **{op: "ELL files hold float layers; int8 ops come from kwsc's quantize pass" for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
+    **{op: "ELL files hold float layers; int8 ops come from kwsc's quantize pass" for op in FLOAT_TWIN},
     **{op: "ELL models have static shapes: no ELL node computes shapes"
        for op in ("Concat", "ConstantOfShape", "Expand", "Gather", "Shape", "Transpose")},
     "Identity": "ELL has no identity node (readers read the producer directly)",

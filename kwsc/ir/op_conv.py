@@ -17,7 +17,8 @@ from kwsc.ir.ops import Attr, OpDef, fail, in_type, register
 from kwsc.ir.types import TensorType
 from kwsc.limits import MAX_DIM
 
-__all__ = ["conv_geometry", "pool_geometry", "window_geometry", "spatial_list", "batch_norm_affine", "PAD_MODES"]
+__all__ = ["conv_geometry", "int_conv", "pool_geometry", "window_geometry", "spatial_list", "batch_norm_affine",
+           "PAD_MODES"]
 
 PAD_MODES = ("constant", "reflect", "edge", "wrap")
 
@@ -95,13 +96,11 @@ def _flat_batch(x: np.ndarray, nb: int) -> tuple[np.ndarray, tuple[int, ...]]:
     return x.reshape((-1,) + x.shape[nb + 1:]), lead
 
 
-def _conv(node, xs, state, nb):
-    geo = conv_geometry(node)
-    x, lead = _flat_batch(xs[0], nb)
-    w = np.asarray(xs[1], dtype=np.float64)
+def _window_products(x: np.ndarray, w: np.ndarray, geo: dict) -> np.ndarray:
+    """Σ over each window of x (B, C, *S, float64) times the rows of w (M, C/group·ΠK, float64): (B, M, *out)."""
     spatial, group = geo["spatial"], geo["group"]
     pads = geo["pads"]
-    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pads[i], pads[spatial + i]) for i in range(spatial)])
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(pads[i], pads[spatial + i]) for i in range(spatial)])
     win = _windows(xp, geo["kernel"], geo["strides"], geo["dilations"], geo["out"])  # (B, C, *O, *K)
     batch, channels = win.shape[:2]
     outs = int(np.prod(geo["out"]))
@@ -110,7 +109,25 @@ def _conv(node, xs, state, nb):
     win = win.reshape(batch, group, outs, -1)
     filters = w.shape[0]
     wg = w.reshape(group, filters // group, -1)
-    y = np.einsum("bgoj,gmj->bgmo", win, wg, optimize=True).reshape(batch, filters, *geo["out"])
+    return np.einsum("bgoj,gmj->bgmo", win, wg, optimize=True).reshape(batch, filters, *geo["out"])
+
+
+def int_conv(node, q_x: np.ndarray, q_w: np.ndarray, nb: int) -> np.ndarray:
+    """The int8 convolution of QConv: ``q_x`` (*batch, N, C, *S) int8 against int8 rows ``q_w`` (M, C/group·ΠK),
+    each window's sum exact in int32 (summed in float64: every partial sum is an integer below 2^53)."""
+    geo = conv_geometry(node)
+    if q_w.shape[1] * 127 * 127 >= 2 ** 31:
+        raise fail(node, f"int8 rows of {q_w.shape[1]} columns could overflow the int32 accumulator")
+    x, lead = _flat_batch(q_x, nb)
+    y = _window_products(x.astype(np.float64), q_w.astype(np.float64), geo)
+    return y.astype(np.int32).reshape(lead + y.shape[1:])
+
+
+def _conv(node, xs, state, nb):
+    geo = conv_geometry(node)
+    x, lead = _flat_batch(xs[0], nb)
+    spatial, filters = geo["spatial"], xs[1].shape[0]
+    y = _window_products(x.astype(np.float64), np.asarray(xs[1], dtype=np.float64), geo)
     if len(xs) > 2 and xs[2] is not None:
         y = y + np.asarray(xs[2], np.float64).reshape((1, filters) + (1,) * spatial)
     return [y.astype(xs[0].dtype).reshape(lead + y.shape[1:])], state
@@ -152,10 +169,10 @@ def pool_geometry(n) -> dict:
 
 
 def window_geometry(n) -> dict:
-    """The window of a Conv, MaxPool or AveragePool node, read the same way for each: ``kernel``, ``strides``,
-    ``dilations`` (one per spatial axis), ``pads`` ([begins…, ends…]), ``spatial`` (axis count) and ``out``
-    (output sizes). Spatial axis i is axis 2 + i of the input."""
-    return conv_geometry(n) if n.op == "Conv" else pool_geometry(n)
+    """The window of a Conv (or QConv), MaxPool or AveragePool node, read the same way for each: ``kernel``,
+    ``strides``, ``dilations`` (one per spatial axis), ``pads`` ([begins…, ends…]), ``spatial`` (axis count) and
+    ``out`` (output sizes). Spatial axis i is axis 2 + i of the input."""
+    return conv_geometry(n) if n.op in ("Conv", "QConv") else pool_geometry(n)
 
 
 def _infer_pool(n):

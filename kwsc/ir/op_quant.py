@@ -1,8 +1,9 @@
-"""int8 ops (issue 18): QDense, QGRU, QLSTM, QRNN — their float twins computed in integer arithmetic.
+"""int8 ops (issues 18, 15): QDense, QGRU, QLSTM, QRNN, QConv — their float twins computed in integer arithmetic.
 
 Each has its float twin's inputs (float32 weights: the int8 values and per-row scales are a function of them,
 ``quantized.quantize_rows``, so the interpreter and the C emitter derive the same ones), attributes and state, plus
-the activation scales: ``input_scale`` (and ``hidden_scale`` for the cells) — 0 quantizes each step's vector at
+the activation scales: ``input_scale`` (and ``hidden_scale`` for the cells; a QConv rounds its whole input
+tensor with one scale per call) — 0 quantizes each step's vector at
 run time by its own max|x|, a positive value is a calibrated scale (``kwsc quantize --calibrate``). The arithmetic
 is in ``quantized.py`` (NOTE [int8 arithmetic]); the ``quantize`` pass turns float ops into these.
 """
@@ -14,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from kwsc.ir import quantized as qz
+from kwsc.ir.op_conv import conv_geometry, int_conv
 from kwsc.ir.op_nn import _trigger_fired, dense_activation
 from kwsc.ir.ops import Attr, get_op, register
 from kwsc.ir.semantics import ACTIVATION_FN
@@ -21,7 +23,7 @@ from kwsc.ir.semantics import ACTIVATION_FN
 __all__ = ["FLOAT_TWIN", "INT8_OF", "float_op", "to_int8", "to_float"]
 
 # int8 op → its float twin, and back.
-FLOAT_TWIN = {"QDense": "Dense", "QGRU": "GRU", "QLSTM": "LSTM", "QRNN": "RNN"}
+FLOAT_TWIN = {"QDense": "Dense", "QGRU": "GRU", "QLSTM": "LSTM", "QRNN": "RNN", "QConv": "Conv"}
 INT8_OF = {v: k for k, v in FLOAT_TWIN.items()}
 
 _SCALE_DOC = "activation scale: 0 = each step's max|x|/127 at run time; > 0 = calibrated (values beyond clip)"
@@ -99,6 +101,29 @@ def _qrecurrent(node, xs, state, nb):
     return outputs, new_state
 
 
+def _qconv(node, xs, state, nb):
+    """Conv in int8 arithmetic: the input tensor of each call rounded with one scale (after the input channel
+    equalization), int8 rows per output channel, the window sums exact in int32 (zero pads are q = 0)."""
+    geo = conv_geometry(node)
+    x = np.asarray(xs[0], np.float32)
+    batch, channels, spatial = x.shape[:nb], x.shape[nb + 1], geo["spatial"]
+    q_w, w_scale, ch = qz.conv_rows(xs[1], geo["group"], node.attrs["equalize"])
+    if ch is not None:
+        x = (x * ch.reshape((channels,) + (1,) * spatial)).astype(np.float32)
+    q_x, s_x = qz.quantize_activations(x.reshape(batch + (-1,)), node.attrs["input_scale"])
+    acc = int_conv(node, q_x.reshape(x.shape), q_w, nb)  # (*batch, N, M, *O) int32
+    filters = w_scale.shape[0]
+    factor = (w_scale.reshape((filters,) + (1,) * spatial)
+              * s_x.reshape(batch + (1,) * (2 + spatial))).astype(np.float32)  # scale[m] · s, as in C
+    y = acc.astype(np.float32) * factor
+    if len(xs) > 2 and xs[2] is not None:
+        bias = np.asarray(xs[2], np.float32)
+        if node.attrs["bias_float16"]:  # stored as IEEE half: the values it holds
+            bias = bias.astype(np.float16).astype(np.float32)
+        y = y + bias.reshape((filters,) + (1,) * spatial)
+    return [y.astype(np.float32, copy=False)], state
+
+
 class _AsTwin:
     """A node seen as its float twin (the twin's infer and state functions ask ``node.op``)."""
 
@@ -114,16 +139,24 @@ def _register(name: str) -> None:
     infer, state = twin.infer, twin.state
     attrs = dict(twin.attrs)
     attrs["input_scale"] = Attr("float", 0.0, doc="input " + _SCALE_DOC)
-    attrs["equalize"] = Attr("bool", True, doc="divide each weight column by its max|w| and multiply the vector "
-                                               "by it before rounding (NOTE [int8 arithmetic])")
-    if name != "QDense":
+    attrs["equalize"] = Attr("bool", True, doc=(
+        "divide each weight column by its max|w| and multiply the vector by it before rounding" if name != "QConv"
+        else "divide the weights of each input channel by their max|w| and multiply the channel by it before "
+             "rounding") + " (NOTE [int8 arithmetic])")
+    if name == "QConv":
+        attrs["bias_float16"] = Attr("bool", False, doc="the bias stored as IEEE float16 (2 bytes per output "
+                                                       "channel; the quantize pass sets it when every |bias| fits)")
+    elif name != "QDense":
         attrs["hidden_scale"] = Attr("float", 0.0, doc="hidden state " + _SCALE_DOC)
     register(dataclasses.replace(
-        twin, name=name, attrs=attrs, kernel=_qdense if name == "QDense" else _qrecurrent, scan=None, onnx=None,
+        twin, name=name, attrs=attrs, kernel={"QDense": _qdense, "QConv": _qconv}.get(name, _qrecurrent), scan=None,
+        onnx=None,
         infer=lambda n: infer(_AsTwin(n, twin.name)),
         state=None if state is None else (lambda n: state(_AsTwin(n, twin.name))),
-        doc=f"{twin.name} in int8 arithmetic: int8 weights with a scale per row, activations quantized per step "
-            f"(per tensor, symmetric), int32 accumulation, float gate math (kwsc/ir/quantized.py). " + twin.doc))
+        doc=f"{twin.name} in int8 arithmetic: int8 weights with a scale per row"
+            + (" (output channel), the input tensor quantized per call" if name == "QConv"
+               else ", activations quantized per step") + " (per tensor, symmetric), int32 accumulation, float "
+            + ("dequantization" if name == "QConv" else "gate math") + " (kwsc/ir/quantized.py). " + twin.doc))
 
 
 for _name in FLOAT_TWIN:
@@ -131,8 +164,10 @@ for _name in FLOAT_TWIN:
 
 
 def to_int8(graph, keep: frozenset[str] = frozenset()) -> int:
-    """Replace (in place) each Dense/GRU/LSTM/RNN with constant parameters by its int8 twin — same inputs,
-    attributes, state, name and output names; run-time activation scales — except ops or node names in ``keep``.
+    """Replace (in place) each Dense/GRU/LSTM/RNN/Conv with constant parameters by its int8 twin — same inputs,
+    attributes, state, name and output names; run-time activation scales; a Conv's input channels equalized only
+    where that pays (``quantized.conv_equalization_pays``) and its bias stored as float16 where it fits — except
+    ops or node names in ``keep``.
 
     Returns:
         How many nodes were replaced.
@@ -147,7 +182,12 @@ def to_int8(graph, keep: frozenset[str] = frozenset()) -> int:
         params = [node.inputs[i] for i in node.opdef.param_inputs if i < len(node.inputs)]
         if not all(v is None or v in static for v in params):
             continue  # weights computed per tick stay float
-        _swap(graph, node, INT8_OF[node.op], {})
+        attrs = {}
+        if node.op == "Conv":
+            bias = node.inputs[2] if len(node.inputs) > 2 else None
+            attrs = {**node.attrs, "equalize": qz.conv_equalization_pays(static[node.inputs[1]], node.attrs["group"]),
+                     "bias_float16": bias is not None and qz.fits_float16(static[bias])}
+        _swap(graph, node, INT8_OF[node.op], attrs)
         count += 1
     return count
 
@@ -157,7 +197,7 @@ def to_float(graph) -> int:
     count = 0
     for node in list(graph.nodes):
         if node.op in FLOAT_TWIN:
-            drop = ("input_scale", "hidden_scale", "equalize")
+            drop = ("input_scale", "hidden_scale", "equalize", "bias_float16")
             _swap(graph, node, FLOAT_TWIN[node.op], {k: v for k, v in node.attrs.items() if k not in drop})
             count += 1
     return count

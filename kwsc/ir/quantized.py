@@ -7,14 +7,27 @@
 # column by ``col[j] = max_i |w[i, j]|`` and the vector multiplied by it (``x'_j = x_j · col[j]``, float32), so
 # ``W x = W' x'`` with every column of ``W'`` spanning ±1 before the per-row rounding (``equalized_rows``).
 # Activations: per step, per tensor, symmetric int8 (``quantize_activations``): with run-time scaling
-# ``s = max|x| / 127`` and ``q = round(x · (127 / max|x|))``; with a calibrated scale ``s`` (``kwsc quantize
+# ``s = max|x| / 127`` and ``q = round(x · (127 / max|x|))`` — a vector with max|x| < 2^-60 is zeros with s = 0
+# (no 127/max|x| overflow to inf for tiny or denormal vectors); with a calibrated scale ``s`` (``kwsc quantize
 # --calibrate``) ``q = round(x · (1 / s))`` clamped to ±127. Rounding is half away from zero, written as
 # ``trunc(v ± 0.5)`` in float32 (exact for |v| ≤ 127.5, cheap on a Cortex-M4, and the same in C and numpy).
+# Column scales of zero or denormal columns are 1. These two floors let ARMv7 NEON, which flushes denormals to
+# zero, compute the same bits as IEEE code (NOTE [Exact float steps in vectors] in runtime/src/opt/qdot.c).
 # A product of a matrix and a vector accumulates ``q_w · q_x`` in int32 (exact: |acc| ≤ 127²·cols), then
 # ``y = float(acc) · (scale[row] · s) + bias`` in float32, in that order (``dequantize``). The C runtime
-# (runtime/src/ref/quant.c, compiled without FMA contraction or reciprocal tricks) performs the same float32
-# operations in the same order, so the integer parts are equal bit for bit and so are the dequantized values;
-# only the gate functions (exp, tanh) round differently in C.
+# (runtime/src/ref/quant.c, compiled without FMA contraction or reciprocal tricks, and the vector versions of
+# its float steps in runtime/src/opt/qdot.c) performs the same float32 operations in the same order, so the
+# integer parts are equal bit for bit and so are the dequantized values; only the gate functions (exp, tanh)
+# round differently in C.
+#
+# Convolutions (QConv) follow the same rules with the weights ``[M, C/group, *K]`` seen as M rows (one scale per
+# output channel) and the input quantized once per call as one tensor (all of ``[N, C, *S]``: one scale).
+# Equalization is per input channel there (``conv_channel_scales``: ``ch[c] = max |w[m, c, k]|`` over the filters
+# of c's group and the kernel taps), so that the input can still be rounded as one tensor: ``x'[c] = x[c] · ch[c]``.
+# Each output is ``Σ q_w · q_x`` over its window (zero padding is q = 0) in int32, dequantized as above
+# (``conv_rows``; the C kernel runtime/src/ref/qconv.c may sum the columns in another order: integers are exact).
+# The bias may be stored as IEEE float16 (``bias_float16``; the quantize pass sets it when it fits): the float32
+# value added is then the half's, exactly, in numpy and in C.
 """
 
 from __future__ import annotations
@@ -24,11 +37,14 @@ import weakref
 import numpy as np
 
 __all__ = ["quantize_rows", "dequantize_rows", "quantize_activations", "int_matmul", "dequantize",
-           "cached_rows", "column_scales", "equalized_rows", "QMAX"]
+           "cached_rows", "column_scales", "equalized_rows", "conv_channel_scales", "conv_equalization_pays",
+           "fits_float16", "conv_rows", "QMAX"]
 
 QMAX = 127
 _F127 = np.float32(QMAX)
 _HALF = np.float32(0.5)
+_FLT_MIN = np.float32(2.0 ** -126)  # the smallest normal float32
+_PEAK_MIN = np.float32(2.0 ** -60)  # a run-time peak below this quantizes to zeros
 
 
 def quantize_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,11 +68,12 @@ def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def column_scales(matrix: np.ndarray) -> np.ndarray:
-    """``col[j] = max_i |w[i, j]|`` (1 for an all-zero column), float32: the equalization of NOTE [int8 arithmetic]."""
+    """``col[j] = max_i |w[i, j]|`` (1 for a column of zeros or denormals), float32: the equalization of NOTE [int8
+    arithmetic]."""
     m = np.asarray(matrix, dtype=np.float32)
     m = m.reshape(-1, m.shape[-1])
     peak = np.abs(m).max(axis=0)
-    return np.where(peak > 0, peak, np.float32(1.0)).astype(np.float32)
+    return np.where(peak >= _FLT_MIN, peak, np.float32(1.0)).astype(np.float32)
 
 
 def equalized_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,7 +85,61 @@ def equalized_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return q, scale, col
 
 
-_ROWS: dict[tuple[int, bool], tuple[weakref.ref, np.ndarray, np.ndarray, np.ndarray | None]] = {}
+def conv_channel_scales(weights: np.ndarray, group: int) -> np.ndarray:
+    """``ch[c]`` for each of a Conv's C input channels: the largest |w| over the filters of c's group and the
+    kernel taps (1 for an all-zero channel), float32 (NOTE [int8 arithmetic])."""
+    w = np.asarray(weights, dtype=np.float32)
+    filters, per_group = w.shape[0], w.shape[1]
+    peak = np.abs(w.reshape(group, filters // group, per_group, -1)).max(axis=(1, 3)).reshape(-1)  # [group·C/g]
+    return np.where(peak > 0, peak, np.float32(1.0)).astype(np.float32)
+
+
+def fits_float16(values: np.ndarray) -> bool:
+    """Whether float32 values round to finite IEEE halves (|v| ≤ 65504): a QConv's bias can be stored in 2 bytes."""
+    v = np.asarray(values, np.float32)
+    return bool(np.isfinite(v).all() and (np.abs(v) <= np.float32(65504)).all())
+
+
+EQUALIZE_SPREAD = 8.0
+
+
+def conv_equalization_pays(weights: np.ndarray, group: int) -> bool:
+    """Whether a Conv's input channels differ enough in weight size for the equalization to pay: the largest
+    channel peak over the median one above ``EQUALIZE_SPREAD``. Equalizing multiplies the input by the peaks, so
+    it widens the input's range: on the real models it halves the stem's error where a normalization was folded
+    into the weights (peaks 20-40× apart) and adds 10-30 % elsewhere (peaks within 1.5-6×)."""
+    ch = conv_channel_scales(weights, group)
+    return bool(ch.max() > EQUALIZE_SPREAD * np.median(ch))
+
+
+def conv_rows(weights: np.ndarray, group: int, equalize: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A Conv's weights ``[M, C/group, *K]`` as int8 rows ``[M, C/group · ΠK]`` (columns in (channel, taps) order),
+    their per-output-channel scales and (``equalize``) the input channel scales ``ch`` ``[C]`` they were divided by.
+    Remembered while the weight array lives, like ``cached_rows``."""
+    key = (id(weights), "conv", group, equalize)
+    hit = _ROWS.get(key)
+    if hit is not None and hit[0]() is weights:
+        return hit[1:]
+    w = np.asarray(weights, dtype=np.float32)
+    filters, per_group = w.shape[0], w.shape[1]
+    ch = None
+    if equalize:
+        ch = conv_channel_scales(w, group)
+        # filter m reads channels (m // (M/group)) · C/g + j, j < C/g
+        owner = (np.arange(filters) // (filters // group))[:, None] * per_group + np.arange(per_group)[None, :]
+        w = (w / ch[owner].reshape(owner.shape + (1,) * (w.ndim - 2))).astype(np.float32)
+        ch.flags.writeable = False
+    q, scale = quantize_rows(w.reshape(filters, -1))
+    q.flags.writeable = False
+    scale.flags.writeable = False
+    try:
+        _ROWS[key] = (weakref.ref(weights, lambda _r, k=key: _ROWS.pop(k, None)), q, scale, ch)
+    except TypeError:  # not weak-referenceable: compute every time
+        pass
+    return q, scale, ch
+
+
+_ROWS: dict[tuple, tuple[weakref.ref, np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
 
 def cached_rows(matrix: np.ndarray, equalize: bool = False):
@@ -117,10 +188,9 @@ def quantize_activations(x: np.ndarray, fixed_scale: float = 0.0) -> tuple[np.nd
         inv = np.float32(1.0) / scale
     else:
         peak = np.abs(x).max(axis=-1) if x.shape[-1] else np.zeros(x.shape[:-1], np.float32)
-        scale = (peak / _F127).astype(np.float32)
-        with np.errstate(divide="ignore"):
-            inv = np.where(peak > 0, _F127 / np.where(peak > 0, peak, np.float32(1)), np.float32(0))
-        inv = inv.astype(np.float32)
+        live = peak >= _PEAK_MIN  # below: a zero vector (scale 0)
+        scale = np.where(live, peak / _F127, np.float32(0)).astype(np.float32)
+        inv = np.where(live, _F127 / np.where(live, peak, np.float32(1)), np.float32(0)).astype(np.float32)
     v = x * inv[..., None]
     v = v + np.where(v >= 0, _HALF, -_HALF).astype(np.float32)
     q = np.clip(np.trunc(v), -QMAX, QMAX).astype(np.int8)

@@ -1,4 +1,6 @@
-"""``quantize``: Dense/GRU/LSTM/RNN → their int8 twins QDense/QGRU/QLSTM/QRNN (issue 18; NOTE [int8 arithmetic])."""
+"""``quantize``: Dense/GRU/LSTM/RNN/Conv → their int8 twins QDense/QGRU/QLSTM/QRNN/QConv (issues 18, 15;
+NOTE [int8 arithmetic]). Window models and streamed ones (the ``stream`` pass's History rings feed each Conv the
+frames it looks back over) are converted alike; the stream pass also streams a quantized window model."""
 
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ class QuantizeOptions:
 
 @register_pass("quantize", QuantizeOptions)
 def quantize(graph: Graph, options: QuantizeOptions) -> PassResult:
-    """Turn Dense/GRU/LSTM/RNN into int8 arithmetic (QDense/QGRU/QLSTM/QRNN), activations scaled at run time.
+    """Turn Dense/GRU/LSTM/RNN/Conv into int8 arithmetic (QDense/QGRU/QLSTM/QRNN/QConv), activations scaled at
+    run time.
 
     Rules:
-        1. Each Dense, GRU, LSTM or RNN whose weights and biases are constant becomes its Q twin with the same
+        1. Each Dense, GRU, LSTM, RNN or Conv whose weights and biases are constant becomes its Q twin with the same
            inputs, attributes and state, ``input_scale = hidden_scale = 0`` (each step's max|x|); calibrated scales
            are set afterwards (``kwsc quantize --calibrate``, ``kwsc.evaluate.calibrate``).
         2. Nothing is done to ops named in ``keep_float`` (by op or node name), to nodes whose weights are computed

@@ -39,6 +39,7 @@ from kwsc.errors import PassError
 from kwsc.ir.graph import Graph, Node, Value
 from kwsc.ir.op_conv import spatial_list
 from kwsc.ir.op_basic import slice_indices
+from kwsc.ir.op_quant import float_op
 from kwsc.ir.op_stream import SEQUENCE_OF, history_capacity
 from kwsc.ir.ops import get_op
 from kwsc.ir.semantics import evaluate_node, evaluate_static
@@ -214,7 +215,7 @@ class _Streamer:
 
     def _node(self, node: Node) -> None:
         traits = get_op(node.op).traits
-        handler = _HANDLERS.get(node.op) or (_binary if "binary" in traits else
+        handler = _HANDLERS.get(float_op(node.op)) or (_binary if "binary" in traits else
                                              _pointwise if _is_pointwise(node) else None)
         try:
             if handler is None:
@@ -295,7 +296,7 @@ def _windowed(s: _Streamer, node: Node) -> list[Frame]:
     if axis < 2:
         raise _Whole(f"its time axis {axis} is the {'batch' if axis == 0 else 'channel'} axis of [N, C, spatial…]")
     spatial, i = len(shape) - 2, axis - 2
-    kernel = (s.window_shape(node.inputs[1])[2:] if node.op == "Conv" else node.attrs["kernel_shape"])[i]
+    kernel = (s.window_shape(node.inputs[1])[2:] if float_op(node.op) == "Conv" else node.attrs["kernel_shape"])[i]
     strides = spatial_list(node, "strides", spatial, 1)
     dilations = spatial_list(node, "dilations", spatial, 1)
     pads = spatial_list(node, "pads", spatial, 0)
@@ -498,16 +499,17 @@ def multiply_adds(graph: Graph) -> int:
     """Multiply-adds per call of the Conv, Dense and recurrent layers (what dominates a keyword spotter)."""
     total = 0
     for node in graph.nodes:
-        if node.op == "Conv":
+        op = float_op(node.op)  # an int8 op does its float twin's multiply-adds
+        if op == "Conv":
             w = node.inputs[1].shape
             total += node.output.type.size * int(np.prod(w[1:], dtype=np.int64))
-        elif node.op == "Dense":
+        elif op == "Dense":
             rows, cols = node.inputs[1].shape
             total += node.inputs[0].type.size // cols * rows * cols
-        elif node.op in ("GRU", "LSTM", "RNN") or node.op in SEQUENCE_OF:
-            cell = get_op(SEQUENCE_OF.get(node.op, node.op))
+        elif op in ("GRU", "LSTM", "RNN") or op in SEQUENCE_OF:
+            cell = get_op(SEQUENCE_OF.get(op, op))
             hidden = node.attrs["hidden_size"]
-            steps = node.inputs[0].shape[0] if node.op in SEQUENCE_OF else 1
+            steps = node.inputs[0].shape[0] if op in SEQUENCE_OF else 1
             width = node.inputs[0].type.size // steps
             total += steps * len(cell.gates) * hidden * (width + hidden)
     return total

@@ -172,9 +172,9 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
         name: module name, the prefix of every API function (a C identifier).
         arch: ``host``, ``armv7``, ``aarch64`` or ``cortex-m4``.
         build: run ``make`` for the target (host: ``lib<name>.so`` for ``load()``, plus example and harness).
-        weights_dtype: ``float32``; or ``int8``: Dense/GRU/LSTM/RNN in int8 arithmetic (the ``quantize`` pass:
-            int8 weights with a scale per row, activations quantized per step, int32 accumulation), Conv with
-            int8 weights and float activations. Ops quantized already (QDense …) are int8 either way.
+        weights_dtype: ``float32``; or ``int8``: Dense/GRU/LSTM/RNN/Conv in int8 arithmetic (the ``quantize``
+            pass: int8 weights with a scale per row, activations quantized per step, int32 accumulation); other
+            ops' weights int8 with float activations. Ops quantized already (QDense …) are int8 either way.
         size_report: build and measure flash (code, weights, tables) and RAM (state, activations, stack).
 
     Returns:
@@ -192,7 +192,7 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
     target = get_target(arch)
     if weights_dtype == "int8":
         graph = quantized_graph(graph)
-    model = lower_graph(graph, name, target.align, quantize=weights_dtype == "int8")
+    model = lower_graph(graph, name, target.align, quantize=weights_dtype == "int8", qlayout=target.qlayout)
     files = render_project(model, target)
     outdir = Path(outdir).absolute()  # the build and size tools run inside it: relative paths would break
     if outdir.exists() and not outdir.is_dir():

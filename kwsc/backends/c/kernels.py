@@ -72,6 +72,8 @@ RUNTIME_SOURCES = {
     "sequence": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "sequence.c"),
     # recurrent.c: the reset trigger's kwsc_trigger_fired (and tile.c, which it links against)
     "quant": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qdot.c"),
+    # qdot.c calls quant.c's scalar steps (kwsc_qpeak_ref …), which link against recurrent.c's trigger
+    "qconv": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qconv.c", "qdot.c"),
 }
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c", "tile.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
@@ -227,10 +229,12 @@ def _history(low, node):
     _float_input(node, 0)
     outer, inner, _ = history_layout(node)
     fill = node.inputs[1] if len(node.inputs) > 1 else None
+    values = low.static(fill, node, "fill").reshape(-1).astype(np.float32) if fill is not None else None
+    if values is not None and not values.any():
+        values = None  # an all-zero fill is the kernel's default (NULL): no flash for it
     return {"capacity": history_capacity(node), "outer": outer, "inner": inner, "frames": node.attrs["frames"],
             "step": node.attrs["step"], "delay": node.attrs["delay"],
-            "fill": low.const(node, "fill", low.static(fill, node, "fill").reshape(-1).astype(np.float32), "float",
-                              "weights") if fill is not None else None}
+            "fill": low.const(node, "fill", values, "float", "weights") if values is not None else None}
 
 
 # ------------------------------------------------------------------------------------ neural network
@@ -296,17 +300,23 @@ def _gate_scratch(node) -> int:
 # ------------------------------------------------------------------------------------ int8 (issue 18)
 def _qmat(low, node, suffix: str, matrix) -> str:
     """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
-    ``kwsc/ir/quantized.py`` makes them for the interpreter."""
-    from kwsc.ir.quantized import equalized_rows
+    ``kwsc/ir/quantized.py`` makes them for the interpreter; the rows in the target's layout (``Target.qlayout``:
+    row-major, or packed by ``quantize.pack_row_pairs``)."""
+    from kwsc.backends.c.quantize import pack_row_pairs
+    from kwsc.ir.quantized import equalized_rows, quantize_rows
 
     matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
-    if not node.attrs["equalize"]:
-        m = low.mat(node, suffix, matrix, quantize=True)
-        return f"{{ {m['q']}, {m['scale']}, 0, {m['rows']}, {m['cols']} }}"
-    q, scale, col = equalized_rows(matrix)
-    names = [low.const(node, f"{suffix}_{part}", array, ctype, "weights")
-             for part, array, ctype in (("q", q, "int8_t"), ("scale", scale, "float"), ("col", col, "float"))]
-    return f"{{ {names[0]}, {names[1]}, {names[2]}, {matrix.shape[0]}, {matrix.shape[1]} }}"
+    if node.attrs["equalize"]:
+        q, scale, col = equalized_rows(matrix)
+    else:
+        (q, scale), col = quantize_rows(matrix), None
+    if low.qlayout == 1:
+        rows_name = f"(const int8_t*){low.const(node, f'{suffix}_q', pack_row_pairs(q), 'int32_t', 'weights')}"
+    else:
+        rows_name = low.const(node, f"{suffix}_q", q, "int8_t", "weights")
+    scale_name = low.const(node, f"{suffix}_scale", scale, "float", "weights")
+    col_name = low.const(node, f"{suffix}_col", col, "float", "weights") if col is not None else "0"
+    return f"{{ {rows_name}, {scale_name}, {col_name}, {matrix.shape[0]}, {matrix.shape[1]}, {low.qlayout} }}"
 
 
 def _scale_literal(node, key: str) -> str:
@@ -348,6 +358,44 @@ def _qrecurrent_scratch(node) -> int:
     hidden = node.attrs["hidden_size"]
     gates = len(node.opdef.gates) * hidden + (hidden if node.op == "QGRU" else 0)  # g | GRU: R_n h + b_n
     return gates + (node.inputs[0].type.size + hidden + 3) // 4  # | int8 x, h
+
+
+def _qconv(low, node):
+    """QConv: int8 rows per output channel with their columns in (tap, channel) order (the kernel's
+    channels-last windows; integer sums do not depend on the order), the input channel scales, the geometry."""
+    from kwsc.ir.op_conv import conv_geometry
+    from kwsc.ir.quantized import conv_rows
+
+    _float_input(node, 0)
+    geo = conv_geometry(node)
+    v = tensor_builders.volume(node, geo)
+    weights = low.static(node.inputs[1], node, "weights").astype(np.float32)
+    q, scale, ch = conv_rows(weights, geo["group"], node.attrs["equalize"])
+    filters, per_group = weights.shape[:2]
+    q = q.reshape(filters, per_group, -1).transpose(0, 2, 1).reshape(filters, -1)
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    b = low.static(bias, node, "bias").reshape(-1).astype(np.float32) if bias is not None else None
+    half = b is not None and node.attrs["bias_float16"]
+    x = geo["x"].shape
+    order = ("in_d", "in_h", "in_w", "@filters", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w", "stride_d",
+             "stride_h", "stride_w", "dil_d", "dil_h", "dil_w", "pad_front", "pad_top", "pad_left")
+    return {"q": low.const(node, "weights_q", q, "int8_t", "weights"),
+            "scale": low.const(node, "weights_scale", scale, "float", "weights"),
+            "ch": low.const(node, "weights_ch", ch, "float", "weights") if ch is not None else None,
+            "bias": low.const(node, "bias", b, "float", "weights") if b is not None and not half else None,
+            "bias_half": low.const(node, "bias_f16", b.astype(np.float16).view(np.uint16), "uint16_t", "weights")
+            if half else None,
+            "dims": [x[0], x[1]] + [filters if k == "@filters" else v[k] for k in order] + [geo["group"]],
+            "input_scale": _scale_literal(node, "input_scale")}
+
+
+def _qconv_scratch(node) -> int:
+    x, w, y = node.inputs[0].shape, node.inputs[1].shape, node.outputs[0].shape
+    group = node.attrs["group"]
+    qx = (int(np.prod(x)) + 3) // 4
+    if w[1] == 1:  # depthwise: a plane of int32 outputs
+        return qx + int(np.prod(y[2:]))
+    return qx + (int(np.prod(w[1:])) + 3) // 4 + w[0] // group  # | patch | acc
 
 
 _QRNN_PARAMS = Decl("kwsc_qrnn_params", "params",
@@ -463,6 +511,11 @@ KERNEL_TABLE: dict[str, KernelEntry] = {
                          decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
     "QRNN": KernelEntry("quant", "kwsc_qrnn_step", _qrecurrent, ("&decl", "in0", "state:h", "scratch", "out0"),
                         decl=_QRNN_PARAMS, scratch=_qrecurrent_scratch),
+    "QConv": KernelEntry("qconv", "kwsc_qconv", _qconv, ("&decl", "in0", "out0", "scratch"),
+                         decl=Decl("kwsc_qconv_params", "params",
+                                   (("p:q", "p:scale", "p:ch", "p:bias", "p:bias_half"), ("p:*dims",),
+                                    ("p:input_scale",)),
+                                   block=True), scratch=_qconv_scratch),
     # the conv family: one row of weights per output channel (int8: a scale per channel)
     "Conv": KernelEntry("conv", "kwsc_conv", tensor_builders.conv, ("&decl", "in0", "out0"),
                         decl=Decl("kwsc_conv_params", "params", (("mat:mat",), ("p:bias", "p:*dims")), block=True)),

@@ -14,7 +14,7 @@ import numpy as np
 from kwsc.errors import BackendError
 from kwsc.ir.op_conv import batch_norm_affine, conv_geometry, pool_geometry
 
-__all__ = ["conv", "pool", "global_pool", "reduce", "pad", "batch_norm", "softmax", "broadcast", "strided_copy",
+__all__ = ["conv", "volume", "pool", "global_pool", "reduce", "pad", "batch_norm", "softmax", "broadcast", "strided_copy",
            "MAX_RANK",
            "REDUCE_ENUM", "PAD_ENUM"]
 
@@ -33,7 +33,7 @@ def _float(node, index: int = 0):
     return value
 
 
-def _volume(node, geo: dict) -> dict[str, int]:
+def volume(node, geo: dict) -> dict[str, int]:
     """A 1-D, 2-D or 3-D geometry as the runtime's [D, H, W] (missing leading axes have size 1, no pads)."""
     spatial = geo["spatial"]
     if spatial > 3:
@@ -55,7 +55,7 @@ def _volume(node, geo: dict) -> dict[str, int]:
 def conv(low, node) -> dict:
     _float(node)
     geo = conv_geometry(node)
-    v = _volume(node, geo)
+    v = volume(node, geo)
     weights = low.static(node.inputs[1], node, "weights").astype(np.float32)
     filters = weights.shape[0]
     bias = node.inputs[2] if len(node.inputs) > 2 else None
@@ -72,7 +72,7 @@ def conv(low, node) -> dict:
 def pool(low, node) -> dict:
     _float(node)
     geo = pool_geometry(node)
-    v = _volume(node, geo)
+    v = volume(node, geo)
     x = geo["x"].shape
     kind = "KWSC_POOL_MAX" if node.op == "MaxPool" else \
         ("KWSC_POOL_AVG_WITH_PAD" if node.attrs["count_include_pad"] else "KWSC_POOL_AVG")

@@ -24,6 +24,7 @@ from kwsc.frontends.onnx._isolate import isolated
 from kwsc.frontends.onnx._importer import PRODUCES, TRANSLATORS, Importer, default_opset, upgrade_opset
 from kwsc.frontends.onnx._load import load_model_proto
 from kwsc.ir.graph import Graph
+from kwsc.ir.op_quant import FLOAT_TWIN
 from kwsc.ir.validate import quiet_numpy, validate
 from kwsc.ir.verify import verify
 
@@ -39,7 +40,7 @@ NOT_IMPORTED = {
     "Detector": "ONNX has no keyword detector; the add_detector pass adds one",
     "Square": "ONNX has no Square op (x·x imports as Mul)",
     "History": "the stream pass makes it (a window model's ring buffers); no ONNX op is one",
-    **{op: "kwsc's int8 ops come from the quantize pass, not from ONNX" for op in ("QDense", "QGRU", "QLSTM", "QRNN")},
+    **{op: "kwsc's int8 ops come from the quantize pass, not from ONNX" for op in FLOAT_TWIN},
 }
 
 

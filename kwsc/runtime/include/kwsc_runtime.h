@@ -120,18 +120,36 @@ void kwsc_pool(const kwsc_pool_params* p, const float* x, float* y);
  * int32 accumulation; float gate math. The exact meaning (rounding, operation order) is kwsc/ir/quantized.py's
  * NOTE [int8 arithmetic]; quant.c is compiled without FMA contraction so its float steps round like numpy's. */
 typedef struct kwsc_qmat {
-    const int8_t* q;     /* [rows, cols] row-major */
+    const int8_t* q;     /* layout 0: [rows, cols] row-major; layout 1: row pairs (see kwsc_qmat_rows) */
     const float* scale;  /* [rows]: w = q * scale[row] / col[column] */
     const float* col;    /* [cols] column equalization (the vector is multiplied by it before rounding), or 0 */
     int32_t rows;
     int32_t cols;
+    int32_t layout;      /* 0 row-major; 1 the Cortex-M4's row pairs (word aligned; kwsc/backends/c/quantize.py
+                            pack_row_pairs, NOTE [Row pairs in one SMLAD] in src/opt/qdot.c) */
 } kwsc_qmat;
 /* acc[i] = sum_j w[i * cols + j] * x[j] for i < nrows, in int32 (exact). Per-target variants (src/opt/qdot.c):
  * AVX2 vpmaddubsw/vpmaddwd, AVX-512 VNNI / AVX-VNNI vpdpbusd, NEON sdot, NEON smlal/vmlal.s8, Cortex-M4 SMLAD. */
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc);
+/* acc[i] = row (row0 + i) of m . x for i < nrows, int32 (exact), in either layout (layout 0: kwsc_qdot_rows). */
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc);
+/* The int8 weight at (row, col) of a layout-1 matrix (plain C; the kernels' fallback and tests). */
+int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col);
 /* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
  * > 0, else max|x'| / 127. Returns s. */
 float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q);
+/* The float steps, per target (src/ref/qdot.c plain; src/opt/qdot.c vectorised where the vector unit rounds as
+ * float32 scalar code does): peak = max_j |x'_j|; q_j = round(x'_j * inv) as kwsc_quantize_s8; and
+ * y[k] (+)= float(acc[k]) * (scale[k] * x_scale) + (bias ? bias[k] : 0). The _ref versions (src/ref/quant.c) are
+ * the plain reference code the others fall back to. */
+float kwsc_qpeak(const float* x, int32_t n, const float* col);
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q);
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate);
+float kwsc_qpeak_ref(const float* x, int32_t n, const float* col);
+void kwsc_qround_ref(const float* x, int32_t n, const float* col, float inv, int8_t* q);
+void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias,
+                       float* y, int32_t accumulate);
 /* v = float(acc_i) * (scale[row0 + i] * x_scale) + (bias ? bias[i] : 0), acc_i = row (row0 + i) . x;
  * y[i] = accumulate ? y[i] + v : v. */
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
@@ -161,6 +179,23 @@ void kwsc_qgru_step(const kwsc_qrnn_params* p, const float* x, float* h, float* 
 void kwsc_qlstm_step(const kwsc_qrnn_params* p, const float* x, float* h, float* c, float* scratch,
                      float* out_h, float* out_c);
 void kwsc_qrnn_step(const kwsc_qrnn_params* p, const float* x, float* h, float* scratch, float* out);
+/* Conv in int8 arithmetic (QConv, src/ref/qconv.c): the input tensor rounded with one scale per call (after the
+ * input channel equalization ch), int8 weight rows per output channel, exact int32 window sums,
+ * y = float(acc) * (scale[m] * s) + bias[m] (float32, or float16 widened exactly). Geometry as kwsc_conv_params. */
+typedef struct kwsc_qconv_params {
+    const int8_t* q;     /* [M, C/group * KD*KH*KW]: columns in (tap, channel) order */
+    const float* scale;  /* [M] */
+    const float* ch;     /* [C] input channel equalization (x' = x * ch[c]), or 0 */
+    const float* bias;   /* [M] or 0 */
+    const uint16_t* bias_half; /* [M] IEEE float16 bits (when bias is 0), or 0 */
+    int32_t batch, in_channels, in_d, in_h, in_w, out_channels, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w, pad_front, pad_top, pad_left;
+    int32_t group;
+    float input_scale;   /* 0: per call at run time */
+} kwsc_qconv_params;
+/* scratch: (N*C*D*H*W + 3) / 4 floats (the int8 input), then depthwise (C/group = 1): out plane int32; else
+ * (C/group*KD*KH*KW + 3) / 4 + M/group. */
+void kwsc_qconv(const kwsc_qconv_params* p, const float* x, float* y, float* scratch);
 
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {
