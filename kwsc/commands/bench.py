@@ -20,7 +20,9 @@ onnxruntime, vs the FLOP limit and the memory-bandwidth limit (parameter bytes p
 a buffer of that size, measured here).
 Each row: µs/frame (median, min, max over rounds), × real time (a frame is input_size/sample_rate from the
 model's metadata, else 32 ms), instructions/frame, and the largest difference from the reference on the same
-frames. The header gives FLOPs/frame and the limit: FLOPs / this CPU's measured single-core FMA peak.
+frames. The header gives FLOPs/frame and the limit: FLOPs / this CPU's measured single-core FMA peak. With the
+host among the targets, the float build is also set against the bandwidth limit (float32 parameter bytes per
+frame / the rate one core reads a buffer of that size, measured in the same run), on the "host float:" line.
 
 examples:
   kwsc bench model.kwsc

@@ -95,6 +95,12 @@ def register(sub) -> None:
     option(p, "--sweep_smoothing", default="1,3,5",
            help="streaming: the moving-average windows (frames) the DET sweep tries (default 1,3,5)")
     option(p, "--refractory", type=float, default=1.0, help="streaming: seconds without a new detection")
+    option(p, "--detector_curve", metavar="JSON",
+           help="streaming: also score the detectors chosen on ANOTHER stream's benchmark (the _stream.json of a "
+                "validation list's run) at --detector_fa_per_hour, one threshold for all keywords and one per "
+                "keyword: the held-out operating points ('held_out' in the JSON)")
+    option(p, "--detector_fa_per_hour", type=float, default=2.0,
+           help="streaming, with --detector_curve: the false-alarm budget the detectors are chosen at (default 2)")
     option(p, "--stream_snr", default="30,20,10",
            help="streaming: the background noise's SNRs in dB against the median word level, comma-separated "
                 "(default 30,20,10; 20 dB is about the dataset's own _silence_ clips), or 'clean' for none")
@@ -196,6 +202,7 @@ def cmd_test(args) -> int:
     from kwsc.compat import check_categories
 
     check_categories(classifier.output_size, args.classifier, labels, args.categories or "the categories")
+    args.held_out = _held_out_detectors(args, labels)
     if "vad" in modes:  # the VAD's frame duration is one featurizer call: audio chunk / sample rate
         classifiers["vad"], how = session.vad_runner(args.classifier, args.vad_classifier, _vad_options(args),
                                                      sample_rate, audio_chunk)
@@ -376,6 +383,20 @@ def _check_stream_options(args) -> list[int]:
                          "'clean'")
     if args.stream_minutes and args.dataset:
         raise InputError("--stream-minutes builds its stream from wavs: give --list_file, not --dataset")
+    if args.detector_curve and not args.stream_minutes:
+        raise InputError("--detector_curve scores detectors on the streaming benchmark: give --stream-minutes too")
+    if not (math.isfinite(args.detector_fa_per_hour) and args.detector_fa_per_hour >= 0):
+        raise InputError(f"--detector_fa_per_hour {args.detector_fa_per_hour:g}: give a finite rate >= 0")
+    if args.detector_curve:
+        try:
+            args.detector_doc = json.loads(Path(args.detector_curve).read_text())
+        except OSError as exc:
+            raise InputError(f"--detector_curve {args.detector_curve}: cannot read it: {exc.strerror or exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"--detector_curve {args.detector_curve}: not JSON: {exc}") from None
+        if not isinstance(args.detector_doc, dict) or args.detector_doc.get("kind") != "kwsc streaming benchmark":
+            raise InputError(f"--detector_curve {args.detector_curve}: not a streaming benchmark JSON (kwsc test "
+                             "--stream-minutes writes <output>_stream.json)")
     if args.stream_minutes and Path(args.list_file).is_file():
         labels = {label for _, label in read_list(Path(args.list_file))}
         if not labels - BACKGROUND_LABELS:
@@ -383,6 +404,35 @@ def _check_stream_options(args) -> list[int]:
                              f"{', '.join(sorted(labels)) or 'no files'}); the streaming benchmark counts "
                              "detected keywords")
     return smoothings
+
+
+def _held_out_detectors(args, labels) -> list[dict]:
+    """The detectors chosen on --detector_curve's stream: one threshold for every keyword, and one per keyword when
+    the curve has per-keyword counts (one line, exit 2, when none can be chosen); [] without --detector_curve."""
+    if not getattr(args, "detector_curve", None):
+        return []
+    from kwsc.evaluate.streaming import choose_detector
+
+    doc = args.detector_doc
+    where = f"--detector_curve {args.detector_curve}"
+    curve_labels = (doc.get("stream") or {}).get("labels")
+    if curve_labels is not None and list(curve_labels) != list(labels):
+        raise InputError(f"{where}: made with categories {curve_labels}, not these")
+    stream = doc.get("stream") or {}
+    source = {"file": str(args.detector_curve), "model": doc.get("model", ""), "minutes": stream.get("minutes"),
+              "list_clips": stream.get("list_clips"), "keywords": stream.get("keywords"), "seed": stream.get("seed")}
+    chosen = []
+    try:
+        for per_class in (False, True):
+            if per_class and any("per_label" not in p for p in doc.get("curve", [])):
+                print(f"note: {args.detector_curve} has no per-keyword counts (an older kwsc): one threshold only",
+                      file=sys.stderr)
+                break
+            chosen.append({**choose_detector(doc, list(labels), args.detector_fa_per_hour, per_class, where=where),
+                           "source": source})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: malformed benchmark JSON ({exc})") from None
+    return chosen
 
 
 def _build_stream(args, items, sample_rate: int, near: Path):
@@ -428,7 +478,8 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
 
     run = session.stream_test(items, noise, featurizer, classifier, labels, args.stream_minutes,
                               args.stream_threshold, args.smoothing, args.refractory, args.seed,
-                              smoothings=smoothings, stream=stream, progress=progress, snr_db=args.stream_snr_db)
+                              smoothings=smoothings, stream=stream, progress=progress, snr_db=args.stream_snr_db,
+                              held_out=getattr(args, "held_out", None))
     bar.close()
     run.seconds = {"build": getattr(args, "stream_build_seconds", None), **run.seconds}
     r, doc = run.report, run.to_dict()
@@ -455,6 +506,14 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
           f"false-alarm resolution {resolution:.2g}/hour):")
     for line in operating_point_lines(run.points):
         print(f"    {line}")
+    for h in run.held_out:
+        m, e = h["measured"], h["expected"]
+        kind = "per-keyword thresholds" if h["per_class"] else f"threshold {h['thresholds'][0]:g}"
+        print(f"  held out ({kind}, smoothing {h['smoothing']}, chosen on {h['source']['file']} at ≤ "
+              f"{h['fa_per_hour_budget']:g} false alarms/hour, where it gave {e['hit_rate']:.1%} at "
+              f"{e['false_alarms_per_hour']:.1f}/h): here hits {m['hits']} ({m['hit_rate']:.1%}), false alarms "
+              f"{m['false_alarms']} ({m['false_alarms_per_hour']:.1f}/hour), latency median "
+              f"{_ms(m['latency_median_s'])}")
     print(f"wrote {report_path}, {det_png}, {png}")
 
 

@@ -24,7 +24,7 @@ from kwsc.evaluate.bench import (FRAME_SECONDS, TimingStats, cpu_name, flops_per
 from kwsc.ir import Graph
 from kwsc.ir.metadata import FeaturizerRecord
 
-__all__ = ["BenchRow", "BenchReport", "bench_model", "format_report", "int8_summary", "compare_reports", "save_report",
+__all__ = ["BenchRow", "BenchReport", "bench_model", "format_report", "float_limits", "int8_summary", "compare_reports", "save_report",
            "load_report", "onnxruntime_stepper", "BENCH_TARGETS", "SLOWDOWN"]
 
 BENCH_TARGETS = ("host", "armv7", "aarch64", "aarch64-dotprod", "cortex-m4")
@@ -346,8 +346,28 @@ def format_report(report: BenchReport) -> str:
                                                 f" GB/s → bandwidth limit {report.bandwidth_limit_us(dtype):.2f} µs)"
                                                 if dtype in report.bandwidth else "")
             for dtype, nbytes in report.weight_bytes.items()))
+    lines += [f"  {line}" for line in float_limits(report)]
     lines += [f"  {line}" for line in int8_summary(report)]
     return "\n".join(lines)
+
+
+def float_limits(report: BenchReport) -> list[str]:
+    """The float host build against both limits of the same run: the FLOP limit (FLOPs / the FMA peak) and the
+    bandwidth limit (float32 parameter bytes / the read rate of a buffer that size). When the bandwidth limit alone
+    is over 1.5× the FLOP limit, float32 weights cannot run within 1.5× the FLOP limit on this machine: said so."""
+    row = report.row(_c_row_name("host"))
+    if row is None or row.kind != "timed" or not report.limit_us > 0:
+        return []
+    line = f"host float: {row.median_us:.2f} µs = {row.median_us / report.limit_us:.1f}× the FLOP limit"
+    bw_limit = report.bandwidth_limit_us("float32") if "float32" in report.weight_bytes else math.nan
+    if not bw_limit > 0:
+        return [line]
+    line += (f", {row.median_us / bw_limit:.2f}× the bandwidth limit ({bw_limit:.2f} µs: "
+             f"{report.weight_bytes['float32'] / 1e3:,.1f} kB at {report.bandwidth['float32'] / 1e9:.0f} GB/s)")
+    if bw_limit > 1.5 * report.limit_us:
+        line += (f"; the bandwidth limit alone is {bw_limit / report.limit_us:.1f}× the FLOP limit: float32 weights "
+                 f"cannot stream fast enough for 1.5× it here")
+    return [line]
 
 
 def int8_summary(report: BenchReport) -> list[str]:

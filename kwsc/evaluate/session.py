@@ -15,7 +15,8 @@ from kwsc.evaluate.runners import GraphRunner, ModelRunner, drop_chunks, load_gr
 from kwsc.evaluate.runners import sample_rate_of as featurizer_sample_rate
 from kwsc.evaluate.streaming import (BACKGROUND_LABELS, GAIN_DB, GAP_S, MAX_USES, QUIET_FRACTION, SMOOTHINGS, SNR_DB,
                                      THRESHOLDS, StreamReport, build_stream,
-                                     det_curve, detect, operating_points, score_detections, stream_summary)
+                                     StreamingDetector, det_curve, detect, operating_points, score_detections,
+                                     stream_summary)
 from kwsc.fileio import atomic_write
 
 __all__ = ["read_categories", "load_list_items", "vad_runner", "trained_for_vad", "vad_training_note", "has_own_vad", "run_modes", "write_results", "stream_test",
@@ -205,6 +206,8 @@ class StreamRun:
     points: dict = field(default_factory=dict)
     stream: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    # a detector chosen on another stream (``choose_detector``) and what it does on this one (see ``stream_test``)
+    held_out: list = field(default_factory=list)
 
     def _suppression(self) -> int | None:
         from kwsc.ir.op_detect import suppression_frames
@@ -228,6 +231,7 @@ class StreamRun:
                 "operating_points": self.points,
                 "at_threshold": self.report.to_dict(),
                 "curve": self.curve,
+                **({"held_out": self.held_out} if self.held_out else {}),
                 "seconds": self.seconds}
 
 
@@ -270,10 +274,15 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
                 thresholds: Sequence[float] = THRESHOLDS, smoothings: Sequence[int] = SMOOTHINGS,
                 stream: tuple[np.ndarray, list] | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                snr_db: Sequence[float] | None = SNR_DB) -> StreamRun:
+                snr_db: Sequence[float] | None = SNR_DB, held_out: Sequence[dict] = ()) -> StreamRun:
     """Build a ``minutes`` stream from the items and noise (or take ``stream``), run the models continuously,
     detect and score at (``threshold``, ``smoothing``), and sweep the detector over ``thresholds`` × ``smoothings``
-    (with ``threshold`` and ``smoothing`` added) for the DET curve and its operating points."""
+    (with ``threshold`` and ``smoothing`` added) for the DET curve and its operating points.
+
+    ``held_out``: detectors chosen on another stream (``streaming.choose_detector`` on a validation list's
+    benchmark): each one's (per-class) thresholds, smoothing and refractory time run here through the Detector op
+    (StreamingDetector) and are scored on this stream — the honest operating point, where the curve's own points
+    are chosen on the stream they are read from."""
     import time
 
     sample_rate = featurizer_sample_rate(featurizer)
@@ -301,9 +310,18 @@ def stream_test(items: Sequence[LabeledAudio], noise: list[np.ndarray], featuriz
                     "found)") + f" at SNR {'/'.join(f'{v:g}' for v in snr_db)} dB against the median word level, "
                    f"{QUIET_FRACTION:.0%} of the time near-silence; segments of 10-30 s cross-faded over 0.5 s"),
                "snr_db": None if snr_db is None else list(snr_db), "gap_s": list(GAP_S), "gain_db": list(GAIN_DB), "max_uses": MAX_USES,
-               "thresholds": all_thresholds, "smoothings": all_smoothings}
+               "thresholds": all_thresholds, "smoothings": all_smoothings, "labels": list(labels)}
     seconds = {"models": round(ran - built, 3), "sweep": round(swept - ran, 3)}
     if stream is None:  # a stream given was built (and timed) by the caller
         seconds = {"build": round(built - started, 3), **seconds}
+    held = []
+    for chosen in held_out:
+        detector = StreamingDetector(list(labels), frame_seconds, list(chosen["thresholds"]), int(chosen["smoothing"]),
+                                     float(chosen.get("refractory_s") or refractory_s))
+        r = score_detections(detector.push_many(scores), events, duration)
+        held.append({**chosen, "measured": {
+            "hits": r.hits, "misses": r.misses, "false_alarms": r.false_alarms, "hit_rate": r.hit_rate,
+            "false_alarms_per_hour": r.false_alarms_per_hour, "latency_median_s": r.latency_median_s,
+            "latency_p95_s": r.latency_p95_s, "false_alarms_on": r.false_alarms_on, "per_label": r.per_label}})
     return StreamRun(audio, events, scores, dets, report, frame_seconds, curve, operating_points(curve), summary,
-                     seconds)
+                     seconds, held)

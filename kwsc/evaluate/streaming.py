@@ -22,6 +22,7 @@ how many keywords it catches, how often it fires on nothing (false alarms per ho
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -31,7 +32,7 @@ from kwsc.errors import InputError
 
 __all__ = [
     "StreamEvent", "Detection", "StreamReport", "StreamingDetector", "word_bounds", "build_stream", "detect",
-    "score_detections", "sweep_detections", "det_curve", "operating_points", "stream_summary",
+    "score_detections", "sweep_detections", "det_curve", "operating_points", "choose_detector", "stream_summary",
     "BACKGROUND_LABELS", "THRESHOLDS", "SMOOTHINGS", "MAX_USES", "SNR_DB", "QUIET_FRACTION", "GAP_S", "GAIN_DB", "check_threshold", "operating_points_table",
 ]
 
@@ -470,8 +471,70 @@ def det_curve(
                            "misses": r.misses, "false_alarms": r.false_alarms,
                            "false_alarms_per_hour": r.false_alarms_per_hour, "hit_rate": r.hit_rate,
                            "miss_rate": 1.0 - r.hit_rate if r.keywords else 0.0,
-                           "latency_median_s": r.latency_median_s, "latency_p95_s": r.latency_p95_s})
+                           "latency_median_s": r.latency_median_s, "latency_p95_s": r.latency_p95_s,
+                           # per keyword: [hits, false alarms labelled with it] (what per-class thresholds need)
+                           "per_label": {lab: [c["hits"], c["false_alarms"]] for lab, c in sorted(r.per_label.items())
+                                         if c["hits"] or c["false_alarms"]}})
     return points
+
+
+def choose_detector(doc: dict, labels: Sequence[str], fa_per_hour: float, per_class: bool = False,
+                    where: str = "the curve") -> dict:
+    """A detector chosen on one stream's benchmark (``doc``: its ``_stream.json``) for use on another stream: the
+    setting with the most hits at no more than ``fa_per_hour`` false alarms per hour on ``doc``'s stream.
+
+    One threshold for every keyword (a point of the curve), or with ``per_class`` one threshold per keyword: for
+    each smoothing, the thresholds (from the swept ones) that maximise the total hits with the false alarms of all
+    keywords together within the budget — an exact multiple-choice knapsack over the curve's per-keyword counts
+    (``per_label``). The counts of a keyword at a threshold are those of the global sweep: with other keywords at
+    other thresholds the suppression after a detection interacts a little, so the returned ``expected`` numbers
+    are an estimate; the benchmark then measures the choice with the Detector op itself.
+
+    Returns {"smoothing", "thresholds" (one per label, in ``labels`` order; background labels get the highest
+    swept threshold, they never fire), "refractory_s", "fa_per_hour_budget", "per_class", "expected": {"hits",
+    "false_alarms", "hit_rate", "false_alarms_per_hour"} on ``doc``'s stream}. InputError when no setting fits.
+    """
+    curve = doc.get("curve") if isinstance(doc, dict) else None
+    if not isinstance(curve, list) or not curve:
+        raise InputError(f"{where}: no DET curve (a `kwsc test --stream-minutes` JSON has one)")
+    duration = float(doc["at_threshold"]["duration_s"])
+    keywords = int(doc["at_threshold"]["keywords"])
+    refractory = (doc.get("scoring") or {}).get("refractory_s")
+    hours = duration / 3600.0
+    budget = int(math.floor(fa_per_hour * hours + 1e-9))  # false alarms allowed in that stream
+    keyword_labels = [lab for lab in labels if lab not in BACKGROUND_LABELS]
+    top = max(float(p["threshold"]) for p in curve)
+    best = None
+    for smoothing in sorted({int(p["smoothing"]) for p in curve}):
+        points = sorted((p for p in curve if int(p["smoothing"]) == smoothing), key=lambda p: -float(p["threshold"]))
+        if per_class:
+            from kwsc.passes.add_detector import per_keyword_thresholds
+
+            if any("per_label" not in p for p in points):
+                raise InputError(f"{where}: its curve has no per-keyword counts (made by an older kwsc); run the "
+                                 "benchmark again for per-class thresholds")
+            found = per_keyword_thresholds(points, keyword_labels, budget)
+            if found is None:
+                continue
+            hits, fa, per_label = found
+            thresholds = [per_label.get(lab, top) for lab in labels]
+        else:
+            ok = [p for p in points if int(p["false_alarms"]) <= budget]
+            if not ok:
+                continue
+            p = max(ok, key=lambda p: (int(p["hits"]), -int(p["false_alarms"]), float(p["threshold"])))
+            hits, fa = int(p["hits"]), int(p["false_alarms"])
+            thresholds = [float(p["threshold"])] * len(labels)
+        if best is None or (hits, -fa) > (best["expected"]["hits"], -best["expected"]["false_alarms"]):
+            best = {"smoothing": smoothing, "thresholds": thresholds, "refractory_s": refractory,
+                    "fa_per_hour_budget": float(fa_per_hour), "per_class": bool(per_class),
+                    "expected": {"hits": hits, "false_alarms": fa, "hit_rate": hits / keywords if keywords else 0.0,
+                                 "false_alarms_per_hour": fa / hours if hours else 0.0}}
+    if best is None:
+        lowest = min(int(p["false_alarms"]) for p in curve) / hours if hours else float("nan")
+        raise InputError(f"{where}: no detector setting reaches {fa_per_hour:g} false alarms per hour on its stream "
+                         f"(the fewest is {lowest:.3g}/h)")
+    return best
 
 
 def operating_points(curve: Sequence[dict], fa_per_hour: Sequence[float] = (1.0, 2.0, 5.0),

@@ -7,14 +7,18 @@
 # column by ``col[j] = max_i |w[i, j]|`` and the vector multiplied by it (``x'_j = x_j · col[j]``, float32), so
 # ``W x = W' x'`` with every column of ``W'`` spanning ±1 before the per-row rounding (``equalized_rows``).
 # Activations: per step, per tensor, symmetric int8 (``quantize_activations``): with run-time scaling
-# ``s = max|x| / 127`` and ``q = round(x · (127 / max|x|))``; with a calibrated scale ``s`` (``kwsc quantize
+# ``s = max|x| / 127`` and ``q = round(x · (127 / max|x|))`` — a vector with max|x| < 2^-60 is zeros with s = 0
+# (no 127/max|x| overflow to inf for tiny or denormal vectors); with a calibrated scale ``s`` (``kwsc quantize
 # --calibrate``) ``q = round(x · (1 / s))`` clamped to ±127. Rounding is half away from zero, written as
 # ``trunc(v ± 0.5)`` in float32 (exact for |v| ≤ 127.5, cheap on a Cortex-M4, and the same in C and numpy).
+# Column scales of zero or denormal columns are 1. These two floors let ARMv7 NEON, which flushes denormals to
+# zero, compute the same bits as IEEE code (NOTE [Exact float steps in vectors] in runtime/src/opt/qdot.c).
 # A product of a matrix and a vector accumulates ``q_w · q_x`` in int32 (exact: |acc| ≤ 127²·cols), then
 # ``y = float(acc) · (scale[row] · s) + bias`` in float32, in that order (``dequantize``). The C runtime
-# (runtime/src/ref/quant.c, compiled without FMA contraction or reciprocal tricks) performs the same float32
-# operations in the same order, so the integer parts are equal bit for bit and so are the dequantized values;
-# only the gate functions (exp, tanh) round differently in C.
+# (runtime/src/ref/quant.c, compiled without FMA contraction or reciprocal tricks, and the vector versions of
+# its float steps in runtime/src/opt/qdot.c) performs the same float32 operations in the same order, so the
+# integer parts are equal bit for bit and so are the dequantized values; only the gate functions (exp, tanh)
+# round differently in C.
 #
 # Convolutions (QConv) follow the same rules with the weights ``[M, C/group, *K]`` seen as M rows (one scale per
 # output channel) and the input quantized once per call as one tensor (all of ``[N, C, *S]``: one scale).
@@ -39,6 +43,8 @@ __all__ = ["quantize_rows", "dequantize_rows", "quantize_activations", "int_matm
 QMAX = 127
 _F127 = np.float32(QMAX)
 _HALF = np.float32(0.5)
+_FLT_MIN = np.float32(2.0 ** -126)  # the smallest normal float32
+_PEAK_MIN = np.float32(2.0 ** -60)  # a run-time peak below this quantizes to zeros
 
 
 def quantize_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,11 +68,12 @@ def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def column_scales(matrix: np.ndarray) -> np.ndarray:
-    """``col[j] = max_i |w[i, j]|`` (1 for an all-zero column), float32: the equalization of NOTE [int8 arithmetic]."""
+    """``col[j] = max_i |w[i, j]|`` (1 for a column of zeros or denormals), float32: the equalization of NOTE [int8
+    arithmetic]."""
     m = np.asarray(matrix, dtype=np.float32)
     m = m.reshape(-1, m.shape[-1])
     peak = np.abs(m).max(axis=0)
-    return np.where(peak > 0, peak, np.float32(1.0)).astype(np.float32)
+    return np.where(peak >= _FLT_MIN, peak, np.float32(1.0)).astype(np.float32)
 
 
 def equalized_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,10 +188,9 @@ def quantize_activations(x: np.ndarray, fixed_scale: float = 0.0) -> tuple[np.nd
         inv = np.float32(1.0) / scale
     else:
         peak = np.abs(x).max(axis=-1) if x.shape[-1] else np.zeros(x.shape[:-1], np.float32)
-        scale = (peak / _F127).astype(np.float32)
-        with np.errstate(divide="ignore"):
-            inv = np.where(peak > 0, _F127 / np.where(peak > 0, peak, np.float32(1)), np.float32(0))
-        inv = inv.astype(np.float32)
+        live = peak >= _PEAK_MIN  # below: a zero vector (scale 0)
+        scale = np.where(live, peak / _F127, np.float32(0)).astype(np.float32)
+        inv = np.where(live, _F127 / np.where(live, peak, np.float32(1)), np.float32(0)).astype(np.float32)
     v = x * inv[..., None]
     v = v + np.where(v >= 0, _HALF, -_HALF).astype(np.float32)
     q = np.clip(np.trunc(v), -QMAX, QMAX).astype(np.int8)

@@ -26,8 +26,8 @@ from kwsc.ir.metadata import FeaturizerRecord
 from kwsc.ir.op_detect import BACKGROUND_LABELS, MAX_SMOOTHING, suppression_frames
 from kwsc.passes.manager import PassResult, register_pass
 
-__all__ = ["DetectorOptions", "add_detector", "choose_operating_point", "read_curve", "BACKGROUND_LABELS",
-           "DETECTION_OUTPUT"]
+__all__ = ["DetectorOptions", "add_detector", "choose_operating_point", "read_curve", "read_curve_document",
+           "per_keyword_thresholds", "BACKGROUND_LABELS", "DETECTION_OUTPUT"]
 
 DETECTION_OUTPUT = "detection"
 _DEFAULT_RATE, _DEFAULT_HOP = 16000.0, 512  # ELL's tutorial: 32 ms per tick
@@ -49,6 +49,8 @@ class DetectorOptions:
         curve: the streaming benchmark's JSON (kwsc test --stream-minutes): the threshold (and smoothing) of the
             best hit rate at no more than --fa_per_hour false alarms per hour.
         fa_per_hour: the false-alarm rate to pick from --curve.
+        per_class: with --curve: one threshold per keyword, the most hits of all keywords together within the
+            false-alarm budget on the curve's stream (from its per-keyword counts).
         smoothing: frames in the moving average of the posteriors (default: the curve point's, else 1).
         refractory: seconds after a detection during which no detection fires (default 1.0; suppression in ticks
             from the model's tick duration).
@@ -63,6 +65,7 @@ class DetectorOptions:
     thresholds: str | None = None
     curve: str | None = None
     fa_per_hour: float | None = None
+    per_class: bool = False
     smoothing: int | None = None
     refractory: float = 1.0
     ignore: str | None = None
@@ -83,6 +86,8 @@ class DetectorOptions:
                 _in_unit_interval(value, f"--thresholds {item.strip()}:")
         if (self.curve is None) != (self.fa_per_hour is None):
             raise ValueError("--curve and --fa_per_hour go together (the curve's threshold at that false-alarm rate)")
+        if self.per_class and self.curve is None:
+            raise ValueError("--per_class chooses per-keyword thresholds from a curve: give --curve and --fa_per_hour")
         if self.curve is not None and (self.threshold is not None or self.thresholds is not None):
             raise ValueError("give thresholds (--threshold/--thresholds) or --curve with --fa_per_hour, not both")
         if self.fa_per_hour is not None and not (math.isfinite(self.fa_per_hour) and self.fa_per_hour >= 0):
@@ -165,6 +170,81 @@ def choose_operating_point(points: list[dict[str, float]], fa_per_hour: float, s
     return max(usable, key=lambda p: (p["hit_rate"], p["threshold"]))
 
 
+def per_keyword_thresholds(points: list[dict], keywords: list[str], budget: int):
+    """One threshold per keyword from one smoothing's curve points (each with ``threshold`` and ``per_label`` =
+    {label: [hits, false alarms]} at that threshold): the combination with the most hits of all keywords together
+    and at most ``budget`` false alarms in all (ties: fewer false alarms, then higher thresholds) — an exact
+    multiple-choice knapsack over the false-alarm count. Returns (hits, false alarms, {label: threshold}), or None
+    when no combination fits. The counts are the single-threshold sweep's, so with other keywords at other
+    thresholds (the suppression after a detection) the real detector's counts may differ a little."""
+    ordered = sorted(points, key=lambda p: -float(p["threshold"]))  # high thresholds first: ties keep them
+    dp: dict[int, tuple[int, list[float]]] = {0: (0, [])}
+    for label in keywords:
+        options = [(float(p["threshold"]), *(int(v) for v in p["per_label"].get(label, (0, 0)))) for p in ordered]
+        nxt: dict[int, tuple[int, list[float]]] = {}
+        for fa, (hits, chosen) in dp.items():
+            for threshold, h, f in options:
+                total = fa + f
+                if total <= budget and (total not in nxt or hits + h > nxt[total][0]):
+                    nxt[total] = (hits + h, chosen + [threshold])
+        dp = nxt
+        if not dp:
+            return None
+    fa, (hits, chosen) = max(dp.items(), key=lambda kv: (kv[1][0], -kv[0]))
+    return hits, fa, dict(zip(keywords, chosen))
+
+
+def read_curve_document(path: str | Path) -> dict:
+    """The whole streaming-benchmark JSON (for per-keyword counts); PassError (one line) when unreadable."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except OSError as exc:
+        raise PassError(f"add_detector: cannot read the curve {p}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise PassError(f"add_detector: {p} is not JSON: {exc}") from None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _per_class_point(options: "DetectorOptions", labels: list[str] | None, classes: int,
+                     smoothing: int | None) -> dict:
+    """--per_class: the per-keyword thresholds with the most hits within --fa_per_hour on the curve's stream."""
+    where = str(options.curve)
+    if labels is None:
+        raise PassError("add_detector: --per_class needs the model's labels to read the curve's per-keyword counts "
+                        "(give --categories)")
+    doc = read_curve_document(options.curve)
+    curve, at = doc.get("curve"), doc.get("at_threshold")
+    if not isinstance(curve, list) or not curve or not isinstance(at, dict) or not all(
+            isinstance(p, dict) and isinstance(p.get("per_label"), dict) for p in curve):
+        raise PassError(f"add_detector: {where} has no per-keyword counts (`kwsc test --stream-minutes` writes them "
+                        "in its _stream.json); --per_class needs them")
+    try:
+        hours = float(at["duration_s"]) / 3600.0
+        budget = int(math.floor(float(options.fa_per_hour) * hours + 1e-9))
+        keywords = [lab for i, lab in enumerate(labels) if i not in _ignore(options, labels, classes)]
+        top = max(float(p["threshold"]) for p in curve)
+        best = None
+        for s in sorted({int(p.get("smoothing", 1)) for p in curve}):
+            if smoothing is not None and s != smoothing:
+                continue
+            found = per_keyword_thresholds([p for p in curve if int(p.get("smoothing", 1)) == s], keywords, budget)
+            if found is not None and (best is None or (found[0], -found[1]) > (best[0], -best[1])):
+                best = (*found, s)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PassError(f"add_detector: {where}: malformed curve ({exc})") from None
+    if best is None:
+        raise PassError(f"add_detector: no per-keyword thresholds of {where} stay within {options.fa_per_hour:g} "
+                        "false alarms per hour")
+    hits, fa, chosen, s = best
+    keywords_in_stream = int(at.get("keywords") or 0)
+    refractory = _number(doc.get("scoring") or {}, "refractory_s")
+    return {"thresholds": [chosen.get(lab, top) for lab in labels], "smoothing": s,
+            "fa_per_hour": fa / hours if hours else 0.0,
+            "hit_rate": hits / keywords_in_stream if keywords_in_stream else 0.0,
+            **({"refractory_s": refractory} if refractory is not None else {})}
+
+
 # ------------------------------------------------------------------------------------------------ the pass
 def _labels(graph: Graph, options: DetectorOptions, classes: int) -> list[str] | None:
     if options.categories is not None:
@@ -201,7 +281,7 @@ def _class_index(text: str, labels: list[str] | None, classes: int, what: str) -
 def _thresholds(options: DetectorOptions, labels: list[str] | None, classes: int,
                 point: dict | None) -> list[float]:
     if point is not None:
-        return [float(point["threshold"])]
+        return [float(t) for t in point["thresholds"]] if "thresholds" in point else [float(point["threshold"])]
     if options.thresholds is None:
         if options.threshold is None:
             raise PassError("add_detector: give --threshold T, --thresholds LABEL=T,…, or --curve FILE with "
@@ -281,7 +361,10 @@ def add_detector(graph: Graph, options: DetectorOptions) -> PassResult:
     # re-tuning keeps the existing detector's smoothing unless a new one is asked for
     smoothing = options.smoothing or (existing.attrs["smoothing"] if existing is not None and options.curve is None
                                       else None)
-    if options.curve is not None:
+    if options.curve is not None and options.per_class:
+        point = _per_class_point(options, labels, classes, smoothing)
+        smoothing = int(point["smoothing"])
+    elif options.curve is not None:
         point = choose_operating_point(read_curve(options.curve), float(options.fa_per_hour), smoothing,
                                        where=str(options.curve))
         smoothing = int(point.get("smoothing", smoothing or 1))

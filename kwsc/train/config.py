@@ -47,6 +47,7 @@ SEED_CONFIG: dict = {
         "vad_training": 0.0, "idle_confidence": 0.5, "vad_forget": 20,
         "stream_training": 0.0, "stream_seconds": 4.0, "stream_gap_min": 0.3, "stream_gap_max": 3.0,
         "stream_target": 10, "stream_background_weight": 0.3, "stream_sequences": 16, "stream_restart": 0.25,
+        "window_stream": 0.0, "init_weights": "",
     },
     "optimizer_options": {
         "weight_decay": 1e-5, "momentum": 0, "centered": False, "alpha": 0, "eps": 1e-8, "rho": 0,
@@ -163,6 +164,11 @@ def validate_config(config: dict) -> None:
         if float(t.get("stream_training") or 0) > 0:
             raise InputError(f"training.stream_training: a {m['architecture']} window model carries no state from "
                              "word to word; stream_training applies to GRU/LSTM only")
+    if float(t.get("window_stream") or 0) < 0:
+        raise InputError(f"training.window_stream {t['window_stream']}: must be >= 0")
+    if float(t.get("window_stream") or 0) > 0 and m["architecture"] not in WINDOW_ARCHITECTURES:
+        raise InputError(f"training.window_stream: applies to the window models ({', '.join(WINDOW_ARCHITECTURES)}); "
+                         f"a {m['architecture']} is trained for the stream with stream_training")
     if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
         raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
 

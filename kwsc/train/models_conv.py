@@ -23,7 +23,7 @@ The architectures follow their papers, adapted to 80 log-mel features at a 32 ms
   (two width-5 convolutions each, a 1×1 projection on the shortcut), time strides dropped (see above).
 * ``BCResNet`` (Kim et al. 2021, broadcasted residual learning): frequency-depthwise convolutions on the 2-D map
   and time-depthwise convolutions on its frequency average, broadcast back over frequency; stem 5×5 (frequency
-  stride 2), four stages of two blocks with widths 1, 1.5, 2, 2.5 × ``hidden_units`` (default 16 → BC-ResNet-2
+  stride 4 for ≥ 64 features — 80 mel bins become the paper's 20 after its 40 mel / stride 2 —, else 2), four stages of two blocks with widths 1, 1.5, 2, 2.5 × ``hidden_units`` (default 16 → BC-ResNet-2
   widths; 8 gives BC-ResNet-1), time dilations 1, 1, 2, 2; plain BatchNorm where the paper has SubSpectralNorm.
 * ``CRNN``: two 2-D convolutions (frequency strides 4 and 2, 16 channels) then a GRU of ``hidden_units``
   (default 64) units over the frames left; its last step feeds the Linear head.
@@ -118,6 +118,33 @@ class WindowKeywordSpotter(nn.Module):
     def classify(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def frame_map(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The body's output before the time pooling, [B, C, T'] (frequency averaged), for the models whose class
+        is a global average over it; None for the others (the CRNN)."""
+        return None
+
+    def pooled_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits (…, K) from the pooled features (…, C)."""
+        return self.head(self.dropout(pooled))
+
+    def tick_log_probs(self, rows: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (B, L − window + 1, K) of every window of ``window`` frames in rows (B, L, F): what
+        the streamed model says at each tick (``stream`` pass) once ``window − 1`` frames are in.
+
+        Valid-in-time bodies with a global average: the body runs once over the whole sequence and a moving
+        average of the window's ``window − receptive_field + 1`` body frames replaces the pooling (exact, and
+        about ``L / window`` windows' work instead of one per tick); other models run every window."""
+        x = self.normalized(self.to_layout(rows))
+        body = self.frame_map(x)
+        if body is None:
+            windows = rows.unfold(1, self.window, 1)  # (B, ticks, F, window)
+            b, n = windows.shape[:2]
+            flat = windows.permute(0, 1, 3, 2).reshape(b * n, self.window, rows.shape[2])
+            return self.window_forward(self.to_layout(flat)).reshape(b, n, -1)
+        frames = self.window - self.receptive_field + 1
+        pooled = nn.functional.avg_pool1d(body, frames, stride=1)  # [B, C, ticks]
+        return torch.log_softmax(self.pooled_logits(pooled.transpose(1, 2)), dim=2)
+
 
 class DSCNN(WindowKeywordSpotter):
     """Depthwise-separable CNN: stem 3×5 (freq stride 4), ``blocks`` × (dw 3×3 + pw), GAP, Linear."""
@@ -135,9 +162,11 @@ class DSCNN(WindowKeywordSpotter):
         self.receptive_field = 3 + 2 * blocks
         self._check_window()
 
-    def classify(self, x):
-        x = self.body(x)
-        return self.head(self.dropout(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)))
+    def frame_map(self, x):
+        return self.body(x).mean(dim=3)
+
+    def classify(self, x):  # one GlobalAveragePool in the export (the stream pass keeps a running buffer for it)
+        return self.pooled_logits(torch.flatten(nn.functional.adaptive_avg_pool2d(self.body(x), 1), 1))
 
 
 class _TCBlock(nn.Module):
@@ -186,9 +215,11 @@ class TCResNet(WindowKeywordSpotter):
         self.normalize.fill_(False)
         return True
 
+    def frame_map(self, x):
+        return self.blocks(self.stem(x))
+
     def classify(self, x):
-        x = self.blocks(self.stem(x))
-        return self.head(self.dropout(x.mean(dim=2)))
+        return self.pooled_logits(self.frame_map(x).mean(dim=2))
 
 
 class _BCBlock(nn.Module):
@@ -222,10 +253,12 @@ class BCResNet(WindowKeywordSpotter):
     STAGES = ((1.0, 1, 1), (1.5, 2, 1), (2.0, 2, 2), (2.5, 1, 2))  # (width ×, freq stride, time dilation)
     BLOCKS = 2
 
-    def __init__(self, num_features, hidden_units, num_keywords, window, dropout=0.0):
+    def __init__(self, num_features, hidden_units, num_keywords, window, dropout=0.0, stem_stride: int | None = None):
         super().__init__("BCResNet", num_features, hidden_units, num_keywords, window, dropout)
         c = self.hidden_units
-        self.stem = nn.Sequential(nn.Conv2d(1, 2 * c, 5, stride=(1, 2), padding=(0, 2), bias=False),
+        if stem_stride is None:  # the paper's maps: 40 mel bins / 2 = 20 after the stem, so 80 mel features / 4
+            stem_stride = 4 if self.num_features >= 64 else 2
+        self.stem = nn.Sequential(nn.Conv2d(1, 2 * c, 5, stride=(1, stem_stride), padding=(0, 2), bias=False),
                                   *_bn_relu(2 * c))
         blocks, c_in, rf = [], 2 * c, 5
         for scale, stride, dilation in self.STAGES:
@@ -234,15 +267,24 @@ class BCResNet(WindowKeywordSpotter):
                 blocks.append(_BCBlock(c_in, c_out, stride if i == 0 else 1, dilation, 0.1 if dropout else 0.0))
                 c_in, rf = c_out, rf + 2 * dilation
         self.blocks = nn.Sequential(*blocks)
-        self.tail = nn.Sequential(nn.Conv2d(c_in, c_in, (1, 5), padding=(0, 2), groups=c_in, bias=False),
-                                  nn.Conv2d(c_in, 2 * c, 1, bias=False), *_bn_relu(2 * c))
-        self.head = nn.Linear(2 * c, self.num_keywords)
         self.receptive_field = rf
         self._check_window()
+        bins = (self.num_features - 1) // stem_stride + 1  # frequency bins left (stem pad 2, kernel 5; 5 for 80 mel)
+        for _, stride, _ in self.STAGES:
+            bins = (bins - 1) // stride + 1  # each stage's first frequency-depthwise 1×3, pad 1
+        # the paper's classifier: a depthwise convolution over all the bins left, unpadded — each bin weighted by
+        # where it is (the body's convolutions are shift-invariant in frequency and its BatchNorm is not the
+        # paper's SubSpectralNorm, so this is the only place frequency *position* is seen) —, then 1×1 to 4 × W
+        self.tail = nn.Sequential(nn.Conv2d(c_in, c_in, (1, bins), groups=c_in, bias=False),
+                                  nn.Conv2d(c_in, 4 * c, 1, bias=False), *_bn_relu(4 * c))
+        self.head = nn.Linear(4 * c, self.num_keywords)
+
+    def frame_map(self, x):
+        return self.tail(self.blocks(self.stem(x))).mean(dim=3)
 
     def classify(self, x):
         x = self.tail(self.blocks(self.stem(x)))
-        return self.head(self.dropout(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)))
+        return self.pooled_logits(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
 class CRNN(WindowKeywordSpotter):

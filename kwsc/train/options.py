@@ -33,6 +33,7 @@ _MAP = {
     **{name: ("training", name) for name in ("stream_training", "stream_seconds", "stream_gap_min", "stream_gap_max",
                                               "stream_target", "stream_background_weight", "stream_sequences",
                                               "stream_restart")},
+    "window_stream": ("training", "window_stream"), "init_weights": ("training", "init_weights"),
     "weight_decay": ("optimizer_options", "weight_decay"), "momentum": ("optimizer_options", "momentum"),
     "time_shift": ("augment", "time_shift"), "freq_masks": ("augment", "freq_masks"),
     "freq_mask_width": ("augment", "freq_mask_width"), "time_masks": ("augment", "time_masks"),
@@ -120,6 +121,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--stream_restart", type=float, metavar="P",
            help="with --stream_training: share of sequences starting from zero state rather than the previous "
                 "batch's (default 0.25)")
+    option(t, "--window_stream", type=float, metavar="W",
+           help="window models: add W × a loss on every tick of the sequence `kwsc test --reset` streams (zero "
+                "frames, the clip, padding): name the word where the window holds it, nothing confidently where it "
+                "does not; validation is then per file by the test's rule (default 0: off; README \"Convolutional "
+                "keyword spotters\")")
+    option(t, "--init_weights", metavar="PT",
+           help="start from these weights (a <stem>.pt state_dict of the same model, e.g. to fine-tune a window "
+                "model with --window_stream); --resume's checkpoint takes precedence")
     option(t, "--seed", type=int, help="random seed (default 0)")
     option(t, "--device", help="auto (default), cpu or cuda")
     option(t, "--use_gpu", action="store_true",

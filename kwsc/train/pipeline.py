@@ -19,7 +19,7 @@ from kwsc.fileio import atomic_write
 from kwsc.train.config import model_filename
 from kwsc.train.export import DEFAULT_OPSET, export_onnx
 from kwsc.train.report import confusion_matrix, plot_confusion_matrix, plot_training_curves, write_results
-from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, prepare, use_ema_weights
+from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, per_file, prepare, use_ema_weights
 
 __all__ = ["train"]
 
@@ -82,11 +82,21 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
     stem = model_filename(config)
     x_test, y_test = run.tensors["testing"]
     x_train, y_train = run.tensors["training"]
-    accuracy_test, predictions = evaluate(model, x_test, y_test, per_file=run.stream_training)
-    accuracy_train, _ = evaluate(model, x_train, y_train, per_file=run.stream_training)
+    accuracy_test, predictions = evaluate(model, x_test, y_test, per_file=per_file(run))
+    accuracy_train, _ = evaluate(model, x_train, y_train, per_file=per_file(run))
     accuracy_val = run.log[-1]["accuracy"] if run.log else float("nan")
     echo(f"Training accuracy = {accuracy_train * 100:.3f} %")
     echo(f"Testing accuracy = {accuracy_test * 100:.3f} %")
+    window_accuracy = {}
+    if run.window_stream is not None:  # a window model: per window (its row) and streamed (`kwsc test --reset`)
+        x_val, y_val = run.tensors["validation"]
+        for split, (x, y) in (("test", (x_test, y_test)), ("validation", (x_val, y_val))):
+            window_accuracy[f"accuracy_{split}_window"] = evaluate(model, x, y)[0]
+            window_accuracy[f"accuracy_{split}_streamed"] = evaluate(model, x, y, per_file=run.window_stream)[0]
+        echo("Per file, window / streamed (kwsc test --reset's rule): validation "
+             f"{window_accuracy['accuracy_validation_window'] * 100:.2f} / "
+             f"{window_accuracy['accuracy_validation_streamed'] * 100:.2f} %, test "
+             f"{window_accuracy['accuracy_test_window'] * 100:.2f} / {window_accuracy['accuracy_test_streamed'] * 100:.2f} %")
     _save_tensor_file(outdir / f"{stem}.pt", {k: v.cpu() for k, v in model.state_dict().items()})
     atomic_write(outdir / "categories.txt", "\n".join(run.categories) + "\n")
     if bool(model.normalize):
@@ -96,24 +106,6 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
     dataset_info = {"sample_rate": sample_rate, "input_size": input_size, "num_filters": num_filters,
                     "window_size": window_size, "shift": shift}
     files = {"model": f"{stem}.pt"}
-    if export and not hasattr(model, "window_forward"):
-        exported = export_onnx(model, outdir, stem, opset,
-                               metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()},
-                                         # `kwsc test --modes vad` warns when a model was not trained for VAD resets
-                                         "vad_training": str(config["training"]["vad_training"]),
-                                         # trained on continuous sequences (which include zero-state restarts)
-                                         "stream_training": str(config["training"].get("stream_training", 0))})
-        files.update(onnx=exported["onnx"].name, stateful_onnx=exported["stateful_onnx"].name)
-        echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
-             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
-    elif export:  # a window model (DSCNN, TCResNet, BCResNet, CRNN): one call reads one window
-        from kwsc.train.export_window import export_window_onnx
-        exported = export_window_onnx(model, outdir, stem, opset,
-                                      metadata={"categories": run.categories,
-                                                **{k: str(v) for k, v in dataset_info.items()}})
-        files.update(onnx=exported["onnx"].name)
-        echo(f"Exported {exported['onnx'].name}: input {model.input_shape} (one window) "
-             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
     if hasattr(model, "window_forward"):
         files["parameters"] = int(sum(p.numel() for p in model.parameters()))
     labels = y_test.cpu().numpy()
@@ -123,6 +115,7 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
         "accuracy_test": accuracy_test,
         "accuracy_validation": accuracy_val,
         "accuracy_train": accuracy_train,
+        **window_accuracy,
         "training_time": run.training_time,
         "log": run.log,
         **{k: v for k, v in config.items()},
@@ -134,9 +127,46 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
         "confusion_matrix": counts.tolist(),
         "files": files,
     }
+    # The results go to disk before the export: an export that fails (onnxruntime differs, a disk error) must not
+    # lose an hour of training's accuracies; the .pt is already there, so `kwsc train --resume` re-exports.
+    if export:
+        results["export"] = "pending"
     write_results(outdir / "train_results.json", results)
     write_results(outdir / "results.txt", [run.categories[int(i)] for i in predictions])
     plot_training_curves(outdir / "training_curves.png", run.log, f"{model.name()} — {config['training']['recipe']} recipe")
     plot_confusion_matrix(outdir / "confusion_matrix.png", counts, run.categories,
                           f"test accuracy {accuracy_test * 100:.1f} % ({len(labels)} rows)")
+    if not export:
+        return results
+    try:
+        files.update(_export(run, model, stem, opset, dataset_info, echo))
+    except BaseException as exc:
+        results["export"] = f"failed: {type(exc).__name__}: {exc}"
+        write_results(outdir / "train_results.json", results)
+        raise
+    results["export"] = "done"
+    write_results(outdir / "train_results.json", results)
     return results
+
+
+def _export(run, model, stem: str, opset: int, dataset_info: dict, echo) -> dict:
+    """Export the ONNX forms (verified against PyTorch); the names of the files written."""
+    config, outdir = run.config, run.outdir
+    if not hasattr(model, "window_forward"):
+        exported = export_onnx(model, outdir, stem, opset,
+                               metadata={"categories": run.categories, **{k: str(v) for k, v in dataset_info.items()},
+                                         # `kwsc test --modes vad` warns when a model was not trained for VAD resets
+                                         "vad_training": str(config["training"]["vad_training"]),
+                                         # trained on continuous sequences (which include zero-state restarts)
+                                         "stream_training": str(config["training"].get("stream_training", 0))})
+        echo(f"Exported {exported['onnx'].name} and {exported['stateful_onnx'].name} "
+             f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
+        return {"onnx": exported["onnx"].name, "stateful_onnx": exported["stateful_onnx"].name}
+    # a window model (DSCNN, TCResNet, BCResNet, CRNN): one call reads one window
+    from kwsc.train.export_window import export_window_onnx
+    exported = export_window_onnx(model, outdir, stem, opset,
+                                  metadata={"categories": run.categories,
+                                            **{k: str(v) for k, v in dataset_info.items()}})
+    echo(f"Exported {exported['onnx'].name}: input {model.input_shape} (one window) "
+         f"(onnxruntime = PyTorch within {exported['max_difference']:.2g})")
+    return {"onnx": exported["onnx"].name}

@@ -27,7 +27,7 @@ from kwsc.train.data import Augmenter, load_splits, normalization_stats, read_ca
 from kwsc.train.models import KeywordSpotter, build_model
 from kwsc.train.schedulers import make_schedule
 
-__all__ = ["TrainingRun", "prepare", "fit", "evaluate", "make_optimizer", "resolve_device", "ema_weights",
+__all__ = ["TrainingRun", "prepare", "fit", "evaluate", "per_file", "make_optimizer", "resolve_device", "ema_weights",
            "use_ema_weights", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.pt"
@@ -84,6 +84,7 @@ class TrainingRun:
     ema: list | None = None  # exponential moving average of the parameters (evaluated and exported)
     vad_training: object = None  # a VadTraining when --vad_training is on
     stream_training: object = None  # a StreamTraining when --stream_training is on
+    window_stream: object = None  # a WindowStream for window models (its tick loss with --window_stream)
 
     @property
     def is_main(self) -> bool:
@@ -126,6 +127,8 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     model = build_model(config, num_features, num_keywords, window=train_set.features.shape[1])
     if config["dataset"].get("normalize"):
         model.set_normalization(*normalization_stats(train_set.features))
+    if t.get("init_weights"):
+        _load_initial_weights(model, Path(t["init_weights"]))
     model.to(device)
     tensors = {name.split("_")[0]: (torch.from_numpy(s.features).to(device), torch.from_numpy(s.labels).to(device))
                for name, s in splits.items()}
@@ -171,12 +174,38 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
                                        device, float(t["idle_confidence"]), int(t["vad_forget"]))
     if float(t.get("stream_training") or 0) > 0:
         run.stream_training = _stream_training(config, train_set, tensors, categories, waveforms, device)
+    if hasattr(model, "tick_log_probs"):  # a window model: `kwsc test --reset`'s per-file rule, streamed
+        from kwsc.train.window_stream import WindowStream
+        run.window_stream = WindowStream(train_set.parameters, num_keywords,
+                                         categories.index(noise_class) if noise_class in categories else None,
+                                         device, float(t.get("label_smoothing") or 0))
     if float(t.get("ema_decay") or 0) > 0:
         run.ema = [p.detach().clone() for p in model.parameters()]
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         run.ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     return run
+
+
+def _load_initial_weights(model, path: Path) -> None:
+    """``--init_weights``: a state_dict of this very model (tensors only; one line naming what differs)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such weights file (--init_weights)") from None
+    except Exception as exc:  # noqa: BLE001 (a foreign or crafted file: one line, never run)
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FormatError(f"{path}: not a state_dict of tensors (--init_weights): {first}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FormatError(f"{path}: not a state_dict of tensors (--init_weights; a training's <stem>.pt)")
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
+    if ours != theirs:
+        differ = sorted(set(ours) ^ set(theirs)) or [k for k in ours if ours[k] != theirs[k]]
+        raise InputError(f"{path} holds another model than this run builds ({', '.join(differ[:3])}"
+                         f"{', …' if len(differ) > 3 else ''} differ); give the architecture and --hidden_units it "
+                         "was trained with")
+    model.load_state_dict(state)
 
 
 def _stream_training(config: dict, train_set, tensors: dict, categories: list[str], waveforms, device):
@@ -345,6 +374,16 @@ def evaluate(model: KeywordSpotter, x: torch.Tensor, y: torch.Tensor, batch_size
     return accuracy, pred.cpu().numpy()
 
 
+def per_file(run: TrainingRun):
+    """What scores a file in validation and test: the stream's rule for models trained for it (StreamTraining for
+    GRU/LSTM, WindowStream for window models with --window_stream), else None (the row's last frame / window)."""
+    if run.stream_training is not None:
+        return run.stream_training
+    if float(run.config["training"].get("window_stream") or 0) > 0:
+        return run.window_stream
+    return None
+
+
 def _train_epoch(run: TrainingRun, progress: bool) -> float:
     t = run.config["training"]
     x_all, y_all = run.tensors["training"]
@@ -359,6 +398,7 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
     ema_decay = float(t.get("ema_decay") or 0)
     vad_weight = float(t.get("vad_training") or 0)
     stream_weight = float(t.get("stream_training") or 0)
+    window_stream_weight = float(t.get("window_stream") or 0)
     total, count = torch.zeros((), device=run.device), 0
     bar = tqdm(total=run.ticks, desc=f"Epoch {run.epoch + 1}", leave=False, file=sys.stderr,
                disable=not (progress and run.is_main), unit="batch")
@@ -377,6 +417,9 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
         if run.stream_training is not None:  # the rows with the stream's frame targets (loss_frames does not apply)
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = run.stream_training.row_loss(net, x, y)
+        elif window_stream_weight > 0:  # rows and every tick of the sequences `kwsc test --reset` streams, one pass
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = run.window_stream.loss(run.model, x, y, run.generators["augment"], window_stream_weight)
         else:
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 log_probs, _ = net(x, None, loss_frames)
@@ -419,7 +462,7 @@ def fit(run: TrainingRun, progress: bool = True, echo=print, stop_after: int | N
         loss = _train_epoch(run, progress)
         lr = run.optimizer.param_groups[0]["lr"]
         with ema_weights(run):
-            accuracy, _ = evaluate(run.model, x_val, y_val, per_file=run.stream_training)
+            accuracy, _ = evaluate(run.model, x_val, y_val, per_file=per_file(run))
         if run.device.type == "cuda":
             torch.cuda.synchronize(run.device)
         run.training_time += time.perf_counter() - start

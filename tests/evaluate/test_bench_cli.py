@@ -75,6 +75,13 @@ def test_bench_host_table_and_json(tiny, tmp_path):
     assert _row(report, "generated C (host)")["max_abs_diff"] < 1e-5
     # compiled C beats the interpreter on a model this small by a wide margin (interpreter overhead per node)
     assert _row(report, "generated C (host)")["median_us"] * 5 < _row(report, "reference")["median_us"]
+    # the float host build against both limits of this run: FLOPs / FMA peak and parameter bytes / read bandwidth
+    c = _row(report, "generated C (host)")["median_us"]
+    assert report["weight_bytes"]["float32"] == 4 * (48 * 8 + 48 * 16 + 2 * 48 + 3 * 16) and report["bandwidth"]["float32"] > 0
+    bw_limit = report["weight_bytes"]["float32"] / report["bandwidth"]["float32"] * 1e6
+    line = next(line for line in lines if line.strip().startswith("host float:"))
+    assert f"{c:.2f} µs = {c / report['limit_us']:.1f}× the FLOP limit" in line
+    assert f"{c / bw_limit:.2f}× the bandwidth limit ({bw_limit:.2f} µs" in line
 
 
 @pytest.mark.toolchain

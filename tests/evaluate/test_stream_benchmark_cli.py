@@ -161,3 +161,50 @@ def test_a_clean_stream_has_no_background_noise():
         levels[name] = float(np.sqrt(np.mean(gaps.astype(np.float64) ** 2)))
     assert levels["clean"] < 3e-4  # near-silence only
     assert levels["noisy"] > 100 * levels["clean"]
+
+
+def test_detectors_chosen_on_another_stream_are_scored_held_out(folder, tmp_path, capsys):
+    """--detector_curve: thresholds (one for all keywords, and one per keyword) come from one run's curve and are
+    measured on this run's stream with the Detector op; on the same stream (same seed) the single-threshold choice
+    measures exactly what the curve said."""
+    val = tmp_path / "val.json"
+    common = ["--stream-minutes", "0.5", "--modes", "reset", "--sweep_smoothing", "1,3"]
+    assert _test(folder, val, *common, "--seed", "3", list_file="mixed.txt") == 0
+    doc = json.loads((tmp_path / "val_stream.json").read_text())
+    assert doc["stream"]["labels"] == ["_silence_", "no", "yes"]
+    assert all(set(p["per_label"]) <= {"no", "yes"} for p in doc["curve"])
+    for p in doc["curve"]:
+        assert sum(c[0] for c in p["per_label"].values()) == p["hits"]
+        assert sum(c[1] for c in p["per_label"].values()) == p["false_alarms"]
+    same = tmp_path / "same.json"
+    assert _test(folder, same, *common, "--seed", "3", "--detector_curve", str(tmp_path / "val_stream.json"),
+                 "--detector_fa_per_hour", "500", list_file="mixed.txt") == 0
+    one, per = json.loads((tmp_path / "same_stream.json").read_text())["held_out"]
+    assert not one["per_class"] and per["per_class"] and len(per["thresholds"]) == 3
+    assert one["fa_per_hour_budget"] == 500 and one["source"]["file"] == str(tmp_path / "val_stream.json")
+    assert (one["measured"]["hits"], one["measured"]["false_alarms"]) == (
+        one["expected"]["hits"], one["expected"]["false_alarms"])
+    assert one["expected"]["false_alarms"] <= 4  # 500/h of a 30-s stream
+    assert per["expected"]["hits"] >= one["expected"]["hits"]  # the per-keyword choice includes the global one
+    assert capsys.readouterr().out.count("held out (") == 2
+    other = tmp_path / "other.json"
+    assert _test(folder, other, *common, "--seed", "4", "--detector_curve", str(tmp_path / "val_stream.json"),
+                 list_file="mixed.txt") == 0
+    held = json.loads((tmp_path / "other_stream.json").read_text())["held_out"]
+    assert [h["per_class"] for h in held] == [False, True] and held[0]["fa_per_hour_budget"] == 2.0
+    # bad input: one line, exit 2, nothing written
+    out = tmp_path / "bad.json"
+    (tmp_path / "notabench.json").write_text('{"curve": []}')
+    for extra, said in [
+        (["--detector_curve", str(tmp_path / "val_stream.json")], "--detector_curve scores detectors"),
+        (["--stream-minutes", "0.5", "--detector_curve", str(tmp_path / "missing.json")],
+         f"--detector_curve {tmp_path / 'missing.json'}: cannot read it"),
+        (["--stream-minutes", "0.5", "--detector_curve", str(tmp_path / "notabench.json")],
+         f"--detector_curve {tmp_path / 'notabench.json'}: not a streaming benchmark JSON"),
+        (["--stream-minutes", "0.5", "--detector_curve", str(tmp_path / "val_stream.json"),
+          "--detector_fa_per_hour", "-1"], "--detector_fa_per_hour -1: give a finite rate >= 0"),
+    ]:
+        assert _test(folder, out, *extra, list_file="mixed.txt") == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f"kwsc: error: {said}"), (extra, err)
+        assert not out.exists()

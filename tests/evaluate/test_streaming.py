@@ -228,3 +228,46 @@ def test_operating_points_read_the_curve():
     assert points["fa_per_hour_at_90_percent_hits"]["false_alarms_per_hour"] == 12.0
     assert points["best_hit_rate"]["hit_rate"] == 0.95
     assert operating_points(curve[:2])["hit_rate_at_1_fa_per_hour"] is None
+
+
+def _curve_doc(per_label: dict, thresholds, duration_s=3600.0, keywords=30, smoothings=(1, 3)):
+    """A benchmark document whose curve holds the given per-keyword (hits, false alarms) at each threshold."""
+    curve = []
+    for s in smoothings:
+        for i, t in enumerate(thresholds):
+            counts = {lab: [h + (s == 3), fa] for lab, rows in per_label.items() for h, fa in [rows[i]]}
+            hits, fa = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
+            curve.append({"smoothing": s, "threshold": t, "hits": hits, "false_alarms": fa,
+                          "false_alarms_per_hour": fa / (duration_s / 3600), "hit_rate": hits / keywords,
+                          "per_label": counts})
+    return {"kind": "kwsc streaming benchmark", "curve": curve, "scoring": {"refractory_s": 1.0},
+            "at_threshold": {"duration_s": duration_s, "keywords": keywords}}
+
+
+def test_choose_detector_picks_the_most_hits_within_the_budget_globally_and_per_keyword():
+    import itertools
+
+    from kwsc.evaluate.streaming import choose_detector
+
+    thresholds = [0.5, 0.8, 0.9, 0.99]
+    per_label = {"yes": [(9, 6), (8, 2), (6, 1), (2, 0)], "no": [(9, 3), (9, 1), (7, 0), (3, 0)],
+                 "up": [(8, 9), (5, 4), (4, 2), (1, 0)]}
+    labels = ["_silence_", "yes", "no", "up"]
+    doc = _curve_doc(per_label, thresholds, duration_s=1800.0)  # half an hour: 2/h allows 1 false alarm
+    one = choose_detector(doc, labels, 2.0)
+    # one threshold: 0.99 is the only one with <= 1 false alarm (0 of them) -> 6 (+3 at smoothing 3) hits
+    assert one["smoothing"] == 3 and one["thresholds"] == [0.99] * 4 and one["expected"]["hits"] == 9
+    assert one["refractory_s"] == 1.0 and not one["per_class"]
+    per = choose_detector(doc, labels, 2.0, per_class=True)
+    best = max((sum(per_label[lab][i][0] for lab, i in zip(per_label, combo)), -sum(
+        per_label[lab][i][1] for lab, i in zip(per_label, combo)), combo)
+        for combo in itertools.product(range(4), repeat=3) if sum(per_label[lab][i][1] for lab, i in zip(
+            per_label, combo)) <= 1)
+    assert per["smoothing"] == 3
+    assert per["expected"]["hits"] == best[0] + 3 and per["expected"]["false_alarms"] == -best[1]
+    chosen = dict(zip(labels, per["thresholds"]))
+    assert [chosen[lab] for lab in per_label] == [thresholds[i] for i in best[2]]
+    assert chosen["_silence_"] == 0.99  # a background class never fires: any threshold, the highest swept
+    assert per["expected"]["hits"] > one["expected"]["hits"]
+    with pytest.raises(InputError, match="no detector setting reaches 0 false alarms per hour"):
+        choose_detector(_curve_doc({"yes": [(1, 1)]}, [0.5]), labels, 0.0)

@@ -210,3 +210,31 @@ def test_ell_output_refuses_a_model_with_a_detector(tmp_path):
     run = kwsc("emit", model, "-o", tmp_path / "m.ell")
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert "ELL has no detector node" in run.stderr and not (tmp_path / "m.ell").exists()
+
+
+def test_per_keyword_thresholds_from_the_curves_counts(tmp_path):
+    """--per_class: one threshold per keyword, the most hits of all keywords within the false-alarm budget on the
+    curve's stream (an hour here: 2/h = 2 false alarms), from the benchmark JSON's per-keyword counts."""
+    categories = tmp_path / "categories.txt"
+    categories.write_text("\n".join(LABELS) + "\n")
+    counts = {0.5: {"yes": [9, 3], "no": [8, 1], "up": [7, 2]}, 0.8: {"yes": [8, 1], "no": [6, 0], "up": [3, 1]},
+              0.95: {"yes": [4, 0], "no": [3, 0], "up": [2, 0]}}
+    curve = [{"threshold": t, "smoothing": 3, "hits": sum(c[0] for c in per.values()),
+              "false_alarms": sum(c[1] for c in per.values()), "false_alarms_per_hour": 0.0, "hit_rate": 0.0,
+              "per_label": per} for t, per in counts.items()]
+    path = tmp_path / "val_stream.json"
+    path.write_text(json.dumps({"kind": "kwsc streaming benchmark", "scoring": {"refractory_s": 1.0}, "curve": curve,
+                                "at_threshold": {"duration_s": 3600.0, "keywords": 40}}))
+    result, _ = add(classifier(), curve=str(path), fa_per_hour=2.0, per_class=True, categories=str(categories))
+    detector = result.find("Detector")[0]
+    thresholds = dict(zip(LABELS, detector.attrs["thresholds"]))
+    # yes 0.8 (8, 1) + no 0.5 (8, 1) + up 0.95 (2, 0) = 18 hits, 2 false alarms: the best within 2
+    assert [thresholds[w] for w in ("yes", "no", "up")] == [0.8, 0.5, 0.95]
+    assert thresholds["down"] == 0.95  # no counts at all: never fires, the highest threshold keeps it quiet
+    assert detector.attrs["smoothing"] == 3 and detector.attrs["suppression"] == 31
+    assert detector.metadata["detector_hit_rate"] == "0.45" and detector.metadata["detector_fa_per_hour"] == "2"
+    with pytest.raises(PassError, match="--per_class chooses per-keyword thresholds from a curve"):
+        add(classifier(), per_class=True, threshold=0.5)
+    path.write_text(json.dumps({"curve": POINTS}))
+    with pytest.raises(PassError, match="has no per-keyword counts"):
+        add(classifier(), curve=str(path), fa_per_hour=2.0, per_class=True, categories=str(categories))

@@ -103,3 +103,24 @@ def test_normalization_stats_follow_the_seed():
     mean, std = normalization_stats(x)
     assert np.allclose(mean, x.mean(axis=(0, 1)), atol=1e-6)
     assert np.allclose(std[:3], x.std(axis=0).mean(axis=0)[:3], atol=1e-6) and std[3] == 1.0
+
+
+def test_a_failed_export_keeps_the_results_and_resume_exports_again(dataset, tmp_path, monkeypatch):
+    import kwsc.train.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("onnxruntime differs from PyTorch by 1")
+
+    quiet = {"progress": False, "echo": lambda *a: None}
+    monkeypatch.setattr(pipeline, "export_onnx", broken)
+    with pytest.raises(RuntimeError, match="differs"):
+        train(_tiny_kwsc_config(2), dataset, tmp_path, **quiet)
+    written = json.loads((tmp_path / "train_results.json").read_text())
+    assert written["export"] == "failed: RuntimeError: onnxruntime differs from PyTorch by 1"
+    assert 0.0 <= written["accuracy_test"] <= 1.0 and [e["epoch"] for e in written["log"]] == [1, 2]
+    assert (tmp_path / "GRU16KeywordSpotter.pt").exists() and not (tmp_path / "GRU16KeywordSpotter.onnx").exists()
+    monkeypatch.undo()
+    resumed = train(_tiny_kwsc_config(2), dataset, tmp_path, resume=True, **quiet)
+    assert resumed["export"] == "done" and resumed["accuracy_test"] == written["accuracy_test"]
+    assert json.loads((tmp_path / "train_results.json").read_text())["files"]["onnx"] == "GRU16KeywordSpotter.onnx"
+    assert (tmp_path / "GRU16KeywordSpotter.onnx").exists()

@@ -193,7 +193,7 @@ def emit_c(graph: Graph, outdir: str | Path, *, name: str = "model", arch: str =
     target = get_target(arch)
     if weights_dtype == "int8":
         graph = quantized_graph(graph)
-    model = lower_graph(graph, name, target.align, quantize=weights_dtype == "int8")
+    model = lower_graph(graph, name, target.align, quantize=weights_dtype == "int8", qlayout=target.qlayout)
     files = render_project(model, target)
     outdir = Path(outdir).absolute()  # the build and size tools run inside it: relative paths would break
     if outdir.exists() and not outdir.is_dir():

@@ -25,6 +25,7 @@ import numpy as np
 
 from kwsc.backends.c import tensor_builders
 from kwsc.backends.c.model import float_literal
+from kwsc.backends.c.packing import recurrent_tiles
 from kwsc.errors import BackendError
 from kwsc.ir import ops_with_trait, tables
 from kwsc.ir.op_detect import detector_tables
@@ -61,19 +62,20 @@ REFUSES = {
 RUNTIME_SOURCES = {
     "elementwise": ("elementwise.c", "activation.c"),
     "dense": ("elementwise.c", "activation.c", "matvec.c", "dense.c"),
-    "recurrent": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c"),
+    "recurrent": ("elementwise.c", "activation.c", "tile.c", "recurrent.c"),
     "featurizer": ("elementwise.c", "activation.c", "matvec.c", "featurizer.c", "fft.c"),
     "vad": ("vad.c",),
     "detector": ("detector.c",),
     "conv": ("elementwise.c", "activation.c", "conv.c", "pool.c"),
     "tensor": ("elementwise.c", "activation.c", "tensor.c"),
     "stream": ("elementwise.c", "activation.c", "stream.c"),
-    "sequence": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "sequence.c"),
-    # recurrent.c: the reset trigger's kwsc_trigger_fired (and matvec.c, which it links against)
-    "quant": ("elementwise.c", "activation.c", "matvec.c", "recurrent.c", "quant.c", "qdot.c"),
-    "qconv": ("elementwise.c", "activation.c", "qconv.c", "qdot.c"),
+    "sequence": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "sequence.c"),
+    # recurrent.c: the reset trigger's kwsc_trigger_fired (and tile.c, which it links against)
+    "quant": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qdot.c"),
+    # qdot.c calls quant.c's scalar steps (kwsc_qpeak_ref …), which link against recurrent.c's trigger
+    "qconv": ("elementwise.c", "activation.c", "tile.c", "recurrent.c", "quant.c", "qconv.c", "qdot.c"),
 }
-OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c"})
+OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c", "tile.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
 
@@ -227,10 +229,12 @@ def _history(low, node):
     _float_input(node, 0)
     outer, inner, _ = history_layout(node)
     fill = node.inputs[1] if len(node.inputs) > 1 else None
+    values = low.static(fill, node, "fill").reshape(-1).astype(np.float32) if fill is not None else None
+    if values is not None and not values.any():
+        values = None  # an all-zero fill is the kernel's default (NULL): no flash for it
     return {"capacity": history_capacity(node), "outer": outer, "inner": inner, "frames": node.attrs["frames"],
             "step": node.attrs["step"], "delay": node.attrs["delay"],
-            "fill": low.const(node, "fill", low.static(fill, node, "fill").reshape(-1).astype(np.float32), "float",
-                              "weights") if fill is not None else None}
+            "fill": low.const(node, "fill", values, "float", "weights") if values is not None else None}
 
 
 # ------------------------------------------------------------------------------------ neural network
@@ -246,20 +250,32 @@ def _dense(low, node):
 
 
 def _recurrent(low, node):
+    """A float cell's parameters: its W and R tiled together (NOTE [Tiled recurrent weights], packing.py); the
+    ``kwsc_mat`` fields carry only the sizes."""
     _float_input(node, 0)
     hidden = node.attrs["hidden_size"]
     w, r, bi, bh = (low.static(node.inputs[i], node, name) for i, name in
                     ((2, "input_weights"), (3, "hidden_weights"), (4, "input_bias"), (5, "hidden_bias")))
+    w, r = w.reshape(w.shape[-2:]), r.reshape(r.shape[-2:])
+    lbr = bool(node.attrs.get("linear_before_reset", True))
+    gates = w.shape[0] // hidden
+    # a GRU without linear_before_reset multiplies R_n by r ⊙ h: its R_n rows are read in a second pass
+    tiles = recurrent_tiles(w, r, gates, hidden, split_last=node.op.startswith("GRU") and not lbr)
     params = {
-        "hidden": hidden, "w": low.mat(node, "w", w.reshape(w.shape[-2:])),
-        "r": low.mat(node, "r", r.reshape(r.shape[-2:])),
+        "hidden": hidden, "w": _sizes(w), "r": _sizes(r),
+        "tiles": low.const(node, "tiles", tiles, "float", "weights"),
         "bi": low.const(node, "bias_input", bi.reshape(-1), "float", "weights"),
         "bh": low.const(node, "bias_hidden", bh.reshape(-1), "float", "weights"),
         "act": ACTIVATION_ENUM[node.attrs["activation"]],
         "rec_act": ACTIVATION_ENUM[node.attrs.get("recurrent_activation", "sigmoid")],
-        "lbr": int(bool(node.attrs.get("linear_before_reset", True))),
+        "lbr": int(lbr),
     }
     return params
+
+
+def _sizes(matrix) -> dict:
+    """A ``kwsc_mat`` initializer with the sizes only (its weights live elsewhere: tiled)."""
+    return {"f": "0", "q": None, "scale": None, "rows": matrix.shape[0], "cols": matrix.shape[1]}
 
 
 def _sequence(low, node):
@@ -273,8 +289,8 @@ def _sequence(low, node):
 
 
 _RNN_PARAMS = Decl("kwsc_rnn_params", "params", (("mat:w", "mat:r"),
-                                                 ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr")),
-                   block=True)
+                                                 ("p:bi", "p:bh", "p:hidden", "p:act", "p:rec_act", "p:lbr"),
+                                                 ("p:tiles",)), block=True)
 
 
 def _gate_scratch(node) -> int:
@@ -284,17 +300,23 @@ def _gate_scratch(node) -> int:
 # ------------------------------------------------------------------------------------ int8 (issue 18)
 def _qmat(low, node, suffix: str, matrix) -> str:
     """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
-    ``kwsc/ir/quantized.py`` makes them for the interpreter."""
-    from kwsc.ir.quantized import equalized_rows
+    ``kwsc/ir/quantized.py`` makes them for the interpreter; the rows in the target's layout (``Target.qlayout``:
+    row-major, or packed by ``quantize.pack_row_pairs``)."""
+    from kwsc.backends.c.quantize import pack_row_pairs
+    from kwsc.ir.quantized import equalized_rows, quantize_rows
 
     matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
-    if not node.attrs["equalize"]:
-        m = low.mat(node, suffix, matrix, quantize=True)
-        return f"{{ {m['q']}, {m['scale']}, 0, {m['rows']}, {m['cols']} }}"
-    q, scale, col = equalized_rows(matrix)
-    names = [low.const(node, f"{suffix}_{part}", array, ctype, "weights")
-             for part, array, ctype in (("q", q, "int8_t"), ("scale", scale, "float"), ("col", col, "float"))]
-    return f"{{ {names[0]}, {names[1]}, {names[2]}, {matrix.shape[0]}, {matrix.shape[1]} }}"
+    if node.attrs["equalize"]:
+        q, scale, col = equalized_rows(matrix)
+    else:
+        (q, scale), col = quantize_rows(matrix), None
+    if low.qlayout == 1:
+        rows_name = f"(const int8_t*){low.const(node, f'{suffix}_q', pack_row_pairs(q), 'int32_t', 'weights')}"
+    else:
+        rows_name = low.const(node, f"{suffix}_q", q, "int8_t", "weights")
+    scale_name = low.const(node, f"{suffix}_scale", scale, "float", "weights")
+    col_name = low.const(node, f"{suffix}_col", col, "float", "weights") if col is not None else "0"
+    return f"{{ {rows_name}, {scale_name}, {col_name}, {matrix.shape[0]}, {matrix.shape[1]}, {low.qlayout} }}"
 
 
 def _scale_literal(node, key: str) -> str:

@@ -41,9 +41,10 @@ _CTYPE_BYTES = {"float32": 4, "int32": 4, "int64": 8}
 class Lowering:
     """The builder's view of the model being lowered (see ``kernels.KernelEntry.build``)."""
 
-    def __init__(self, graph: Graph, quantize: bool) -> None:
+    def __init__(self, graph: Graph, quantize: bool, qlayout: int = 0) -> None:
         self.graph = graph
         self.quantize = quantize
+        self.qlayout = qlayout  # int8 matrices of the int8-arithmetic ops: Target.qlayout
         self.static_values = evaluate_static(graph)
         self.ns = CNamespace()
         self.consts: list[ConstArray] = []
@@ -326,8 +327,8 @@ def _steps(selected: list[_Selected], low: Lowering, buffers: _Buffers) -> list[
     return steps
 
 
-def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> LoweredModel:
-    """Lower a verified graph to steps, constants, state and a memory plan.
+def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False, qlayout: int = 0) -> LoweredModel:
+    """Lower a verified graph to steps, constants, state and a memory plan (``qlayout``: ``Target.qlayout``).
 
     Raises:
         BackendError: an op without a kernel, non-constant weights, an unsupported dtype or broadcast.
@@ -340,7 +341,7 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
         missing = "input" if not graph.input_nodes else "output"
         raise BackendError(f"graph {graph.name!r} has no {missing}: the C API calls the model once per input frame "
                            f"and returns its outputs, so it needs at least one of each")
-    low = Lowering(graph, quantize)
+    low = Lowering(graph, quantize, qlayout)
     _check_supported(graph, low.static_values)
     ns_io = CNamespace()
     input_bufs: dict[Value, Buf] = {}
@@ -373,10 +374,12 @@ def lower_graph(graph: Graph, name: str, align: int, quantize: bool = False) -> 
 
     detectors = ops_with_trait("detector")
     detection = [i for i, node in enumerate(graph.output_nodes) if node.inputs[0].producer.op in detectors]
+    classes = graph.output_nodes[detection[0]].inputs[0].producer.inputs[0].type.size if detection else 0
     return LoweredModel(
         name=name, steps=steps, consts=low.consts, state=low.state_fields, arena_size=plan.size,
         inputs=inputs, outputs=outputs, metadata=_metadata(graph), families=sorted({s.family for s in steps}),
-        num_nodes=len(graph), quantized=quantize, detection=detection[0] if detection else None)
+        num_nodes=len(graph), quantized=quantize, detection=detection[0] if detection else None,
+        detection_classes=classes)
 
 
 def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:

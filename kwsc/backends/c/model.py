@@ -164,3 +164,5 @@ class LoweredModel:
     quantized: bool
     # the output a Detector writes ([keyword or -1, score] per tick): the API's keyword events come from it
     detection: int | None = None
+    # how many classes that Detector chooses among (its input's size): a detection's keyword is 0 .. this - 1
+    detection_classes: int = 0

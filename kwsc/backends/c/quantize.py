@@ -16,7 +16,28 @@ from kwsc.ir.ops import get_op
 from kwsc.ir.quantized import dequantize_rows, quantize_rows
 from kwsc.ir.semantics import evaluate_static
 
-__all__ = ["quantize_rows", "dequantize_rows", "simulate_int8_weights"]
+__all__ = ["quantize_rows", "dequantize_rows", "simulate_int8_weights", "pack_row_pairs"]
+
+
+def pack_row_pairs(q: np.ndarray) -> np.ndarray:
+    """int8 rows ``[rows, cols]`` in ``kwsc_qmat`` layout 1 (the Cortex-M4's SMLAD kernel; NOTE [Row pairs in one
+    SMLAD] in runtime/src/opt/qdot.c), as little-endian int32 words.
+
+    Rows are padded with zero rows to a multiple of 4 and columns with zeros to a multiple of 4. For each group of
+    four rows and each group of four columns ``c`` there are four words: rows (0, 1) columns (c, c+1), rows (0, 1)
+    columns (c+2, c+3), rows (2, 3) columns (c, c+1), rows (2, 3) columns (c+2, c+3); a word holds two int16
+    lanes (column c in the low lane), each ``w[r0, j] + 256 · w[r1, j]`` (|·| ≤ 32,639). Groups follow each other,
+    columns within a group.
+    """
+    q = np.asarray(q, np.int8)
+    rows, cols = q.shape
+    rp, cp = -(-rows // 4) * 4, -(-cols // 4) * 4
+    w = np.zeros((rp, cp), np.int32)
+    w[:rows, :cols] = q
+    lanes = w[0::2] + 256 * w[1::2]                       # [rp/2, cp]: row pairs, int16 values
+    lanes = lanes.reshape(rp // 4, 2, cp // 4, 2, 2)      # group, pair, column group, column pair, lane
+    lanes = lanes.transpose(0, 2, 1, 3, 4)                # group, column group, pair, column pair, lane
+    return np.ascontiguousarray(lanes).astype("<i2").view("<i4").reshape(-1).astype(np.int32)
 
 
 def simulate_int8_weights(graph: Graph) -> Graph:

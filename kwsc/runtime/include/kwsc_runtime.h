@@ -120,18 +120,36 @@ void kwsc_pool(const kwsc_pool_params* p, const float* x, float* y);
  * int32 accumulation; float gate math. The exact meaning (rounding, operation order) is kwsc/ir/quantized.py's
  * NOTE [int8 arithmetic]; quant.c is compiled without FMA contraction so its float steps round like numpy's. */
 typedef struct kwsc_qmat {
-    const int8_t* q;     /* [rows, cols] row-major */
+    const int8_t* q;     /* layout 0: [rows, cols] row-major; layout 1: row pairs (see kwsc_qmat_rows) */
     const float* scale;  /* [rows]: w = q * scale[row] / col[column] */
     const float* col;    /* [cols] column equalization (the vector is multiplied by it before rounding), or 0 */
     int32_t rows;
     int32_t cols;
+    int32_t layout;      /* 0 row-major; 1 the Cortex-M4's row pairs (word aligned; kwsc/backends/c/quantize.py
+                            pack_row_pairs, NOTE [Row pairs in one SMLAD] in src/opt/qdot.c) */
 } kwsc_qmat;
 /* acc[i] = sum_j w[i * cols + j] * x[j] for i < nrows, in int32 (exact). Per-target variants (src/opt/qdot.c):
  * AVX2 vpmaddubsw/vpmaddwd, AVX-512 VNNI / AVX-VNNI vpdpbusd, NEON sdot, NEON smlal/vmlal.s8, Cortex-M4 SMLAD. */
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc);
+/* acc[i] = row (row0 + i) of m . x for i < nrows, int32 (exact), in either layout (layout 0: kwsc_qdot_rows). */
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc);
+/* The int8 weight at (row, col) of a layout-1 matrix (plain C; the kernels' fallback and tests). */
+int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col);
 /* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
  * > 0, else max|x'| / 127. Returns s. */
 float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q);
+/* The float steps, per target (src/ref/qdot.c plain; src/opt/qdot.c vectorised where the vector unit rounds as
+ * float32 scalar code does): peak = max_j |x'_j|; q_j = round(x'_j * inv) as kwsc_quantize_s8; and
+ * y[k] (+)= float(acc[k]) * (scale[k] * x_scale) + (bias ? bias[k] : 0). The _ref versions (src/ref/quant.c) are
+ * the plain reference code the others fall back to. */
+float kwsc_qpeak(const float* x, int32_t n, const float* col);
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q);
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate);
+float kwsc_qpeak_ref(const float* x, int32_t n, const float* col);
+void kwsc_qround_ref(const float* x, int32_t n, const float* col, float inv, int8_t* q);
+void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias,
+                       float* y, int32_t accumulate);
 /* v = float(acc_i) * (scale[row0 + i] * x_scale) + (bias ? bias[i] : 0), acc_i = row (row0 + i) . x;
  * y[i] = accumulate ? y[i] + v : v. */
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
@@ -181,15 +199,27 @@ void kwsc_qconv(const kwsc_qconv_params* p, const float* x, float* y, float* scr
 
 /* ------------------------------------------------------------------ recurrent cells */
 typedef struct kwsc_rnn_params {
-    kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o */
-    kwsc_mat r;               /* hidden weights [G*H, H] */
+    kwsc_mat w;               /* input weights [G*H, I], ELL gate order: GRU z,r,n; LSTM i,f,g,o (only its
+                               * sizes when tiles is set: the weights are there) */
+    kwsc_mat r;               /* hidden weights [G*H, H] (sizes only when tiles is set) */
     const float* bias_input;  /* [G*H] */
     const float* bias_hidden; /* [G*H] */
     int32_t hidden;
     int32_t act;              /* candidate / output activation (tanh) */
     int32_t rec_act;          /* gate activation (sigmoid) */
     int32_t linear_before_reset;
+    const float* tiles;       /* W and R tiled (below): what the cells read */
 } kwsc_rnn_params;
+
+/* Tiled recurrent weights (NOTE [Tiled recurrent weights] in kwsc/backends/c/packing.py): the hidden units in
+ * blocks of KWSC_TILE_ROWS / G; per block a tile of its G gates' W rows (gate by gate, then unit), then a tile of
+ * its R rows (a GRU without linear_before_reset: z and r only; the n rows follow all blocks, a tile of
+ * KWSC_TILE_ROWS / 3 rows per block). A tile of n rows over c columns stores KWSC_TILE_COLS columns of each row in
+ * turn, then the next KWSC_TILE_COLS: ceil(c / KWSC_TILE_COLS) * n * KWSC_TILE_COLS floats, zero-padded. */
+#define KWSC_TILE_ROWS 12
+#define KWSC_TILE_COLS 8
+/* sums[i] = row i of the tile at w (rows of cols columns, rows <= KWSC_TILE_ROWS) . x, for i < rows. */
+void kwsc_tile_dot(const float* w, int32_t cols, const float* x, int32_t rows, float* sums);
 
 /* One step; h is the state (updated); out receives h'. scratch: 3H (GRU) / 4H (LSTM) floats. */
 void kwsc_gru_step(const kwsc_rnn_params* p, const float* x, float* h, float* scratch, float* out);

@@ -154,3 +154,19 @@ def test_example_prints_the_models_keyword_events(tmp_path, speech_stream, speec
                                                                  if k >= 0]
     assert all(context == 1234 for context, _, _ in events)
     np.testing.assert_allclose([s for _, _, s in events], [s for k, s in detection if k >= 0], rtol=0, atol=1e-5)
+
+
+def test_a_detection_value_that_is_no_class_index_is_no_keyword(tmp_path):
+    """`<name>_DetectionKeyword` (used by PredictEvents and the example) range-checks before casting to int32: a
+    NaN, infinite, negative, too large or fractional keyword value is -1 (the cast would be undefined behaviour)."""
+    skip_without_toolchain("host")
+    emit_c(detector_graph(12), tmp_path, arch="host", build=True, name="kws")
+    assert "#define KWS_DETECTION_CLASSES 12" in (tmp_path / "kws.h").read_text()
+    lib = ctypes.CDLL(str(tmp_path / "libkws.so"))
+    lib.kws_DetectionKeyword.restype = ctypes.c_int32
+    lib.kws_DetectionKeyword.argtypes = [ctypes.POINTER(ctypes.c_float)]
+    cases = {0.0: 0, 11.0: 11, 7.0: 7, -1.0: -1, 12.0: -1, 3e9: -1, -3e9: -1, float("inf"): -1,
+             float("-inf"): -1, float("nan"): -1, 2.5: -1}
+    for value, want in cases.items():
+        buffer = (ctypes.c_float * 2)(value, 0.9)
+        assert lib.kws_DetectionKeyword(buffer) == want, value

@@ -33,12 +33,13 @@ def dense_graph(rows: int = 13, cols: int = 83, input_scale: float = 0.0, equali
 
 
 def cells_graph() -> Graph:
-    """Input[37] → QGRU(20) → QGRU(20, linear_before_reset=0) → QLSTM(12) → QRNN(9): odd sizes, both GRU forms."""
+    """Input[37] → QGRU(20) → QGRU(21, linear_before_reset=0) → QLSTM(12) → QRNN(9): odd sizes, both GRU forms
+    (the second GRU's candidate rows start at row 42, inside a group of four of the Cortex-M4's row pairs)."""
     rng = np.random.default_rng(11)
     g = Graph("qcells")
     x = g.add_input([37])
     size = 37
-    for k, (op, hidden, attrs) in enumerate((("GRU", 20, {}), ("GRU", 20, {"linear_before_reset": False}),
+    for k, (op, hidden, attrs) in enumerate((("GRU", 20, {}), ("GRU", 21, {"linear_before_reset": False}),
                                             ("LSTM", 12, {}), ("RNN", 9, {}))):
         gates = {"GRU": 3, "LSTM": 4, "RNN": 1}[op]
         params = [g.add_constant(rng.uniform(-0.4, 0.4, shape).astype(np.float32), name=f"{name}{k}")
@@ -56,6 +57,8 @@ def frames(n: int, size: int, seed: int = 0) -> np.ndarray:
     x = rng.normal(0, 1, (n, size)).astype(np.float32)
     x[3] = 0.0  # an all-zero step: scale 0
     x[4, :5] = [2.5, -2.5, 0.5, -0.5, 1e-3]  # ties at the rounding boundary after scaling
+    x[5] *= np.float32(1e-39)  # all denormal: ARMv7 NEON flushes them, its vector paths must step aside
+    x[6, :8] = np.float32(1e-41)  # denormal elements among normal ones
     return x
 
 
@@ -97,7 +100,7 @@ def test_qdense_equals_reference_bit_for_bit(builds, name, arch):
     if name == "dense_plain":  # without column equalization the kernels see the rows as they are
         assert "_col" not in (outdir / "model.c").read_text().split("kwsc_qdense_params")[1].split(";")[0]
     if name == "dense_calibrated":
-        x[5] *= 4  # beyond the calibrated range: clipped to ±127 on both sides
+        x[7] *= 4  # beyond the calibrated range: clipped to ±127 on both sides
     got = run_harness(outdir, arch, x)
     want = reference(graph, x)
     np.testing.assert_array_equal(got, want, err_msg=f"{arch}: int8 Dense differs from the reference")
@@ -114,3 +117,27 @@ def test_qcells_equal_reference(builds, arch):
     np.testing.assert_allclose(got, want, atol=2e-3, rtol=0, err_msg=f"{arch}: int8 cells differ")
     assert np.abs(got - want).mean() < 1e-4
     assert "kwsc_qgru_step" in (outdir / "model.c").read_text()
+
+
+def test_row_pairs_layout_holds_every_weight_once():
+    """``pack_row_pairs`` (the Cortex-M4's layout 1) read back as documented: per group of four rows and four
+    columns, words (rows 0,1 | cols c,c+1), (rows 0,1 | c+2,c+3), (rows 2,3 | c,c+1), (rows 2,3 | c+2,c+3); each
+    int16 lane w[r0] + 256 w[r1]; zero padding to multiples of four."""
+    from kwsc.backends.c.quantize import pack_row_pairs
+
+    rng = np.random.default_rng(3)
+    q = rng.integers(-127, 128, (13, 83)).astype(np.int8)
+    q[0, :4] = [-127, 127, -1, 0]  # extremes: the high byte w[r1] - (w[r0] < 0) stays within int8
+    q[1, :4] = [-127, 127, 127, -127]
+    words = pack_row_pairs(q)
+    assert words.dtype == np.int32 and words.size == 16 * 21 * 4 // 4  # 4 row groups × 21 column groups × 4 words
+    lanes = words.astype("<i4").view("<i2").astype(np.int32).reshape(4, 21, 2, 2, 2)  # group, cgroup, pair, cpair, lane
+    low = ((lanes + 128) % 256) - 128  # the low byte, signed: w[r0]
+    high = (lanes - low) // 256  # w[r1]
+    back = np.zeros((16, 84), np.int32)
+    for pair, (r0, r1) in enumerate(((0, 1), (2, 3))):
+        back[r0::4] = low[:, :, pair].reshape(4, 84)  # column pair, lane → four columns in order
+        back[r1::4] = high[:, :, pair].reshape(4, 84)
+    np.testing.assert_array_equal(back[:13, :83], q)
+    assert not back[13:].any() and not back[:, 83:].any()
+    assert np.abs(lanes).max() <= 127 + 256 * 127

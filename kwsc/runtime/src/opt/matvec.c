@@ -43,6 +43,17 @@ static inline void hsum4(vfloat a0, vfloat a1, vfloat a2, vfloat a3, float* out)
     out[1] = r[8] + r[9];
     out[2] = r[4] + r[5];
     out[3] = r[12] + r[13];
+#elif KWSC_VEC == 8
+    const vfloat p01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11) +
+                       __builtin_shufflevector(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);  /* a0 x4, a1 x4 */
+    const vfloat p23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11) +
+                       __builtin_shufflevector(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);  /* a2 x4, a3 x4 */
+    const vfloat q = __builtin_shufflevector(p01, p23, 0, 1, 4, 5, 8, 9, 12, 13) +
+                     __builtin_shufflevector(p01, p23, 2, 3, 6, 7, 10, 11, 14, 15);  /* a0 a0 a1 a1 a2 a2 a3 a3 */
+    out[0] = q[0] + q[1];
+    out[1] = q[2] + q[3];
+    out[2] = q[4] + q[5];
+    out[3] = q[6] + q[7];
 #elif KWSC_VEC == 4
     const vfloat p01 = __builtin_shufflevector(a0, a1, 0, 1, 4, 5) + __builtin_shufflevector(a0, a1, 2, 3, 6, 7);
     const vfloat p23 = __builtin_shufflevector(a2, a3, 0, 1, 4, 5) + __builtin_shufflevector(a2, a3, 2, 3, 6, 7);

@@ -10,6 +10,12 @@
 
 #include "kwsc_runtime.h"
 
+/* The float steps below (kwsc_qpeak, kwsc_qround, kwsc_qdequant) must round exactly as the reference's float32
+ * operations: no FMA contraction and no value-changing float optimisations, whatever KERNEL_CFLAGS say. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off", "no-unsafe-math-optimizations")
+#endif
+
 /* The row tails (cols not a multiple of the vector) and leftover rows, in plain C. */
 static void tail_rows(const int8_t* w, int32_t cols, int32_t row_begin, int32_t row_end, int32_t col0,
                       const int8_t* x, int32_t* acc, int32_t add) {
@@ -95,28 +101,206 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     vpadalq_s16((acc), vmlal_s8(vmull_s8(vget_low_s8(wv), vget_low_s8(xv)), vget_high_s8(wv), vget_high_s8(xv)))
 #endif
 
+/* The main loop over the columns, four rows sharing each load of x, in assembly: GCC loaded the vectors one by
+ * one (LD1 of four registers made it spill the structure) and copied the int16 products between registers.
+ * Per turn: AArch64 64 columns (LD1 of four registers, post-increment): 16 SDOT, or 16 × (SMULL, SMLAL2, SADALP);
+ * ARMv7 32 columns (VLD1 of four D registers): 8 × (VMULL.S8, VMLAL.S8, VPADAL.S16). At least one turn. */
+#if defined(__aarch64__)
+#define KWSC_TURN 64
+#if defined(__ARM_FEATURE_DOTPROD)
+#define KWSC_ROW4(a, w0, w1, w2, w3) \
+    "sdot   %[" a "].4s, " w0 ".16b, v16.16b\n\t" \
+    "sdot   %[" a "].4s, " w1 ".16b, v17.16b\n\t" \
+    "sdot   %[" a "].4s, " w2 ".16b, v18.16b\n\t" \
+    "sdot   %[" a "].4s, " w3 ".16b, v19.16b\n\t"
+#else
+#define KWSC_ROW1(a, w, xr, t) \
+    "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
+    "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
+    "sadalp %[" a "].4s, " t ".8h\n\t"
+#define KWSC_ROW4(a, w0, w1, w2, w3) \
+    KWSC_ROW1(a, w0, "v16", "v28") KWSC_ROW1(a, w1, "v17", "v29") \
+    KWSC_ROW1(a, w2, "v18", "v30") KWSC_ROW1(a, w3, "v19", "v31")
+#endif
+#define KWSC_TURN_CLOBBERS "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", \
+    "v29", "v30", "v31"
+/* eight rows from one pointer: p steps by `stride` (the row length) from row to row and by `back` (64 - 7 rows)
+ * from the last row to the first row's next 64 columns */
+#define KWSC_TURNS8_ASM \
+        "1:\n\t" \
+        "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+        KWSC_ROW4("a0", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a1", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+        KWSC_ROW4("a2", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a3", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+        KWSC_ROW4("a4", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a5", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
+        KWSC_ROW4("a6", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a7", "v24", "v25", "v26", "v27") \
+        "subs   %[n], %[n], #1\n\t" \
+        "b.ne   1b\n\t"
+#define KWSC_TURNS_ASM \
+        "1:\n\t" \
+        "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
+        "ld1    {v20.16b-v23.16b}, [%[w0]], #64\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[w1]], #64\n\t" \
+        KWSC_ROW4("a0", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a1", "v24", "v25", "v26", "v27") \
+        "ld1    {v20.16b-v23.16b}, [%[w2]], #64\n\t" \
+        "ld1    {v24.16b-v27.16b}, [%[w3]], #64\n\t" \
+        KWSC_ROW4("a2", "v20", "v21", "v22", "v23") \
+        KWSC_ROW4("a3", "v24", "v25", "v26", "v27") \
+        "subs   %[n], %[n], #1\n\t" \
+        "b.ne   1b\n\t"
+#else
+#define KWSC_TURN 32
+#define KWSC_ROW4(a, p) \
+    "vld1.8     {d20-d23}, [%[" p "]]!\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    "vpadal.s16 %q[" a "], q12\n\t" \
+    "vmull.s8   q13, d22, d18\n\t" \
+    "vmlal.s8   q13, d23, d19\n\t" \
+    "vpadal.s16 %q[" a "], q13\n\t"
+#define KWSC_TURN_CLOBBERS "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27"
+#define KWSC_ROW8(a, step) \
+    "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    "vpadal.s16 %q[" a "], q12\n\t" \
+    "vmull.s8   q13, d22, d18\n\t" \
+    "vmlal.s8   q13, d23, d19\n\t" \
+    "vpadal.s16 %q[" a "], q13\n\t"
+/* eight rows from one pointer (see the AArch64 variant) */
+#define KWSC_TURNS8_ASM \
+        "1:\n\t" \
+        "vld1.8     {d16-d19}, [%[x]]!\n\t" \
+        KWSC_ROW8("a0", "stride") KWSC_ROW8("a1", "stride") KWSC_ROW8("a2", "stride") KWSC_ROW8("a3", "stride") \
+        KWSC_ROW8("a4", "stride") KWSC_ROW8("a5", "stride") KWSC_ROW8("a6", "stride") KWSC_ROW8("a7", "back") \
+        "subs       %[n], %[n], #1\n\t" \
+        "bne        1b\n\t"
+#define KWSC_TURNS_ASM \
+        "1:\n\t" \
+        "vld1.8     {d16-d19}, [%[x]]!\n\t" \
+        KWSC_ROW4("a0", "w0") \
+        KWSC_ROW4("a1", "w1") \
+        KWSC_ROW4("a2", "w2") \
+        KWSC_ROW4("a3", "w3") \
+        "subs       %[n], %[n], #1\n\t" \
+        "bne        1b\n\t"
+#endif
+
+/* [Σ a0, Σ a1, Σ a2, Σ a3] */
+static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3) {
+#if defined(__aarch64__)
+    return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+#else
+    const int32x2_t s0 = vadd_s32(vget_low_s32(a0), vget_high_s32(a0));
+    const int32x2_t s1 = vadd_s32(vget_low_s32(a1), vget_high_s32(a1));
+    const int32x2_t s2 = vadd_s32(vget_low_s32(a2), vget_high_s32(a2));
+    const int32x2_t s3 = vadd_s32(vget_low_s32(a3), vget_high_s32(a3));
+    return vcombine_s32(vpadd_s32(s0, s1), vpadd_s32(s2, s3));
+#endif
+}
+
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i = 0, j;
+    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
+        const int8_t* p = w + (int64_t)i * cols;
+        const int8_t* px = x;
+        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __asm__ volatile(KWSC_TURNS8_ASM
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
+                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
+                         : [stride] "r"(stride), [back] "r"(back)
+                         : "cc", "memory", KWSC_TURN_CLOBBERS);
+        j = cols / KWSC_TURN * KWSC_TURN;
+        p = w + (int64_t)i * cols;
+        for (; j + 16 <= cols; j += 16) {
+            const int8x16_t xv = vld1q_s8(x + j);
+            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
+            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
+            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
+            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
+            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
+            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
+            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
+            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
+        }
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
+        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
+        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
+    }
+    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
+        const int8_t* p = w + (int64_t)i * cols;
+        const int8_t* px = x;
+        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __asm__ volatile(KWSC_TURNS8_ASM
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
+                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
+                         : [stride] "r"(stride), [back] "r"(back)
+                         : "cc", "memory", KWSC_TURN_CLOBBERS);
+        j = cols / KWSC_TURN * KWSC_TURN;
+        p = w + (int64_t)i * cols;
+        for (; j + 16 <= cols; j += 16) {
+            const int8x16_t xv = vld1q_s8(x + j);
+            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
+            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
+            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
+            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
+            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
+            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
+            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
+            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
+        }
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
+        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
+        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
+    }
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         const int8_t* w1 = w0 + cols;
         const int8_t* w2 = w1 + cols;
         const int8_t* w3 = w2 + cols;
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-        for (j = 0; j + 16 <= cols; j += 16) {
+        j = 0;
+        if (cols >= KWSC_TURN) {
+            const int8_t *px = x, *p0 = w0, *p1 = w1, *p2 = w2, *p3 = w3;
+            intptr_t turns = cols / KWSC_TURN;
+            __asm__ volatile(KWSC_TURNS_ASM
+                             : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [x] "+r"(px),
+                               [w0] "+r"(p0), [w1] "+r"(p1), [w2] "+r"(p2), [w3] "+r"(p3), [n] "+r"(turns)
+                             :
+                             : "cc", "memory", KWSC_TURN_CLOBBERS);
+            j = cols / KWSC_TURN * KWSC_TURN;
+        }
+        for (; j + 16 <= cols; j += 16) {
             const int8x16_t xv = vld1q_s8(x + j);
             a0 = KWSC_DOT16(a0, vld1q_s8(w0 + j), xv);
             a1 = KWSC_DOT16(a1, vld1q_s8(w1 + j), xv);
             a2 = KWSC_DOT16(a2, vld1q_s8(w2 + j), xv);
             a3 = KWSC_DOT16(a3, vld1q_s8(w3 + j), xv);
         }
-        acc[i] = KWSC_HSUM(a0);
-        acc[i + 1] = KWSC_HSUM(a1);
-        acc[i + 2] = KWSC_HSUM(a2);
-        acc[i + 3] = KWSC_HSUM(a3);
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
         if (j < cols) tail_rows(w, cols, i, i + 4, j, x, acc, 1);
     }
-    tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+    for (; i < nrows; ++i) { /* leftover rows one by one */
+        const int8_t* row = w + (int64_t)i * cols;
+        int32x4_t a = vdupq_n_s32(0);
+        for (j = 0; j + 16 <= cols; j += 16) a = KWSC_DOT16(a, vld1q_s8(row + j), vld1q_s8(x + j));
+        acc[i] = KWSC_HSUM(a);
+        if (j < cols) tail_rows(w, cols, i, i + 1, j, x, acc, 1);
+    }
 }
 
 #elif defined(__ARM_FEATURE_DSP)
@@ -217,10 +401,165 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
     if (whole < cols) tail_rows(w, cols, 0, nrows, whole, x, acc, 1);
 }
 
+/* NOTE: [Row pairs in one SMLAD]
+ * SMLAD multiplies two int16 lanes by two int16 lanes and adds both products to an int32. A layout-1 matrix
+ * (kwsc/backends/c/quantize.py pack_row_pairs) holds two rows r0, r1 in one lane, v = w[r0, j] + 256 · w[r1, j]
+ * (|v| ≤ 32,639), with the columns j, j+1 in the two lanes of a word. Against x as int16 pairs [x_j, x_j+1]:
+ *   A = Σ SMLAD(word, x)          = d0 + 256 · d1       (d = the two rows' dot products)
+ *   B = Σ SMLAD(SXTB16(word), x)  = d0                  (the low bytes of the lanes are w[r0, j], w[r0, j+1])
+ * so d0 = B and d1 = (A − B) >> 8: four multiply-accumulates per SMLAD on the raw word, 1.0 instruction per
+ * multiply-accumulate with the loads (was 1.5: LDR, SXTB16, SMLAD, SXTB16 ROR, SMLAD per four), and no extra
+ * flash (one byte per weight). SMLAD wraps modulo 2^32 and A − B = 256 · d1 is exact while |256 · d1| < 2^31,
+ * i.e. up to 520 columns of ±127 · ±127: the kernel runs over column blocks of KWSC_XBLOCK (256). Exact integer
+ * arithmetic, so the results equal the reference's. */
+
+/* rows of `groups` consecutive groups of four (p: their first column group, each group `chunks` column groups
+ * long) · x (xw: int16 pairs [x0, x1], [x2, x3], ... of chunks · 4 columns): acc[4g + k] += row k of group g.
+ * Per column group: LDRD (x), LDM (16 weight bytes), four SMLAD on raw words, four SXTB16, four SMLAD. An assembly
+ * function with fixed registers: the loop needs thirteen (four weight words in ascending registers for LDM). */
+#define KWSC_PAIR4_CHUNK \
+    "ldrd   r8, r9, [r1], #8\n\t" \
+    "ldmia  r0!, {r4-r7}\n\t" \
+    "smlad  r10, r4, r8, r10\n\t" \
+    "sxtb16 r4, r4\n\t" \
+    "smlad  r11, r4, r8, r11\n\t" \
+    "smlad  r10, r5, r9, r10\n\t" \
+    "sxtb16 r5, r5\n\t" \
+    "smlad  r11, r5, r9, r11\n\t" \
+    "smlad  r12, r6, r8, r12\n\t" \
+    "sxtb16 r6, r6\n\t" \
+    "smlad  lr, r6, r8, lr\n\t" \
+    "smlad  r12, r7, r9, r12\n\t" \
+    "sxtb16 r7, r7\n\t" \
+    "smlad  lr, r7, r9, lr\n\t"
+
+__attribute__((naked, noinline)) static void pair4_groups(const int8_t* p, const uint32_t* xw, int32_t chunks,
+                                                           int32_t* acc, int32_t groups) {
+    (void)p; (void)xw; (void)chunks; (void)acc; (void)groups;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldr    r4, [sp, #36]\n\t"         /* groups (the fifth argument) */
+        "and    r5, r2, #1\n\t"            /* an odd column group first */
+        "add    r2, r1, r2, lsl #3\n\t"    /* end of x */
+        "push   {r1, r2, r4, r5}\n\t"      /* [sp]: x, end of x, groups left, odd */
+        "1:\n\t"
+        "movs   r10, #0\n\t"
+        "movs   r11, #0\n\t"
+        "mov    r12, #0\n\t"
+        "mov    lr, #0\n\t"
+        "ldrd   r1, r2, [sp]\n\t"
+        "ldr    r4, [sp, #12]\n\t"
+        "cbz    r4, 2f\n\t"
+        KWSC_PAIR4_CHUNK
+        "cmp    r1, r2\n\t"
+        "beq    3f\n\t"
+        "2:\n\t"
+        KWSC_PAIR4_CHUNK
+        KWSC_PAIR4_CHUNK
+        "cmp    r1, r2\n\t"
+        "bne    2b\n\t"
+        "3:\n\t"                          /* acc = d0, (A01 - d0) >> 8, d2, (A23 - d2) >> 8 */
+        "sub    r10, r10, r11\n\t"
+        "asr    r5, r10, #8\n\t"
+        "sub    r12, r12, lr\n\t"
+        "asr    r7, r12, #8\n\t"
+        "str    r11, [r3], #4\n\t"
+        "str    r5, [r3], #4\n\t"
+        "str    lr, [r3], #4\n\t"
+        "str    r7, [r3], #4\n\t"
+        "ldr    r4, [sp, #8]\n\t"
+        "subs   r4, r4, #1\n\t"
+        "str    r4, [sp, #8]\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #16\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* acc[i] (+)= rows [row0, row0 + nrows) of group g · x for the rows of group g in that range */
+static void pair4_part(const int8_t* p, const uint32_t* xw, int32_t chunks, int32_t g, int32_t row0, int32_t end,
+                       int32_t* acc, int32_t add) {
+    int32_t part[4], i;
+    pair4_groups(p, xw, chunks, part, 1);
+    for (i = 0; i < 4; ++i) {
+        const int32_t row = g * 4 + i;
+        if (row >= row0 && row < end) acc[row - row0] = (add ? acc[row - row0] : 0) + part[i];
+    }
+}
+
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    uint32_t xw[KWSC_XBLOCK / 2]; /* a block of x as int16 pairs [x0, x1], [x2, x3], ... (zero padded) */
+    const int32_t cols = m->cols, c4 = (cols + 3) / 4, end = row0 + nrows;
+    const int32_t first = (row0 + 3) / 4, last = end / 4; /* the whole groups */
+    int32_t c0, g, i, j;
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * cols, cols, nrows, x, acc);
+        return;
+    }
+    if (nrows <= 0) return;
+    for (c0 = 0; c0 < cols; c0 += KWSC_XBLOCK) {
+        const int32_t n = cols - c0 < KWSC_XBLOCK ? cols - c0 : KWSC_XBLOCK;
+        const int32_t chunks = (n + 3) / 4, add = c0 > 0;
+        const int8_t* base = m->q + (int64_t)(c0 / 4) * 16;
+        for (j = 0; j + 4 <= n; j += 4) {
+            const uint32_t v = load4(x + c0 + j);
+            const uint32_t e = __sxtb16(v), o = sxtb16_odd(v); /* [x0, x2], [x1, x3] */
+            xw[j / 2] = (e & 0xffffu) | (o << 16);
+            xw[j / 2 + 1] = (e >> 16) | (o & 0xffff0000u);
+        }
+        if (j < n) {
+            int16_t t[4] = {0, 0, 0, 0};
+            for (i = 0; j + i < n; ++i) t[i] = x[c0 + j + i];
+            xw[j / 2] = (uint16_t)t[0] | ((uint32_t)(uint16_t)t[1] << 16);
+            xw[j / 2 + 1] = (uint16_t)t[2] | ((uint32_t)(uint16_t)t[3] << 16);
+        }
+        if (first > last) { /* all rows inside one group */
+            pair4_part(base + (int64_t)last * c4 * 16, xw, chunks, last, row0, end, acc, add);
+            continue;
+        }
+        if (row0 < first * 4) {
+            pair4_part(base + (int64_t)(first - 1) * c4 * 16, xw, chunks, first - 1, row0, end, acc, add);
+        }
+        if (end > last * 4) pair4_part(base + (int64_t)last * c4 * 16, xw, chunks, last, row0, end, acc, add);
+        if (first == last) continue;
+        if (chunks == c4) { /* one block: the groups are consecutive */
+            pair4_groups(base + (int64_t)first * c4 * 16, xw, chunks, acc + (first * 4 - row0), last - first);
+        } else {
+            for (g = first; g < last; ++g) pair4_part(base + (int64_t)g * c4 * 16, xw, chunks, g, row0, end, acc, add);
+        }
+    }
+}
+
 #else
 
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i = 0, j;
+    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
+        const int8_t* p = w + (int64_t)i * cols;
+        const int8_t* px = x;
+        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __asm__ volatile(KWSC_TURNS8_ASM
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4), [a5] "+w"(a5),
+                           [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
+                         : [stride] "r"(stride), [back] "r"(back)
+                         : "cc", "memory", KWSC_TURN_CLOBBERS);
+        j = cols / KWSC_TURN * KWSC_TURN;
+        p = w + (int64_t)i * cols;
+        for (; j + 16 <= cols; j += 16) {
+            const int8x16_t xv = vld1q_s8(x + j);
+            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
+            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
+            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
+            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
+            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
+            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
+            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
+            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
+        }
+        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
+        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
+        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
+    }
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -237,5 +576,221 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
         acc[i + 3] = s3;
     }
     tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+}
+#endif
+
+#if !(defined(__ARM_FEATURE_DSP) && !defined(__ARM_NEON) && !defined(__AVX2__))
+/* layout 1 exists for the Cortex-M4 only; other targets read it weight by weight (tests) */
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i, j;
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    for (i = 0; i < nrows; ++i) {
+        int32_t s = 0;
+        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
+        acc[i] = s;
+    }
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * NOTE: [Exact float steps in vectors]
+ * The quantization (peak, x * col * inv, ±0.5, truncation, clamp) and the dequantization
+ * (float(acc) * (scale * s) + bias, + y) are float32 multiplies, adds, compares and conversions, each of which a
+ * vector unit rounds exactly as scalar IEEE code does — so the vectors give the reference's bits, lane by lane,
+ * as long as the operations and their order are the reference's (no contraction: the pragma at the top).
+ * x86 SSE and AArch64 NEON are IEEE (denormals included). ARMv7 NEON flushes denormal inputs and results to
+ * zero, so there the vector results are used only where that cannot matter, else the lanes fall back to the
+ * plain code (kwsc_*_ref, exact). The peak: a peak ≥ 2^-60 is normal and flushed lanes are below it; a smaller
+ * one means a zero vector either way (quantized.py _PEAK_MIN). The rounding, when inv ≤ 2^67 (a run-time inv is
+ * at most 127 · 2^60; a calibrated one may not be): a flushed x' < 2^-126 then rounds to 0 either way, as column
+ * scales are normal or 1 (quantized.column_scales) and below 2^58 (they are weights' magnitudes). The
+ * dequantization of a block of rows, when scale * s ≥ 2^-126 and |v|, |y| ≥ 2^-100 throughout: then no operand or
+ * result was flushed, or a flushed bias was below half an ulp of the sum. */
+#if defined(__ARM_NEON)
+#include <arm_neon.h>
+
+#if defined(__aarch64__)
+#define KWSC_NEON_IEEE 1
+static inline float kwsc_hmax_f32(float32x4_t v) { return vmaxvq_f32(v); }
+static inline int kwsc_all_u32(uint32x4_t m) { return vminvq_u32(m) != 0; }
+#else
+#define KWSC_NEON_IEEE 0
+static inline float kwsc_hmax_f32(float32x4_t v) {
+    float32x2_t t = vpmax_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(vpmax_f32(t, t), 0);
+}
+static inline int kwsc_all_u32(uint32x4_t m) {
+    uint32x2_t t = vpmin_u32(vget_low_u32(m), vget_high_u32(m));
+    return vget_lane_u32(vpmin_u32(t, t), 0) != 0;
+}
+#endif
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) {
+    float32x4_t m = vdupq_n_f32(0.0f);
+    float peak, tail;
+    int32_t j = 0;
+    if (col) {
+        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
+    } else {
+        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+    }
+    peak = kwsc_hmax_f32(m);
+    tail = kwsc_qpeak_ref(x + j, n - j, col ? col + j : 0);
+    return tail > peak ? tail : peak;
+}
+
+/* v + (v >= 0 ? 0.5 : -0.5) as v + copysign(0.5, v) (the same q: -0 ± 0.5 truncates to 0 either way; no float
+ * compare, which GCC scalarises on ARMv7 without -funsafe-math-optimizations), clamped to ±127 before truncation */
+static inline float32x4_t kwsc_round_clamp(float32x4_t v) {
+    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
+    v = vaddq_f32(v, vbslq_f32(sign, v, vdupq_n_f32(0.5f)));
+    return vminq_f32(vmaxq_f32(v, vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f));
+}
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    const float32x4_t vi = vdupq_n_f32(inv);
+    int32_t j = 0;
+    if (!KWSC_NEON_IEEE && !(inv <= 0x1p67f)) {
+        kwsc_qround_ref(x, n, col, inv, q);
+        return;
+    }
+    for (; j + 8 <= n; j += 8) {
+        float32x4_t a = vld1q_f32(x + j), b = vld1q_f32(x + j + 4);
+        if (col) {
+            a = vmulq_f32(a, vld1q_f32(col + j));
+            b = vmulq_f32(b, vld1q_f32(col + j + 4));
+        }
+        a = kwsc_round_clamp(vmulq_f32(a, vi));
+        b = kwsc_round_clamp(vmulq_f32(b, vi));
+        vst1_s8(q + j, vmovn_s16(vcombine_s16(vmovn_s32(vcvtq_s32_f32(a)), vmovn_s32(vcvtq_s32_f32(b)))));
+    }
+    if (j < n) kwsc_qround_ref(x + j, n - j, col ? col + j : 0, inv, q + j);
+}
+
+/* Four rows at a time; on ARMv7 the guard of the note's last case is the minimum over the block of |v|, |y| and
+ * scale * s * 2^26 (≥ 2^-100 unless something may have been flushed), checked once after the block: if it fails,
+ * the block is computed again by the plain code (from the y it started with: kept in `old` when accumulating). */
+static inline __attribute__((always_inline)) void dequant4(const int32_t* acc, int32_t n4, const float* scale,
+                                                           float32x4_t vs, const float* bias, float* y,
+                                                           int32_t accumulate, float* old, float32x4_t* tmin) {
+    const float32x4_t big = vdupq_n_f32(0x1p26f);
+    int32_t k;
+    for (k = 0; k < n4; k += 4) {
+        const float32x4_t p = vmulq_f32(vld1q_f32(scale + k), vs);
+        float32x4_t v = vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + k)), p);
+        if (bias) v = vaddq_f32(v, vld1q_f32(bias + k));
+        if (!KWSC_NEON_IEEE) *tmin = vminq_f32(*tmin, vminq_f32(vabsq_f32(v), vmulq_f32(p, big)));
+        if (accumulate) {
+            const float32x4_t y0 = vld1q_f32(y + k);
+            if (!KWSC_NEON_IEEE) vst1q_f32(old + k, y0);
+            v = vaddq_f32(y0, v);
+            if (!KWSC_NEON_IEEE) *tmin = vminq_f32(*tmin, vabsq_f32(v));
+        }
+        vst1q_f32(y + k, v);
+    }
+}
+
+#define KWSC_DQ_BLOCK 64 /* rows per guard check (ARMv7) */
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
+    const float32x4_t vs = vdupq_n_f32(x_scale);
+    int32_t k;
+    for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
+        const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
+        const float* b = bias ? bias + k : 0;
+        float32x4_t tmin = vdupq_n_f32(1.0f);
+        if (accumulate) {
+            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 1, old, &tmin);
+            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 1, old, &tmin);
+        } else {
+            if (b) dequant4(acc + k, n4, scale + k, vs, b, y + k, 0, old, &tmin);
+            else dequant4(acc + k, n4, scale + k, vs, 0, y + k, 0, old, &tmin);
+        }
+        /* tmin ≥ 0: its bits order as integers (no float compare: see kwsc_round_clamp) */
+        if (!KWSC_NEON_IEEE && !kwsc_all_u32(vcgeq_u32(vreinterpretq_u32_f32(tmin), vdupq_n_u32(0x0d800000u)))) {
+            if (accumulate) memcpy(y + k, old, sizeof(float) * (size_t)n4);
+            kwsc_qdequant_ref(acc + k, n4, scale + k, x_scale, b, y + k, accumulate);
+        }
+        if (n4 < KWSC_DQ_BLOCK) {
+            k += n4;
+            break;
+        }
+    }
+    if (k < n) kwsc_qdequant_ref(acc + k, n - k, scale + k, x_scale, bias ? bias + k : 0, y + k, accumulate);
+}
+
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) {
+    const __m128 sign = _mm_set1_ps(-0.0f);
+    __m128 m = _mm_setzero_ps();
+    float lanes[4], peak, tail;
+    int32_t j = 0, k;
+    for (; j + 4 <= n; j += 4) {
+        __m128 v = _mm_loadu_ps(x + j);
+        if (col) v = _mm_mul_ps(v, _mm_loadu_ps(col + j));
+        m = _mm_max_ps(m, _mm_andnot_ps(sign, v));
+    }
+    _mm_storeu_ps(lanes, m);
+    peak = lanes[0];
+    for (k = 1; k < 4; ++k) peak = lanes[k] > peak ? lanes[k] : peak;
+    tail = kwsc_qpeak_ref(x + j, n - j, col ? col + j : 0);
+    return tail > peak ? tail : peak;
+}
+
+static inline __m128i kwsc_round_clamp(__m128 v) {
+    const __m128 ge = _mm_cmpge_ps(v, _mm_setzero_ps());
+    v = _mm_add_ps(v, _mm_or_ps(_mm_and_ps(ge, _mm_set1_ps(0.5f)), _mm_andnot_ps(ge, _mm_set1_ps(-0.5f))));
+    v = _mm_min_ps(_mm_max_ps(v, _mm_set1_ps(-127.0f)), _mm_set1_ps(127.0f));
+    return _mm_cvttps_epi32(v);
+}
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    const __m128 vi = _mm_set1_ps(inv);
+    int32_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m128 a = _mm_loadu_ps(x + j), b = _mm_loadu_ps(x + j + 4);
+        __m128i h;
+        if (col) {
+            a = _mm_mul_ps(a, _mm_loadu_ps(col + j));
+            b = _mm_mul_ps(b, _mm_loadu_ps(col + j + 4));
+        }
+        h = _mm_packs_epi32(kwsc_round_clamp(_mm_mul_ps(a, vi)), kwsc_round_clamp(_mm_mul_ps(b, vi)));
+        _mm_storel_epi64((__m128i*)(q + j), _mm_packs_epi16(h, h));
+    }
+    if (j < n) kwsc_qround_ref(x + j, n - j, col ? col + j : 0, inv, q + j);
+}
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    const __m128 vs = _mm_set1_ps(x_scale);
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_loadu_si128((const __m128i*)(acc + k))),
+                              _mm_mul_ps(_mm_loadu_ps(scale + k), vs));
+        if (bias) v = _mm_add_ps(v, _mm_loadu_ps(bias + k));
+        if (accumulate) v = _mm_add_ps(_mm_loadu_ps(y + k), v);
+        _mm_storeu_ps(y + k, v);
+    }
+    if (k < n) kwsc_qdequant_ref(acc + k, n - k, scale + k, x_scale, bias ? bias + k : 0, y + k, accumulate);
+}
+
+#else
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    kwsc_qround_ref(x, n, col, inv, q);
+}
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
 }
 #endif

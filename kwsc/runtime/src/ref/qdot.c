@@ -10,3 +10,27 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
         acc[i] = s;
     }
 }
+
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i, j;
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    for (i = 0; i < nrows; ++i) {
+        int32_t s = 0;
+        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
+        acc[i] = s;
+    }
+}
+
+float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
+
+void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    kwsc_qround_ref(x, n, col, inv, q);
+}
+
+void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
+                   int32_t accumulate) {
+    kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
+}

@@ -1,27 +1,39 @@
 /* int8 layers: activation quantization, dequantization, Dense and the recurrent cells in int8 arithmetic.
  * Always the reference build (never src/opt): its float steps must round exactly as kwsc/ir/quantized.py's
- * (no FMA contraction, no reciprocal approximations). The integer products are kwsc_qdot_rows (per target). */
+ * (no FMA contraction, no reciprocal approximations). The integer products are kwsc_qmat_rows (per target,
+ * src/opt/qdot.c). */
 #include <math.h>
 
 #include "kwsc_runtime.h"
 
+/* One weight of a layout-1 matrix (kwsc/backends/c/quantize.py pack_row_pairs): rows in groups of four, columns
+ * in groups of four, 16 bytes per (row group, column group); a word's int16 lanes hold w[r0] + 256 w[r1]. */
+int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col) {
+    const int32_t c4 = (m->cols + 3) / 4;
+    const int8_t* block = m->q + ((int64_t)(row / 4) * c4 + col / 4) * 16;
+    const int8_t* lane = block + ((row & 2) ? 8 : 0) + ((col & 2) ? 4 : 0) + ((col & 1) ? 2 : 0);
+    const int32_t v = (int32_t)(uint8_t)lane[0] | ((int32_t)lane[1] * 256); /* the int16 lane */
+    const int32_t lo = (int32_t)(int8_t)(v & 0xff);
+    return (row & 1) ? (v - lo) / 256 : lo;
+}
+
 #define KWSC_QCHUNK 96 /* rows per kwsc_qdot_rows call (a multiple of 3 and 4: the kernels' row groups) */
 
-float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q) {
+/* The float steps of kwsc_quantize_s8 and kwsc_qmatvec in plain C: the reference's operations in its order.
+ * kwsc_qpeak, kwsc_qround and kwsc_qdequant (src/ref/qdot.c, or vectorised in src/opt/qdot.c) call these for
+ * what they do not vectorise; compiled here, with the reference flags, they round like numpy on every target. */
+float kwsc_qpeak_ref(const float* x, int32_t n, const float* col) {
+    float peak = 0.0f;
     int32_t j;
-    float scale, inv;
-    if (fixed_scale > 0.0f) {
-        scale = fixed_scale;
-        inv = 1.0f / fixed_scale;
-    } else {
-        float peak = 0.0f;
-        for (j = 0; j < n; ++j) {
-            const float a = fabsf(col ? x[j] * col[j] : x[j]);
-            if (a > peak) peak = a;
-        }
-        scale = peak / 127.0f;
-        inv = peak > 0.0f ? 127.0f / peak : 0.0f;
+    for (j = 0; j < n; ++j) {
+        const float a = fabsf(col ? x[j] * col[j] : x[j]);
+        if (a > peak) peak = a;
     }
+    return peak;
+}
+
+void kwsc_qround_ref(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
+    int32_t j;
     for (j = 0; j < n; ++j) {
         float v = (col ? x[j] * col[j] : x[j]) * inv;
         int32_t t;
@@ -30,29 +42,49 @@ float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float
         t = v >= 127.0f ? 127 : (v <= -127.0f ? -127 : (int32_t)v);
         q[j] = (int8_t)t;
     }
+}
+
+void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias,
+                       float* y, int32_t accumulate) {
+    int32_t k;
+    if (accumulate) { /* two loops: no per-row test of the flag */
+        for (k = 0; k < n; ++k) {
+            float v = (float)acc[k] * (scale[k] * x_scale);
+            if (bias) v = v + bias[k];
+            y[k] = y[k] + v;
+        }
+    } else {
+        for (k = 0; k < n; ++k) {
+            float v = (float)acc[k] * (scale[k] * x_scale);
+            if (bias) v = v + bias[k];
+            y[k] = v;
+        }
+    }
+}
+
+float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q) {
+    float scale, inv;
+    if (fixed_scale > 0.0f) {
+        scale = fixed_scale;
+        inv = 1.0f / fixed_scale;
+    } else {
+        const float peak = kwsc_qpeak(x, n, col);
+        const int32_t live = peak >= 0x1p-60f; /* below: a zero vector, scale 0 (quantized.py _PEAK_MIN) */
+        scale = live ? peak / 127.0f : 0.0f;
+        inv = live ? 127.0f / peak : 0.0f;
+    }
+    kwsc_qround(x, n, col, inv, q);
     return scale;
 }
 
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                   const float* bias, float* y, int32_t accumulate) {
     int32_t acc[KWSC_QCHUNK];
-    int32_t i, k;
+    int32_t i;
     for (i = 0; i < nrows; i += KWSC_QCHUNK) {
         const int32_t count = nrows - i < KWSC_QCHUNK ? nrows - i : KWSC_QCHUNK;
-        kwsc_qdot_rows(m->q + (int64_t)(row0 + i) * m->cols, m->cols, count, x, acc);
-        if (accumulate) { /* two loops: no per-row test of the flag (the Cortex-M4 runs this 1,548 times a frame) */
-            for (k = 0; k < count; ++k) {
-                float v = (float)acc[k] * (m->scale[row0 + i + k] * x_scale);
-                if (bias) v = v + bias[i + k];
-                y[i + k] = y[i + k] + v;
-            }
-        } else {
-            for (k = 0; k < count; ++k) {
-                float v = (float)acc[k] * (m->scale[row0 + i + k] * x_scale);
-                if (bias) v = v + bias[i + k];
-                y[i + k] = v;
-            }
-        }
+        kwsc_qmat_rows(m, row0 + i, count, x, acc);
+        kwsc_qdequant(acc, count, m->scale + row0 + i, x_scale, bias ? bias + i : 0, y + i, accumulate);
     }
 }
 

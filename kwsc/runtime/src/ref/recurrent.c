@@ -1,4 +1,7 @@
-/* Recurrent cells (GRU, LSTM, RNN) with ELL's gate orders and reset-trigger rule (ell-behaviour.md §3). */
+/* Recurrent cells (GRU, LSTM, RNN) with ELL's gate orders and reset-trigger rule (ell-behaviour.md §3).
+ * The weights are tiled (NOTE [Tiled recurrent weights] in kwsc/backends/c/packing.py): one pass over p->tiles
+ * yields every gate's W x and R h for a block of units (kwsc_tile_dot, vectorised in src/opt/tile.c); the gate
+ * math then runs over whole vectors (kwsc_activate_vec). */
 #include "kwsc_runtime.h"
 
 int32_t kwsc_trigger_fired(int32_t* prev, int32_t now) {
@@ -7,24 +10,64 @@ int32_t kwsc_trigger_fired(int32_t* prev, int32_t now) {
     return fired;
 }
 
+/* Floats of one tile of `rows` rows over `cols` columns. */
+static int32_t tile_size(int32_t rows, int32_t cols) {
+    return rows * ((cols + KWSC_TILE_COLS - 1) / KWSC_TILE_COLS) * KWSC_TILE_COLS;
+}
+
+/* pre[g*H + j] = W_g x + b_g (+ R_g h + rb_g for the first `hidden_gates` gates) for every unit j, gates
+ * g < `gates`; the gates past hidden_gates put R_g h + rb_g in rest[(g - hidden_gates)*H + j] instead (a GRU with
+ * linear_before_reset: the candidate's two parts stay apart). The blocks' R tiles hold `r_gates` gates' rows.
+ * Returns the end of the blocks in p->tiles. */
+static const float* gate_sums(const kwsc_rnn_params* p, int32_t gates, int32_t r_gates, int32_t hidden_gates,
+                              const float* x, const float* h, float* pre, float* rest) {
+    const int32_t H = p->hidden, I = p->w.cols, U = KWSC_TILE_ROWS / gates;
+    const int32_t w_size = tile_size(gates * U, I), r_size = tile_size(r_gates * U, H);
+    const float* t = p->tiles;
+    float ws[KWSC_TILE_ROWS], rs[KWSC_TILE_ROWS];
+    int32_t j0, u, g;
+    for (j0 = 0; j0 < H; j0 += U, t += w_size + r_size) {
+        const int32_t n = H - j0 < U ? H - j0 : U;
+        kwsc_tile_dot(t, I, x, gates * U, ws);
+        kwsc_tile_dot(t + w_size, H, h, r_gates * U, rs);
+        for (g = 0; g < gates; ++g) {
+            for (u = 0; u < n; ++u) {
+                const int32_t j = g * H + j0 + u;
+                const float wx = ws[g * U + u] + p->bias_input[j];
+                if (g < hidden_gates) pre[j] = wx + (rs[g * U + u] + p->bias_hidden[j]);
+                else {
+                    pre[j] = wx;
+                    if (g < r_gates) rest[j - hidden_gates * H] = rs[g * U + u] + p->bias_hidden[j];
+                }
+            }
+        }
+    }
+    return t;
+}
+
 void kwsc_gru_step(const kwsc_rnn_params* p, const float* x, float* h, float* scratch, float* out) {
-    const int32_t H = p->hidden;
+    const int32_t H = p->hidden, U = KWSC_TILE_ROWS / 3;
     float* az = scratch;          /* update gate pre-activation, then z */
     float* ar = scratch + H;      /* reset gate pre-activation, then r */
     float* an = scratch + 2 * H;  /* candidate: input part W_n x + b_n, then n */
-    int32_t j;
-    kwsc_matvec(&p->w, 0, 3 * H, x, p->bias_input, scratch, 0);
-    kwsc_matvec(&p->r, 0, 2 * H, h, p->bias_hidden, scratch, 1);
-    kwsc_activate_vec(p->rec_act, scratch, 2 * H);
+    int32_t j, j0, u;
     if (p->linear_before_reset) {
-        /* n = act(W_n x + b_n + r * (R_n h + rb_n)) */
-        kwsc_matvec(&p->r, 2 * H, H, h, p->bias_hidden + 2 * H, out, 0);
+        /* n = act(W_n x + b_n + r * (R_n h + rb_n)): R_n h + rb_n goes to out */
+        gate_sums(p, 3, 3, 2, x, h, scratch, out);
+        kwsc_activate_vec(p->rec_act, scratch, 2 * H);
         for (j = 0; j < H; ++j) an[j] += ar[j] * out[j];
     } else {
-        /* n = act(W_n x + b_n + R_n (r * h) + rb_n); r is dead once r*h is formed, so its slot takes R_n(r*h) */
+        /* n = act(W_n x + b_n + R_n (r * h) + rb_n): the R_n tiles follow the blocks, read once r * h is known */
+        const float* t = gate_sums(p, 3, 2, 2, x, h, scratch, 0);
+        const int32_t r_size = tile_size(U, H);
+        float rs[KWSC_TILE_ROWS];
+        kwsc_activate_vec(p->rec_act, scratch, 2 * H);
         for (j = 0; j < H; ++j) out[j] = ar[j] * h[j];
-        kwsc_matvec(&p->r, 2 * H, H, out, p->bias_hidden + 2 * H, ar, 0);
-        for (j = 0; j < H; ++j) an[j] += ar[j];
+        for (j0 = 0; j0 < H; j0 += U, t += r_size) {
+            const int32_t n = H - j0 < U ? H - j0 : U;
+            kwsc_tile_dot(t, H, out, U, rs);
+            for (u = 0; u < n; ++u) an[j0 + u] += rs[u] + p->bias_hidden[2 * H + j0 + u];
+        }
     }
     kwsc_activate_vec(p->act, an, H);
     for (j = 0; j < H; ++j) {
@@ -41,8 +84,7 @@ void kwsc_lstm_step(const kwsc_rnn_params* p, const float* x, float* h, float* c
     const float* g_cand = scratch + 2 * H;
     const float* o_gate = scratch + 3 * H;
     int32_t j;
-    kwsc_matvec(&p->w, 0, 4 * H, x, p->bias_input, scratch, 0);
-    kwsc_matvec(&p->r, 0, 4 * H, h, p->bias_hidden, scratch, 1);
+    gate_sums(p, 4, 4, 4, x, h, scratch, 0);
     kwsc_activate_vec(p->rec_act, scratch, 2 * H);
     kwsc_activate_vec(p->act, scratch + 2 * H, H);
     kwsc_activate_vec(p->rec_act, scratch + 3 * H, H);
@@ -58,8 +100,7 @@ void kwsc_lstm_step(const kwsc_rnn_params* p, const float* x, float* h, float* c
 
 void kwsc_rnn_step(const kwsc_rnn_params* p, const float* x, float* h, float* out) {
     const int32_t H = p->hidden;
-    kwsc_matvec(&p->w, 0, H, x, p->bias_input, out, 0);
-    kwsc_matvec(&p->r, 0, H, h, p->bias_hidden, out, 1);
+    gate_sums(p, 1, 1, 1, x, h, out, 0);
     kwsc_activate_vec(p->act, out, H);
     kwsc_copy_f32(out, h, H);
 }

@@ -1,0 +1,163 @@
+/* Tiled dot products (NOTE [Tiled recurrent weights], kwsc/backends/c/packing.py), vectorised with GCC vector
+ * extensions: AVX2/FMA on x86 (8 floats), NEON on armv7 and aarch64 (4 floats; a piece of KWSC_TILE_COLS = 8
+ * columns is two vectors into the same accumulator). A tile's rows get one vector accumulator each (12 at most: with
+ * the piece of x and a weight vector, 14 of the 16 AVX2 / armv7 NEON registers), the weights stream in order, and
+ * each piece of x is loaded once for all rows. Same signature and tests as ref/tile.c. */
+#include <string.h>
+
+#include "kwsc_runtime.h"
+
+/* Vector types only cross static inline functions here; the ABI note about passing them does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#ifndef KWSC_VEC
+#define KWSC_VEC 8
+#endif
+#if KWSC_VEC >= 8
+#define TV 8
+#else
+#define TV 4
+#endif
+#define PARTS (KWSC_TILE_COLS / TV)
+
+typedef float tvec __attribute__((vector_size(TV * 4)));
+
+static inline tvec load_v(const float* p) {
+    tvec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The sums of four accumulators, reduced together (transpose-and-add). */
+static inline void hsum4(tvec a0, tvec a1, tvec a2, tvec a3, float* out) {
+#if TV == 8
+    const tvec p01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11) +
+                     __builtin_shufflevector(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);  /* a0 x4, a1 x4 */
+    const tvec p23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11) +
+                     __builtin_shufflevector(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);  /* a2 x4, a3 x4 */
+    const tvec q = __builtin_shufflevector(p01, p23, 0, 1, 4, 5, 8, 9, 12, 13) +
+                   __builtin_shufflevector(p01, p23, 2, 3, 6, 7, 10, 11, 14, 15);  /* a0 a0 a1 a1 a2 a2 a3 a3 */
+    out[0] = q[0] + q[1];
+    out[1] = q[2] + q[3];
+    out[2] = q[4] + q[5];
+    out[3] = q[6] + q[7];
+#else
+    const tvec p01 = __builtin_shufflevector(a0, a1, 0, 1, 4, 5) + __builtin_shufflevector(a0, a1, 2, 3, 6, 7);
+    const tvec p23 = __builtin_shufflevector(a2, a3, 0, 1, 4, 5) + __builtin_shufflevector(a2, a3, 2, 3, 6, 7);
+    const tvec s = __builtin_shufflevector(p01, p23, 0, 2, 4, 6) + __builtin_shufflevector(p01, p23, 1, 3, 5, 7);
+    out[0] = s[0];
+    out[1] = s[1];
+    out[2] = s[2];
+    out[3] = s[3];
+#endif
+}
+
+/* One piece of KWSC_TILE_COLS columns: every row's accumulator += its weights * the piece of x. */
+#if defined(__ARM_NEON) && TV == 4
+/* NEON intrinsics: each product stays one vfma/fmla (with armv7's -funsafe-math-optimizations GCC reassociated the
+ * vector-extension form into vmul + vfma + vadd and spilled). */
+#include <arm_neon.h>
+#if defined(__ARM_FEATURE_FMA)
+#define NEON_MAC(a, w, x) vfmaq_f32((a), (w), (x))
+#else
+#define NEON_MAC(a, w, x) vmlaq_f32((a), (w), (x))
+#endif
+static inline __attribute__((always_inline)) void piece(const float* w, const float* x, tvec* a, const int32_t rows) {
+    const float32x4_t x0 = vld1q_f32(x), x1 = vld1q_f32(x + 4);
+    int32_t i;
+#pragma GCC unroll 12
+    for (i = 0; i < rows; ++i) {
+        float32x4_t acc = (float32x4_t)a[i];
+        acc = NEON_MAC(acc, vld1q_f32(w + i * KWSC_TILE_COLS), x0);
+        acc = NEON_MAC(acc, vld1q_f32(w + i * KWSC_TILE_COLS + 4), x1);
+        a[i] = (tvec)acc;
+    }
+}
+#else
+static inline __attribute__((always_inline)) void piece(const float* w, const float* x, tvec* a, const int32_t rows) {
+    int32_t i, part;
+#pragma GCC unroll 2
+    for (part = 0; part < PARTS; ++part) {
+        const tvec xv = load_v(x + part * TV);
+#pragma GCC unroll 12
+        for (i = 0; i < rows; ++i) a[i] += load_v(w + i * KWSC_TILE_COLS + part * TV) * xv;
+    }
+}
+#endif
+
+static inline __attribute__((always_inline)) void tile_dot_n(const float* w, int32_t cols, const float* x,
+                                                             float* sums, const int32_t rows) {
+    tvec a[KWSC_TILE_ROWS];
+    int32_t i, k = 0;
+#pragma GCC unroll 12
+    for (i = 0; i < rows; ++i) a[i] = (tvec){0};
+    for (; k + KWSC_TILE_COLS <= cols; k += KWSC_TILE_COLS, w += rows * KWSC_TILE_COLS) piece(w, x + k, a, rows);
+    if (k < cols) {  /* the last, partial piece: x's tail beside zeros (the padded weights are zero too) */
+        float tail[KWSC_TILE_COLS] = {0};
+        memcpy(tail, x + k, (size_t)(cols - k) * sizeof(float));
+        piece(w, tail, a, rows);
+    }
+#pragma GCC unroll 3
+    for (i = 0; i < rows; i += 4) hsum4(a[i], a[i + 1], a[i + 2], a[i + 3], sums + i);
+}
+
+#if defined(__arm__) && defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)
+/* armv7, 12 rows: GCC's schedule of the piece above spends one address register per row and spills; written out,
+ * a piece is one load of x (d0-d3), then per row one load of its 8 weights (d4-d7, post-incremented: the stream
+ * order) and two vfma into its accumulator (q4-q15): 39 instructions for 96 products. acc: 12 x 4 floats, in and
+ * out. */
+static void pieces12_armv7(const float* w, const float* x, int32_t n, float* acc) {
+#define ROW(q) "vld1.32 {d4-d7}, [%[w]]!\n\tvfma.f32 " q ", q2, q0\n\tvfma.f32 " q ", q3, q1\n\t"
+    float* a = acc;
+    __asm__ volatile(
+        "vld1.32 {d8-d11}, [%[a]]!\n\tvld1.32 {d12-d15}, [%[a]]!\n\tvld1.32 {d16-d19}, [%[a]]!\n\t"
+        "vld1.32 {d20-d23}, [%[a]]!\n\tvld1.32 {d24-d27}, [%[a]]!\n\tvld1.32 {d28-d31}, [%[a]]\n\t"
+        "1:\n\t"
+        "vld1.32 {d0-d3}, [%[x]]!\n\t"
+        ROW("q4") ROW("q5") ROW("q6") ROW("q7") ROW("q8") ROW("q9")
+        ROW("q10") ROW("q11") ROW("q12") ROW("q13") ROW("q14") ROW("q15")
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "vst1.32 {d8-d11}, [%[acc]]!\n\tvst1.32 {d12-d15}, [%[acc]]!\n\tvst1.32 {d16-d19}, [%[acc]]!\n\t"
+        "vst1.32 {d20-d23}, [%[acc]]!\n\tvst1.32 {d24-d27}, [%[acc]]!\n\tvst1.32 {d28-d31}, [%[acc]]\n\t"
+        : [w] "+r"(w), [x] "+r"(x), [n] "+r"(n), [a] "+r"(a), [acc] "+r"(acc)
+        :
+        : "cc", "memory", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13",
+          "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28",
+          "d29", "d30", "d31");
+#undef ROW
+}
+
+static void tile_dot12_armv7(const float* w, int32_t cols, const float* x, float* sums) {
+    float acc[KWSC_TILE_ROWS * 4] __attribute__((aligned(16))) = {0};
+    const int32_t full = cols / KWSC_TILE_COLS;
+    int32_t i;
+    if (full > 0) pieces12_armv7(w, x, full, acc);
+    if (full * KWSC_TILE_COLS < cols) {  /* the last, partial piece: x's tail beside zeros */
+        float tail[KWSC_TILE_COLS] __attribute__((aligned(16))) = {0};
+        memcpy(tail, x + full * KWSC_TILE_COLS, (size_t)(cols - full * KWSC_TILE_COLS) * sizeof(float));
+        pieces12_armv7(w + full * KWSC_TILE_ROWS * KWSC_TILE_COLS, tail, 1, acc);
+    }
+    for (i = 0; i < KWSC_TILE_ROWS; ++i) sums[i] = (acc[4 * i] + acc[4 * i + 1]) + (acc[4 * i + 2] + acc[4 * i + 3]);
+}
+#define TILE_DOT12(w, cols, x, sums) tile_dot12_armv7(w, cols, x, sums)
+#else
+#define TILE_DOT12(w, cols, x, sums) tile_dot_n(w, cols, x, sums, 12)
+#endif
+
+void kwsc_tile_dot(const float* w, int32_t cols, const float* x, int32_t rows, float* sums) {
+    switch (rows) {
+    case 12: TILE_DOT12(w, cols, x, sums); break;
+    case 8: tile_dot_n(w, cols, x, sums, 8); break;
+    case 4: tile_dot_n(w, cols, x, sums, 4); break;
+    default: {  /* any other count (not used by the cells): row by row */
+        int32_t i, c, k;
+        for (i = 0; i < rows; ++i) sums[i] = 0.0f;
+        for (k = 0; k < cols; k += KWSC_TILE_COLS, w += rows * KWSC_TILE_COLS) {
+            for (i = 0; i < rows; ++i) {
+                for (c = 0; c < KWSC_TILE_COLS && k + c < cols; ++c) sums[i] += w[i * KWSC_TILE_COLS + c] * x[k + c];
+            }
+        }
+    }
+    }
+}
