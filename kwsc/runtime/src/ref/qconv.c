@@ -43,8 +43,9 @@ static float quantize_tensor(const kwsc_qconv_params* p, const float* x, int8_t*
                 }
             }
         }
-        scale = peak / 127.0f;
-        inv = peak > 0.0f ? 127.0f / peak : 0.0f;
+        /* a peak below 2^-60 is a zero tensor with scale 0, as quantize_activations (127/peak would overflow) */
+        scale = peak >= 0x1p-60f ? peak / 127.0f : 0.0f;
+        inv = peak >= 0x1p-60f ? 127.0f / peak : 0.0f;
     }
     for (k = 0; k < planes; ++k) {
         const int32_t n = k / C, c = k % C;
