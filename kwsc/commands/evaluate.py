@@ -512,7 +512,8 @@ def _stream(args, items, featurizer, classifier, labels, stream, noise, smoothin
         print(f"  held out ({kind}, smoothing {h['smoothing']}, chosen on {h['source']['file']} at ≤ "
               f"{h['fa_per_hour_budget']:g} false alarms/hour, where it gave {e['hit_rate']:.1%} at "
               f"{e['false_alarms_per_hour']:.1f}/h): here hits {m['hits']} ({m['hit_rate']:.1%}), false alarms "
-              f"{m['false_alarms']} ({m['false_alarms_per_hour']:.1f}/hour), latency median {_ms(m['latency_median_s'])}")
+              f"{m['false_alarms']} ({m['false_alarms_per_hour']:.1f}/hour), latency median "
+              f"{_ms(m['latency_median_s'])}")
     print(f"wrote {report_path}, {det_png}, {png}")
 
 

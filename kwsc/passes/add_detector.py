@@ -303,7 +303,11 @@ def _thresholds(options: DetectorOptions, labels: list[str] | None, classes: int
 
 def _ignore(options: DetectorOptions, labels: list[str] | None, classes: int) -> list[int]:
     if options.ignore is None:
-        return [i for i, lab in enumerate(labels or []) if lab in BACKGROUND_LABELS]
+        if labels is None:  # silently ignoring nothing would let _silence_/_unknown_ fire on the device
+            raise PassError(f"add_detector: the model's {classes} classes have no labels, so its background classes "
+                            "(_silence_, _unknown_) are unknown: give --categories categories.txt, or --ignore "
+                            "LABELS|INDICES, or --ignore none to let every class fire")
+        return [i for i, lab in enumerate(labels) if lab in BACKGROUND_LABELS]
     if options.ignore.strip().lower() == "none":
         return []
     return sorted({_class_index(s, labels, classes, "--ignore") for s in options.ignore.split(",") if s.strip()})

@@ -102,6 +102,19 @@ def test_bad_options_are_one_line(options, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_model_without_labels_needs_categories_or_an_explicit_ignore():
+    """Without labels the background classes cannot be found; ignoring nothing silently would let _silence_ and
+    _unknown_ fire on the device, so the pass asks (one line) unless --ignore says what to do."""
+    graph = classifier()
+    for key in ("labels", "categories"):
+        graph.metadata.pop(key, None)
+    with pytest.raises(PassError, match=r"have no labels.*--categories.*--ignore none") as info:
+        add(graph, threshold=0.5)
+    assert "\n" not in str(info.value)
+    assert add(graph, threshold=0.5, ignore="none")[0].find("Detector")[0].attrs["ignore"] == []
+    assert add(graph, threshold=0.5, ignore="0,1")[0].find("Detector")[0].attrs["ignore"] == [0, 1]
+
+
 def curve_file(tmp_path, points, key="curve"):
     path = tmp_path / "stream.json"
     path.write_text(json.dumps({"hit_rate_at_1_fa_per_hour": 0.5, key: points}))

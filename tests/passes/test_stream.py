@@ -240,6 +240,23 @@ def test_streamed_models_compile_to_c(exports, tmp_path, name, arch, rnn):
     np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-4, rtol=1e-4)
 
 
+def test_all_zero_history_fills_take_no_flash():
+    """A History whose fill is all zeros (a stem after a normalization folded into it) stores no fill table: the
+    kernel's default is zeros; a non-zero fill is stored as it is."""
+    from kwsc.backends.c.lowering import lower_graph
+    from kwsc.ir import Graph, verify
+
+    g = Graph("fills")
+    x = g.add_input([1, 1, 1, 8])
+    zero = g.op1("History", x, g.add_constant(np.zeros(8, np.float32)), axis=2, frames=3)
+    ones = g.op1("History", x, g.add_constant(np.full(8, -0.5, np.float32)), axis=2, frames=2)
+    g.add_output(zero, "a")
+    g.add_output(ones, "b")
+    model = lower_graph(verify(g), "fills", align=4)
+    fills = [c.values for c in model.consts if "fill" in c.name]
+    assert len(fills) == 1 and np.all(fills[0] == -0.5), fills
+
+
 # ---------------------------------------------------------------------------------------- CLI
 def test_cli_prints_what_it_did_and_refuses_in_one_line(tmp_path):
     from kwsc.ir import save

@@ -114,7 +114,8 @@ def _environment():
 def _runtime_sources(model: LoweredModel, target: Target) -> tuple[list[str], list[str]]:
     files = sorted({f for family in model.families for f in RUNTIME_SOURCES[family]} | set(BASE_SOURCES))
     def use_opt(f: str) -> bool:
-        return f in OPT_SOURCES and (target.kernels == "opt" or (f in target.opt_files and "quant" in model.families))
+        int8 = bool({"quant", "qconv"} & set(model.families))  # the integer products use each target's SIMD
+        return f in OPT_SOURCES and (target.kernels == "opt" or (f in target.opt_files and int8))
 
     ref = [f"runtime/src/ref/{f}" for f in files if not use_opt(f)]
     opt = [f"runtime/src/opt/{f}" for f in files if use_opt(f)]

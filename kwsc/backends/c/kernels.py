@@ -229,10 +229,12 @@ def _history(low, node):
     _float_input(node, 0)
     outer, inner, _ = history_layout(node)
     fill = node.inputs[1] if len(node.inputs) > 1 else None
+    values = low.static(fill, node, "fill").reshape(-1).astype(np.float32) if fill is not None else None
+    if values is not None and not values.any():
+        values = None  # an all-zero fill is the kernel's default (NULL): no flash for it
     return {"capacity": history_capacity(node), "outer": outer, "inner": inner, "frames": node.attrs["frames"],
             "step": node.attrs["step"], "delay": node.attrs["delay"],
-            "fill": low.const(node, "fill", low.static(fill, node, "fill").reshape(-1).astype(np.float32), "float",
-                              "weights") if fill is not None else None}
+            "fill": low.const(node, "fill", values, "float", "weights") if values is not None else None}
 
 
 # ------------------------------------------------------------------------------------ neural network

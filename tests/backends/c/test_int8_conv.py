@@ -65,6 +65,8 @@ def qconv_zoo(seed: int = 0) -> Graph:
 def frames(n: int, seed: int = 1) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((n, int(np.prod(SHAPE)))).astype(np.float32)
     x[2] = 0.0  # all zero: scale 0
+    if n > 3:
+        x[3] *= np.float32(1e-20)  # a peak below 2^-60: zeros with scale 0 (127/peak would overflow to inf)
     return x
 
 

@@ -101,14 +101,41 @@ static inline __attribute__((always_inline)) void tile_dot_n(const float* w, int
     for (i = 0; i < rows; i += 4) hsum4(a[i], a[i + 1], a[i + 2], a[i + 3], sums + i);
 }
 
-#if defined(__arm__) && defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)
-/* armv7, 12 rows: GCC's schedule of the piece above spends one address register per row and spills; written out,
- * a piece is one load of x (d0-d3), then per row one load of its 8 weights (d4-d7, post-incremented: the stream
- * order) and two vfma into its accumulator (q4-q15): 39 instructions for 96 products. acc: 12 x 4 floats, in and
- * out. */
-static void pieces12_armv7(const float* w, const float* x, int32_t n, float* acc) {
-#define ROW(q) "vld1.32 {d4-d7}, [%[w]]!\n\tvfma.f32 " q ", q2, q0\n\tvfma.f32 " q ", q3, q1\n\t"
+#if (defined(__arm__) && defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)) || defined(__aarch64__)
+/* ARM, 12 rows: GCC's schedule of the piece above spends one address register per row (armv7's vld1 has no offset
+ * form) and spills on armv7; on aarch64 it mixes single and paired loads. Written out, a piece is one load of x,
+ * then per row one load of its 8 weights in stream order (post-incremented) and two fused multiply-adds into its
+ * accumulator: 39 instructions for 96 products. acc: 12 x 4 floats, in and out; n >= 1 pieces. */
+static void pieces12(const float* w, const float* x, int32_t n, float* acc) {
     float* a = acc;
+#if defined(__aarch64__)
+    /* x in v0-v1, weights in v2-v7 (three rows in flight), accumulators v16-v27 (not callee-saved) */
+    __asm__ volatile(
+        "ld1 {v16.4s-v19.4s}, [%[a]], #64\n\tld1 {v20.4s-v23.4s}, [%[a]], #64\n\tld1 {v24.4s-v27.4s}, [%[a]]\n\t"
+        "1:\n\t"
+        "ldp q0, q1, [%[x]], #32\n\t"
+        "ldp q2, q3, [%[w]], #32\n\tfmla v16.4s, v2.4s, v0.4s\n\tfmla v16.4s, v3.4s, v1.4s\n\t"
+        "ldp q4, q5, [%[w]], #32\n\tfmla v17.4s, v4.4s, v0.4s\n\tfmla v17.4s, v5.4s, v1.4s\n\t"
+        "ldp q6, q7, [%[w]], #32\n\tfmla v18.4s, v6.4s, v0.4s\n\tfmla v18.4s, v7.4s, v1.4s\n\t"
+        "ldp q2, q3, [%[w]], #32\n\tfmla v19.4s, v2.4s, v0.4s\n\tfmla v19.4s, v3.4s, v1.4s\n\t"
+        "ldp q4, q5, [%[w]], #32\n\tfmla v20.4s, v4.4s, v0.4s\n\tfmla v20.4s, v5.4s, v1.4s\n\t"
+        "ldp q6, q7, [%[w]], #32\n\tfmla v21.4s, v6.4s, v0.4s\n\tfmla v21.4s, v7.4s, v1.4s\n\t"
+        "ldp q2, q3, [%[w]], #32\n\tfmla v22.4s, v2.4s, v0.4s\n\tfmla v22.4s, v3.4s, v1.4s\n\t"
+        "ldp q4, q5, [%[w]], #32\n\tfmla v23.4s, v4.4s, v0.4s\n\tfmla v23.4s, v5.4s, v1.4s\n\t"
+        "ldp q6, q7, [%[w]], #32\n\tfmla v24.4s, v6.4s, v0.4s\n\tfmla v24.4s, v7.4s, v1.4s\n\t"
+        "ldp q2, q3, [%[w]], #32\n\tfmla v25.4s, v2.4s, v0.4s\n\tfmla v25.4s, v3.4s, v1.4s\n\t"
+        "ldp q4, q5, [%[w]], #32\n\tfmla v26.4s, v4.4s, v0.4s\n\tfmla v26.4s, v5.4s, v1.4s\n\t"
+        "ldp q6, q7, [%[w]], #32\n\tfmla v27.4s, v6.4s, v0.4s\n\tfmla v27.4s, v7.4s, v1.4s\n\t"
+        "subs %w[n], %w[n], #1\n\t"
+        "b.ne 1b\n\t"
+        "st1 {v16.4s-v19.4s}, [%[acc]], #64\n\tst1 {v20.4s-v23.4s}, [%[acc]], #64\n\tst1 {v24.4s-v27.4s}, [%[acc]]\n\t"
+        : [w] "+r"(w), [x] "+r"(x), [n] "+r"(n), [a] "+r"(a), [acc] "+r"(acc)
+        :
+        : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",
+          "v22", "v23", "v24", "v25", "v26", "v27");
+#else
+    /* armv7: x in q0-q1, a row's weights in q2-q3, accumulators q4-q15 */
+#define ROW(q) "vld1.32 {d4-d7}, [%[w]]!\n\tvfma.f32 " q ", q2, q0\n\tvfma.f32 " q ", q3, q1\n\t"
     __asm__ volatile(
         "vld1.32 {d8-d11}, [%[a]]!\n\tvld1.32 {d12-d15}, [%[a]]!\n\tvld1.32 {d16-d19}, [%[a]]!\n\t"
         "vld1.32 {d20-d23}, [%[a]]!\n\tvld1.32 {d24-d27}, [%[a]]!\n\tvld1.32 {d28-d31}, [%[a]]\n\t"
@@ -126,21 +153,22 @@ static void pieces12_armv7(const float* w, const float* x, int32_t n, float* acc
           "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28",
           "d29", "d30", "d31");
 #undef ROW
+#endif
 }
 
-static void tile_dot12_armv7(const float* w, int32_t cols, const float* x, float* sums) {
+static void tile_dot12_asm(const float* w, int32_t cols, const float* x, float* sums) {
     float acc[KWSC_TILE_ROWS * 4] __attribute__((aligned(16))) = {0};
     const int32_t full = cols / KWSC_TILE_COLS;
     int32_t i;
-    if (full > 0) pieces12_armv7(w, x, full, acc);
+    if (full > 0) pieces12(w, x, full, acc);
     if (full * KWSC_TILE_COLS < cols) {  /* the last, partial piece: x's tail beside zeros */
         float tail[KWSC_TILE_COLS] __attribute__((aligned(16))) = {0};
         memcpy(tail, x + full * KWSC_TILE_COLS, (size_t)(cols - full * KWSC_TILE_COLS) * sizeof(float));
-        pieces12_armv7(w + full * KWSC_TILE_ROWS * KWSC_TILE_COLS, tail, 1, acc);
+        pieces12(w + full * KWSC_TILE_ROWS * KWSC_TILE_COLS, tail, 1, acc);
     }
     for (i = 0; i < KWSC_TILE_ROWS; ++i) sums[i] = (acc[4 * i] + acc[4 * i + 1]) + (acc[4 * i + 2] + acc[4 * i + 3]);
 }
-#define TILE_DOT12(w, cols, x, sums) tile_dot12_armv7(w, cols, x, sums)
+#define TILE_DOT12(w, cols, x, sums) tile_dot12_asm(w, cols, x, sums)
 #else
 #define TILE_DOT12(w, cols, x, sums) tile_dot_n(w, cols, x, sums, 12)
 #endif

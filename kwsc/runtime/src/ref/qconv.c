@@ -14,45 +14,49 @@
 
 #include "kwsc_runtime.h"
 
-/* q = round(x * ch[c] / s) clamped to +-127 over the whole tensor, planar or channels last; returns s. */
+/* q = round(x * ch[c] / s) clamped to +-127 over the whole tensor, planar or channels last; returns s.
+ * (int32 counters and walking pointers: 64-bit index arithmetic costs several instructions on 32-bit cores.) */
 static float quantize_tensor(const kwsc_qconv_params* p, const float* x, int8_t* q, int32_t channels_last) {
-    const int32_t C = p->in_channels;
-    const int64_t plane = (int64_t)p->in_d * p->in_h * p->in_w;
-    int32_t n, c;
-    int64_t i;
+    const int32_t C = p->in_channels, planes = p->batch * C;
+    const int32_t plane = p->in_d * p->in_h * p->in_w;
+    const int32_t step = channels_last ? C : 1;
+    int32_t k, i;
     float scale, inv;
     if (p->input_scale > 0.0f) {
         scale = p->input_scale;
         inv = 1.0f / p->input_scale;
     } else {
         float peak = 0.0f;
-        for (n = 0; n < p->batch; ++n) {
-            for (c = 0; c < C; ++c) {
-                const float* xc = x + ((int64_t)n * C + c) * plane;
-                const float e = p->ch ? p->ch[c] : 1.0f;
+        for (k = 0; k < planes; ++k) {
+            const float* xc = x + (int64_t)k * plane;
+            if (p->ch) {
+                const float e = p->ch[k % C];
                 for (i = 0; i < plane; ++i) {
-                    const float v = p->ch ? xc[i] * e : xc[i];
+                    const float v = xc[i] * e;
                     const float a = v < 0.0f ? -v : v;
+                    if (a > peak) peak = a;
+                }
+            } else {
+                for (i = 0; i < plane; ++i) {
+                    const float a = xc[i] < 0.0f ? -xc[i] : xc[i];
                     if (a > peak) peak = a;
                 }
             }
         }
-        scale = peak / 127.0f;
-        inv = peak > 0.0f ? 127.0f / peak : 0.0f;
+        /* a peak below 2^-60 is a zero tensor with scale 0, as quantize_activations (127/peak would overflow) */
+        scale = peak >= 0x1p-60f ? peak / 127.0f : 0.0f;
+        inv = peak >= 0x1p-60f ? 127.0f / peak : 0.0f;
     }
-    for (n = 0; n < p->batch; ++n) {
-        for (c = 0; c < C; ++c) {
-            const float* xc = x + ((int64_t)n * C + c) * plane;
-            const float e = p->ch ? p->ch[c] : 1.0f;
-            int8_t* qc = channels_last ? q + (int64_t)n * C * plane + c : q + ((int64_t)n * C + c) * plane;
-            const int64_t step = channels_last ? C : 1;
-            for (i = 0; i < plane; ++i) {
-                float v = (p->ch ? xc[i] * e : xc[i]) * inv;
-                int32_t t;
-                v = v + (v >= 0.0f ? 0.5f : -0.5f);
-                t = v >= 127.0f ? 127 : (v <= -127.0f ? -127 : (int32_t)v); /* clamp first: v may exceed int32 */
-                qc[i * step] = (int8_t)t;
-            }
+    for (k = 0; k < planes; ++k) {
+        const int32_t n = k / C, c = k % C;
+        const float* xc = x + (int64_t)k * plane;
+        const float e = p->ch ? p->ch[c] : 1.0f;
+        int8_t* qc = channels_last ? q + (int64_t)n * C * plane + c : q + (int64_t)k * plane;
+        for (i = 0; i < plane; ++i, qc += step) {
+            float v = (p->ch ? xc[i] * e : xc[i]) * inv;
+            v = v + (v >= 0.0f ? 0.5f : -0.5f);
+            /* clamp before converting: a calibrated scale may put v far outside int32 */
+            *qc = (int8_t)(v >= 127.0f ? 127 : (v <= -127.0f ? -127 : (int32_t)v));
         }
     }
     return scale;
@@ -85,12 +89,24 @@ static void store(const kwsc_qconv_params* p, int32_t m, float s, int32_t acc, f
     *y = p->bias ? v + p->bias[m] : (p->bias_half ? v + half_to_float(p->bias_half[m]) : v);
 }
 
+#if defined(__GNUC__)
+#define KWSC_NOINLINE __attribute__((noinline))
+#else
+#define KWSC_NOINLINE
+#endif
+
+/* a[i] += wv * x[i * step] over [a, end): a function of its own, kept out of line, so that every operand stays in a
+ * register (inlined into the depthwise loop nest, GCC at -Os spilled them and reloaded per element: 12 Cortex-M4
+ * instructions per multiply-add instead of 6). */
+static KWSC_NOINLINE void tap_row(int32_t* a, int32_t* end, const int8_t* x, int32_t step, int32_t wv) {
+    for (; a < end; ++a, x += step) *a += wv * *x;
+}
+
 /* One input channel per group: planar int8 input, int32 rows of outputs (scratch: acc [out plane]). */
 static void depthwise(const kwsc_qconv_params* p, const int8_t* qx, float s, float* y, int32_t* acc) {
     const int32_t mout = p->out_channels / p->group, taps = p->k_d * p->k_h * p->k_w;
-    const int64_t in_plane = (int64_t)p->in_d * p->in_h * p->in_w, out_plane = (int64_t)p->out_d * p->out_h * p->out_w;
-    int32_t n, m, kd, kh, kw, od, oh, ow;
-    int64_t i;
+    const int32_t in_plane = p->in_d * p->in_h * p->in_w, out_plane = p->out_d * p->out_h * p->out_w;
+    int32_t n, m, kd, kh, kw, od, oh, i;
     for (n = 0; n < p->batch; ++n) {
         for (m = 0; m < p->out_channels; ++m) {
             const int8_t* xc = qx + ((int64_t)n * p->in_channels + m / mout) * in_plane;
@@ -113,13 +129,9 @@ static void depthwise(const kwsc_qconv_params* p, const int8_t* qx, float s, flo
                             const int32_t id = od * p->stride_d + kd * p->dil_d - p->pad_front;
                             for (oh = h_lo; oh < h_hi; ++oh) {
                                 const int32_t ih = oh * p->stride_h + kh * p->dil_h - p->pad_top;
-                                const int8_t* xrow = xc + ((int64_t)id * p->in_h + ih) * p->in_w + start_w;
-                                int32_t* arow = acc + ((int64_t)od * p->out_h + oh) * p->out_w;
-                                if (p->stride_w == 1) {
-                                    for (ow = w_lo; ow < w_hi; ++ow) arow[ow] += wv * xrow[ow];
-                                } else {
-                                    for (ow = w_lo; ow < w_hi; ++ow) arow[ow] += wv * xrow[(int64_t)ow * p->stride_w];
-                                }
+                                const int8_t* xrow = xc + (id * p->in_h + ih) * p->in_w + start_w;
+                                int32_t* arow = acc + (od * p->out_h + oh) * p->out_w;
+                                tap_row(arow + w_lo, arow + w_hi, xrow + w_lo * p->stride_w, p->stride_w, wv);
                             }
                         }
                     }
@@ -144,7 +156,7 @@ static void gather(const kwsc_qconv_params* p, const int8_t* xn, int32_t g, int3
                 if (id < 0 || id >= p->in_d || ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
                     memset(patch, 0, (size_t)cin);
                 } else {
-                    memcpy(patch, xn + (((int64_t)id * p->in_h + ih) * p->in_w + iw) * C + g * cin, (size_t)cin);
+                    memcpy(patch, xn + ((id * p->in_h + ih) * p->in_w + iw) * C + g * cin, (size_t)cin);
                 }
             }
         }
@@ -156,7 +168,7 @@ static void gather(const kwsc_qconv_params* p, const int8_t* xn, int32_t g, int3
 static void windows(const kwsc_qconv_params* p, const int8_t* qx, float s, float* y, int8_t* patch, int32_t* acc) {
     const int32_t C = p->in_channels, cin = C / p->group, mout = p->out_channels / p->group;
     const int32_t cols = cin * p->k_d * p->k_h * p->k_w;
-    const int64_t in_plane = (int64_t)p->in_d * p->in_h * p->in_w, out_plane = (int64_t)p->out_d * p->out_h * p->out_w;
+    const int32_t in_plane = p->in_d * p->in_h * p->in_w, out_plane = p->out_d * p->out_h * p->out_w;
     /* a window is one contiguous run when it is a single row of taps next to each other over all channels */
     const int32_t runs_in_place = p->group == 1 && p->k_d == 1 && p->k_h == 1 && (p->dil_w == 1 || p->k_w == 1);
     int32_t n, g, od, oh, ow, m;
@@ -168,20 +180,20 @@ static void windows(const kwsc_qconv_params* p, const int8_t* qx, float s, float
                 const int32_t ih0 = oh * p->stride_h - p->pad_top;
                 for (ow = 0; ow < p->out_w; ++ow) {
                     const int32_t iw0 = ow * p->stride_w - p->pad_left;
-                    const int64_t o = ((int64_t)od * p->out_h + oh) * p->out_w + ow;
+                    float* yo = y + ((int64_t)n * p->out_channels * out_plane + (od * p->out_h + oh) * p->out_w + ow);
                     const int32_t inside = id0 >= 0 && id0 < p->in_d && ih0 >= 0 && ih0 < p->in_h && iw0 >= 0 &&
                                            iw0 + (p->k_w - 1) * p->dil_w < p->in_w;
                     for (g = 0; g < p->group; ++g) {
                         const int8_t* v = patch;
                         if (runs_in_place && inside) {
-                            v = xn + (((int64_t)id0 * p->in_h + ih0) * p->in_w + iw0) * C;
+                            v = xn + ((id0 * p->in_h + ih0) * p->in_w + iw0) * C;
                         } else {
                             gather(p, xn, g, id0, ih0, iw0, patch);
                         }
                         kwsc_qdot_rows(p->q + (int64_t)g * mout * cols, cols, mout, v, acc);
                         for (m = 0; m < mout; ++m) {
                             const int32_t mm = g * mout + m;
-                            store(p, mm, s, acc[m], y + ((int64_t)n * p->out_channels + mm) * out_plane + o);
+                            store(p, mm, s, acc[m], yo + mm * out_plane);
                         }
                     }
                 }
