@@ -110,16 +110,21 @@ def _number(point: dict, *keys: str) -> float | None:
     return None
 
 
-def read_curve(path: str | Path) -> list[dict[str, float]]:
-    """The operating points of a streaming-benchmark JSON: ``threshold``, ``fa_per_hour``, ``hit_rate`` (a
-    fraction) and, when present, ``smoothing`` and ``refractory_s``. PassError (one line) on anything else."""
-    p = Path(path)
+def _load_json(p: Path) -> Any:
+    """A curve file's JSON; PassError (one line) when it cannot be read or parsed."""
     try:
-        doc = json.loads(p.read_text())
+        return json.loads(p.read_text())
     except OSError as exc:
         raise PassError(f"add_detector: cannot read the curve {p}: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise PassError(f"add_detector: {p} is not JSON: {exc}") from None
+
+
+def read_curve(path: str | Path) -> list[dict[str, float]]:
+    """The operating points of a streaming-benchmark JSON: ``threshold``, ``fa_per_hour``, ``hit_rate`` (a
+    fraction) and, when present, ``smoothing`` and ``refractory_s``. PassError (one line) on anything else."""
+    p = Path(path)
+    doc = _load_json(p)
     points: Any = None
     for holder in (doc, doc.get("det") if isinstance(doc, dict) else None,
                    doc.get("stream") if isinstance(doc, dict) else None):
@@ -196,13 +201,7 @@ def per_keyword_thresholds(points: list[dict], keywords: list[str], budget: int)
 
 def read_curve_document(path: str | Path) -> dict:
     """The whole streaming-benchmark JSON (for per-keyword counts); PassError (one line) when unreadable."""
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text())
-    except OSError as exc:
-        raise PassError(f"add_detector: cannot read the curve {p}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise PassError(f"add_detector: {p} is not JSON: {exc}") from None
+    doc = _load_json(Path(path))
     return doc if isinstance(doc, dict) else {}
 
 
