@@ -61,6 +61,9 @@ int32_t kwsc_streq(const char* a, const char* b);
 #define KWSC_MAX_RANK 8
 /* y = a op b with numpy broadcasting: y is dims[rank] (row-major), a and b are read at their strides per output
  * axis (0 on a broadcast axis). */
+/* The outputs o in [*lo, *hi) (at most out) whose input position o*stride + start lies in [0, size): the
+ * convolution kernels' bounds along one axis, computed once per run instead of tested per multiply. */
+void kwsc_valid_range(int32_t out, int32_t stride, int32_t start, int32_t size, int32_t* lo, int32_t* hi);
 void kwsc_binary_bcast(int32_t op, const float* a, const int32_t* a_strides, const float* b, const int32_t* b_strides,
                        float* y, int32_t rank, const int32_t* dims);
 enum { KWSC_REDUCE_MEAN = 0, KWSC_REDUCE_MAX };

@@ -13,14 +13,6 @@ static void axpy(float a, const float* x, int32_t sx, float* y, int32_t n) {
     }
 }
 
-/* The outputs o in [*lo, *hi) whose input position o*stride - pad + offset lies in [0, size). */
-static void valid_range(int32_t out, int32_t stride, int32_t start, int32_t size, int32_t* lo, int32_t* hi) {
-    int32_t a = start >= 0 ? 0 : (-start + stride - 1) / stride;
-    int32_t b = size - start <= 0 ? 0 : (size - start + stride - 1) / stride;
-    *lo = a;
-    *hi = b < out ? b : out;
-}
-
 void kwsc_conv(const kwsc_conv_params* p, const float* x, float* y) {
     const int32_t cin = p->in_channels / p->group, mout = p->out_channels / p->group;
     const int64_t in_plane = (int64_t)p->in_d * p->in_h * p->in_w, out_plane = (int64_t)p->out_d * p->out_h * p->out_w;
@@ -48,16 +40,16 @@ void kwsc_conv(const kwsc_conv_params* p, const float* x, float* y) {
                 }
                 for (kd = 0; kd < p->k_d; ++kd) {
                     int32_t d_lo, d_hi;
-                    valid_range(p->out_d, p->stride_d, kd * p->dil_d - p->pad_front, p->in_d, &d_lo, &d_hi);
+                    kwsc_valid_range(p->out_d, p->stride_d, kd * p->dil_d - p->pad_front, p->in_d, &d_lo, &d_hi);
                     for (kh = 0; kh < p->k_h; ++kh) {
                         int32_t h_lo, h_hi;
-                        valid_range(p->out_h, p->stride_h, kh * p->dil_h - p->pad_top, p->in_h, &h_lo, &h_hi);
+                        kwsc_valid_range(p->out_h, p->stride_h, kh * p->dil_h - p->pad_top, p->in_h, &h_lo, &h_hi);
                         for (kw = 0; kw < p->k_w; ++kw) {
                             const int32_t j = ((c * p->k_d + kd) * p->k_h + kh) * p->k_w + kw;
                             const float wv = wrow_f ? wrow_f[j] : (float)wrow_q[j] * scale;
                             const int32_t start_w = kw * p->dil_w - p->pad_left;
                             int32_t w_lo, w_hi;
-                            valid_range(p->out_w, p->stride_w, start_w, p->in_w, &w_lo, &w_hi);
+                            kwsc_valid_range(p->out_w, p->stride_w, start_w, p->in_w, &w_lo, &w_hi);
                             if (w_lo >= w_hi) continue;
                             for (od = d_lo; od < d_hi; ++od) {
                                 const int32_t id = od * p->stride_d + kd * p->dil_d - p->pad_front;

@@ -173,3 +173,10 @@ int32_t kwsc_streq(const char* a, const char* b) {
     }
     return *a == *b;
 }
+
+void kwsc_valid_range(int32_t out, int32_t stride, int32_t start, int32_t size, int32_t* lo, int32_t* hi) {
+    int32_t a = start >= 0 ? 0 : (-start + stride - 1) / stride;
+    int32_t b = size - start <= 0 ? 0 : (size - start + stride - 1) / stride;
+    *lo = a;
+    *hi = b < out ? b : out;
+}

@@ -62,14 +62,6 @@ static float quantize_tensor(const kwsc_qconv_params* p, const float* x, int8_t*
     return scale;
 }
 
-/* The outputs o in [*lo, *hi) whose input position o*stride + start lies in [0, size). */
-static void valid_range(int32_t out, int32_t stride, int32_t start, int32_t size, int32_t* lo, int32_t* hi) {
-    int32_t a = start >= 0 ? 0 : (-start + stride - 1) / stride;
-    int32_t b = size - start <= 0 ? 0 : (size - start + stride - 1) / stride;
-    *lo = a;
-    *hi = b < out ? b : out;
-}
-
 /* An IEEE float16 as float32, exactly (finite values only: the emitter stores no inf or NaN). */
 static float half_to_float(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
@@ -115,15 +107,15 @@ static void depthwise(const kwsc_qconv_params* p, const int8_t* qx, float s, flo
             memset(acc, 0, (size_t)out_plane * sizeof(int32_t));
             for (kd = 0; kd < p->k_d; ++kd) {
                 int32_t d_lo, d_hi;
-                valid_range(p->out_d, p->stride_d, kd * p->dil_d - p->pad_front, p->in_d, &d_lo, &d_hi);
+                kwsc_valid_range(p->out_d, p->stride_d, kd * p->dil_d - p->pad_front, p->in_d, &d_lo, &d_hi);
                 for (kh = 0; kh < p->k_h; ++kh) {
                     int32_t h_lo, h_hi;
-                    valid_range(p->out_h, p->stride_h, kh * p->dil_h - p->pad_top, p->in_h, &h_lo, &h_hi);
+                    kwsc_valid_range(p->out_h, p->stride_h, kh * p->dil_h - p->pad_top, p->in_h, &h_lo, &h_hi);
                     for (kw = 0; kw < p->k_w; ++kw) {
                         const int32_t wv = wm[(kd * p->k_h + kh) * p->k_w + kw];
                         const int32_t start_w = kw * p->dil_w - p->pad_left;
                         int32_t w_lo, w_hi;
-                        valid_range(p->out_w, p->stride_w, start_w, p->in_w, &w_lo, &w_hi);
+                        kwsc_valid_range(p->out_w, p->stride_w, start_w, p->in_w, &w_lo, &w_hi);
                         if (w_lo >= w_hi || wv == 0) continue;
                         for (od = d_lo; od < d_hi; ++od) {
                             const int32_t id = od * p->stride_d + kd * p->dil_d - p->pad_front;
