@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from kwsc.backends.c import emit_c, run_harness
-from kwsc.backends.reference import Interpreter
 from kwsc.ir import Graph, verify
 from kwsc.ir.op_quant import to_int8
-from tests.backends.c.conftest import skip_without_toolchain
+from tests.backends.c.conftest import reference_outputs, skip_without_toolchain
 
 ARCHES = ("host", "host-ref", "armv7", "aarch64", "aarch64-dotprod", "cortex-m4")
 SHAPE = (1, 4, 10, 8)  # [N, C, T, F]
@@ -70,15 +69,6 @@ def frames(n: int, seed: int = 1) -> np.ndarray:
     return x
 
 
-def reference(graph: Graph, x: np.ndarray) -> np.ndarray:
-    interp = Interpreter(graph)
-    rows = []
-    for f in x:
-        out = interp.step(f.reshape(SHAPE))
-        rows.append(np.concatenate([np.asarray(v, np.float32).reshape(-1) for v in out.values()]))
-    return np.stack(rows)
-
-
 @pytest.fixture(scope="module")
 def zoo():
     return qconv_zoo()
@@ -93,7 +83,7 @@ def test_qconv_equals_reference_bit_for_bit(zoo, tmp_path, arch):
     assert source.count("kwsc_qconv(") == len(zoo.find("QConv")) and "kwsc_conv(" not in source
     x = frames(4)
     got = run_harness(tmp_path / arch, arch, x)
-    want = reference(zoo, x)
+    want = reference_outputs(zoo, x, resets=[])
     np.testing.assert_array_equal(got, want, err_msg=f"{arch}: int8 Conv differs from the reference")
 
 
