@@ -84,6 +84,7 @@ def builds(tmp_path_factory):
         if (name, arch) not in cache:
             graph = {"dense": dense_graph, "dense_calibrated": lambda: dense_graph(input_scale=0.011),
                      "dense_plain": lambda: dense_graph(equalize=False),
+                     "dense_wide": lambda: dense_graph(rows=70, cols=611),
                      "cells": cells_graph}[name]()
             emit_c(graph, root / f"{name}-{arch}", arch=arch, build=True)
             cache[name, arch] = (graph, root / f"{name}-{arch}")
@@ -104,6 +105,17 @@ def test_qdense_equals_reference_bit_for_bit(builds, name, arch):
     got = run_harness(outdir, arch, x)
     want = reference(graph, x)
     np.testing.assert_array_equal(got, want, err_msg=f"{arch}: int8 Dense differs from the reference")
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("arch", ["host", "host-ref"])
+def test_qdense_wide_rows_equal_reference(builds, arch):
+    """611 columns: more than the 512 the host's layout-2 kernel prepares per block of x (NOTE [Row octets]); 70
+    rows: eight passes of eight row groups and a cut last group."""
+    graph, outdir = builds("dense_wide", arch)
+    assert "kwsc_qdense" in (outdir / "model.c").read_text()
+    x = frames(8, 611)
+    np.testing.assert_array_equal(run_harness(outdir, arch, x), reference(graph, x), err_msg=f"{arch}: wide Dense")
 
 
 @pytest.mark.toolchain
@@ -141,3 +153,20 @@ def test_row_pairs_layout_holds_every_weight_once():
     np.testing.assert_array_equal(back[:13, :83], q)
     assert not back[13:].any() and not back[:, 83:].any()
     assert np.abs(lanes).max() <= 127 + 256 * 127
+
+
+def test_row_octets_layout_holds_every_weight_once():
+    """``pack_row_octets`` (the host's layout 2) read back as documented: per group of eight rows, one 32-byte block
+    per four columns, byte 4 r + c = w[8 g + r, 4 k + c]; zero padding to multiples of eight rows, four columns."""
+    from kwsc.backends.c.quantize import pack_row_octets
+
+    rng = np.random.default_rng(5)
+    q = rng.integers(-127, 128, (13, 83)).astype(np.int8)
+    packed = pack_row_octets(q)
+    assert packed.dtype == np.int8 and packed.size == 2 * 21 * 32  # 2 row groups × 21 column groups × 32 bytes
+    back = np.zeros((16, 84), np.int8)
+    for index, value in enumerate(packed):
+        g, k, byte = index // (21 * 32), index // 32 % 21, index % 32
+        back[8 * g + byte // 4, 4 * k + byte % 4] = value
+    np.testing.assert_array_equal(back[:13, :83], q)
+    assert not back[13:].any() and not back[:, 83:].any()

@@ -2,8 +2,9 @@
  * src/ref/qdot.c (integer arithmetic is exact); and the float steps of the int8 layers, vectorised bit-exactly
  * (NOTE [Exact float steps in vectors] below).
  *   x86-64:  AVX-512 VNNI or AVX-VNNI vpdpbusd; else AVX2 vpmaddubsw + vpmaddwd (|x| times w·sign(x): both
- *            instructions want unsigned × signed bytes; pairs stay below 2·127² < 2^15, no saturation); four rows
- *            share each load of x
+ *            instructions want unsigned × signed bytes; pairs stay below 2·127² < 2^15, no saturation); the
+ *            emitter's layout-2 matrices (NOTE [Row octets]) with eight rows per vector and 64 rows per broadcast
+ *            of x; row-major rows (kwsc_qdot_rows: QConv) four at a time
  *   aarch64: NEON sdot with +dotprod (-march=armv8.2-a+dotprod); else smull/smlal2 + sadalp; eight rows share
  *            each load of x, the column loop in assembly
  *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16, likewise
@@ -83,6 +84,109 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
         if (j < cols) tail_rows(w, cols, i, i + 4, j, x, acc, 1);
     }
     tail_rows(w, cols, i, nrows, 0, x, acc, 0);
+}
+
+/* NOTE: [Row octets]
+ * kwsc_qmat layout 2 (kwsc/backends/c/quantize.py pack_row_octets), the host's: rows in groups of eight, each group
+ * a run of 32-byte blocks, one per four columns, byte 4r + c of block k = w[8g + r][4k + c]. One broadcast of
+ * x[4k .. 4k+3] (and of its |x|) meets all eight rows of a block: vpsignb, vpmaddubsw, vpmaddwd leave row r's four
+ * products summed in int32 lane r, so a group's accumulator holds its eight results — no horizontal sums — and
+ * eight groups per pass read each broadcast of x once per 64 rows (row-major rows needed a load and an abs of x per
+ * 32 columns of every four rows, and three vphaddd per four rows). Zero padding (rows to 8, columns to 4) adds
+ * zero products. Per 32 multiply-accumulates: one 32-byte load and four vector operations, two of them on the
+ * multiply pipes (Zen 3: vpmaddubsw and vpmaddwd each issue on two pipes) — and the 32 weight bytes from L2,
+ * which feeds one 32-byte line part per cycle: both floors are one cycle per 32 products. */
+#define KWSC_OCT_K 128 /* column groups of x prepared per block: 512 columns, 2 × 512 B of stack */
+#define KWSC_OCT_STEP(a, off) a = KWSC_DP256(a, bax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(p + (off))), bx))
+
+static inline __attribute__((always_inline)) void oct_pass(const int8_t* p, int64_t gs, int32_t kn, const int32_t* xs,
+                                                           const int32_t* xa, const int32_t G, __m256i* out) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int32_t k;
+    for (k = 0; k < kn; ++k, p += 32) {
+        const __m256i bx = _mm256_set1_epi32(xs[k]), bax = _mm256_set1_epi32(xa[k]);
+        KWSC_OCT_STEP(a0, 0);
+        if (G > 1) KWSC_OCT_STEP(a1, gs);
+        if (G > 2) KWSC_OCT_STEP(a2, 2 * gs);
+        if (G > 3) KWSC_OCT_STEP(a3, 3 * gs);
+        if (G > 4) KWSC_OCT_STEP(a4, 4 * gs);
+        if (G > 5) KWSC_OCT_STEP(a5, 5 * gs);
+        if (G > 6) KWSC_OCT_STEP(a6, 6 * gs);
+        if (G > 7) KWSC_OCT_STEP(a7, 7 * gs);
+    }
+    out[0] = a0;
+    if (G > 1) out[1] = a1;
+    if (G > 2) out[2] = a2;
+    if (G > 3) out[3] = a3;
+    if (G > 4) out[4] = a4;
+    if (G > 5) out[5] = a5;
+    if (G > 6) out[6] = a6;
+    if (G > 7) out[7] = a7;
+}
+
+static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int32_t cols = m->cols, c4 = (cols + 3) / 4, end = row0 + nrows;
+    const int64_t gs = (int64_t)c4 * 32;
+    int32_t xs[KWSC_OCT_K] __attribute__((aligned(32)));
+    int32_t xa[KWSC_OCT_K] __attribute__((aligned(32)));
+    int32_t tmp[64] __attribute__((aligned(32)));
+    __m256i out[8], part[8];
+    int32_t g, i, kb;
+    for (g = row0 / 8; 8 * g < end;) {
+        const int32_t G = (end - 8 * g + 7) / 8 < 8 ? (end - 8 * g + 7) / 8 : 8;
+        for (kb = 0; kb < c4; kb += KWSC_OCT_K) {
+            const int32_t kn = c4 - kb < KWSC_OCT_K ? c4 - kb : KWSC_OCT_K;
+            const int32_t bytes = (cols - 4 * kb < 4 * kn ? cols - 4 * kb : 4 * kn), padded = (4 * kn + 31) & ~31;
+            const int8_t* p = m->q + (int64_t)g * gs + (int64_t)kb * 32;
+            __m256i* dst = kb == 0 ? out : part;
+            if (c4 > KWSC_OCT_K || g == row0 / 8) { /* x for this column block: as int32 words, and |x| */
+                memcpy(xs, x + 4 * kb, (size_t)bytes);
+                memset((int8_t*)xs + bytes, 0, (size_t)(padded - bytes));
+                for (i = 0; i < padded / 4; i += 8) {
+                    _mm256_store_si256((__m256i*)(xa + i), _mm256_abs_epi8(_mm256_load_si256((const __m256i*)(xs + i))));
+                }
+            }
+            switch (G) {
+            case 8: oct_pass(p, gs, kn, xs, xa, 8, dst); break;
+            case 7: oct_pass(p, gs, kn, xs, xa, 7, dst); break;
+            case 6: oct_pass(p, gs, kn, xs, xa, 6, dst); break;
+            case 5: oct_pass(p, gs, kn, xs, xa, 5, dst); break;
+            case 4: oct_pass(p, gs, kn, xs, xa, 4, dst); break;
+            case 3: oct_pass(p, gs, kn, xs, xa, 3, dst); break;
+            case 2: oct_pass(p, gs, kn, xs, xa, 2, dst); break;
+            default: oct_pass(p, gs, kn, xs, xa, 1, dst); break;
+            }
+            if (kb > 0) {
+                for (i = 0; i < G; ++i) out[i] = _mm256_add_epi32(out[i], part[i]);
+            }
+        }
+        if (8 * g >= row0 && 8 * (g + G) <= end) {
+            for (i = 0; i < G; ++i) _mm256_storeu_si256((__m256i*)(acc + 8 * (g + i) - row0), out[i]);
+        } else { /* a group cut by row0 or the end: the rows inside [row0, end) */
+            const int32_t lo = 8 * g > row0 ? 8 * g : row0, hi = 8 * (g + G) < end ? 8 * (g + G) : end;
+            for (i = 0; i < G; ++i) _mm256_store_si256((__m256i*)(tmp + 8 * i), out[i]);
+            memcpy(acc + lo - row0, tmp + lo - 8 * g, sizeof(int32_t) * (size_t)(hi - lo));
+        }
+        g += G;
+    }
+}
+
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i, j;
+    if (nrows <= 0) return;
+    if (m->layout == 2) {
+        qmat_octets(m, row0, nrows, x, acc);
+        return;
+    }
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    for (i = 0; i < nrows; ++i) {
+        int32_t s = 0;
+        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
+        acc[i] = s;
+    }
 }
 
 #elif defined(__ARM_NEON)
@@ -576,8 +680,8 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 }
 #endif
 
-#if !(defined(__ARM_FEATURE_DSP) && !defined(__ARM_NEON) && !defined(__AVX2__))
-/* layout 1 exists for the Cortex-M4 only; other targets read it weight by weight (tests) */
+#if !defined(__AVX2__) && !(defined(__ARM_FEATURE_DSP) && !defined(__ARM_NEON))
+/* layout 1 exists for the Cortex-M4 only, layout 2 for x86 AVX2; other targets read them weight by weight (tests) */
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i, j;
     if (m->layout == 0) {
