@@ -140,10 +140,19 @@ static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const i
             const int8_t* p = m->q + (int64_t)g * gs + (int64_t)kb * 32;
             __m256i* dst = kb == 0 ? out : part;
             if (c4 > KWSC_OCT_K || g == row0 / 8) { /* x for this column block: as int32 words, and |x| */
-                memcpy(xs, x + 4 * kb, (size_t)bytes);
-                memset((int8_t*)xs + bytes, 0, (size_t)(padded - bytes));
-                for (i = 0; i < padded / 4; i += 8) {
-                    _mm256_store_si256((__m256i*)(xa + i), _mm256_abs_epi8(_mm256_load_si256((const __m256i*)(xs + i))));
+                const int8_t* xb = x + 4 * kb;
+                for (i = 0; 32 * i + 32 <= bytes; ++i) { /* whole vectors, then the bytes left, zero padded */
+                    const __m256i v = _mm256_loadu_si256((const __m256i*)(xb + 32 * i));
+                    _mm256_store_si256((__m256i*)xs + i, v);
+                    _mm256_store_si256((__m256i*)xa + i, _mm256_abs_epi8(v));
+                }
+                if (32 * i < padded) {
+                    int8_t last[32] __attribute__((aligned(32))) = {0};
+                    __m256i v;
+                    memcpy(last, xb + 32 * i, (size_t)(bytes - 32 * i));
+                    v = _mm256_load_si256((const __m256i*)last);
+                    _mm256_store_si256((__m256i*)xs + i, v);
+                    _mm256_store_si256((__m256i*)xa + i, _mm256_abs_epi8(v));
                 }
             }
             switch (G) {
@@ -902,12 +911,27 @@ void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_
 
 #elif defined(__SSE2__)
 #include <emmintrin.h>
+#if defined(__AVX2__)
+#include <immintrin.h> /* eight-lane loops first; the same operations in the same order per lane */
+#endif
 
 float kwsc_qpeak(const float* x, int32_t n, const float* col) {
     const __m128 sign = _mm_set1_ps(-0.0f);
     __m128 m = _mm_setzero_ps();
     float lanes[4], peak, tail;
     int32_t j = 0, k;
+#if defined(__AVX2__) /* eight lanes, then the four-lane loop: max is exact in any order */
+    {
+        const __m256 sign8 = _mm256_set1_ps(-0.0f);
+        __m256 m8 = _mm256_setzero_ps();
+        for (; j + 8 <= n; j += 8) {
+            __m256 v = _mm256_loadu_ps(x + j);
+            if (col) v = _mm256_mul_ps(v, _mm256_loadu_ps(col + j));
+            m8 = _mm256_max_ps(_mm256_andnot_ps(sign8, v), m8); /* NaN lanes keep m8, as the reference's a > peak */
+        }
+        m = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+    }
+#endif
     for (; j + 4 <= n; j += 4) {
         __m128 v = _mm_loadu_ps(x + j);
         if (col) v = _mm_mul_ps(v, _mm_loadu_ps(col + j));
@@ -930,6 +954,30 @@ static inline __m128i kwsc_round_clamp(__m128 v) {
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
     const __m128 vi = _mm_set1_ps(inv);
     int32_t j = 0;
+#if defined(__AVX2__)
+    {
+        const __m256 vi8 = _mm256_set1_ps(inv), zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f);
+        const __m256 mhalf = _mm256_set1_ps(-0.5f), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+        for (; j + 16 <= n; j += 16) {
+            __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + 8);
+            __m256i ia, ib, h;
+            if (col) {
+                a = _mm256_mul_ps(a, _mm256_loadu_ps(col + j));
+                b = _mm256_mul_ps(b, _mm256_loadu_ps(col + j + 8));
+            }
+            a = _mm256_mul_ps(a, vi8);
+            b = _mm256_mul_ps(b, vi8);
+            a = _mm256_add_ps(a, _mm256_blendv_ps(mhalf, half, _mm256_cmp_ps(a, zero, _CMP_GE_OQ)));
+            b = _mm256_add_ps(b, _mm256_blendv_ps(mhalf, half, _mm256_cmp_ps(b, zero, _CMP_GE_OQ)));
+            ia = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(a, lo), hi));
+            ib = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(b, lo), hi));
+            h = _mm256_packs_epi32(ia, ib); /* per 128-bit lane: a0-3 b0-3 | a4-7 b4-7 */
+            h = _mm256_permute4x64_epi64(h, 0xd8);
+            _mm_storeu_si128((__m128i*)(q + j),
+                             _mm_packs_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+        }
+    }
+#endif
     for (; j + 8 <= n; j += 8) {
         __m128 a = _mm_loadu_ps(x + j), b = _mm_loadu_ps(x + j + 4);
         __m128i h;
@@ -947,6 +995,18 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
                    int32_t accumulate) {
     const __m128 vs = _mm_set1_ps(x_scale);
     int32_t k = 0;
+#if defined(__AVX2__)
+    {
+        const __m256 vs8 = _mm256_set1_ps(x_scale);
+        for (; k + 8 <= n; k += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i*)(acc + k))),
+                                     _mm256_mul_ps(_mm256_loadu_ps(scale + k), vs8));
+            if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + k));
+            if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(y + k), v);
+            _mm256_storeu_ps(y + k, v);
+        }
+    }
+#endif
     for (; k + 4 <= n; k += 4) {
         __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_loadu_si128((const __m128i*)(acc + k))),
                               _mm_mul_ps(_mm_loadu_ps(scale + k), vs));
@@ -959,6 +1019,12 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
 
 void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
     int32_t k = 0;
+#if defined(__AVX2__)
+    for (; k + 8 <= n; k += 8) {
+        _mm256_storeu_ps(a + k, _mm256_add_ps(_mm256_loadu_ps(a + k),
+                                              _mm256_mul_ps(_mm256_loadu_ps(b + k), _mm256_loadu_ps(c + k))));
+    }
+#endif
     for (; k + 4 <= n; k += 4) {
         _mm_storeu_ps(a + k, _mm_add_ps(_mm_loadu_ps(a + k), _mm_mul_ps(_mm_loadu_ps(b + k), _mm_loadu_ps(c + k))));
     }
@@ -967,6 +1033,14 @@ void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
 
 void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
     int32_t k = 0;
+#if defined(__AVX2__)
+    for (; k + 8 <= n; k += 8) {
+        const __m256 v = _mm256_loadu_ps(cand + k);
+        const __m256 r = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(z + k), _mm256_sub_ps(_mm256_loadu_ps(h + k), v)));
+        _mm256_storeu_ps(out + k, r);
+        _mm256_storeu_ps(h + k, r);
+    }
+#endif
     for (; k + 4 <= n; k += 4) {
         const __m128 v = _mm_loadu_ps(cand + k);
         const __m128 r = _mm_add_ps(v, _mm_mul_ps(_mm_loadu_ps(z + k), _mm_sub_ps(_mm_loadu_ps(h + k), v)));
