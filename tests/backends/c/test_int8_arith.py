@@ -6,6 +6,10 @@ sdot (aarch64-dotprod), SMLAD (Cortex-M4), the last four under qemu."""
 
 from __future__ import annotations
 
+import platform
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -153,6 +157,27 @@ def test_row_pairs_layout_holds_every_weight_once():
     np.testing.assert_array_equal(back[:13, :83], q)
     assert not back[13:].any() and not back[:, 83:].any()
     assert np.abs(lanes).max() <= 127 + 256 * 127
+
+
+@pytest.mark.toolchain
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the host's layout 2 is x86's")
+def test_host_layout_without_avx2_equals_reference(builds, tmp_path):
+    """The host's row octets compiled without -march=native (SSE2 only: the Makefile's portable build) give the
+    same results as the AVX2 kernel: bit for bit for Dense, and for the cells whose GRU candidate rows start at
+    row 42, inside a group of eight."""
+    for name, size, resets, exact in (("dense", 83, [], True), ("cells", 37, [7], False)):
+        graph, built = builds(name, "host")
+        outdir = tmp_path / name
+        shutil.copytree(built, outdir)
+        subprocess.run(["make", "-B", "-s", "KERNEL_CFLAGS=$(CFLAGS) -march=x86-64 -DKWSC_VEC=8", "harness"],
+                       cwd=outdir, check=True, capture_output=True)
+        x = frames(12, size)
+        got, want = run_harness(outdir, "host", x, resets), reference(graph, x, resets=resets)
+        if exact:
+            np.testing.assert_array_equal(got, want, err_msg=f"{name}: SSE2 layout 2")
+        else:  # as test_qcells_equal_reference: the gate functions round differently in C
+            np.testing.assert_allclose(got, want, atol=2e-3, rtol=0, err_msg=f"{name}: SSE2 layout 2")
+            assert np.abs(got - want).mean() < 1e-4
 
 
 def test_row_octets_layout_holds_every_weight_once():

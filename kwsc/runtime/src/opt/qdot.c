@@ -148,8 +148,13 @@ static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const i
                 }
                 if (32 * i < padded) {
                     int8_t last[32] __attribute__((aligned(32))) = {0};
+                    const int8_t* src = xb + 32 * i;
+                    int32_t left = bytes - 32 * i, at = 0; /* < 32: fixed-size copies (no libc call) */
                     __m256i v;
-                    memcpy(last, xb + 32 * i, (size_t)(bytes - 32 * i));
+                    if (left & 16) memcpy(last, src, 16), at = 16;
+                    if (left & 8) memcpy(last + at, src + at, 8), at += 8;
+                    if (left & 4) memcpy(last + at, src + at, 4), at += 4;
+                    for (; at < left; ++at) last[at] = src[at];
                     v = _mm256_load_si256((const __m256i*)last);
                     _mm256_store_si256((__m256i*)xs + i, v);
                     _mm256_store_si256((__m256i*)xa + i, _mm256_abs_epi8(v));
@@ -174,7 +179,7 @@ static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const i
         } else { /* a group cut by row0 or the end: the rows inside [row0, end) */
             const int32_t lo = 8 * g > row0 ? 8 * g : row0, hi = 8 * (g + G) < end ? 8 * (g + G) : end;
             for (i = 0; i < G; ++i) _mm256_store_si256((__m256i*)(tmp + 8 * i), out[i]);
-            memcpy(acc + lo - row0, tmp + lo - 8 * g, sizeof(int32_t) * (size_t)(hi - lo));
+            for (i = lo; i < hi; ++i) acc[i - row0] = tmp[i - 8 * g];
         }
         g += G;
     }
@@ -690,11 +695,60 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 #endif
 
 #if !defined(__AVX2__) && !(defined(__ARM_FEATURE_DSP) && !defined(__ARM_NEON))
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 /* layout 1 exists for the Cortex-M4 only, layout 2 for x86 AVX2; other targets read them weight by weight (tests) */
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i, j;
     if (m->layout == 0) {
         kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    if (m->layout == 2) { /* the host's row octets built without AVX2 (no -march=native): SSE2 or plain C */
+        const int32_t c4 = (m->cols + 3) / 4, end = row0 + nrows;
+        int32_t g, k, r;
+        for (g = row0 / 8; 8 * g < end; ++g) {
+            const int8_t* b = m->q + (int64_t)g * c4 * 32;
+            int32_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#if defined(__SSE2__) /* rows sign-extended to int16, pmaddwd with x[4k..4k+3] twice: two int32 per row */
+            const __m128i zero = _mm_setzero_si128();
+            __m128i a01 = zero, a23 = zero, a45 = zero, a67 = zero;
+            for (k = 0; k < c4; ++k, b += 32) {
+                int16_t xk[4] = {0, 0, 0, 0};
+                const __m128i v0 = _mm_loadu_si128((const __m128i*)b), v1 = _mm_loadu_si128((const __m128i*)(b + 16));
+                const __m128i s0 = _mm_cmpgt_epi8(zero, v0), s1 = _mm_cmpgt_epi8(zero, v1);
+                __m128i xv;
+                int64_t xbits;
+                for (j = 0; j < 4 && 4 * k + j < m->cols; ++j) xk[j] = x[4 * k + j];
+                memcpy(&xbits, xk, sizeof xbits);
+                xv = _mm_set1_epi64x(xbits);
+                a01 = _mm_add_epi32(a01, _mm_madd_epi16(_mm_unpacklo_epi8(v0, s0), xv));
+                a23 = _mm_add_epi32(a23, _mm_madd_epi16(_mm_unpackhi_epi8(v0, s0), xv));
+                a45 = _mm_add_epi32(a45, _mm_madd_epi16(_mm_unpacklo_epi8(v1, s1), xv));
+                a67 = _mm_add_epi32(a67, _mm_madd_epi16(_mm_unpackhi_epi8(v1, s1), xv));
+            }
+            { /* [r0 r0' r1 r1'] [r2 r2' r3 r3'] -> [r0 r1 r2 r3] */
+                const __m128 f01 = _mm_castsi128_ps(a01), f23 = _mm_castsi128_ps(a23);
+                const __m128 f45 = _mm_castsi128_ps(a45), f67 = _mm_castsi128_ps(a67);
+                _mm_storeu_si128((__m128i*)s, _mm_add_epi32(_mm_castps_si128(_mm_shuffle_ps(f01, f23, 0x88)),
+                                                            _mm_castps_si128(_mm_shuffle_ps(f01, f23, 0xdd))));
+                _mm_storeu_si128((__m128i*)(s + 4), _mm_add_epi32(_mm_castps_si128(_mm_shuffle_ps(f45, f67, 0x88)),
+                                                                  _mm_castps_si128(_mm_shuffle_ps(f45, f67, 0xdd))));
+            }
+#else
+            for (k = 0; k < c4; ++k, b += 32) {
+                int32_t xk[4] = {0, 0, 0, 0};
+                for (j = 0; j < 4 && 4 * k + j < m->cols; ++j) xk[j] = x[4 * k + j];
+                for (r = 0; r < 8; ++r) {
+                    s[r] += b[4 * r] * xk[0] + b[4 * r + 1] * xk[1] + b[4 * r + 2] * xk[2] + b[4 * r + 3] * xk[3];
+                }
+            }
+#endif
+            for (r = 0; r < 8; ++r) {
+                if (8 * g + r >= row0 && 8 * g + r < end) acc[8 * g + r - row0] = s[r];
+            }
+        }
         return;
     }
     for (i = 0; i < nrows; ++i) {
