@@ -99,8 +99,12 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 #define KWSC_OCT_K 128 /* column groups of x prepared per block: 512 columns, 2 × 512 B of stack */
 #define KWSC_OCT_STEP(a, off) a = KWSC_DP256(a, bax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(p + (off))), bx))
 
+/* G row groups (a constant after inlining) over kn column groups; the eight sums of group i go to dst + 8 i, added
+ * to what is there when `add` (the column blocks after the first). Stores straight from the registers: GCC made
+ * a copy through an array into memcpy calls. */
 static inline __attribute__((always_inline)) void oct_pass(const int8_t* p, int64_t gs, int32_t kn, const int32_t* xs,
-                                                           const int32_t* xa, const int32_t G, __m256i* out) {
+                                                           const int32_t* xa, const int32_t G, int32_t* dst,
+                                                           int32_t add) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     int32_t k;
     for (k = 0; k < kn; ++k, p += 32) {
@@ -114,31 +118,33 @@ static inline __attribute__((always_inline)) void oct_pass(const int8_t* p, int6
         if (G > 6) KWSC_OCT_STEP(a6, 6 * gs);
         if (G > 7) KWSC_OCT_STEP(a7, 7 * gs);
     }
-    out[0] = a0;
-    if (G > 1) out[1] = a1;
-    if (G > 2) out[2] = a2;
-    if (G > 3) out[3] = a3;
-    if (G > 4) out[4] = a4;
-    if (G > 5) out[5] = a5;
-    if (G > 6) out[6] = a6;
-    if (G > 7) out[7] = a7;
+#define KWSC_OCT_OUT(i, a)                                                                                   \
+    if (G > i) {                                                                                             \
+        __m256i* d = (__m256i*)(dst + 8 * i);                                                                \
+        _mm256_storeu_si256(d, add ? _mm256_add_epi32(a, _mm256_loadu_si256(d)) : a);                        \
+    }
+    KWSC_OCT_OUT(0, a0) KWSC_OCT_OUT(1, a1) KWSC_OCT_OUT(2, a2) KWSC_OCT_OUT(3, a3)
+    KWSC_OCT_OUT(4, a4) KWSC_OCT_OUT(5, a5) KWSC_OCT_OUT(6, a6) KWSC_OCT_OUT(7, a7)
+#undef KWSC_OCT_OUT
 }
 
+/* The short copies below stay loops: as memcpy calls each cost a vzeroupper and a call. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
     const int32_t cols = m->cols, c4 = (cols + 3) / 4, end = row0 + nrows;
     const int64_t gs = (int64_t)c4 * 32;
     int32_t xs[KWSC_OCT_K] __attribute__((aligned(32)));
     int32_t xa[KWSC_OCT_K] __attribute__((aligned(32)));
     int32_t tmp[64] __attribute__((aligned(32)));
-    __m256i out[8], part[8];
     int32_t g, i, kb;
     for (g = row0 / 8; 8 * g < end;) {
         const int32_t G = (end - 8 * g + 7) / 8 < 8 ? (end - 8 * g + 7) / 8 : 8;
+        const int32_t whole = 8 * g >= row0 && 8 * (g + G) <= end; /* else a group cut by row0 or the end */
+        int32_t* dst = whole ? acc + 8 * g - row0 : tmp;
         for (kb = 0; kb < c4; kb += KWSC_OCT_K) {
             const int32_t kn = c4 - kb < KWSC_OCT_K ? c4 - kb : KWSC_OCT_K;
             const int32_t bytes = (cols - 4 * kb < 4 * kn ? cols - 4 * kb : 4 * kn), padded = (4 * kn + 31) & ~31;
             const int8_t* p = m->q + (int64_t)g * gs + (int64_t)kb * 32;
-            __m256i* dst = kb == 0 ? out : part;
             if (c4 > KWSC_OCT_K || g == row0 / 8) { /* x for this column block: as int32 words, and |x| */
                 const int8_t* xb = x + 4 * kb;
                 for (i = 0; 32 * i + 32 <= bytes; ++i) { /* whole vectors, then the bytes left, zero padded */
@@ -161,24 +167,18 @@ static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const i
                 }
             }
             switch (G) {
-            case 8: oct_pass(p, gs, kn, xs, xa, 8, dst); break;
-            case 7: oct_pass(p, gs, kn, xs, xa, 7, dst); break;
-            case 6: oct_pass(p, gs, kn, xs, xa, 6, dst); break;
-            case 5: oct_pass(p, gs, kn, xs, xa, 5, dst); break;
-            case 4: oct_pass(p, gs, kn, xs, xa, 4, dst); break;
-            case 3: oct_pass(p, gs, kn, xs, xa, 3, dst); break;
-            case 2: oct_pass(p, gs, kn, xs, xa, 2, dst); break;
-            default: oct_pass(p, gs, kn, xs, xa, 1, dst); break;
-            }
-            if (kb > 0) {
-                for (i = 0; i < G; ++i) out[i] = _mm256_add_epi32(out[i], part[i]);
+            case 8: oct_pass(p, gs, kn, xs, xa, 8, dst, kb > 0); break;
+            case 7: oct_pass(p, gs, kn, xs, xa, 7, dst, kb > 0); break;
+            case 6: oct_pass(p, gs, kn, xs, xa, 6, dst, kb > 0); break;
+            case 5: oct_pass(p, gs, kn, xs, xa, 5, dst, kb > 0); break;
+            case 4: oct_pass(p, gs, kn, xs, xa, 4, dst, kb > 0); break;
+            case 3: oct_pass(p, gs, kn, xs, xa, 3, dst, kb > 0); break;
+            case 2: oct_pass(p, gs, kn, xs, xa, 2, dst, kb > 0); break;
+            default: oct_pass(p, gs, kn, xs, xa, 1, dst, kb > 0); break;
             }
         }
-        if (8 * g >= row0 && 8 * (g + G) <= end) {
-            for (i = 0; i < G; ++i) _mm256_storeu_si256((__m256i*)(acc + 8 * (g + i) - row0), out[i]);
-        } else { /* a group cut by row0 or the end: the rows inside [row0, end) */
+        if (!whole) {
             const int32_t lo = 8 * g > row0 ? 8 * g : row0, hi = 8 * (g + G) < end ? 8 * (g + G) : end;
-            for (i = 0; i < G; ++i) _mm256_store_si256((__m256i*)(tmp + 8 * i), out[i]);
             for (i = lo; i < hi; ++i) acc[i - row0] = tmp[i - 8 * g];
         }
         g += G;
