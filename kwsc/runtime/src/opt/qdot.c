@@ -107,6 +107,7 @@ static inline __attribute__((always_inline)) void oct_pass(const int8_t* p, int6
                                                            int32_t add) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     int32_t k;
+#pragma GCC unroll 2
     for (k = 0; k < kn; ++k, p += 32) {
         const __m256i bx = _mm256_set1_epi32(xs[k]), bax = _mm256_set1_epi32(xa[k]);
         KWSC_OCT_STEP(a0, 0);
