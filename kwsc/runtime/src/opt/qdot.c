@@ -251,8 +251,168 @@ static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int
 #endif
 }
 
+#if defined(__aarch64__)
+/* AArch64: all eight-row groups of a matrix in one assembly loop when cols ≥ 64 and cols % 64 < 32: the group's
+ * set-up, horizontal sums and stores are in the loop too (the C loop around KWSC_TURNS8_ASM spent ~30
+ * instructions per group on pointers), and kwsc_qmatvec_fused dequantizes there as well (NOTE [Dequantizing in
+ * the row loop]). Registers fixed: sums v0-v7 (row r in v<r>), x v16-v19, weights v20-v27, products v28-v31 (all
+ * caller-saved). One pointer p walks the weights: `stride` (cols) from row to row, `back` (64 - 7 cols) from the
+ * group's last row to its first row's next 64 columns, `back16` (16 - 7 cols) after the sixteen-column half,
+ * `next` to the next group's first row. */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define KWSC_G1(a, w, xr, t, op) "sdot   " a ".4s, " w ".16b, " xr ".16b\n\t"
+#define KWSC_GZERO \
+    "movi   v0.4s, #0\n\t" "movi   v1.4s, #0\n\t" "movi   v2.4s, #0\n\t" "movi   v3.4s, #0\n\t" \
+    "movi   v4.4s, #0\n\t" "movi   v5.4s, #0\n\t" "movi   v6.4s, #0\n\t" "movi   v7.4s, #0\n\t"
+#define KWSC_GFIRST "" /* unused */
+#else
+#define KWSC_G1(a, w, xr, t, op) \
+    "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
+    "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
+    op "  " a ".4s, " t ".8h\n\t"
+#define KWSC_GZERO ""
+#define KWSC_GFIRST "saddlp" /* the first turn starts the sums */
+#endif
+#define KWSC_G4(a, w0, w1, w2, w3, op) \
+    KWSC_G1(a, w0, "v16", "v28", op) KWSC_G1(a, w1, "v17", "v29", "sadalp") \
+    KWSC_G1(a, w2, "v18", "v30", "sadalp") KWSC_G1(a, w3, "v19", "v31", "sadalp")
+#define KWSC_GTURN(op) \
+    "ld1    {v16.16b-v19.16b}, [%[px]], #64\n\t" \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v0", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v1", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v2", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v3", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v4", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v5", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
+    KWSC_G4("v6", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v7", "v24", "v25", "v26", "v27", op)
+/* the turns after the first: none, one, or a loop of turns - 1 */
+#define KWSC_GTWO KWSC_GTURN("sadalp")
+#define KWSC_GLOOP \
+    "subs   %[n], %[turns], #1\n\t" \
+    "b.eq   2f\n\t" \
+    "1:\n\t" \
+    KWSC_GTURN("sadalp") \
+    "subs   %[n], %[n], #1\n\t" \
+    "b.ne   1b\n\t" \
+    "2:\n\t"
+#define KWSC_GH1(a, step) \
+    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
+    KWSC_G1(a, "v20", "v16", "v28", "sadalp")
+#define KWSC_GHALF \
+    "cbz    %[half], 4f\n\t" \
+    "ld1    {v16.16b}, [%[px]]\n\t" \
+    KWSC_GH1("v0", "stride") KWSC_GH1("v1", "stride") KWSC_GH1("v2", "stride") KWSC_GH1("v3", "stride") \
+    KWSC_GH1("v4", "stride") KWSC_GH1("v5", "stride") KWSC_GH1("v6", "stride") KWSC_GH1("v7", "back16") \
+    "4:\n\t"
+/* After the columns: [Σ v0 .. Σ v3] in v0, [Σ v4 .. Σ v7] in v4; then either stored to acc (int32) or, with
+ * acc = 0, dequantized: y = yin + (float(sum) * (scale * x_scale) + b), b from `bias` (or -0.0: see the note),
+ * yin from y (accumulating) or -0.0. */
+#define KWSC_GROUPS(rest) \
+    __asm__ volatile("3:\n\t" \
+                     "mov    %[px], %[x]\n\t" \
+                     KWSC_GZERO \
+                     KWSC_GTURN(KWSC_GFIRST) \
+                     rest \
+                     KWSC_GHALF \
+                     "addp   v0.4s, v0.4s, v1.4s\n\t" \
+                     "addp   v2.4s, v2.4s, v3.4s\n\t" \
+                     "addp   v4.4s, v4.4s, v5.4s\n\t" \
+                     "addp   v6.4s, v6.4s, v7.4s\n\t" \
+                     "addp   v0.4s, v0.4s, v2.4s\n\t" \
+                     "addp   v4.4s, v4.4s, v6.4s\n\t" \
+                     "add    %[p], %[p], %[next]\n\t" \
+                     "cbz    %[acc], 5f\n\t" \
+                     "stp    q0, q4, [%[acc]], #32\n\t" \
+                     "subs   %[g], %[g], #1\n\t" \
+                     "b.ne   3b\n\t" \
+                     "b      6f\n\t" \
+                     "5:\n\t" \
+                     "ld1    {v20.4s, v21.4s}, [%[scale]], #32\n\t" \
+                     "scvtf  v0.4s, v0.4s\n\t" \
+                     "scvtf  v4.4s, v4.4s\n\t" \
+                     "fmul   v20.4s, v20.4s, %[vs].4s\n\t" \
+                     "fmul   v21.4s, v21.4s, %[vs].4s\n\t" \
+                     "ld1    {v22.4s, v23.4s}, [%[bias]], %[bstep]\n\t" \
+                     "fmul   v0.4s, v0.4s, v20.4s\n\t" \
+                     "fmul   v4.4s, v4.4s, v21.4s\n\t" \
+                     "ld1    {v24.4s, v25.4s}, [%[yin]], %[ystep]\n\t" \
+                     "fadd   v0.4s, v0.4s, v22.4s\n\t" \
+                     "fadd   v4.4s, v4.4s, v23.4s\n\t" \
+                     "fadd   v0.4s, v24.4s, v0.4s\n\t" \
+                     "fadd   v4.4s, v25.4s, v4.4s\n\t" \
+                     "stp    q0, q4, [%[y]], #32\n\t" \
+                     "subs   %[g], %[g], #1\n\t" \
+                     "b.ne   3b\n\t" \
+                     "6:\n\t" \
+                     : [p] "+r"(p), [acc] "+r"(acc), [g] "+r"(groups), [px] "=&r"(px), [n] "=&r"(n), \
+                       [scale] "+r"(scale), [bias] "+r"(bias), [yin] "+r"(yin), [y] "+r"(y) \
+                     : [x] "r"(x), [turns] "r"(turns), [half] "r"(half), [stride] "r"(stride), [back] "r"(back), \
+                       [back16] "r"(back16), [next] "r"(next), [bstep] "r"(bstep), [ystep] "r"(ystep), \
+                       [vs] "w"(vs) \
+                     : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", KWSC_TURN_CLOBBERS)
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * NOTE: [Dequantizing in the row loop]
+ * kwsc_qmatvec_fused (AArch64) turns each group's eight int32 sums straight into kwsc_qdequant's floats instead of
+ * storing them and reading them back: the same float32 operations in the same order (AArch64 NEON is IEEE, see
+ * [Exact float steps in vectors]), so the same bits. To stay branch-free in the loop, a missing bias and a
+ * non-accumulating y are an addition of -0.0, read from kwsc_negzero with a step of 0: x + (-0.0) is x for every
+ * float32 x, -0.0 and +0.0 included (+0.0 would turn a -0.0 into +0.0), and the sum y + v is commutative. */
+static const float kwsc_negzero[8] __attribute__((aligned(16))) = {-0.0f, -0.0f, -0.0f, -0.0f,
+                                                                    -0.0f, -0.0f, -0.0f, -0.0f};
+
+/* Eight-row groups [0, 8 · groups) of w (cols ≥ 64, cols % 64 < 32): int32 sums to acc (without the columns past
+ * cols & ~15), or with acc = 0 dequantized into y as kwsc_qdequant does. */
+static void groups8(const int8_t* w, int32_t cols, intptr_t groups, const int8_t* x, int32_t* acc,
+                    const float* scale, float x_scale, const float* bias, float* y, int32_t accumulate) {
+    const int8_t* p = w;
+    const int8_t* px;
+    const intptr_t turns = cols / 64, half = cols % 64 / 16, stride = cols;
+    const intptr_t back = 64 - 7 * (intptr_t)cols, back16 = 16 - 7 * (intptr_t)cols;
+    const intptr_t next = 7 * (intptr_t)cols + cols % 16;
+    const intptr_t bstep = bias ? 32 : 0, ystep = accumulate ? 32 : 0;
+    const float* yin = accumulate ? y : kwsc_negzero;
+    const float32x4_t vs = vdupq_n_f32(x_scale);
+    intptr_t n;
+    if (!bias) bias = kwsc_negzero;
+    if (turns == 1) KWSC_GROUPS("");
+    else if (turns == 2) KWSC_GROUPS(KWSC_GTWO);
+    else KWSC_GROUPS(KWSC_GLOOP);
+    (void)n;
+}
+
+/* rows [0, 8 · (nrows / 8)) when cols ≥ 64 and cols % 64 < 32; returns the rows done (0: not this shape) */
+static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int32_t rows = nrows / 8 * 8;
+    if (cols < 64 || cols % 64 >= 32 || rows == 0) return 0;
+    groups8(w, cols, rows / 8, x, acc, 0, 0.0f, 0, 0, 0);
+    if (cols % 16) tail_rows(w, cols, 0, rows, cols & ~15, x, acc, 1);
+    return rows;
+}
+
+int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
+                           const float* bias, float* y, int32_t accumulate) {
+    const int32_t rows = nrows / 8 * 8, cols = m->cols;
+    if (m->layout != 0 || cols < 64 || cols % 64 >= 32 || cols % 16 || rows == 0) return 0;
+    groups8(m->q + (int64_t)row0 * cols, cols, rows / 8, x, 0, m->scale + row0, x_scale, bias, y, accumulate);
+    return rows;
+}
+#endif
+
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i = 0, j;
+#if defined(__aarch64__)
+    i = qdot_groups8(w, cols, nrows, x, acc);
+#endif
     for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
         const int8_t* p = w + (int64_t)i * cols;
         const int8_t* px = x;
