@@ -406,13 +406,89 @@ int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, cons
     groups8(m->q + (int64_t)row0 * cols, cols, rows / 8, x, 0, m->scale + row0, x_scale, bias, y, accumulate);
     return rows;
 }
+#else
+/* ARMv7: the same group loop (see the AArch64 variant above), 32 columns per turn and a 16-column half: sums
+ * q0-q7 (row r in q<r>; d8-d15 are callee-saved, GCC saves them), x d16-d19, weights d20-d23, products q12, q13.
+ * The half's last row loads without writeback, so `next` takes p from (row 7, column 32 · turns) or (row 0,
+ * column 32 · turns) to the next group's first row. */
+#define KWSC7_ROW(a, step, op) \
+    "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    op "  " a ", q12\n\t" \
+    "vmull.s8   q13, d22, d18\n\t" \
+    "vmlal.s8   q13, d23, d19\n\t" \
+    "vpadal.s16 " a ", q13\n\t"
+#define KWSC7_TURN(op) \
+    "vld1.8     {d16-d19}, [%[px]]!\n\t" \
+    KWSC7_ROW("q0", "stride", op) KWSC7_ROW("q1", "stride", op) KWSC7_ROW("q2", "stride", op) \
+    KWSC7_ROW("q3", "stride", op) KWSC7_ROW("q4", "stride", op) KWSC7_ROW("q5", "stride", op) \
+    KWSC7_ROW("q6", "stride", op) KWSC7_ROW("q7", "back", op)
+#define KWSC7_HROW(a, post) \
+    "vld1.8     {d20-d21}, [%[p]]" post "\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    "vpadal.s16 " a ", q12\n\t"
+#define KWSC7_HALF \
+    "vld1.8     {d16-d17}, [%[px]]\n\t" \
+    KWSC7_HROW("q0", ", %[stride]") KWSC7_HROW("q1", ", %[stride]") KWSC7_HROW("q2", ", %[stride]") \
+    KWSC7_HROW("q3", ", %[stride]") KWSC7_HROW("q4", ", %[stride]") KWSC7_HROW("q5", ", %[stride]") \
+    KWSC7_HROW("q6", ", %[stride]") KWSC7_HROW("q7", "")
+#define KWSC7_GROUPS(half) \
+    __asm__ volatile("3:\n\t" \
+                     "mov        %[px], %[x]\n\t" \
+                     KWSC7_TURN("vpaddl.s16") \
+                     "subs       %[n], %[turns], #1\n\t" \
+                     "beq        2f\n\t" \
+                     "1:\n\t" \
+                     KWSC7_TURN("vpadal.s16") \
+                     "subs       %[n], %[n], #1\n\t" \
+                     "bne        1b\n\t" \
+                     "2:\n\t" \
+                     half \
+                     "vpadd.i32  d0, d0, d1\n\t" \
+                     "vpadd.i32  d1, d2, d3\n\t" \
+                     "vpadd.i32  d2, d4, d5\n\t" \
+                     "vpadd.i32  d3, d6, d7\n\t" \
+                     "vpadd.i32  d8, d8, d9\n\t" \
+                     "vpadd.i32  d9, d10, d11\n\t" \
+                     "vpadd.i32  d10, d12, d13\n\t" \
+                     "vpadd.i32  d11, d14, d15\n\t" \
+                     "vpadd.i32  d0, d0, d1\n\t" \
+                     "vpadd.i32  d1, d2, d3\n\t" \
+                     "vpadd.i32  d2, d8, d9\n\t" \
+                     "vpadd.i32  d3, d10, d11\n\t" \
+                     "vst1.32    {d0-d3}, [%[acc]]!\n\t" \
+                     "add        %[p], %[p], %[next]\n\t" \
+                     "subs       %[g], %[g], #1\n\t" \
+                     "bne        3b\n\t" \
+                     : [p] "+r"(p), [acc] "+r"(acc), [g] "+r"(groups), [px] "=&r"(px), [n] "=&r"(n) \
+                     : [x] "r"(x), [turns] "r"(turns), [stride] "r"(stride), [back] "r"(back), [next] "r"(next) \
+                     : "cc", "memory", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", \
+                       "d12", "d13", "d14", "d15", KWSC_TURN_CLOBBERS)
+
+/* rows [0, 8 · (nrows / 8)) when cols ≥ 32 and cols % 32 < 16 or the 16 columns after the turns are a half;
+ * returns the rows done (0: fewer than 32 columns or 8 rows) */
+static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int8_t* p = w;
+    const int8_t* px;
+    int32_t* out = acc;
+    const int32_t turns = cols / 32, half = cols % 32 / 16, stride = cols, back = 32 - 7 * cols;
+    const int32_t next = half ? cols - 32 * turns : 8 * cols - 32 * turns;
+    const int32_t rows = nrows / 8 * 8;
+    int32_t groups = rows / 8, n;
+    if (cols < 32 || rows == 0) return 0;
+    if (half) KWSC7_GROUPS(KWSC7_HALF);
+    else KWSC7_GROUPS("");
+    (void)n;
+    if (cols % 16) tail_rows(w, cols, 0, rows, cols & ~15, x, out, 1);
+    return rows;
+}
 #endif
 
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i = 0, j;
-#if defined(__aarch64__)
-    i = qdot_groups8(w, cols, nrows, x, acc);
-#endif
+    i = qdot_groups8(w, cols, nrows, x, acc); /* whole groups of eight rows (both ARM variants) */
     for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
         const int8_t* p = w + (int64_t)i * cols;
         const int8_t* px = x;
