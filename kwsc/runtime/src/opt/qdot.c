@@ -863,16 +863,51 @@ static inline int kwsc_all_u32(uint32x4_t m) {
 }
 #endif
 
+/* sixteen floats (AArch64: one LD1 of four registers; GCC 12 has no vld1q_f32_x4 for ARMv7) */
+#if defined(__aarch64__)
+#define kwsc_load16(p) vld1q_f32_x4(p)
+#else
+static inline float32x4x4_t kwsc_load16(const float* p) {
+    float32x4x4_t v;
+    v.val[0] = vld1q_f32(p);
+    v.val[1] = vld1q_f32(p + 4);
+    v.val[2] = vld1q_f32(p + 8);
+    v.val[3] = vld1q_f32(p + 12);
+    return v;
+}
+#endif
+
+/* x' = x * col, sixteen at a time */
+static inline float32x4x4_t kwsc_mul16(float32x4x4_t v, const float* col) {
+    const float32x4x4_t c = kwsc_load16(col);
+    v.val[0] = vmulq_f32(v.val[0], c.val[0]);
+    v.val[1] = vmulq_f32(v.val[1], c.val[1]);
+    v.val[2] = vmulq_f32(v.val[2], c.val[2]);
+    v.val[3] = vmulq_f32(v.val[3], c.val[3]);
+    return v;
+}
+
+/* max |x'| over sixteen floats into four lanes of running maxima */
+#define KWSC_PEAK16(v) \
+    do { \
+        m0 = vmaxq_f32(m0, vabsq_f32((v).val[0])); \
+        m1 = vmaxq_f32(m1, vabsq_f32((v).val[1])); \
+        m2 = vmaxq_f32(m2, vabsq_f32((v).val[2])); \
+        m3 = vmaxq_f32(m3, vabsq_f32((v).val[3])); \
+    } while (0)
+
 float kwsc_qpeak(const float* x, int32_t n, const float* col) {
-    float32x4_t m = vdupq_n_f32(0.0f);
+    float32x4_t m0 = vdupq_n_f32(0.0f), m1 = m0, m2 = m0, m3 = m0;
     float peak, tail;
     int32_t j = 0;
     if (col) {
-        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
+        for (; j + 16 <= n; j += 16) KWSC_PEAK16(kwsc_mul16(kwsc_load16(x + j), col + j));
+        for (; j + 4 <= n; j += 4) m0 = vmaxq_f32(m0, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
     } else {
-        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+        for (; j + 16 <= n; j += 16) KWSC_PEAK16(kwsc_load16(x + j));
+        for (; j + 4 <= n; j += 4) m0 = vmaxq_f32(m0, vabsq_f32(vld1q_f32(x + j)));
     }
-    peak = kwsc_hmax_f32(m);
+    peak = kwsc_hmax_f32(vmaxq_f32(vmaxq_f32(m0, m1), vmaxq_f32(m2, m3)));
     tail = kwsc_qpeak_ref(x + j, n - j, col ? col + j : 0);
     return tail > peak ? tail : peak;
 }
@@ -881,8 +916,19 @@ float kwsc_qpeak(const float* x, int32_t n, const float* col) {
  * compare, which GCC scalarises on ARMv7 without -funsafe-math-optimizations), truncated (VCVT saturates out of
  * range); the caller narrows with saturation and raises -128 to -127: clamp(trunc(v), -127, 127) */
 static inline int32x4_t kwsc_round_trunc(float32x4_t v) {
-    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
-    return vcvtq_s32_f32(vaddq_f32(v, vbslq_f32(sign, v, vdupq_n_f32(0.5f))));
+    /* copysign(0.5, v) as (v & sign) | 0.5: AND and ORR-immediate, where BSL wanted a copy of its mask */
+    const uint32x4_t half = vorrq_u32(vandq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x80000000u)),
+                                      vdupq_n_u32(0x3f000000u));
+    return vcvtq_s32_f32(vaddq_f32(v, vreinterpretq_f32_u32(half)));
+}
+
+/* q[0..15] from sixteen x' (kwsc_qround's vector step) */
+static inline __attribute__((always_inline)) void kwsc_round16(float32x4x4_t v, float32x4_t vi, int8_t* q) {
+    const int16x8_t t0 = vcombine_s16(vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[0], vi))),
+                                      vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[1], vi))));
+    const int16x8_t t1 = vcombine_s16(vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[2], vi))),
+                                      vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[3], vi))));
+    vst1q_s8(q, vmaxq_s8(vcombine_s8(vqmovn_s16(t0), vqmovn_s16(t1)), vdupq_n_s8(-127)));
 }
 
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
@@ -891,6 +937,11 @@ void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t*
     if (!KWSC_NEON_IEEE && !(inv <= 0x1p67f)) {
         kwsc_qround_ref(x, n, col, inv, q);
         return;
+    }
+    if (col) {
+        for (; j + 16 <= n; j += 16) kwsc_round16(kwsc_mul16(kwsc_load16(x + j), col + j), vi, q + j);
+    } else {
+        for (; j + 16 <= n; j += 16) kwsc_round16(kwsc_load16(x + j), vi, q + j);
     }
     for (; j + 8 <= n; j += 8) {
         float32x4_t a = vld1q_f32(x + j), b = vld1q_f32(x + j + 4);
