@@ -52,9 +52,10 @@ def dense_chain_graph() -> Graph:
 
 
 def cells_graph() -> Graph:
-    """Input[37] → QGRU(64) → QGRU(20) → QGRU(21, linear_before_reset=0) → QLSTM(12) → QRNN(9): odd sizes, both
-    GRU forms (the third GRU's candidate rows start at row 42, inside a group of four of the Cortex-M4's row pairs);
-    the first GRU's 64 columns of R, and the second's of W, take AArch64's fused row loop (accumulating and not)."""
+    """Input[37] → QGRU(64) → QGRU(20) → QGRU(21, linear_before_reset=0) → QLSTM(12) → QRNN(9): odd sizes,
+    both GRU forms (the third GRU's candidate rows start at row 42, inside a group of four of the Cortex-M4's row
+    pairs); the first GRU's 64 columns of R, and the second's of W, take AArch64's fused row loop (accumulating
+    and not)."""
     rng = np.random.default_rng(11)
     g = Graph("qcells")
     x = g.add_input([37])
