@@ -1025,6 +1025,18 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
 void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
     float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
     int32_t k, j;
+#if defined(__aarch64__) /* IEEE, nothing to check: sixteen per turn, the rest below */
+    for (k = 0; k + 16 <= n; k += 16) {
+        const float32x4x4_t a0 = vld1q_f32_x4(a + k), b0 = vld1q_f32_x4(b + k), c0 = vld1q_f32_x4(c + k);
+        float32x4x4_t r;
+        r.val[0] = vaddq_f32(a0.val[0], vmulq_f32(b0.val[0], c0.val[0]));
+        r.val[1] = vaddq_f32(a0.val[1], vmulq_f32(b0.val[1], c0.val[1]));
+        r.val[2] = vaddq_f32(a0.val[2], vmulq_f32(b0.val[2], c0.val[2]));
+        r.val[3] = vaddq_f32(a0.val[3], vmulq_f32(b0.val[3], c0.val[3]));
+        vst1q_f32_x4(a + k, r);
+    }
+    a += k, b += k, c += k, n -= k;
+#endif
     for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
         const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
         float32x4_t tmin = vdupq_n_f32(1.0f);
@@ -1054,6 +1066,18 @@ void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
 void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
     float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
     int32_t k, j;
+#if defined(__aarch64__) /* IEEE, nothing to check: sixteen per turn, the rest below */
+    for (k = 0; k + 16 <= n; k += 16) {
+        const float32x4x4_t v = vld1q_f32_x4(cand + k), h0 = vld1q_f32_x4(h + k), zv = vld1q_f32_x4(z + k);
+        int32_t i;
+        for (i = 0; i < 4; ++i) { /* stored one by one: GCC copied a four-register result for each ST1 */
+            const float32x4_t r = vaddq_f32(v.val[i], vmulq_f32(zv.val[i], vsubq_f32(h0.val[i], v.val[i])));
+            vst1q_f32(out + k + 4 * i, r);
+            vst1q_f32(h + k + 4 * i, r);
+        }
+    }
+    z += k, cand += k, h += k, out += k, n -= k;
+#endif
     for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
         const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
         float32x4_t tmin = vdupq_n_f32(1.0f);
