@@ -370,8 +370,244 @@ static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int
 #endif
 }
 
+#if defined(__aarch64__)
+/* AArch64: all eight-row groups of a matrix in one assembly loop when cols ≥ 64 and cols % 64 < 32: the group's
+ * set-up, horizontal sums and stores are in the loop too (the C loop around KWSC_TURNS8_ASM spent ~30
+ * instructions per group on pointers), and kwsc_qmatvec_fused dequantizes there as well (NOTE [Dequantizing in
+ * the row loop]). Registers fixed: sums v0-v7 (row r in v<r>), x v16-v19, weights v20-v27, products v28-v31 (all
+ * caller-saved). One pointer p walks the weights: `stride` (cols) from row to row, `back` (64 - 7 cols) from the
+ * group's last row to its first row's next 64 columns, `back16` (16 - 7 cols) after the sixteen-column half,
+ * `next` to the next group's first row. */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define KWSC_G1(a, w, xr, t, op) "sdot   " a ".4s, " w ".16b, " xr ".16b\n\t"
+#define KWSC_GZERO \
+    "movi   v0.4s, #0\n\t" "movi   v1.4s, #0\n\t" "movi   v2.4s, #0\n\t" "movi   v3.4s, #0\n\t" \
+    "movi   v4.4s, #0\n\t" "movi   v5.4s, #0\n\t" "movi   v6.4s, #0\n\t" "movi   v7.4s, #0\n\t"
+#define KWSC_GFIRST "" /* unused */
+#else
+#define KWSC_G1(a, w, xr, t, op) \
+    "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
+    "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
+    op "  " a ".4s, " t ".8h\n\t"
+#define KWSC_GZERO ""
+#define KWSC_GFIRST "saddlp" /* the first turn starts the sums */
+#endif
+#define KWSC_G4(a, w0, w1, w2, w3, op) \
+    KWSC_G1(a, w0, "v16", "v28", op) KWSC_G1(a, w1, "v17", "v29", "sadalp") \
+    KWSC_G1(a, w2, "v18", "v30", "sadalp") KWSC_G1(a, w3, "v19", "v31", "sadalp")
+#define KWSC_GTURN(op) \
+    "ld1    {v16.16b-v19.16b}, [%[px]], #64\n\t" \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v0", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v1", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v2", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v3", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v4", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v5", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
+    KWSC_G4("v6", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v7", "v24", "v25", "v26", "v27", op)
+/* the turns after the first: none, one, or a loop of turns - 1 */
+#define KWSC_GTWO KWSC_GTURN("sadalp")
+#define KWSC_GLOOP \
+    "subs   %[n], %[turns], #1\n\t" \
+    "b.eq   2f\n\t" \
+    "1:\n\t" \
+    KWSC_GTURN("sadalp") \
+    "subs   %[n], %[n], #1\n\t" \
+    "b.ne   1b\n\t" \
+    "2:\n\t"
+#define KWSC_GH1(a, step) \
+    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
+    KWSC_G1(a, "v20", "v16", "v28", "sadalp")
+#define KWSC_GHALF \
+    "cbz    %[half], 4f\n\t" \
+    "ld1    {v16.16b}, [%[px]]\n\t" \
+    KWSC_GH1("v0", "stride") KWSC_GH1("v1", "stride") KWSC_GH1("v2", "stride") KWSC_GH1("v3", "stride") \
+    KWSC_GH1("v4", "stride") KWSC_GH1("v5", "stride") KWSC_GH1("v6", "stride") KWSC_GH1("v7", "back16") \
+    "4:\n\t"
+/* After the columns: [Σ v0 .. Σ v3] in v0, [Σ v4 .. Σ v7] in v4; then either stored to acc (int32) or, with
+ * acc = 0, dequantized: y = yin + (float(sum) * (scale * x_scale) + b), b from `bias` (or -0.0: see the note),
+ * yin from y (accumulating) or -0.0. */
+#define KWSC_GROUPS(rest) \
+    __asm__ volatile("3:\n\t" \
+                     "mov    %[px], %[x]\n\t" \
+                     KWSC_GZERO \
+                     KWSC_GTURN(KWSC_GFIRST) \
+                     rest \
+                     KWSC_GHALF \
+                     "addp   v0.4s, v0.4s, v1.4s\n\t" \
+                     "addp   v2.4s, v2.4s, v3.4s\n\t" \
+                     "addp   v4.4s, v4.4s, v5.4s\n\t" \
+                     "addp   v6.4s, v6.4s, v7.4s\n\t" \
+                     "addp   v0.4s, v0.4s, v2.4s\n\t" \
+                     "addp   v4.4s, v4.4s, v6.4s\n\t" \
+                     "add    %[p], %[p], %[next]\n\t" \
+                     "cbz    %[acc], 5f\n\t" \
+                     "stp    q0, q4, [%[acc]], #32\n\t" \
+                     "subs   %[g], %[g], #1\n\t" \
+                     "b.ne   3b\n\t" \
+                     "b      6f\n\t" \
+                     "5:\n\t" \
+                     "ld1    {v20.4s, v21.4s}, [%[scale]], #32\n\t" \
+                     "scvtf  v0.4s, v0.4s\n\t" \
+                     "scvtf  v4.4s, v4.4s\n\t" \
+                     "fmul   v20.4s, v20.4s, %[vs].4s\n\t" \
+                     "fmul   v21.4s, v21.4s, %[vs].4s\n\t" \
+                     "ld1    {v22.4s, v23.4s}, [%[bias]], %[bstep]\n\t" \
+                     "fmul   v0.4s, v0.4s, v20.4s\n\t" \
+                     "fmul   v4.4s, v4.4s, v21.4s\n\t" \
+                     "ld1    {v24.4s, v25.4s}, [%[yin]], %[ystep]\n\t" \
+                     "fadd   v0.4s, v0.4s, v22.4s\n\t" \
+                     "fadd   v4.4s, v4.4s, v23.4s\n\t" \
+                     "fadd   v0.4s, v24.4s, v0.4s\n\t" \
+                     "fadd   v4.4s, v25.4s, v4.4s\n\t" \
+                     "stp    q0, q4, [%[y]], #32\n\t" \
+                     "subs   %[g], %[g], #1\n\t" \
+                     "b.ne   3b\n\t" \
+                     "6:\n\t" \
+                     : [p] "+r"(p), [acc] "+r"(acc), [g] "+r"(groups), [px] "=&r"(px), [n] "=&r"(n), \
+                       [scale] "+r"(scale), [bias] "+r"(bias), [yin] "+r"(yin), [y] "+r"(y) \
+                     : [x] "r"(x), [turns] "r"(turns), [half] "r"(half), [stride] "r"(stride), [back] "r"(back), \
+                       [back16] "r"(back16), [next] "r"(next), [bstep] "r"(bstep), [ystep] "r"(ystep), \
+                       [vs] "w"(vs) \
+                     : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", KWSC_TURN_CLOBBERS)
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * NOTE: [Dequantizing in the row loop]
+ * kwsc_qmatvec_fused (AArch64) turns each group's eight int32 sums straight into kwsc_qdequant's floats instead of
+ * storing them and reading them back: the same float32 operations in the same order (AArch64 NEON is IEEE, see
+ * [Exact float steps in vectors]), so the same bits. To stay branch-free in the loop, a missing bias and a
+ * non-accumulating y are an addition of -0.0, read from kwsc_negzero with a step of 0: x + (-0.0) is x for every
+ * float32 x, -0.0 and +0.0 included (+0.0 would turn a -0.0 into +0.0), and the sum y + v is commutative. */
+static const float kwsc_negzero[8] __attribute__((aligned(16))) = {-0.0f, -0.0f, -0.0f, -0.0f,
+                                                                    -0.0f, -0.0f, -0.0f, -0.0f};
+
+/* Eight-row groups [0, 8 · groups) of w (cols ≥ 64, cols % 64 < 32): int32 sums to acc (without the columns past
+ * cols & ~15), or with acc = 0 dequantized into y as kwsc_qdequant does. */
+static void groups8(const int8_t* w, int32_t cols, intptr_t groups, const int8_t* x, int32_t* acc,
+                    const float* scale, float x_scale, const float* bias, float* y, int32_t accumulate) {
+    const int8_t* p = w;
+    const int8_t* px;
+    const intptr_t turns = cols / 64, half = cols % 64 / 16, stride = cols;
+    const intptr_t back = 64 - 7 * (intptr_t)cols, back16 = 16 - 7 * (intptr_t)cols;
+    const intptr_t next = 7 * (intptr_t)cols + cols % 16;
+    const intptr_t bstep = bias ? 32 : 0, ystep = accumulate ? 32 : 0;
+    const float* yin = accumulate ? y : kwsc_negzero;
+    const float32x4_t vs = vdupq_n_f32(x_scale);
+    intptr_t n;
+    if (!bias) bias = kwsc_negzero;
+    if (turns == 1) KWSC_GROUPS("");
+    else if (turns == 2) KWSC_GROUPS(KWSC_GTWO);
+    else KWSC_GROUPS(KWSC_GLOOP);
+    (void)n;
+}
+
+/* rows [0, 8 · (nrows / 8)) when cols ≥ 64 and cols % 64 < 32; returns the rows done (0: not this shape) */
+static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int32_t rows = nrows / 8 * 8;
+    if (cols < 64 || cols % 64 >= 32 || rows == 0) return 0;
+    groups8(w, cols, rows / 8, x, acc, 0, 0.0f, 0, 0, 0);
+    if (cols % 16) tail_rows(w, cols, 0, rows, cols & ~15, x, acc, 1);
+    return rows;
+}
+
+int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
+                           const float* bias, float* y, int32_t accumulate) {
+    const int32_t rows = nrows / 8 * 8, cols = m->cols;
+    if (m->layout != 0 || cols < 64 || cols % 64 >= 32 || cols % 16 || rows == 0) return 0;
+    groups8(m->q + (int64_t)row0 * cols, cols, rows / 8, x, 0, m->scale + row0, x_scale, bias, y, accumulate);
+    return rows;
+}
+#else
+/* ARMv7: the same group loop (see the AArch64 variant above), 32 columns per turn and a 16-column half: sums
+ * q0-q7 (row r in q<r>; d8-d15 are callee-saved, GCC saves them), x d16-d19, weights d20-d23, products q12, q13.
+ * The half's last row loads without writeback, so `next` takes p from (row 7, column 32 · turns) or (row 0,
+ * column 32 · turns) to the next group's first row. */
+#define KWSC7_ROW(a, step, op) \
+    "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    op "  " a ", q12\n\t" \
+    "vmull.s8   q13, d22, d18\n\t" \
+    "vmlal.s8   q13, d23, d19\n\t" \
+    "vpadal.s16 " a ", q13\n\t"
+#define KWSC7_TURN(op) \
+    "vld1.8     {d16-d19}, [%[px]]!\n\t" \
+    KWSC7_ROW("q0", "stride", op) KWSC7_ROW("q1", "stride", op) KWSC7_ROW("q2", "stride", op) \
+    KWSC7_ROW("q3", "stride", op) KWSC7_ROW("q4", "stride", op) KWSC7_ROW("q5", "stride", op) \
+    KWSC7_ROW("q6", "stride", op) KWSC7_ROW("q7", "back", op)
+#define KWSC7_HROW(a, post) \
+    "vld1.8     {d20-d21}, [%[p]]" post "\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    "vpadal.s16 " a ", q12\n\t"
+#define KWSC7_HALF \
+    "vld1.8     {d16-d17}, [%[px]]\n\t" \
+    KWSC7_HROW("q0", ", %[stride]") KWSC7_HROW("q1", ", %[stride]") KWSC7_HROW("q2", ", %[stride]") \
+    KWSC7_HROW("q3", ", %[stride]") KWSC7_HROW("q4", ", %[stride]") KWSC7_HROW("q5", ", %[stride]") \
+    KWSC7_HROW("q6", ", %[stride]") KWSC7_HROW("q7", "")
+#define KWSC7_GROUPS(half) \
+    __asm__ volatile("3:\n\t" \
+                     "mov        %[px], %[x]\n\t" \
+                     KWSC7_TURN("vpaddl.s16") \
+                     "subs       %[n], %[turns], #1\n\t" \
+                     "beq        2f\n\t" \
+                     "1:\n\t" \
+                     KWSC7_TURN("vpadal.s16") \
+                     "subs       %[n], %[n], #1\n\t" \
+                     "bne        1b\n\t" \
+                     "2:\n\t" \
+                     half \
+                     "vpadd.i32  d0, d0, d1\n\t" \
+                     "vpadd.i32  d1, d2, d3\n\t" \
+                     "vpadd.i32  d2, d4, d5\n\t" \
+                     "vpadd.i32  d3, d6, d7\n\t" \
+                     "vpadd.i32  d8, d8, d9\n\t" \
+                     "vpadd.i32  d9, d10, d11\n\t" \
+                     "vpadd.i32  d10, d12, d13\n\t" \
+                     "vpadd.i32  d11, d14, d15\n\t" \
+                     "vpadd.i32  d0, d0, d1\n\t" \
+                     "vpadd.i32  d1, d2, d3\n\t" \
+                     "vpadd.i32  d2, d8, d9\n\t" \
+                     "vpadd.i32  d3, d10, d11\n\t" \
+                     "vst1.32    {d0-d3}, [%[acc]]!\n\t" \
+                     "add        %[p], %[p], %[next]\n\t" \
+                     "subs       %[g], %[g], #1\n\t" \
+                     "bne        3b\n\t" \
+                     : [p] "+r"(p), [acc] "+r"(acc), [g] "+r"(groups), [px] "=&r"(px), [n] "=&r"(n) \
+                     : [x] "r"(x), [turns] "r"(turns), [stride] "r"(stride), [back] "r"(back), [next] "r"(next) \
+                     : "cc", "memory", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", \
+                       "d12", "d13", "d14", "d15", KWSC_TURN_CLOBBERS)
+
+/* rows [0, 8 · (nrows / 8)) when cols ≥ 32 and cols % 32 < 16 or the 16 columns after the turns are a half;
+ * returns the rows done (0: fewer than 32 columns or 8 rows) */
+static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int8_t* p = w;
+    const int8_t* px;
+    int32_t* out = acc;
+    const int32_t turns = cols / 32, half = cols % 32 / 16, stride = cols, back = 32 - 7 * cols;
+    const int32_t next = half ? cols - 32 * turns : 8 * cols - 32 * turns;
+    const int32_t rows = nrows / 8 * 8;
+    int32_t groups = rows / 8, n;
+    if (cols < 32 || rows == 0) return 0;
+    if (half) KWSC7_GROUPS(KWSC7_HALF);
+    else KWSC7_GROUPS("");
+    (void)n;
+    if (cols % 16) tail_rows(w, cols, 0, rows, cols & ~15, x, out, 1);
+    return rows;
+}
+#endif
+
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i = 0, j;
+    i = qdot_groups8(w, cols, nrows, x, acc); /* whole groups of eight rows (both ARM variants) */
     for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
         const int8_t* p = w + (int64_t)i * cols;
         const int8_t* px = x;
@@ -795,16 +1031,51 @@ static inline int kwsc_all_u32(uint32x4_t m) {
 }
 #endif
 
+/* sixteen floats (AArch64: one LD1 of four registers; GCC 12 has no vld1q_f32_x4 for ARMv7) */
+#if defined(__aarch64__)
+#define kwsc_load16(p) vld1q_f32_x4(p)
+#else
+static inline float32x4x4_t kwsc_load16(const float* p) {
+    float32x4x4_t v;
+    v.val[0] = vld1q_f32(p);
+    v.val[1] = vld1q_f32(p + 4);
+    v.val[2] = vld1q_f32(p + 8);
+    v.val[3] = vld1q_f32(p + 12);
+    return v;
+}
+#endif
+
+/* x' = x * col, sixteen at a time */
+static inline float32x4x4_t kwsc_mul16(float32x4x4_t v, const float* col) {
+    const float32x4x4_t c = kwsc_load16(col);
+    v.val[0] = vmulq_f32(v.val[0], c.val[0]);
+    v.val[1] = vmulq_f32(v.val[1], c.val[1]);
+    v.val[2] = vmulq_f32(v.val[2], c.val[2]);
+    v.val[3] = vmulq_f32(v.val[3], c.val[3]);
+    return v;
+}
+
+/* max |x'| over sixteen floats into four lanes of running maxima */
+#define KWSC_PEAK16(v) \
+    do { \
+        m0 = vmaxq_f32(m0, vabsq_f32((v).val[0])); \
+        m1 = vmaxq_f32(m1, vabsq_f32((v).val[1])); \
+        m2 = vmaxq_f32(m2, vabsq_f32((v).val[2])); \
+        m3 = vmaxq_f32(m3, vabsq_f32((v).val[3])); \
+    } while (0)
+
 float kwsc_qpeak(const float* x, int32_t n, const float* col) {
-    float32x4_t m = vdupq_n_f32(0.0f);
+    float32x4_t m0 = vdupq_n_f32(0.0f), m1 = m0, m2 = m0, m3 = m0;
     float peak, tail;
     int32_t j = 0;
     if (col) {
-        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
+        for (; j + 16 <= n; j += 16) KWSC_PEAK16(kwsc_mul16(kwsc_load16(x + j), col + j));
+        for (; j + 4 <= n; j += 4) m0 = vmaxq_f32(m0, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
     } else {
-        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+        for (; j + 16 <= n; j += 16) KWSC_PEAK16(kwsc_load16(x + j));
+        for (; j + 4 <= n; j += 4) m0 = vmaxq_f32(m0, vabsq_f32(vld1q_f32(x + j)));
     }
-    peak = kwsc_hmax_f32(m);
+    peak = kwsc_hmax_f32(vmaxq_f32(vmaxq_f32(m0, m1), vmaxq_f32(m2, m3)));
     tail = kwsc_qpeak_ref(x + j, n - j, col ? col + j : 0);
     return tail > peak ? tail : peak;
 }
@@ -813,8 +1084,19 @@ float kwsc_qpeak(const float* x, int32_t n, const float* col) {
  * compare, which GCC scalarises on ARMv7 without -funsafe-math-optimizations), truncated (VCVT saturates out of
  * range); the caller narrows with saturation and raises -128 to -127: clamp(trunc(v), -127, 127) */
 static inline int32x4_t kwsc_round_trunc(float32x4_t v) {
-    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
-    return vcvtq_s32_f32(vaddq_f32(v, vbslq_f32(sign, v, vdupq_n_f32(0.5f))));
+    /* copysign(0.5, v) as (v & sign) | 0.5: AND and ORR-immediate, where BSL wanted a copy of its mask */
+    const uint32x4_t half = vorrq_u32(vandq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x80000000u)),
+                                      vdupq_n_u32(0x3f000000u));
+    return vcvtq_s32_f32(vaddq_f32(v, vreinterpretq_f32_u32(half)));
+}
+
+/* q[0..15] from sixteen x' (kwsc_qround's vector step) */
+static inline __attribute__((always_inline)) void kwsc_round16(float32x4x4_t v, float32x4_t vi, int8_t* q) {
+    const int16x8_t t0 = vcombine_s16(vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[0], vi))),
+                                      vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[1], vi))));
+    const int16x8_t t1 = vcombine_s16(vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[2], vi))),
+                                      vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[3], vi))));
+    vst1q_s8(q, vmaxq_s8(vcombine_s8(vqmovn_s16(t0), vqmovn_s16(t1)), vdupq_n_s8(-127)));
 }
 
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
@@ -823,6 +1105,11 @@ void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t*
     if (!KWSC_NEON_IEEE && !(inv <= 0x1p67f)) {
         kwsc_qround_ref(x, n, col, inv, q);
         return;
+    }
+    if (col) {
+        for (; j + 16 <= n; j += 16) kwsc_round16(kwsc_mul16(kwsc_load16(x + j), col + j), vi, q + j);
+    } else {
+        for (; j + 16 <= n; j += 16) kwsc_round16(kwsc_load16(x + j), vi, q + j);
     }
     for (; j + 8 <= n; j += 8) {
         float32x4_t a = vld1q_f32(x + j), b = vld1q_f32(x + j + 4);
@@ -906,6 +1193,18 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
 void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
     float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
     int32_t k, j;
+#if defined(__aarch64__) /* IEEE, nothing to check: sixteen per turn, the rest below */
+    for (k = 0; k + 16 <= n; k += 16) {
+        const float32x4x4_t a0 = vld1q_f32_x4(a + k), b0 = vld1q_f32_x4(b + k), c0 = vld1q_f32_x4(c + k);
+        float32x4x4_t r;
+        r.val[0] = vaddq_f32(a0.val[0], vmulq_f32(b0.val[0], c0.val[0]));
+        r.val[1] = vaddq_f32(a0.val[1], vmulq_f32(b0.val[1], c0.val[1]));
+        r.val[2] = vaddq_f32(a0.val[2], vmulq_f32(b0.val[2], c0.val[2]));
+        r.val[3] = vaddq_f32(a0.val[3], vmulq_f32(b0.val[3], c0.val[3]));
+        vst1q_f32_x4(a + k, r);
+    }
+    a += k, b += k, c += k, n -= k;
+#endif
     for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
         const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
         float32x4_t tmin = vdupq_n_f32(1.0f);
@@ -935,6 +1234,18 @@ void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
 void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
     float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
     int32_t k, j;
+#if defined(__aarch64__) /* IEEE, nothing to check: sixteen per turn, the rest below */
+    for (k = 0; k + 16 <= n; k += 16) {
+        const float32x4x4_t v = vld1q_f32_x4(cand + k), h0 = vld1q_f32_x4(h + k), zv = vld1q_f32_x4(z + k);
+        int32_t i;
+        for (i = 0; i < 4; ++i) { /* stored one by one: GCC copied a four-register result for each ST1 */
+            const float32x4_t r = vaddq_f32(v.val[i], vmulq_f32(zv.val[i], vsubq_f32(h0.val[i], v.val[i])));
+            vst1q_f32(out + k + 4 * i, r);
+            vst1q_f32(h + k + 4 * i, r);
+        }
+    }
+    z += k, cand += k, h += k, out += k, n -= k;
+#endif
     for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
         const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
         float32x4_t tmin = vdupq_n_f32(1.0f);

@@ -103,8 +103,12 @@ float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                   const float* bias, float* y, int32_t accumulate) {
     int32_t acc[KWSC_QCHUNK];
-    int32_t i;
-    for (i = 0; i < nrows; i += KWSC_QCHUNK) {
+#if defined(__aarch64__) /* the only target that fuses (elsewhere a call that returns 0) */
+    int32_t i = kwsc_qmatvec_fused(m, row0, nrows, x, x_scale, bias, y, accumulate);
+#else
+    int32_t i = 0;
+#endif
+    for (; i < nrows; i += KWSC_QCHUNK) {
         const int32_t count = nrows - i < KWSC_QCHUNK ? nrows - i : KWSC_QCHUNK;
         kwsc_qmat_rows(m, row0 + i, count, x, acc);
         kwsc_qdequant(acc, count, m->scale + row0 + i, x_scale, bias ? bias + i : 0, y + i, accumulate);
