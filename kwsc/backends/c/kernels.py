@@ -34,7 +34,8 @@ from kwsc.ir.op_nn import ACTIVATIONS
 from kwsc.ir.op_stream import history_capacity, history_layout
 
 __all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "GRAPH_OPS", "REFUSES", "SHAPE_PLUMBING",
-           "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "ACTIVATION_ENUM"]
+           "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "RUNTIME_HEADERS", "OPT_HEADERS",
+           "ACTIVATION_ENUM"]
 
 
 def _c_enum(prefix: str, name: str) -> str:
@@ -78,6 +79,10 @@ RUNTIME_SOURCES = {
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c", "tile.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
+# Headers (relative to runtime/) copied into every project, and into those that compile src/opt files.
+# activation_scalar.h: what both activation.c twins define (an opt file replaces its ref twin whole).
+RUNTIME_HEADERS = ("include/kwsc_runtime.h", "src/activation_scalar.h")
+OPT_HEADERS = ("src/opt/kwsc_vec.h",)
 
 
 @dataclass(frozen=True)
