@@ -142,7 +142,7 @@ static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const i
         const int32_t G = (end - 8 * g + 7) / 8 < 8 ? (end - 8 * g + 7) / 8 : 8;
         const int32_t whole = 8 * g >= row0 && 8 * (g + G) <= end; /* else a group cut by row0 or the end */
         int32_t* dst = whole ? acc + 8 * g - row0 : tmp;
-        for (kb = 0; kb < c4; kb += KWSC_OCT_K) {
+        for (kb = 0; kb < c4 || kb == 0; kb += KWSC_OCT_K) { /* (no columns: one empty pass stores zeros) */
             const int32_t kn = c4 - kb < KWSC_OCT_K ? c4 - kb : KWSC_OCT_K;
             const int32_t bytes = (cols - 4 * kb < 4 * kn ? cols - 4 * kb : 4 * kn), padded = (4 * kn + 31) & ~31;
             const int8_t* p = m->q + (int64_t)g * gs + (int64_t)kb * 32;
