@@ -280,7 +280,9 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
  * storing them and reading them back: the same float32 operations in the same order (AArch64 NEON is IEEE, see
  * [Exact float steps in vectors]), so the same bits. To stay branch-free in the loop, a missing bias and a
  * non-accumulating y are an addition of -0.0, read from kwsc_negzero with a step of 0: x + (-0.0) is x for every
- * float32 x, -0.0 and +0.0 included (+0.0 would turn a -0.0 into +0.0), and the sum y + v is commutative. */
+ * float32 x, -0.0 and +0.0 included (+0.0 would turn a -0.0 into +0.0), and the sum y + v is commutative. Only
+ * matrices whose column count is a multiple of 16 are fused: otherwise the last columns' products are added to the
+ * int32 sums after the loop (tail_rows), and the rows go through kwsc_qmat_rows and kwsc_qdequant. */
 static const float kwsc_negzero[8] __attribute__((aligned(16))) = {-0.0f, -0.0f, -0.0f, -0.0f,
                                                                     -0.0f, -0.0f, -0.0f, -0.0f};
 
