@@ -163,10 +163,13 @@ void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float 
  * y[i] = accumulate ? y[i] + v : v. */
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                   const float* bias, float* y, int32_t accumulate);
-/* kwsc_qmatvec's first rows, products and dequantization fused: AArch64 only (eight-row groups, src/opt/qdot.c
- * NOTE [Dequantizing in the row loop]; src/ref/qdot.c's does none); returns how many rows it did. */
+#if defined(__aarch64__)
+/* kwsc_qmatvec's first rows, products and dequantization fused (eight-row groups, src/opt/qdot.c NOTE
+ * [Dequantizing in the row loop]; src/ref/qdot.c's does none); returns how many rows it did. AArch64 only: the
+ * other targets' vector units flush denormals (ARMv7) or have no such loop. */
 int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                            const float* bias, float* y, int32_t accumulate);
+#endif
 typedef struct kwsc_qdense_params {
     kwsc_qmat w;
     const float* bias;   /* [rows] or 0 */

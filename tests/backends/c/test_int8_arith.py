@@ -38,14 +38,14 @@ def dense_graph(rows: int = 13, cols: int = 83, input_scale: float = 0.0, equali
 
 def dense_chain_graph() -> Graph:
     """Input[211] → a chain of QDense whose column counts walk every shape of the ARM kernels' row loops: 211 and
-    200 (loops of 64 columns, a 16-column half, column tails), 144 (two turns and a half), 128, 100 (a remainder of
-    36: the per-group path), 80, 64, 48 (no full turn); row counts with and without leftovers past groups of 8 and
-    4; with and without bias, equalized and not."""
+    200 (loops of 64 columns, a 16-column half, column tails), 144 (two turns and a half), 128, 100 (two halves and
+    a tail), 112 and 96 (three and two halves), 80, 64, 48 (no full AArch64 turn); row counts with and without
+    leftovers past groups of 8 and 4; with and without bias, equalized and not."""
     rng = np.random.default_rng(5)
     g = Graph("qdense_chain")
     y = g.add_input([211])
     size = 211
-    for k, rows in enumerate((200, 144, 128, 100, 80, 64, 48, 17)):
+    for k, rows in enumerate((200, 144, 128, 100, 112, 96, 80, 64, 48, 17)):
         w = g.add_constant(rng.normal(0, 0.2, (rows, size)).astype(np.float32), name=f"w{k}")
         inputs = [y, w] + ([g.add_constant(rng.normal(0, 0.1, rows).astype(np.float32), name=f"b{k}")]
                            if k % 2 == 0 else [])

@@ -6,8 +6,8 @@
  *            emitter's layout-2 matrices (NOTE [Row octets]) with eight rows per vector and 64 rows per broadcast
  *            of x; row-major rows (kwsc_qdot_rows: QConv) four at a time
  *   aarch64: NEON sdot with +dotprod (-march=armv8.2-a+dotprod); else smull/smlal2 + sadalp; eight rows share
- *            each load of x, the column loop in assembly
- *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16, likewise
+ *            each load of x, the whole matrix in one assembly loop; kwsc_qmatvec_fused dequantizes in it too
+ *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16, the same loop (without the dequantization)
  *   Cortex-M4 (DSP extension): row-major rows with SXTB16 + SMLAD (kwsc_qdot_rows, three rows per pass), and the
  *            layout-1 matrices the emitter packs for it with two rows per SMLAD lane (kwsc_qmat_rows, NOTE [Row
  *            pairs in one SMLAD])
@@ -225,80 +225,37 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     vpadalq_s16((acc), vmlal_s8(vmull_s8(vget_low_s8(wv), vget_low_s8(xv)), vget_high_s8(wv), vget_high_s8(xv)))
 #endif
 
-/* The main loop over the columns, four rows sharing each load of x, in assembly: GCC loaded the vectors one by
- * one (LD1 of four registers made it spill the structure) and copied the int16 products between registers.
- * Per turn: AArch64 64 columns (LD1 of four registers, post-increment): 16 SDOT, or 16 × (SMULL, SMLAL2, SADALP);
- * ARMv7 32 columns (VLD1 of four D registers): 8 × (VMULL.S8, VMLAL.S8, VPADAL.S16). At least one turn. */
+/* The columns in assembly: GCC loaded the vectors one by one (LD1 of four registers made it spill the structure),
+ * copied the int16 products between registers and spent ~30-45 instructions per group of rows on pointers and
+ * sums. Per turn and row: AArch64 64 columns (LD1 of four registers): 4 SDOT, or 4 × (SMULL, SMLAL2, SADALP);
+ * ARMv7 32 columns (VLD1 of four D registers): 2 × (VMULL.S8, VMLAL.S8, VPADAL.S16). The rows go in groups of
+ * eight, the whole matrix in one assembly loop (groups8, qdot_groups8 below); leftover rows four at a time
+ * (KWSC_TURNS_ASM, at least one turn), then one by one. */
 #if defined(__aarch64__)
 #define KWSC_TURN 64
+/* one row's sixteen columns: sum a += w · x (t: a scratch register for the int16 pairs); op SADALP adds to a,
+ * SADDLP (the first turn of a group) starts it */
 #if defined(__ARM_FEATURE_DOTPROD)
-#define KWSC_ROW4F(a, w0, w1, w2, w3, first) \
-    "sdot   %[" a "].4s, " w0 ".16b, v16.16b\n\t" \
-    "sdot   %[" a "].4s, " w1 ".16b, v17.16b\n\t" \
-    "sdot   %[" a "].4s, " w2 ".16b, v18.16b\n\t" \
-    "sdot   %[" a "].4s, " w3 ".16b, v19.16b\n\t"
-#define KWSC_ZERO8 \
-    "movi   %[a0].4s, #0\n\t" "movi   %[a1].4s, #0\n\t" "movi   %[a2].4s, #0\n\t" "movi   %[a3].4s, #0\n\t" \
-    "movi   %[a4].4s, #0\n\t" "movi   %[a5].4s, #0\n\t" "movi   %[a6].4s, #0\n\t" "movi   %[a7].4s, #0\n\t"
-#define KWSC_FIRST "sadalp" /* unused */
-#define KWSC_HROW8(a, step) \
-    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
-    "sdot   %[" a "].4s, v20.16b, v16.16b\n\t"
+#define KWSC_G1(a, w, xr, t, op) "sdot   " a ".4s, " w ".16b, " xr ".16b\n\t"
+#define KWSC_GZERO \
+    "movi   v0.4s, #0\n\t" "movi   v1.4s, #0\n\t" "movi   v2.4s, #0\n\t" "movi   v3.4s, #0\n\t" \
+    "movi   v4.4s, #0\n\t" "movi   v5.4s, #0\n\t" "movi   v6.4s, #0\n\t" "movi   v7.4s, #0\n\t"
+#define KWSC_GFIRST "" /* unused */
 #else
-#define KWSC_ROW1(a, w, xr, t, op) \
+#define KWSC_G1(a, w, xr, t, op) \
     "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
     "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
-    op "  %[" a "].4s, " t ".8h\n\t"
-/* the first turn starts the sums with SADDLP instead of adding to zeroed registers */
-#define KWSC_ROW4F(a, w0, w1, w2, w3, first) \
-    KWSC_ROW1(a, w0, "v16", "v28", first) KWSC_ROW1(a, w1, "v17", "v29", "sadalp") \
-    KWSC_ROW1(a, w2, "v18", "v30", "sadalp") KWSC_ROW1(a, w3, "v19", "v31", "sadalp")
-#define KWSC_ZERO8 ""
-#define KWSC_FIRST "saddlp"
-#define KWSC_HROW8(a, step) \
-    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
-    "smull  v28.8h, v20.8b, v16.8b\n\t" \
-    "smlal2 v28.8h, v20.16b, v16.16b\n\t" \
-    "sadalp %[" a "].4s, v28.8h\n\t"
+    op "  " a ".4s, " t ".8h\n\t"
+#define KWSC_GZERO ""
+#define KWSC_GFIRST "saddlp"
 #endif
-#define KWSC_ROW4(a, w0, w1, w2, w3) KWSC_ROW4F(a, w0, w1, w2, w3, "sadalp")
+/* one row's 64 columns (weights in w0-w3, x in v16-v19) */
+#define KWSC_G4(a, w0, w1, w2, w3, op) \
+    KWSC_G1(a, w0, "v16", "v28", op) KWSC_G1(a, w1, "v17", "v29", "sadalp") \
+    KWSC_G1(a, w2, "v18", "v30", "sadalp") KWSC_G1(a, w3, "v19", "v31", "sadalp")
+#define KWSC_ROW4(a, w0, w1, w2, w3) KWSC_G4("%[" a "]", w0, w1, w2, w3, "sadalp")
 #define KWSC_TURN_CLOBBERS "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", \
     "v29", "v30", "v31"
-/* eight rows from one pointer: p steps by `stride` (the row length) from row to row and by `back` (64 - 7 rows)
- * from the last row to the first row's next 64 columns */
-#define KWSC_TURN8(op) \
-        "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4F("a0", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a1", "v24", "v25", "v26", "v27", op) \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4F("a2", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a3", "v24", "v25", "v26", "v27", op) \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4F("a4", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a5", "v24", "v25", "v26", "v27", op) \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
-        KWSC_ROW4F("a6", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a7", "v24", "v25", "v26", "v27", op)
-#define KWSC_TURNS8_ASM \
-        KWSC_ZERO8 \
-        KWSC_TURN8(KWSC_FIRST) \
-        "subs   %[n], %[n], #1\n\t" \
-        "b.eq   2f\n\t" \
-        "1:\n\t" \
-        KWSC_TURN8("sadalp") \
-        "subs   %[n], %[n], #1\n\t" \
-        "b.ne   1b\n\t" \
-        "2:\n\t"
-/* sixteen more columns of the eight rows (p continues where the turns left it; `back` = 16 - 7 rows) */
-#define KWSC_HALF8_ASM \
-        "ld1    {v16.16b}, [%[x]], #16\n\t" \
-        KWSC_HROW8("a0", "stride") KWSC_HROW8("a1", "stride") KWSC_HROW8("a2", "stride") KWSC_HROW8("a3", "stride") \
-        KWSC_HROW8("a4", "stride") KWSC_HROW8("a5", "stride") KWSC_HROW8("a6", "stride") KWSC_HROW8("a7", "back")
 #define KWSC_TURNS_ASM \
         "1:\n\t" \
         "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
@@ -323,29 +280,6 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     "vmlal.s8   q13, d23, d19\n\t" \
     "vpadal.s16 %q[" a "], q13\n\t"
 #define KWSC_TURN_CLOBBERS "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27"
-#define KWSC_ROW8(a, step, op) \
-    "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
-    "vmull.s8   q12, d20, d16\n\t" \
-    "vmlal.s8   q12, d21, d17\n\t" \
-    op "  %q[" a "], q12\n\t" \
-    "vmull.s8   q13, d22, d18\n\t" \
-    "vmlal.s8   q13, d23, d19\n\t" \
-    "vpadal.s16 %q[" a "], q13\n\t"
-/* eight rows from one pointer (see the AArch64 variant); the first turn starts the sums with VPADDL */
-#define KWSC_TURN8(op) \
-        "vld1.8     {d16-d19}, [%[x]]!\n\t" \
-        KWSC_ROW8("a0", "stride", op) KWSC_ROW8("a1", "stride", op) KWSC_ROW8("a2", "stride", op) \
-        KWSC_ROW8("a3", "stride", op) KWSC_ROW8("a4", "stride", op) KWSC_ROW8("a5", "stride", op) \
-        KWSC_ROW8("a6", "stride", op) KWSC_ROW8("a7", "back", op)
-#define KWSC_TURNS8_ASM \
-        KWSC_TURN8("vpaddl.s16") \
-        "subs       %[n], %[n], #1\n\t" \
-        "beq        2f\n\t" \
-        "1:\n\t" \
-        KWSC_TURN8("vpadal.s16") \
-        "subs       %[n], %[n], #1\n\t" \
-        "bne        1b\n\t" \
-        "2:\n\t"
 #define KWSC_TURNS_ASM \
         "1:\n\t" \
         "vld1.8     {d16-d19}, [%[x]]!\n\t" \
@@ -357,44 +291,13 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
         "bne        1b\n\t"
 #endif
 
-/* [Σ a0, Σ a1, Σ a2, Σ a3] */
-static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3) {
 #if defined(__aarch64__)
-    return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
-#else
-    const int32x2_t s0 = vadd_s32(vget_low_s32(a0), vget_high_s32(a0));
-    const int32x2_t s1 = vadd_s32(vget_low_s32(a1), vget_high_s32(a1));
-    const int32x2_t s2 = vadd_s32(vget_low_s32(a2), vget_high_s32(a2));
-    const int32x2_t s3 = vadd_s32(vget_low_s32(a3), vget_high_s32(a3));
-    return vcombine_s32(vpadd_s32(s0, s1), vpadd_s32(s2, s3));
-#endif
-}
-
-#if defined(__aarch64__)
-/* AArch64: all eight-row groups of a matrix in one assembly loop when cols ≥ 64 and cols % 64 < 32: the group's
- * set-up, horizontal sums and stores are in the loop too (the C loop around KWSC_TURNS8_ASM spent ~30
- * instructions per group on pointers), and kwsc_qmatvec_fused dequantizes there as well (NOTE [Dequantizing in
- * the row loop]). Registers fixed: sums v0-v7 (row r in v<r>), x v16-v19, weights v20-v27, products v28-v31 (all
- * caller-saved). One pointer p walks the weights: `stride` (cols) from row to row, `back` (64 - 7 cols) from the
- * group's last row to its first row's next 64 columns, `back16` (16 - 7 cols) after the sixteen-column half,
- * `next` to the next group's first row. */
-#if defined(__ARM_FEATURE_DOTPROD)
-#define KWSC_G1(a, w, xr, t, op) "sdot   " a ".4s, " w ".16b, " xr ".16b\n\t"
-#define KWSC_GZERO \
-    "movi   v0.4s, #0\n\t" "movi   v1.4s, #0\n\t" "movi   v2.4s, #0\n\t" "movi   v3.4s, #0\n\t" \
-    "movi   v4.4s, #0\n\t" "movi   v5.4s, #0\n\t" "movi   v6.4s, #0\n\t" "movi   v7.4s, #0\n\t"
-#define KWSC_GFIRST "" /* unused */
-#else
-#define KWSC_G1(a, w, xr, t, op) \
-    "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
-    "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
-    op "  " a ".4s, " t ".8h\n\t"
-#define KWSC_GZERO ""
-#define KWSC_GFIRST "saddlp" /* the first turn starts the sums */
-#endif
-#define KWSC_G4(a, w0, w1, w2, w3, op) \
-    KWSC_G1(a, w0, "v16", "v28", op) KWSC_G1(a, w1, "v17", "v29", "sadalp") \
-    KWSC_G1(a, w2, "v18", "v30", "sadalp") KWSC_G1(a, w3, "v19", "v31", "sadalp")
+/* AArch64: all eight-row groups of a matrix in one assembly loop (cols ≥ 64): per group the turns of 64 columns,
+ * then up to three halves of 16, the horizontal sums and the stores, or the dequantization (kwsc_qmatvec_fused,
+ * NOTE [Dequantizing in the row loop]). Registers fixed: sums v0-v7 (row r in v<r>), x v16-v19, weights v20-v27,
+ * products v28-v31 (all caller-saved). One pointer p walks the weights: `stride` (cols) from row to row, `back`
+ * (64 - 7 cols) from the group's last row to its first row's next 64 columns, `back16` (16 - 7 cols) likewise
+ * after a half, `next` to the next group's first row. */
 #define KWSC_GTURN(op) \
     "ld1    {v16.16b-v19.16b}, [%[px]], #64\n\t" \
     "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
@@ -426,22 +329,33 @@ static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int
 #define KWSC_GH1(a, step) \
     "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
     KWSC_G1(a, "v20", "v16", "v28", "sadalp")
-#define KWSC_GHALF \
-    "cbz    %[half], 4f\n\t" \
-    "ld1    {v16.16b}, [%[px]]\n\t" \
+#define KWSC_GHALF8 \
+    "ld1    {v16.16b}, [%[px]], #16\n\t" \
     KWSC_GH1("v0", "stride") KWSC_GH1("v1", "stride") KWSC_GH1("v2", "stride") KWSC_GH1("v3", "stride") \
-    KWSC_GH1("v4", "stride") KWSC_GH1("v5", "stride") KWSC_GH1("v6", "stride") KWSC_GH1("v7", "back16") \
+    KWSC_GH1("v4", "stride") KWSC_GH1("v5", "stride") KWSC_GH1("v6", "stride") KWSC_GH1("v7", "back16")
+/* the halves: none or one (KWSC_GHALF1), or a loop of up to three */
+#define KWSC_GHALF1 \
+    "cbz    %[half], 4f\n\t" \
+    KWSC_GHALF8 \
+    "4:\n\t"
+#define KWSC_GHALFN \
+    "cbz    %[half], 4f\n\t" \
+    "mov    %[n], %[half]\n\t" \
+    "5:\n\t" \
+    KWSC_GHALF8 \
+    "subs   %[n], %[n], #1\n\t" \
+    "b.ne   5b\n\t" \
     "4:\n\t"
 /* After the columns: [Σ v0 .. Σ v3] in v0, [Σ v4 .. Σ v7] in v4; then either stored to acc (int32) or, with
  * acc = 0, dequantized: y = yin + (float(sum) * (scale * x_scale) + b), b from `bias` (or -0.0: see the note),
  * yin from y (accumulating) or -0.0. */
-#define KWSC_GROUPS(rest) \
+#define KWSC_GROUPS(rest, halves) \
     __asm__ volatile("3:\n\t" \
                      "mov    %[px], %[x]\n\t" \
                      KWSC_GZERO \
                      KWSC_GTURN(KWSC_GFIRST) \
                      rest \
-                     KWSC_GHALF \
+                     halves \
                      "addp   v0.4s, v0.4s, v1.4s\n\t" \
                      "addp   v2.4s, v2.4s, v3.4s\n\t" \
                      "addp   v4.4s, v4.4s, v5.4s\n\t" \
@@ -485,11 +399,13 @@ static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int
  * storing them and reading them back: the same float32 operations in the same order (AArch64 NEON is IEEE, see
  * [Exact float steps in vectors]), so the same bits. To stay branch-free in the loop, a missing bias and a
  * non-accumulating y are an addition of -0.0, read from kwsc_negzero with a step of 0: x + (-0.0) is x for every
- * float32 x, -0.0 and +0.0 included (+0.0 would turn a -0.0 into +0.0), and the sum y + v is commutative. */
+ * float32 x, -0.0 and +0.0 included (+0.0 would turn a -0.0 into +0.0), and the sum y + v is commutative. Only
+ * matrices whose column count is a multiple of 16 are fused: otherwise the last columns' products are added to the
+ * int32 sums after the loop (tail_rows), and the rows go through kwsc_qmat_rows and kwsc_qdequant. */
 static const float kwsc_negzero[8] __attribute__((aligned(16))) = {-0.0f, -0.0f, -0.0f, -0.0f,
                                                                     -0.0f, -0.0f, -0.0f, -0.0f};
 
-/* Eight-row groups [0, 8 · groups) of w (cols ≥ 64, cols % 64 < 32): int32 sums to acc (without the columns past
+/* Eight-row groups [0, 8 · groups) of w (cols ≥ 64): int32 sums to acc (without the columns past
  * cols & ~15), or with acc = 0 dequantized into y as kwsc_qdequant does. */
 static void groups8(const int8_t* w, int32_t cols, intptr_t groups, const int8_t* x, int32_t* acc,
                     const float* scale, float x_scale, const float* bias, float* y, int32_t accumulate) {
@@ -503,16 +419,16 @@ static void groups8(const int8_t* w, int32_t cols, intptr_t groups, const int8_t
     const float32x4_t vs = vdupq_n_f32(x_scale);
     intptr_t n;
     if (!bias) bias = kwsc_negzero;
-    if (turns == 1) KWSC_GROUPS("");
-    else if (turns == 2) KWSC_GROUPS(KWSC_GTWO);
-    else KWSC_GROUPS(KWSC_GLOOP);
+    if (turns == 1 && half <= 1) KWSC_GROUPS("", KWSC_GHALF1);
+    else if (turns == 2 && half <= 1) KWSC_GROUPS(KWSC_GTWO, KWSC_GHALF1);
+    else KWSC_GROUPS(KWSC_GLOOP, KWSC_GHALFN);
     (void)n;
 }
 
-/* rows [0, 8 · (nrows / 8)) when cols ≥ 64 and cols % 64 < 32; returns the rows done (0: not this shape) */
+/* rows [0, 8 · (nrows / 8)); returns the rows done (0: fewer than 64 columns or 8 rows) */
 static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     const int32_t rows = nrows / 8 * 8;
-    if (cols < 64 || cols % 64 >= 32 || rows == 0) return 0;
+    if (cols < 64 || rows == 0) return 0;
     groups8(w, cols, rows / 8, x, acc, 0, 0.0f, 0, 0, 0);
     if (cols % 16) tail_rows(w, cols, 0, rows, cols & ~15, x, acc, 1);
     return rows;
@@ -521,7 +437,7 @@ static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const 
 int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                            const float* bias, float* y, int32_t accumulate) {
     const int32_t rows = nrows / 8 * 8, cols = m->cols;
-    if (m->layout != 0 || cols < 64 || cols % 64 >= 32 || cols % 16 || rows == 0) return 0;
+    if (m->layout != 0 || cols < 64 || cols % 16 || rows == 0) return 0;
     groups8(m->q + (int64_t)row0 * cols, cols, rows / 8, x, 0, m->scale + row0, x_scale, bias, y, accumulate);
     return rows;
 }
@@ -586,8 +502,7 @@ int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, cons
                      : "cc", "memory", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", \
                        "d12", "d13", "d14", "d15", KWSC_TURN_CLOBBERS)
 
-/* rows [0, 8 · (nrows / 8)) when cols ≥ 32 and cols % 32 < 16 or the 16 columns after the turns are a half;
- * returns the rows done (0: fewer than 32 columns or 8 rows) */
+/* rows [0, 8 · (nrows / 8)); returns the rows done (0: fewer than 32 columns or 8 rows) */
 static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
     const int8_t* p = w;
     const int8_t* px;
@@ -605,47 +520,21 @@ static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const 
 }
 #endif
 
-void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
-    int32_t i = 0, j;
-    i = qdot_groups8(w, cols, nrows, x, acc); /* whole groups of eight rows (both ARM variants) */
-    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
-        const int8_t* p = w + (int64_t)i * cols;
-        const int8_t* px = x;
-        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
-        int32x4_t a0, a1, a2, a3, a4, a5, a6, a7; /* set by the first turn */
-        __asm__ volatile(KWSC_TURNS8_ASM
-                         : [a0] "=&w"(a0), [a1] "=&w"(a1), [a2] "=&w"(a2), [a3] "=&w"(a3), [a4] "=&w"(a4),
-                           [a5] "=&w"(a5), [a6] "=&w"(a6), [a7] "=&w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
-                         : [stride] "r"(stride), [back] "r"(back)
-                         : "cc", "memory", KWSC_TURN_CLOBBERS);
-        j = cols / KWSC_TURN * KWSC_TURN;
-#if defined(__aarch64__) /* (on ARMv7 a second asm block cost GCC more moves than it saved) */
-        if (j + 16 <= cols) {
-            const intptr_t back16 = 16 - 7 * (intptr_t)cols;
-            __asm__ volatile(KWSC_HALF8_ASM
-                             : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4),
-                               [a5] "+w"(a5), [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p)
-                             : [stride] "r"(stride), [back] "r"(back16)
-                             : "cc", "memory", KWSC_TURN_CLOBBERS);
-            j += 16;
-        }
+/* [Σ a0, Σ a1, Σ a2, Σ a3] */
+static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3) {
+#if defined(__aarch64__)
+    return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+#else
+    const int32x2_t s0 = vadd_s32(vget_low_s32(a0), vget_high_s32(a0));
+    const int32x2_t s1 = vadd_s32(vget_low_s32(a1), vget_high_s32(a1));
+    const int32x2_t s2 = vadd_s32(vget_low_s32(a2), vget_high_s32(a2));
+    const int32x2_t s3 = vadd_s32(vget_low_s32(a3), vget_high_s32(a3));
+    return vcombine_s32(vpadd_s32(s0, s1), vpadd_s32(s2, s3));
 #endif
-        p = w + (int64_t)i * cols;
-        for (; j + 16 <= cols; j += 16) {
-            const int8x16_t xv = vld1q_s8(x + j);
-            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
-            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
-            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
-            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
-            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
-            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
-            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
-            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
-        }
-        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
-        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
-        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
-    }
+}
+
+void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i = qdot_groups8(w, cols, nrows, x, acc), j; /* the groups of eight rows, then four, then one */
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         const int8_t* w1 = w0 + cols;

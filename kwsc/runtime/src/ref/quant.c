@@ -103,7 +103,7 @@ float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                   const float* bias, float* y, int32_t accumulate) {
     int32_t acc[KWSC_QCHUNK];
-#if defined(__aarch64__) /* the only target that fuses (elsewhere a call that returns 0) */
+#if defined(__aarch64__) /* the only target that fuses (kwsc_runtime.h) */
     int32_t i = kwsc_qmatvec_fused(m, row0, nrows, x, x_scale, bias, y, accumulate);
 #else
     int32_t i = 0;
