@@ -71,6 +71,23 @@ def fused_model(with_vad: bool = False) -> Graph:
     return verify(graph)
 
 
+CONV_SHAPE = (1, 4, 10, 8)  # [N, C, T, F]: a window of 10 frames of 8 features in 4 channels
+
+
+def shared_conv_cases(g: Graph, x, const) -> dict:
+    """The Conv cases the float and the int8 convolution zoos (test_conv_kernels, test_int8_conv) both start with,
+    on input ``x`` of CONV_SHAPE, weights from ``const(*shape)``: padded 3×3, strided and dilated, grouped, and a
+    DS-CNN block (depthwise 3×3 → Relu → pointwise)."""
+    outs = {}
+    outs["conv_3x3_pad"] = g.op1("Conv", x, const(6, 4, 3, 3), const(6), pads=[1, 1, 1, 1])
+    outs["conv_stride_dil"] = g.op1("Conv", x, const(5, 4, 3, 2), strides=[2, 1], dilations=[2, 3],
+                                    pads=[0, 2, 1, 0])
+    outs["conv_grouped"] = g.op1("Conv", x, const(6, 2, 2, 3), const(6), group=2, strides=[1, 2])
+    depth = g.op1("Conv", x, const(4, 1, 3, 3), const(4), group=4, pads=[1, 1, 1, 1])
+    outs["ds_block"] = g.op1("Conv", g.op1("Relu", depth), const(8, 4, 1, 1), const(8))
+    return outs
+
+
 MODELS = {
     "featurizer": tutorial_featurizer,
     "gru": lambda: recurrent_classifier("GRU"),
