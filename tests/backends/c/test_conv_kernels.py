@@ -16,20 +16,13 @@ import pytest
 from kwsc.backends.c import run_harness
 from kwsc.backends.reference import Interpreter
 from kwsc.ir import Graph, verify
-from tests.backends.c.conftest import CONV_SHAPE, shared_conv_cases, skip_without_toolchain
+from tests.backends.c.conftest import CONV_SHAPE, skip_without_toolchain, start_conv_zoo
 
 SHAPE = CONV_SHAPE
 
 
 def conv_zoo(seed: int = 0) -> Graph:
-    rng = np.random.default_rng(seed)
-    g = Graph("conv_zoo")
-    x = g.add_input(list(SHAPE))
-
-    def const(*shape, scale=0.5):
-        return g.add_constant((rng.standard_normal(shape) * scale).astype(np.float32))
-
-    outs = shared_conv_cases(g, x, const)
+    g, x, rng, const, outs = start_conv_zoo("conv_zoo", seed)
     point = outs["ds_block"]
     flat = g.op1("Reshape", x, shape=[1, 4, 80])
     outs["conv1d_dilated_causal"] = g.op1("Conv", flat, const(4, 1, 3), group=4, dilations=[4], pads=[8, 0])

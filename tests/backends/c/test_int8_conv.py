@@ -14,21 +14,14 @@ import pytest
 from kwsc.backends.c import emit_c, run_harness
 from kwsc.ir import Graph, verify
 from kwsc.ir.op_quant import to_int8
-from tests.backends.c.conftest import CONV_SHAPE, reference_outputs, shared_conv_cases, skip_without_toolchain
+from tests.backends.c.conftest import CONV_SHAPE, reference_outputs, skip_without_toolchain, start_conv_zoo
 
 ARCHES = ("host", "host-ref", "armv7", "aarch64", "aarch64-dotprod", "cortex-m4")
 SHAPE = CONV_SHAPE
 
 
 def qconv_zoo(seed: int = 0) -> Graph:
-    rng = np.random.default_rng(seed)
-    g = Graph("qconv_zoo")
-    x = g.add_input(list(SHAPE))
-
-    def const(*shape, scale=0.5):
-        return g.add_constant((rng.standard_normal(shape) * scale).astype(np.float32))
-
-    outs = shared_conv_cases(g, x, const)
+    g, x, _, const, outs = start_conv_zoo("qconv_zoo", seed)
     outs["depth_multiplier_strided"] = g.op1("Conv", x, const(8, 1, 2, 3), group=4, strides=[2, 2], pads=[0, 1, 1, 0])
     flat = g.op1("Reshape", x, shape=[1, 4, 80])
     outs["conv1d_dilated_causal"] = g.op1("Conv", flat, const(4, 1, 3), group=4, dilations=[4], pads=[8, 0])
