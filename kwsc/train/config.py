@@ -35,7 +35,7 @@ SEED_CONFIG: dict = {
     "dataset": {
         "name": "speechcommandsv01", "featurizer": "featurizer_mel_16000_512_512_80_40_log",
         "categories": "categories.txt", "path": "", "auto_scale": True, "normalize": False,
-        "wav_files": "", "training_list": "",
+        "wav_files": "", "training_list": "", "extra_wavs": "",
     },
     "training": {
         "max_epochs": 30, "learning_rate": 1e-3, "lr_scheduler": None, "lr_peaks": 1, "lr_min": 1e-5,
@@ -171,6 +171,8 @@ def validate_config(config: dict) -> None:
     if float(t.get("window_stream") or 0) > 0 and m["architecture"] not in WINDOW_ARCHITECTURES:
         raise InputError(f"training.window_stream: applies to the window models ({', '.join(WINDOW_ARCHITECTURES)}); "
                          f"a {m['architecture']} is trained for the stream with stream_training")
+    if config["dataset"].get("extra_wavs") and not config["dataset"].get("wav_files"):
+        raise InputError("dataset.extra_wavs: extra clips join the wavs --wav_files trains from; give --wav_files")
     if float(t.get("distill_weight", 1.0)) < 0 or float(t.get("distill_temperature", 2.0)) <= 0:
         raise InputError(f"training.distill_weight {t.get('distill_weight')} must be >= 0 and "
                          f"training.distill_temperature {t.get('distill_temperature')} > 0")

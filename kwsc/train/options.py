@@ -43,7 +43,8 @@ _MAP = {
     "noise_max_gain": ("augment", "noise_max_gain"), "noise_class": ("augment", "noise_class"),
     "gain_db": ("augment", "gain_db"), "freq_warp": ("augment", "freq_warp"),
     "time_stretch": ("augment", "time_stretch"), "wav_files": ("dataset", "wav_files"),
-    "training_list": ("dataset", "training_list"), "wave_shift": ("augment", "wave_shift"),
+    "training_list": ("dataset", "training_list"), "extra_wavs": ("dataset", "extra_wavs"),
+    "wave_shift": ("augment", "wave_shift"),
     "wave_gain_db": ("augment", "wave_gain_db"), "wave_noise_prob": ("augment", "wave_noise_prob"),
     "wave_noise_max": ("augment", "wave_noise_max"),
 }
@@ -164,6 +165,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--wav_files", "-w", metavar="DIR",
            help="train from these wavs (the training list's clips), augmented in the waveform domain")
     option(a, "--training_list", metavar="FILE", help="wav list for --wav_files (default DATASET/training_list.txt)")
+    option(a, "--extra_wavs", metavar="DIR[,DIR...]",
+           help="with --wav_files: more training clips, every <word>/*.wav of these Speech-Commands-style folders "
+                "(e.g. espeak-ng speakers from `kwsc synth-dataset`): a category's word keeps its label, other words "
+                "become _unknown_; augmented as the wavs (README \"Convolutional keyword spotters\")")
     option(a, "--wave_shift", type=int, help="with --wav_files: random shift of up to ±N samples (kwsc 1600)")
     option(a, "--wave_gain_db", type=float, help="with --wav_files: random loudness change of up to ±N dB (kwsc 6)")
     option(a, "--wave_noise_prob", type=float, help="with --wav_files: probability to add _background_noise_ (kwsc 0.8)")

@@ -142,8 +142,9 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     if config["dataset"].get("wav_files"):
         from kwsc.train.waveform import load_waveform_training_set
         list_file = config["dataset"].get("training_list") or Path(dataset_dir) / "training_list.txt"
+        extra = [p for p in str(config["dataset"].get("extra_wavs") or "").split(",") if p.strip()]
         waveforms = load_waveform_training_set(config["dataset"]["wav_files"], list_file, categories,
-                                               train_set.parameters, aug, device, train_set.features)
+                                               train_set.parameters, aug, device, train_set.features, extra)
     rows = len(waveforms) if waveforms is not None else len(train_set)
     batch_size = min(int(t["batch_size"]), rows)
     ticks = rows // batch_size  # drop_last, as the seed's DataLoader
