@@ -103,9 +103,9 @@ class StreamTraining:
                  background_weight: float = 0.3, confidence: float = 0.5, label_smoothing: float = 0.0,
                  sequences: int = 16, restart: float = 0.25, noise_bank: torch.Tensor | None = None,
                  noise_max_gain: float = 1.0, window: int = 0):
-        sample_rate, input_size, num_features, window, _ = (int(v) for v in parameters)
+        sample_rate, input_size, num_features, row_frames, _ = (int(v) for v in parameters)
         self.frame_seconds = input_size / sample_rate
-        self.real = min(window, math.ceil(sample_rate / input_size) - 1)  # a 1 s clip's frames (31 at 512/512)
+        self.real = min(row_frames, math.ceil(sample_rate / input_size) - 1)  # a 1 s clip's frames (31 at 512/512)
         self.num_classes, self.background, self.device = int(num_classes), background, device
         self.num_features = num_features
         self.target_frames = max(1, int(target_frames))

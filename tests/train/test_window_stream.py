@@ -230,6 +230,10 @@ def test_stream_training_ticks_equal_the_window_model_on_the_last_window(archite
     st = _stream()
     rows, labels = _word_rows(12, torch.Generator().manual_seed(1))
     assert st.context == WINDOW - 1 and st.length == round(3.0 * 16000 / 512) + WINDOW - 1
+    from kwsc.train.stream_training import StreamTraining
+
+    gru = StreamTraining(PARAMETERS, len(CLASSES), 0, torch.device("cpu"), seconds=3.0)  # no window: no context
+    assert gru.context == 0 and gru.length == round(3.0 * 16000 / 512)
     batch = st.build(rows, labels, torch.Generator().manual_seed(2))
     with torch.no_grad():
         ticks = st.frame_log_probs(model, batch.features)
@@ -285,3 +289,11 @@ def test_stream_training_teaches_a_window_model_to_fire_after_a_word_and_then_le
     yes = CLASSES.index("yes")
     assert float(probs[19:23, yes].max()) > 0.6, probs[15:40, yes]  # named when it ends
     assert float(probs[30:45, yes].max()) < 0.5, probs[15:50, yes]  # 10+ ticks later: let go, the word in view
+
+
+def test_stream_training_and_window_stream_together_are_refused_in_one_line(dataset, tmp_path, capsys):
+    assert main(["train", "--dataset", str(dataset), "--outdir", str(tmp_path / "o"), "--architecture", "TCResNet",
+                 "--stream_training", "1", "--window_stream", "1", "--no_progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stream_training and training.window_stream: give one" in err[0]
+    assert not (tmp_path / "o").exists()
