@@ -378,7 +378,8 @@ def evaluate(model: KeywordSpotter, x: torch.Tensor, y: torch.Tensor, batch_size
 
 def per_file(run: TrainingRun):
     """What scores a file in validation and test: the stream's rule for models trained for it (StreamTraining for
-    GRU/LSTM, WindowStream for window models with --window_stream), else None (the row's last frame / window)."""
+    GRU/LSTM, WindowStream for window models with --window_stream or --stream_training), else None (the row's last
+    frame / window)."""
     if run.stream_training is not None:  # a window model is scored by the test's rule on its ticks
         return run.window_stream if run.window_stream is not None else run.stream_training
     if float(run.config["training"].get("window_stream") or 0) > 0:
