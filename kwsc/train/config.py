@@ -163,9 +163,9 @@ def validate_config(config: dict) -> None:
         if float(t.get("vad_training") or 0) > 0:
             raise InputError(f"training.vad_training: a {m['architecture']} window model has no recurrent state to "
                              "reset; vad_training applies to GRU/LSTM only")
-        if float(t.get("stream_training") or 0) > 0:
-            raise InputError(f"training.stream_training: a {m['architecture']} window model carries no state from "
-                             "word to word; stream_training applies to GRU/LSTM only")
+        if float(t.get("stream_training") or 0) > 0 and float(t.get("window_stream") or 0) > 0:
+            raise InputError("training.stream_training and training.window_stream: give one (stream_training "
+                             "trains a window model's ticks on the continuous stream, window_stream on single files)")
     if float(t.get("window_stream") or 0) < 0:
         raise InputError(f"training.window_stream {t['window_stream']}: must be >= 0")
     if float(t.get("window_stream") or 0) > 0 and m["architecture"] not in WINDOW_ARCHITECTURES:

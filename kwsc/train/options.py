@@ -109,7 +109,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--stream_training", type=float, metavar="W",
            help="add W × a loss on continuous sequences built from each batch's clips (gaps, noise, frame targets, "
                 "state carried across words and batches): for the continuous stream and VAD modes without a VAD "
-                "(default 0: off; README \"Training for the stream\")")
+                "(default 0: off; README \"Training for the stream\"); window models: every tick of the "
+                "sequences from one pass, no state, and their rows' ticks with the same targets")
     option(t, "--stream_seconds", type=float, metavar="S", help="with --stream_training: sequence length (default 4)")
     option(t, "--stream_gap_min", type=float, metavar="S",
            help="with --stream_training: shortest gap between clips, seconds (default 0.3)")

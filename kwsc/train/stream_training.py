@@ -21,6 +21,14 @@ batch also builds continuous sequences on the fly, in feature space, from the ba
 
 The loss is ``row loss + W × stream loss``; the stream loss is the weighted mean of the frames' cross entropies.
 Building a batch is a handful of tensor operations on the training device (no per-sample Python).
+
+Window models (TC-ResNet, DS-CNN, BC-ResNet, CRNN; ``window`` > 0) carry no state: each sequence gets ``window − 1``
+more frames in front, and the model runs over it in one pass (``tick_log_probs``: its convolutions over the whole
+sequence, a sliding time pooling), so frame ``f`` ≥ ``window − 1`` gets the window model's output on frames
+``f − window + 1 … f`` — what the ``stream`` pass computes on the device at that tick. The frame targets are the
+same: name the word for ``target_frames`` after it ends, background elsewhere, so the model learns to fire just
+after a word and to stay quiet while its window still holds a word it has already named. (Their rows' loss with
+these targets: ``WindowStream.stream_loss``.)
 """
 
 from __future__ import annotations
@@ -86,22 +94,26 @@ class StreamTraining:
         restart: share of sequences that start from zero state instead of the previous batch's last state.
         noise_bank: (N, F) raw log features of background noise, in time order, or None.
         noise_max_gain: largest gain of that noise (linear mel domain).
+        window: a window model's window (frames; its sequences get ``window − 1`` frames of context in front and no
+            state), or 0 for GRU/LSTM.
     """
 
     def __init__(self, parameters, num_classes: int, background: int | None, device: torch.device, *,
                  seconds: float = 4.0, gap: tuple[float, float] = (0.3, 3.0), target_frames: int = 10,
                  background_weight: float = 0.3, confidence: float = 0.5, label_smoothing: float = 0.0,
                  sequences: int = 16, restart: float = 0.25, noise_bank: torch.Tensor | None = None,
-                 noise_max_gain: float = 1.0):
-        sample_rate, input_size, num_features, window, _ = (int(v) for v in parameters)
+                 noise_max_gain: float = 1.0, window: int = 0):
+        sample_rate, input_size, num_features, row_frames, _ = (int(v) for v in parameters)
         self.frame_seconds = input_size / sample_rate
-        self.real = min(window, math.ceil(sample_rate / input_size) - 1)  # a 1 s clip's frames (31 at 512/512)
+        self.real = min(row_frames, math.ceil(sample_rate / input_size) - 1)  # a 1 s clip's frames (31 at 512/512)
         self.num_classes, self.background, self.device = int(num_classes), background, device
         self.num_features = num_features
         self.target_frames = max(1, int(target_frames))
         self.gap_frames = (max(0, round(gap[0] / self.frame_seconds)),
                            max(0, round(gap[0] / self.frame_seconds), round(gap[1] / self.frame_seconds)))
         self.length = max(round(seconds / self.frame_seconds), self.gap_frames[0] + self.real + self.target_frames)
+        self.context = max(0, int(window) - 1)  # frames in front that only fill a window model's first window
+        self.length += self.context
         self.slots = math.ceil(self.length / (self.real + max(1, self.gap_frames[0])))
         self.background_weight, self.label_smoothing = float(background_weight), float(label_smoothing)
         self.sequences, self.restart = max(1, int(sequences)), float(restart)
@@ -172,6 +184,21 @@ class StreamTraining:
                              torch.where(batch.kind == BACKGROUND, self.background_weight, 0.0))
         return (loss * weight).sum() / weight.sum().clamp_min(1e-6)
 
+    def window_row_targets(self, clips: torch.Tensor, labels: torch.Tensor, frames: int) -> tuple[torch.Tensor,
+                                                                                                torch.Tensor]:
+        """(kind, label) (B, frames) for a window model's ticks over a file streamed alone (``WindowStream``: tick
+        ``f`` is the window that ends at the file's frame ``f``): a word row names its word for ``target_frames``
+        from the word's end, is free while it is spoken and says background elsewhere — before the word and once
+        the target frames are over, while the window still holds the word; a background row is background."""
+        b = len(clips)
+        first, last = word_bounds(clips[:, : self.real])
+        t = torch.arange(frames, device=clips.device).expand(b, frames)
+        is_word = self._is_word(labels)[:, None]
+        word = is_word & (t >= last[:, None]) & (t < last[:, None] + self.target_frames)
+        spoken = is_word & (t >= first[:, None]) & (t < last[:, None])
+        kind = torch.where(word, WORD, torch.where(spoken, IGNORE, BACKGROUND))
+        return kind, labels[:, None].expand(b, frames)
+
     def row_targets(self, clips: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(kind, label) (B, T) for rows read from zero state: a word row names its word for ``target_frames``
         frames from the word's end (into the row's padding), its other frames are free; a background row is
@@ -223,9 +250,20 @@ class StreamTraining:
             return state * keep[None, :, None].to(state.dtype)
         return [scale(state) for state in self.states]
 
+    def frame_log_probs(self, model, features: torch.Tensor) -> torch.Tensor:
+        """A window model's log-probabilities (B, L − context, K) for frames ``context`` … L − 1 of sequences
+        (B, L, F): at each, the model on the window that ends there, all from one pass."""
+        return model.tick_log_probs(features)
+
     def loss(self, model, clips: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Build a batch of sequences from ``clips`` and return the model's stream loss on it (state carried)."""
+        """Build a batch of sequences from ``clips`` and return the model's stream loss on it (state carried; a
+        window model: every frame after the first window's context, no state)."""
         batch = self.build(clips, labels, generator)
+        if hasattr(model, "tick_log_probs"):
+            log_probs = self.frame_log_probs(model, batch.features.to(clips.dtype))
+            c = self.context
+            return self.frame_losses(log_probs, StreamBatch(None, batch.kind[:, c:], batch.label[:, c:],
+                                                            *([None] * 4)))
         log_probs, states = model(batch.features.to(clips.dtype), self._start_states(generator), self.length)
 
         def detach(state):

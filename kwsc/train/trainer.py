@@ -179,7 +179,8 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
                                        categories.index(noise_class) if noise_class in categories else None,
                                        device, float(t["idle_confidence"]), int(t["vad_forget"]))
     if float(t.get("stream_training") or 0) > 0:
-        run.stream_training = _stream_training(config, train_set, tensors, categories, waveforms, device)
+        run.stream_training = _stream_training(config, train_set, tensors, categories, waveforms, device,
+                                               window=model.window if hasattr(model, "tick_log_probs") else 0)
     if hasattr(model, "tick_log_probs"):  # a window model: `kwsc test --reset`'s per-file rule, streamed
         from kwsc.train.window_stream import WindowStream
         run.window_stream = WindowStream(train_set.parameters, num_keywords,
@@ -214,9 +215,10 @@ def _load_initial_weights(model, path: Path) -> None:
     model.load_state_dict(state)
 
 
-def _stream_training(config: dict, train_set, tensors: dict, categories: list[str], waveforms, device):
+def _stream_training(config: dict, train_set, tensors: dict, categories: list[str], waveforms, device,
+                     window: int = 0):
     """The StreamTraining of a config; its background noise: the noise recordings featurized (``--wav_files``),
-    else the background class's training rows (their real frames, in order)."""
+    else the background class's training rows (their real frames, in order); ``window``: a window model's."""
     from kwsc.train.stream_training import StreamTraining
 
     t, aug = config["training"], config.get("augment", {})
@@ -239,7 +241,7 @@ def _stream_training(config: dict, train_set, tensors: dict, categories: list[st
         gap=(float(t["stream_gap_min"]), float(t["stream_gap_max"])), target_frames=int(t["stream_target"]),
         background_weight=float(t["stream_background_weight"]), confidence=float(t["idle_confidence"]),
         label_smoothing=float(t.get("label_smoothing") or 0), sequences=int(t["stream_sequences"]),
-        restart=float(t["stream_restart"]), noise_bank=bank, noise_max_gain=gain)
+        restart=float(t["stream_restart"]), noise_bank=bank, noise_max_gain=gain, window=window)
 
 
 def _plain(value):
@@ -382,9 +384,10 @@ def evaluate(model: KeywordSpotter, x: torch.Tensor, y: torch.Tensor, batch_size
 
 def per_file(run: TrainingRun):
     """What scores a file in validation and test: the stream's rule for models trained for it (StreamTraining for
-    GRU/LSTM, WindowStream for window models with --window_stream), else None (the row's last frame / window)."""
-    if run.stream_training is not None:
-        return run.stream_training
+    GRU/LSTM, WindowStream for window models with --window_stream or --stream_training), else None (the row's last
+    frame / window)."""
+    if run.stream_training is not None:  # a window model is scored by the test's rule on its ticks
+        return run.window_stream if run.window_stream is not None else run.stream_training
     if float(run.config["training"].get("window_stream") or 0) > 0:
         return run.window_stream
     return None
@@ -422,7 +425,10 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
             x, y = x_all[index], y_all[index]
         if run.augmenter.active:
             x = run.augmenter(x, run.generators["augment"])
-        if run.stream_training is not None:  # the rows with the stream's frame targets (loss_frames does not apply)
+        if run.stream_training is not None and run.window_stream is not None:  # every tick of the rows, streamed
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = run.window_stream.stream_loss(run.model, x, y, run.generators["augment"], run.stream_training)
+        elif run.stream_training is not None:  # the rows with the stream's frame targets (loss_frames does not apply)
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = run.stream_training.row_loss(net, x, y)
         elif window_stream_weight > 0:  # rows and every tick of the sequences `kwsc test --reset` streams, one pass
@@ -455,7 +461,8 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
                 loss = loss + vad_weight * run.vad_training.loss(net, x, run.generators["augment"])
         if run.stream_training is not None:  # continuous sequences of this batch's clips, frame targets
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = loss + stream_weight * run.stream_training.loss(net, x, y, run.generators["augment"])
+                stream_net = run.model if run.window_stream is not None else net  # window models: no DDP hooks
+                loss = loss + stream_weight * run.stream_training.loss(stream_net, x, y, run.generators["augment"])
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()

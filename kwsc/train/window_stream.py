@@ -19,6 +19,10 @@ The row term is the tick whose window is the row, from the same pass (BatchNorm 
 sequences, see ``loss``). The loss is ``row loss + W × tick
 loss``. The same sequences give the per-file accuracy by the test's rule (``file_predictions``), which the
 validation line then reports.
+
+With ``--stream_training W`` (a continuous stream, ``StreamTraining`` with ``window``) the rows' loss is
+``stream_loss``: the same streamed sequences, with the stream's frame targets instead of the coverage rule (the
+word for a few ticks after it ends, background before it and after them), and no row term.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kwsc.train.stream_training import word_bounds
+from kwsc.train.stream_training import StreamBatch, word_bounds
 from kwsc.train.vad_training import padding_bank
 
 __all__ = ["WindowStream", "FULL", "PARTIAL", "IDLE_WEIGHT"]
@@ -94,6 +98,15 @@ class WindowStream:
         starts = ends - (self.window - 1)
         inside = (torch.minimum(ends, last[:, None]) - torch.maximum(starts, first[:, None]) + 1).clamp_min(0)
         return inside.float() / (last - first + 1).float()[:, None]
+
+    def stream_loss(self, model, rows: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                    stream) -> torch.Tensor:
+        """The rows' loss under ``--stream_training``: every tick of their streamed sequences (one pass) against
+        ``stream``'s (a StreamTraining) frame targets, ``window_row_targets``: tick ``f`` is the window that ends
+        at the file's frame ``f``."""
+        log_probs = model.tick_log_probs(self.sequences(rows, generator))  # (B, file frames, K)
+        kind, label = stream.window_row_targets(rows, labels, log_probs.shape[1])
+        return stream.frame_losses(log_probs, StreamBatch(None, kind, label, *([None] * 4)))
 
     def loss(self, model, rows: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
              weight: float = 1.0, distill=None) -> torch.Tensor:

@@ -222,8 +222,7 @@ def test_bad_stream_settings_are_one_line_errors(tmp_path, capsys):
     data = write_dataset(tmp_path / "ds")
     for option, value, said in (("--stream_gap_max", "0.1", "stream_gap_min 0.3 and stream_gap_max 0.1"),
                                 ("--stream_training", "-1", "stream_training -1.0"),
-                                ("--stream_restart", "2", "stream_restart in [0, 1]"),
-                                ("--architecture", "DSCNN", "applies to GRU/LSTM only")):
+                                ("--stream_restart", "2", "stream_restart in [0, 1]")):
         assert main(["train", "--dataset", str(data), "--outdir", str(tmp_path / "o"), "--stream_training", "1",
                      option, value]) == 2
         assert said in capsys.readouterr().err

@@ -199,3 +199,101 @@ def test_prune_tcresnet_narrows_a_trained_model_consistently():
     scores = wide.state_dict()["blocks.2.bn2.weight"].abs() + wide.state_dict()["blocks.2.shortcut.1.weight"].abs()
     kept = torch.sort(torch.argsort(scores, descending=True)[:9]).values
     assert torch.equal(state["head.weight"], wide.state_dict()["head.weight"][:, kept])
+
+
+# --stream_training for window models: the continuous sequences' every tick from one pass, the stream's targets
+
+
+def _stream(**kw):
+    from kwsc.train.stream_training import StreamTraining
+
+    return StreamTraining(PARAMETERS, len(CLASSES), 0, torch.device("cpu"), window=WINDOW, seconds=3.0,
+                          gap=(0.3, 1.0), target_frames=5, sequences=3, **kw)
+
+
+def _word_rows(n: int, generator: torch.Generator):
+    """Rows whose word (a raised band: "yes" low, "no" high) lies over frames 8..15; every third row _silence_."""
+    labels = torch.arange(n) % 3
+    rows = 0.3 + 0.05 * torch.rand(n, WINDOW, FEATURES, generator=generator)
+    rows[labels == 1, 8:16, : FEATURES // 2] += 2.5
+    rows[labels == 2, 8:16, FEATURES // 2:] += 2.5
+    return rows, labels
+
+
+@pytest.mark.parametrize("architecture", ["TCResNet", "DSCNN"])
+def test_stream_training_ticks_equal_the_window_model_on_the_last_window(architecture):
+    """Frame f of a continuous training sequence is scored with the window model's output on frames f-T+1..f
+    (what the streamed model on the device says at that tick); the first T-1 frames are context only."""
+    from kwsc.train.stream_training import BACKGROUND, WORD
+
+    model = _model(architecture)
+    st = _stream()
+    rows, labels = _word_rows(12, torch.Generator().manual_seed(1))
+    assert st.context == WINDOW - 1 and st.length == round(3.0 * 16000 / 512) + WINDOW - 1
+    from kwsc.train.stream_training import StreamTraining
+
+    gru = StreamTraining(PARAMETERS, len(CLASSES), 0, torch.device("cpu"), seconds=3.0)  # no window: no context
+    assert gru.context == 0 and gru.length == round(3.0 * 16000 / 512)
+    batch = st.build(rows, labels, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ticks = st.frame_log_probs(model, batch.features)
+        assert ticks.shape == (3, st.length - st.context, len(CLASSES))
+        for f in (st.context, st.context + 23, st.length - 1):
+            want = model(batch.features[:, f - WINDOW + 1:f + 1])[0]
+            torch.testing.assert_close(ticks[:, f - st.context], want, atol=1e-5, rtol=0)
+        # the loss: the stream's weighted frame cross entropy over exactly those frames and their targets
+        kind, label = batch.kind[:, st.context:], batch.label[:, st.context:]
+        assert bool((kind == WORD).any()) and bool((kind == BACKGROUND).any())
+        got = st.loss(model, rows, labels, torch.Generator().manual_seed(2))
+        word = -torch.gather(ticks, 2, label[..., None])[..., 0]
+        background = -(ticks * st.target).sum(dim=2)
+        weight = (kind == WORD).float() + st.background_weight * (kind == BACKGROUND).float()
+        manual = (torch.where(kind == WORD, word, background) * weight).sum() / weight.sum()
+    torch.testing.assert_close(got, manual, atol=1e-5, rtol=1e-5)
+    assert st.states is None  # a window model carries nothing from batch to batch
+
+
+def test_a_window_rows_ticks_name_the_word_just_after_it_ends_and_background_elsewhere():
+    from kwsc.train.stream_training import BACKGROUND, IGNORE, WORD
+
+    st = _stream()
+    rows, labels = _word_rows(3, torch.Generator().manual_seed(0))  # _silence_, yes, no; word frames 8..15
+    kind, label = st.window_row_targets(rows, labels, 32)
+    assert torch.equal(label, labels[:, None].expand(3, 32))
+    assert bool((kind[0] == BACKGROUND).all())
+    for i in (1, 2):
+        assert bool((kind[i, :8] == BACKGROUND).all()) and bool((kind[i, 8:15] == IGNORE).all())
+        assert bool((kind[i, 15:20] == WORD).all()) and bool((kind[i, 20:] == BACKGROUND).all())
+
+
+def test_stream_training_teaches_a_window_model_to_fire_after_a_word_and_then_let_go(dataset, tmp_path):
+    """A tiny TC-ResNet trained with --stream_training: per file (the test's rule) it still tells the words
+    apart, and in a continuous stream it names a word just after it ends and says background once its window,
+    which still holds the word, is a few ticks past the end (trained only on rows, it keeps claiming it)."""
+    config = recipe_config("kwsc")
+    config["model"].update(architecture="TCResNet", hidden_units=4)
+    config["training"].update(max_epochs=12, batch_size=8, threads=1, warmup_epochs=1, learning_rate=1e-2,
+                              stream_training=1.0, stream_seconds=3.0, stream_gap_min=0.3, stream_gap_max=1.0,
+                              stream_target=4, stream_sequences=4, seed=1)
+    config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0, gain_db=0.0, freq_warp=0.0)
+    results = train(config, dataset, tmp_path, progress=False, echo=lambda *a: None, export=False)
+    assert results["accuracy_test"] == results["accuracy_test_streamed"] >= 0.9  # chance is 1/3
+    assert json.loads((tmp_path / "train_results.json").read_text())["training"]["stream_training"] == 1.0
+    model = build_window_model("TCResNet", FEATURES, len(CLASSES), WINDOW, 4)
+    model.load_state_dict(torch.load(tmp_path / "TCResNet4KeywordSpotter.pt"))
+    g = torch.Generator().manual_seed(0)
+    x = torch.normal(0.5, 0.1, (WINDOW - 1 + 60, FEATURES), generator=g)  # the word over frames 51..58
+    x[WINDOW - 1 + 12:WINDOW - 1 + 20, : FEATURES // 2] += 2.0
+    with torch.no_grad():
+        probs = model.eval().tick_log_probs(x[None]).exp()[0]  # tick i: the window ending at frame i
+    yes = CLASSES.index("yes")
+    assert float(probs[19:23, yes].max()) > 0.6, probs[15:40, yes]  # named when it ends
+    assert float(probs[30:45, yes].max()) < 0.5, probs[15:50, yes]  # 10+ ticks later: let go, the word in view
+
+
+def test_stream_training_and_window_stream_together_are_refused_in_one_line(dataset, tmp_path, capsys):
+    assert main(["train", "--dataset", str(dataset), "--outdir", str(tmp_path / "o"), "--architecture", "TCResNet",
+                 "--stream_training", "1", "--window_stream", "1", "--no_progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stream_training and training.window_stream: give one" in err[0]
+    assert not (tmp_path / "o").exists()
