@@ -31,6 +31,9 @@ ZNVER4 = ("-march=znver3 -mavx512f -mavx512cd -mavx512vl -mavx512bw -mavx512dq -
           "-mavx512vbmi2 -mavx512bitalg -mavx512vpopcntdq -mavx512vnni -mavx512bf16 -mgfni -mvaes -mvpclmulqdq")
 VARIANTS = {"avx512vnni": ["-DKWSC_VNNI_SHIM_AVX512"], "avxvnni": []}
 
+_CPU = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+needs_avx2 = pytest.mark.skipif(" avx2" not in _CPU, reason="the emulated-VNNI builds are AVX2 programs")
+
 pytestmark = [pytest.mark.toolchain,
               pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 kernels"),
               pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc")]
@@ -45,6 +48,7 @@ def _check_exe(tmp_path: Path, flags: list[str], sanitize: bool) -> Path:
     return exe
 
 
+@needs_avx2
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_vnni_kernels_on_emulated_vpdpbusd_equal_plain_sums(tmp_path, variant):
     # under ASan and UBSan once: the memory accesses are the AVX2 kernels' (test_qdot_octets.py), not the products
@@ -56,6 +60,7 @@ def test_vnni_kernels_on_emulated_vpdpbusd_equal_plain_sums(tmp_path, variant):
     assert out.stdout.startswith("ok "), out.stdout
 
 
+@needs_avx2
 def test_a_wrong_vpdpbusd_is_caught(tmp_path):
     """The shim with the operands' roles swapped (the first read as signed, the second as unsigned): the kernels'
     sums go wrong at once — the checks above run the shim, and they can fail."""
@@ -82,6 +87,7 @@ def _conv():
     return qconv_zoo()  # kwsc_qdot_rows: row-major rows, four at a time
 
 
+@needs_avx2
 @pytest.mark.parametrize("name, variant", [("dense", "avx512vnni"), ("cells", "avxvnni"), ("conv", "avx512vnni")])
 def test_vnni_builds_equal_reference(tmp_path, name, variant):
     """Whole int8 models whose host build runs the VNNI branch (on the shim) against the reference interpreter: bit
