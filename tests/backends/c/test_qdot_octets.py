@@ -1,7 +1,8 @@
 """The host's layout-2 int8 kernel (kwsc_qmat_rows on row octets, runtime/src/opt/qdot.c NOTE [Row octets]) on its
 own: every row of random matrices with 0–1,030 columns (the 512-column blocks of x, the column tails) and 1–70 rows,
 over random row slices (starts inside a group of eight, cut last groups), equal to plain integer sums — with AVX2
-and in the SSE2 build of the same layout, under AddressSanitizer and UBSan."""
+and in the SSE2 build of the same layout, under AddressSanitizer and UBSan; and kwsc_qdot_rows (QConv's row-major
+rows) on the same rows. test_qdot_vnni.py runs the same checks on the VNNI branch."""
 
 from __future__ import annotations
 
