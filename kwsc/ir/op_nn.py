@@ -15,7 +15,7 @@ from kwsc.ir.semantics import ACTIVATION_FN
 from kwsc.ir.types import TensorType
 from kwsc.limits import MAX_DIM, MAX_RANK
 
-__all__ = ["ACTIVATIONS", "recurrent_step"]
+__all__ = ["ACTIVATIONS", "lstm_gates", "recurrent_outputs", "recurrent_step"]
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "hard_sigmoid", "hard_tanh")
 
@@ -148,7 +148,12 @@ def _rnn_step(node, x, h, c, w, r, bi, bh):
         else:
             n = act(an + (rg * h) @ rn.T + bhn)
         return n + z * (h - n), None
-    g = a + h @ r.T + bh
+    return lstm_gates(a + h @ r.T + bh, c, hidden, act, rec)
+
+
+def lstm_gates(g, c, hidden: int, act, rec):
+    """The LSTM cell from its gate pre-activations ``g`` = [i | f | g | o] (the IR's gate order): (h', c'). The
+    float LSTM and the int8 QLSTM (op_quant) differ only in how they compute ``g``."""
     i, f = rec(g[..., :hidden]), rec(g[..., hidden:2 * hidden])
     cand, o = act(g[..., 2 * hidden:3 * hidden]), rec(g[..., 3 * hidden:])
     c_new = f * c + i * cand
@@ -172,10 +177,17 @@ def _recurrent(node, xs, state, nb):
                     for k, v in enumerate(xs[2:6]))
     h = state["h"]
     h_new, c_new = _rnn_step(node, x, h, state.get("c"), w, r, bi, bh)
+    return recurrent_outputs(node, xs, state, nb, batch, h_new, c_new)
+
+
+def recurrent_outputs(node, xs, state, nb, batch, h_new, c_new):
+    """A recurrent kernel's (outputs, new state) from its step's h' and c' (c' None but for an LSTM): outputs h'
+    (and c'), state h (and c) and the reset trigger's last value. The float ops and their int8 twins (op_quant)
+    share it, so both reset the same way."""
     h_new = h_new.astype(np.float32)
-    outputs = [h_new] + ([c_new.astype(np.float32)] if node.op == "LSTM" else [])
+    outputs = [h_new] + ([c_new.astype(np.float32)] if c_new is not None else [])
     new_state = {"h": h_new}
-    if node.op == "LSTM":
+    if c_new is not None:
         new_state["c"] = c_new.astype(np.float32)
     fired, prev = _trigger_fired(node, xs, state, nb, batch)
     if fired is not None:  # NOTE [Reset timing] in semantics.py: after this tick's output

@@ -16,7 +16,7 @@ import numpy as np
 
 from kwsc.ir import quantized as qz
 from kwsc.ir.op_conv import conv_geometry, int_conv
-from kwsc.ir.op_nn import _trigger_fired, dense_activation
+from kwsc.ir.op_nn import dense_activation, lstm_gates, recurrent_outputs
 from kwsc.ir.ops import Attr, get_op, register
 from kwsc.ir.semantics import ACTIVATION_FN
 
@@ -73,11 +73,7 @@ def _qcell(node, x, h, c, w, r, bi, bh):
             rh = (rg * h).astype(np.float32)
             n = act(gx[..., 2 * hidden:] + _qproduct(node, r, rh, "hidden_scale", bh, slice(2 * hidden, None)))
         return n + z * (h - n), None
-    g = gx + gh
-    i, f = rec(g[..., :hidden]), rec(g[..., hidden:2 * hidden])
-    cand, o = act(g[..., 2 * hidden:3 * hidden]), rec(g[..., 3 * hidden:])
-    c_new = f * c + i * cand
-    return o * act(c_new), c_new
+    return lstm_gates(gx + gh, c, hidden, act, rec)
 
 
 def _qrecurrent(node, xs, state, nb):
@@ -87,18 +83,7 @@ def _qrecurrent(node, xs, state, nb):
     w, r = xs[2], xs[3]  # as the graph holds them: the int8 rows are cached per array
     bi, bh = (np.asarray(v, np.float32).reshape(-1) for v in xs[4:6])
     h_new, c_new = _qcell(node, x, state["h"], state.get("c"), w, r, bi, bh)
-    lstm = node.op == "QLSTM"
-    h_new = h_new.astype(np.float32)
-    outputs = [h_new] + ([c_new.astype(np.float32)] if lstm else [])
-    new_state = {"h": h_new}
-    if lstm:
-        new_state["c"] = c_new.astype(np.float32)
-    fired, prev = _trigger_fired(node, xs, state, nb, batch)
-    if fired is not None:  # NOTE [Reset timing] in semantics.py
-        keep = ~fired[..., None]
-        new_state = {k: np.where(keep, v, 0).astype(np.float32) for k, v in new_state.items()}
-    new_state["prev_trigger"] = np.asarray(prev, dtype=np.int32)
-    return outputs, new_state
+    return recurrent_outputs(node, xs, state, nb, batch, h_new, c_new)
 
 
 def _qconv(node, xs, state, nb):

@@ -35,7 +35,7 @@ SEED_CONFIG: dict = {
     "dataset": {
         "name": "speechcommandsv01", "featurizer": "featurizer_mel_16000_512_512_80_40_log",
         "categories": "categories.txt", "path": "", "auto_scale": True, "normalize": False,
-        "wav_files": "", "training_list": "",
+        "wav_files": "", "training_list": "", "extra_wavs": "",
     },
     "training": {
         "max_epochs": 30, "learning_rate": 1e-3, "lr_scheduler": None, "lr_peaks": 1, "lr_min": 1e-5,
@@ -48,6 +48,8 @@ SEED_CONFIG: dict = {
         "stream_training": 0.0, "stream_seconds": 4.0, "stream_gap_min": 0.3, "stream_gap_max": 3.0,
         "stream_target": 10, "stream_background_weight": 0.3, "stream_sequences": 16, "stream_restart": 0.25,
         "window_stream": 0.0, "init_weights": "",
+        "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0,  # knowledge distillation (distill.py)
+        "mixup": 0.0,
     },
     "optimizer_options": {
         "weight_decay": 1e-5, "momentum": 0, "centered": False, "alpha": 0, "eps": 1e-8, "rho": 0,
@@ -169,6 +171,20 @@ def validate_config(config: dict) -> None:
     if float(t.get("window_stream") or 0) > 0 and m["architecture"] not in WINDOW_ARCHITECTURES:
         raise InputError(f"training.window_stream: applies to the window models ({', '.join(WINDOW_ARCHITECTURES)}); "
                          f"a {m['architecture']} is trained for the stream with stream_training")
+    if config["dataset"].get("extra_wavs") and not config["dataset"].get("wav_files"):
+        raise InputError("dataset.extra_wavs: extra clips join the wavs --wav_files trains from; give --wav_files")
+    if float(t.get("distill_weight", 1.0)) < 0 or float(t.get("distill_temperature", 2.0)) <= 0:
+        raise InputError(f"training.distill_weight {t.get('distill_weight')} must be >= 0 and "
+                         f"training.distill_temperature {t.get('distill_temperature')} > 0")
+    if t.get("teacher") and float(t.get("stream_training") or 0) > 0:
+        raise InputError("training.teacher: distillation teaches rows and window-stream ticks; it does not apply "
+                         "with stream_training")
+    if float(t.get("mixup") or 0) < 0:
+        raise InputError(f"training.mixup {t['mixup']}: must be >= 0 (the Beta distribution's alpha; 0: off)")
+    if float(t.get("mixup") or 0) > 0 and (float(t.get("window_stream") or 0) > 0
+                                          or float(t.get("stream_training") or 0) > 0 or t.get("teacher")):
+        raise InputError("training.mixup: mixes rows and their labels for the row loss only; it does not combine "
+                         "with window_stream, stream_training or teacher (their targets are per tick)")
     if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
         raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
 

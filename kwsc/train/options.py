@@ -34,6 +34,8 @@ _MAP = {
                                               "stream_target", "stream_background_weight", "stream_sequences",
                                               "stream_restart")},
     "window_stream": ("training", "window_stream"), "init_weights": ("training", "init_weights"),
+    "teacher": ("training", "teacher"), "distill_weight": ("training", "distill_weight"),
+    "distill_temperature": ("training", "distill_temperature"), "mixup": ("training", "mixup"),
     "weight_decay": ("optimizer_options", "weight_decay"), "momentum": ("optimizer_options", "momentum"),
     "time_shift": ("augment", "time_shift"), "freq_masks": ("augment", "freq_masks"),
     "freq_mask_width": ("augment", "freq_mask_width"), "time_masks": ("augment", "time_masks"),
@@ -41,7 +43,8 @@ _MAP = {
     "noise_max_gain": ("augment", "noise_max_gain"), "noise_class": ("augment", "noise_class"),
     "gain_db": ("augment", "gain_db"), "freq_warp": ("augment", "freq_warp"),
     "time_stretch": ("augment", "time_stretch"), "wav_files": ("dataset", "wav_files"),
-    "training_list": ("dataset", "training_list"), "wave_shift": ("augment", "wave_shift"),
+    "training_list": ("dataset", "training_list"), "extra_wavs": ("dataset", "extra_wavs"),
+    "wave_shift": ("augment", "wave_shift"),
     "wave_gain_db": ("augment", "wave_gain_db"), "wave_noise_prob": ("augment", "wave_noise_prob"),
     "wave_noise_max": ("augment", "wave_noise_max"),
 }
@@ -130,6 +133,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--init_weights", metavar="PT",
            help="start from these weights (a <stem>.pt state_dict of the same model, e.g. to fine-tune a window "
                 "model with --window_stream); --resume's checkpoint takes precedence")
+    option(t, "--teacher", metavar="PT[,PT...]",
+           help="knowledge distillation: trained window models (<stem>.pt files kwsc train wrote, its "
+                "train_results.json beside each; several = an ensemble, their probabilities averaged) whose soft "
+                "targets the model also learns (README \"Convolutional keyword spotters\")")
+    option(t, "--distill_weight", type=float, metavar="A",
+           help="with --teacher: loss + A × T² × KL(teachers ‖ model) at temperature T, on the rows, or with "
+                "--window_stream on the ticks whose window holds the word (default 1)")
+    option(t, "--distill_temperature", type=float, metavar="T", help="with --teacher: the temperature (default 2)")
+    option(t, "--mixup", type=float, metavar="ALPHA",
+           help="mixup: train on λ·row_i + (1−λ)·row_j with the loss λ·CE(y_i) + (1−λ)·CE(y_j), λ ~ Beta(ALPHA, "
+                "ALPHA) per batch (e.g. 0.2; default 0: off; the row loss only: not with --window_stream, "
+                "--stream_training or --teacher)")
     option(t, "--seed", type=int, help="random seed (default 0)")
     option(t, "--device", help="auto (default), cpu or cuda")
     option(t, "--use_gpu", action="store_true",
@@ -151,6 +166,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--wav_files", "-w", metavar="DIR",
            help="train from these wavs (the training list's clips), augmented in the waveform domain")
     option(a, "--training_list", metavar="FILE", help="wav list for --wav_files (default DATASET/training_list.txt)")
+    option(a, "--extra_wavs", metavar="DIR[,DIR...]",
+           help="with --wav_files: more training clips, every <word>/*.wav of these Speech-Commands-style folders "
+                "(e.g. espeak-ng speakers from `kwsc synth-dataset`): a category's word keeps its label, other words "
+                "become _unknown_; augmented as the wavs (README \"Convolutional keyword spotters\")")
     option(a, "--wave_shift", type=int, help="with --wav_files: random shift of up to ±N samples (kwsc 1600)")
     option(a, "--wave_gain_db", type=float, help="with --wav_files: random loudness change of up to ±N dB (kwsc 6)")
     option(a, "--wave_noise_prob", type=float, help="with --wav_files: probability to add _background_noise_ (kwsc 0.8)")

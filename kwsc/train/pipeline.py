@@ -61,7 +61,8 @@ def train(config: dict, dataset_dir: str | Path, outdir: str | Path, categories:
             echo(f"Resuming after epoch {run.epoch} from {outdir / CHECKPOINT}" if found
                  else f"No {outdir / CHECKPOINT} to resume from: starting at epoch 1")
     if run.is_main:
-        echo(f"Training {run.model.name()} on {len(run.tensors['training'][0])} rows "
+        rows = len(run.waveforms) if run.waveforms is not None else len(run.tensors["training"][0])
+        echo(f"Training {run.model.name()} on {rows} {'clips' if run.waveforms is not None else 'rows'} "
              f"({run.ticks} batches of {run.batch_size} per epoch) on {run.device}"
              + (f" × {run.world} processes" if run.world > 1 else ""))
     fit(run, progress=progress, echo=echo, stop_after=stop_after)

@@ -85,6 +85,7 @@ class TrainingRun:
     vad_training: object = None  # a VadTraining when --vad_training is on
     stream_training: object = None  # a StreamTraining when --stream_training is on
     window_stream: object = None  # a WindowStream for window models (its tick loss with --window_stream)
+    teachers: object = None  # distill.Teachers with --teacher
 
     @property
     def is_main(self) -> bool:
@@ -129,6 +130,10 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
         model.set_normalization(*normalization_stats(train_set.features))
     if t.get("init_weights"):
         _load_initial_weights(model, Path(t["init_weights"]))
+    teachers = None
+    if t.get("teacher"):  # knowledge distillation: checked before anything heavier is loaded
+        from kwsc.train.distill import load_teachers
+        teachers = load_teachers(t["teacher"], num_features, num_keywords, train_set.features.shape[1], device)
     model.to(device)
     tensors = {name.split("_")[0]: (torch.from_numpy(s.features).to(device), torch.from_numpy(s.labels).to(device))
                for name, s in splits.items()}
@@ -137,8 +142,9 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     if config["dataset"].get("wav_files"):
         from kwsc.train.waveform import load_waveform_training_set
         list_file = config["dataset"].get("training_list") or Path(dataset_dir) / "training_list.txt"
+        extra = [p for p in str(config["dataset"].get("extra_wavs") or "").split(",") if p.strip()]
         waveforms = load_waveform_training_set(config["dataset"]["wav_files"], list_file, categories,
-                                               train_set.parameters, aug, device, train_set.features)
+                                               train_set.parameters, aug, device, train_set.features, extra)
     rows = len(waveforms) if waveforms is not None else len(train_set)
     batch_size = min(int(t["batch_size"]), rows)
     ticks = rows // batch_size  # drop_last, as the seed's DataLoader
@@ -166,7 +172,7 @@ def prepare(config: dict, dataset_dir: str | Path, outdir: str | Path, categorie
     generators["augment"].manual_seed(seed + 7919 * (rank + 1))
     run = TrainingRun(config, Path(outdir), device, categories, train_set.parameters, tensors, model, optimizer,
                       schedule, augmenter, batch_size, ticks, rank, world, generators=generators,
-                      class_weights=class_weights, waveforms=waveforms)
+                      class_weights=class_weights, waveforms=waveforms, teachers=teachers)
     if float(t.get("vad_training") or 0) > 0:
         from kwsc.train.vad_training import VadTraining
         run.vad_training = VadTraining(train_set.parameters, num_keywords,
@@ -402,6 +408,8 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
     vad_weight = float(t.get("vad_training") or 0)
     stream_weight = float(t.get("stream_training") or 0)
     window_stream_weight = float(t.get("window_stream") or 0)
+    distill_weight, temperature = float(t.get("distill_weight", 1.0)), float(t.get("distill_temperature", 2.0))
+    mixup = float(t.get("mixup") or 0)
     total, count = torch.zeros((), device=run.device), 0
     bar = tqdm(total=run.ticks, desc=f"Epoch {run.epoch + 1}", leave=False, file=sys.stderr,
                disable=not (progress and run.is_main), unit="batch")
@@ -424,17 +432,30 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = run.stream_training.row_loss(net, x, y)
         elif window_stream_weight > 0:  # rows and every tick of the sequences `kwsc test --reset` streams, one pass
+            distill = None
+            if run.teachers is not None and distill_weight > 0:  # soft targets on the ticks that hold the word
+                from kwsc.train.distill import distillation_loss
+
+                def distill(sequences, log_probs, word):
+                    return distill_weight * distillation_loss(log_probs, run.teachers.tick_log_probs(sequences),
+                                                              temperature, word)
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = run.window_stream.loss(run.model, x, y, run.generators["augment"], window_stream_weight)
+                loss = run.window_stream.loss(run.model, x, y, run.generators["augment"], window_stream_weight,
+                                              distill=distill)
         else:
+            partner = None
+            if mixup > 0:  # λ·row + (1 − λ)·another row of the batch, both labels weighted alike
+                x, partner, lam = mixup_rows(x, mixup, run.generators["augment"])
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 log_probs, _ = net(x, None, loss_frames)
             if loss_frames > 1:  # every one of the last frames must name the word (what a streaming detector reads)
-                log_probs, targets = log_probs.reshape(-1, log_probs.shape[-1]), y.repeat_interleave(loss_frames)
-            else:
-                targets = y
-            # cross_entropy re-normalizes log-probabilities (a no-op) and adds label smoothing / class weights
-            loss = F.cross_entropy(log_probs.float(), targets, weight=run.class_weights, label_smoothing=smoothing)
+                log_probs = log_probs.reshape(-1, log_probs.shape[-1])
+            loss = row_loss(log_probs, y, loss_frames, run.class_weights, smoothing,
+                            None if partner is None else (partner, lam))
+            if run.teachers is not None and distill_weight > 0:  # the teachers' soft targets for the same rows
+                from kwsc.train.distill import distillation_loss
+                taught = [q.repeat_interleave(loss_frames, dim=0) for q in run.teachers.row_log_probs(x)]
+                loss = loss + distill_weight * distillation_loss(log_probs, taught, temperature)
         if run.vad_training is not None:  # what to say after a VAD reset and a second after a word
             with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = loss + vad_weight * run.vad_training.loss(net, x, run.generators["augment"])
@@ -453,6 +474,32 @@ def _train_epoch(run: TrainingRun, progress: bool) -> float:
         bar.update(1)
     bar.close()
     return float(total) / max(1, count)
+
+
+def row_loss(log_probs: torch.Tensor, y: torch.Tensor, loss_frames: int = 1, weight: torch.Tensor | None = None,
+             smoothing: float = 0.0, mix: tuple[torch.Tensor, float] | None = None) -> torch.Tensor:
+    """Cross entropy of the rows' log-probabilities (B × loss_frames, K) against their labels (B,), each repeated
+    for the last ``loss_frames`` frames; with ``mix`` = (partner, λ) from ``mixup_rows`` the mixed rows' loss
+    λ·CE(y) + (1 − λ)·CE(y[partner]) (= the cross entropy against the mixed label distribution)."""
+    # cross_entropy re-normalizes log-probabilities (a no-op) and adds label smoothing / class weights
+    loss = F.cross_entropy(log_probs.float(), y.repeat_interleave(loss_frames), weight=weight,
+                           label_smoothing=smoothing)
+    if mix is None:
+        return loss
+    partner, lam = mix
+    other = F.cross_entropy(log_probs.float(), y[partner].repeat_interleave(loss_frames), weight=weight,
+                            label_smoothing=smoothing)
+    return lam * loss + (1.0 - lam) * other
+
+
+def mixup_rows(x: torch.Tensor, alpha: float, generator: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al. 2018): (λ·x + (1 − λ)·x[partner], partner, λ), λ ~ Beta(alpha, alpha) once per batch
+    and partner a permutation of the batch, both drawn from ``generator`` (so ``--resume`` repeats them)."""
+    partner = torch.randperm(len(x), generator=generator, device=generator.device).to(x.device)
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    return lam * x + (1.0 - lam) * x[partner], partner, lam
 
 
 def fit(run: TrainingRun, progress: bool = True, echo=print, stop_after: int | None = None) -> None:

@@ -18,7 +18,9 @@ import torch
 from kwsc.errors import FormatError, InputError
 from kwsc.ir.tables import filterbank_matrix, window_table
 
-__all__ = ["TutorialFeatures", "WaveformTrainingSet", "load_waveform_training_set"]
+__all__ = ["TutorialFeatures", "WaveformTrainingSet", "load_waveform_training_set", "extra_clip_entries"]
+
+UNKNOWN = "_unknown_"  # where --extra_wavs puts words that are not categories (when it is one)
 
 
 class TutorialFeatures:
@@ -95,13 +97,33 @@ def _read_list(list_file: Path) -> list[str]:
         raise InputError(f"{list_file}: no such list file") from None
 
 
+def extra_clip_entries(folder: str | Path, categories: list[str]) -> list[tuple[Path, str]]:
+    """``--extra_wavs``: (wav, label) of every ``<word>/*.wav`` in a Speech-Commands-style folder (``kwsc
+    synth-dataset``'s output): a word that is a category keeps its name, another word becomes ``_unknown_`` when
+    that is a category (else it is left out); ``_background_noise_`` is left out. All of its speakers are used
+    (its validation and testing lists split its own speakers, not the dataset's)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder (--extra_wavs)")
+    entries = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != "_background_noise_"):
+        label = sub.name if sub.name in categories else UNKNOWN if UNKNOWN in categories else None
+        if label is not None:
+            entries += [(wav, label) for wav in sorted(sub.glob("*.wav"))]
+    if not entries:
+        raise InputError(f"{folder}: no <word>/*.wav clips of these categories ({', '.join(categories[:4])}, …) "
+                         "(--extra_wavs)")
+    return entries
+
+
 def load_waveform_training_set(wav_dir: str | Path, list_file: str | Path, categories: list[str],
                                parameters: list[int], options: dict, device: torch.device,
-                               reference: np.ndarray | None = None) -> WaveformTrainingSet:
-    """The clips of ``list_file`` (paths relative to ``wav_dir``, label = first folder) and the noise recordings.
+                               reference: np.ndarray | None = None, extra: tuple = ()) -> WaveformTrainingSet:
+    """The clips of ``list_file`` (paths relative to ``wav_dir``, label = first folder), those of the ``extra``
+    folders (``extra_clip_entries``, after them) and the noise recordings.
 
     ``reference`` (the npz training features) guards against a different featurizer: the mean features of the
-    un-augmented clips must match the dataset's.
+    un-augmented clips of ``list_file`` must match the dataset's.
     """
     from kwsc.audio.wav import load_audio
 
@@ -120,6 +142,11 @@ def load_waveform_training_set(wav_dir: str | Path, list_file: str | Path, categ
         labels.append(index[label])
     if not clips:
         raise FormatError(f"{list_file}: no entries")
+    listed = len(clips)
+    for folder in extra:
+        for wav, label in extra_clip_entries(folder, categories):
+            clips.append(load_audio(wav, sample_rate))
+            labels.append(index[label])
     length = max(len(c) for c in clips)
     audio = np.zeros((len(clips), length), dtype=np.float32)
     for i, c in enumerate(clips):
@@ -135,9 +162,9 @@ def load_waveform_training_set(wav_dir: str | Path, list_file: str | Path, categ
                                  parameters, options)
     if reference is not None:
         real = min(reference.shape[1], -(-length // parameters[1]) - 1)
-        ours = float(np.mean([result.featurize(result.clips[i:i + 512], None)[:, :real].mean().item()
-                              * len(result.clips[i:i + 512]) for i in range(0, len(result), 512)]) * (
-            -(-len(result) // 512)) / len(result))
+        ours = float(np.mean([result.featurize(result.clips[i:min(i + 512, listed)], None)[:, :real].mean().item()
+                              * len(result.clips[i:min(i + 512, listed)]) for i in range(0, listed, 512)]) * (
+            -(-listed // 512)) / listed)
         theirs = float(reference[:, :real].mean())
         if abs(ours - theirs) > 0.05 * max(1.0, abs(theirs)):
             raise InputError(f"{wav_dir}: the wavs featurized with the tutorial featurizer (mean {ours:.3f}) do not "

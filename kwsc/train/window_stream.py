@@ -109,7 +109,7 @@ class WindowStream:
         return stream.frame_losses(log_probs, StreamBatch(None, kind, label, *([None] * 4)))
 
     def loss(self, model, rows: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-             weight: float = 1.0) -> torch.Tensor:
+             weight: float = 1.0, distill=None) -> torch.Tensor:
         """Row loss + ``weight`` × tick loss of a batch of (augmented) rows, from one forward pass over their
         streamed sequences: the row term is the cross entropy of the tick whose window is the row (the clip's
         first T frames, padding after its real ones); word ticks name the class, idle ticks say nothing.
@@ -118,7 +118,8 @@ class WindowStream:
         streamed model sees (zeros, clips, padding). Two passes left them a blend of both, and the evaluated model
         called the padding-only windows ``_silence_`` at p ≈ 0.57 (0.18 with the batch's statistics), which won
         the test's max rule for a third of the files it got wrong."""
-        log_probs = model.tick_log_probs(self.sequences(rows, generator))  # (B, ticks, K)
+        sequences = self.sequences(rows, generator)
+        log_probs = model.tick_log_probs(sequences)  # (B, ticks, K)
         row_tick = min(self.window, self.file_frames) - 1  # the window of the file's first T frames
         row_loss = F.cross_entropy(log_probs[:, row_tick], labels, label_smoothing=self.label_smoothing)
         share = self.coverage(rows, None if self.background is None else labels == self.background)
@@ -128,4 +129,7 @@ class WindowStream:
         idle_loss = -log_probs.mean(dim=2)  # cross entropy against the uniform target
         ticks = word.float() + IDLE_WEIGHT * idle.float()
         total = (word_loss * word.float() + IDLE_WEIGHT * idle_loss * idle.float()).sum()
-        return row_loss + weight * total / ticks.sum().clamp_min(1.0)
+        loss = row_loss + weight * total / ticks.sum().clamp_min(1.0)
+        if distill is not None:  # --teacher: distill(sequences, tick log-probs, word ticks) → its weighted term
+            loss = loss + distill(sequences, log_probs, word)
+        return loss

@@ -153,6 +153,71 @@ def test_recurrent_limits_are_clear_errors(changes, message):
         import_onnx(_gru_model(**changes))
 
 
+_GATES = {"GRU": 3, "LSTM": 4, "RNN": 1}
+
+
+def _recurrent_model(op, hidden_size, *, hidden=3, features=4, steps=1, r_rows=None, w_rows=None, b_cols=None):
+    """One forward ONNX GRU/LSTM/RNN node named 'rec' over X [steps, 1, features], seeded W/R/B for ``hidden`` units;
+    ``hidden_size`` None leaves the attribute out; r_rows/w_rows/b_cols bend one weight's shape."""
+    rng = np.random.default_rng(5)
+    size = _GATES[op] * hidden
+    w = (rng.standard_normal((1, w_rows or size, features)) * 0.5).astype(np.float32)
+    r = (rng.standard_normal((1, r_rows or size, hidden)) * 0.5).astype(np.float32)
+    b = (rng.standard_normal((1, b_cols or 2 * size)) * 0.2).astype(np.float32)
+    attrs = {} if hidden_size is None else {"hidden_size": hidden_size}
+    node = helper.make_node(op, ["x", "W", "R", "B"], ["Y", "Y_h"], name="rec", **attrs)
+    return _single([node], [helper.make_tensor_value_info("x", F32, [steps, 1, features])],
+                   [helper.make_tensor_value_info("Y_h", F32, None)],
+                   [numpy_helper.from_array(a, n) for a, n in ((w, "W"), (r, "R"), (b, "B"))])
+
+
+@pytest.mark.parametrize("steps", [1, 5], ids=["stream", "sequence"])
+@pytest.mark.parametrize("op", ["GRU", "LSTM", "RNN"])
+def test_hidden_size_left_out_is_taken_from_R(op, steps):
+    """ONNX lets hidden_size be left out (onnxruntime refuses the model): kwsc reads it from R's shape, and the
+    import computes what onnxruntime computes for the same model with the attribute written in."""
+    graph = import_onnx(_recurrent_model(op, None, steps=steps))
+    node = next(n for n in graph.nodes if n.op in (op, op + "Sequence"))
+    assert node.attrs["hidden_size"] == 3
+    x = np.random.default_rng(1).standard_normal((steps, 1, 4)).astype(np.float32)
+    theirs = _ort(_recurrent_model(op, 3, steps=steps), {"x": x})["Y_h"]
+    ours = Interpreter(graph).step({"x": x})
+    ours = ours["Y_h"] if isinstance(ours, dict) else ours
+    np.testing.assert_allclose(np.asarray(ours).reshape(-1), theirs.reshape(-1), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("given", [2, 5])
+@pytest.mark.parametrize("op", ["GRU", "LSTM", "RNN"])
+def test_hidden_size_that_disagrees_with_R_is_refused_naming_the_node(op, given):
+    with pytest.raises(FrontendError, match=rf"node 'rec' \({op}\): hidden_size {given} disagrees with R's shape "
+                                            rf"\[1, {3 * _GATES[op]}, 3\] \(hidden size 3\)"):
+        import_onnx(_recurrent_model(op, given))
+
+
+@pytest.mark.parametrize("hidden_size", [None, 3], ids=["left_out", "given"])
+@pytest.mark.parametrize("bend, message", [
+    ({"r_rows": 10}, r"R has shape \[1, 10, 3\], expected \[1, 3·hidden_size, hidden_size\] \(GRU: 3 gates\)"),
+    ({"w_rows": 12}, r"W has shape \[1, 12, 4\], expected \[1, 9, 4\]"),
+    ({"b_cols": 9}, r"B has shape \[1, 9\], expected \[1, 18\]"),
+])
+def test_weights_that_disagree_with_the_hidden_size_are_refused(hidden_size, bend, message):
+    with pytest.raises(FrontendError, match=r"node 'rec' \(GRU\): " + message):
+        import_onnx(_recurrent_model("GRU", hidden_size, **bend))
+
+
+def test_hidden_size_disagreement_is_one_line_exit_2_on_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(_recurrent_model("LSTM", 5).SerializeToString())
+    res = subprocess.run([sys.executable, "-m", "kwsc", "import", str(model), "-o", str(tmp_path / "m.kwsc")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and "node 'rec' (LSTM): hidden_size 5 disagrees with R's shape" in res.stderr
+    assert not (tmp_path / "m.kwsc").exists()
+
+
 def test_lstm_peepholes_are_refused():
     model = zoo.lstm_with_state()
     lstm = next(n for n in model.graph.node if n.op_type == "LSTM")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kwsc.backends.c.kernels import BASE_SOURCES, OPT_SOURCES, RUNTIME_SOURCES
+from kwsc.backends.c.kernels import BASE_SOURCES, OPT_HEADERS, OPT_SOURCES, RUNTIME_HEADERS, RUNTIME_SOURCES
 from kwsc.backends.c.lowering import LoweredModel, float_literal, lower_graph
 from kwsc.backends.c.project import write_project
 from kwsc.backends.c.targets import Target, get_target
@@ -126,7 +126,9 @@ def render_project(model: LoweredModel, target: Target) -> dict[str, bytes]:
     """All files of the project: relative path → content."""
     env = _environment()
     ref_sources, opt_sources = _runtime_sources(model, target)
-    ctx = {"m": model, "t": target, "ref_sources": ref_sources, "opt_sources": opt_sources}
+    headers, opt_headers = list(RUNTIME_HEADERS), (list(OPT_HEADERS) if opt_sources else [])
+    ctx = {"m": model, "t": target, "ref_sources": ref_sources, "opt_sources": opt_sources,
+           "headers": [f"runtime/{h}" for h in headers], "opt_headers": [f"runtime/{h}" for h in opt_headers]}
     files: dict[str, bytes] = {}
     for template, out in (("model.h.j2", f"{model.name}.h"), ("model.c.j2", f"{model.name}.c"),
                           ("main.c.j2", "main.c"), ("harness.c.j2", "test_harness.c"), ("probe.c.j2", "probe.c"),
@@ -140,7 +142,7 @@ def render_project(model: LoweredModel, target: Target) -> dict[str, bytes]:
     for key in pair:
         files[key] = files[key].replace(b"@KWSC_EMIT_ID@", emit_id.encode())
     runtime = runtime_dir()
-    copies = ["include/kwsc_runtime.h"] + [p.removeprefix("runtime/") for p in ref_sources + opt_sources]
+    copies = headers + opt_headers + [p.removeprefix("runtime/") for p in ref_sources + opt_sources]
     if target.artifact == "baremetal":
         copies += list(target.startup) + [target.linker_script]
     for rel in copies:

@@ -34,7 +34,8 @@ from kwsc.ir.op_nn import ACTIVATIONS
 from kwsc.ir.op_stream import history_capacity, history_layout
 
 __all__ = ["KernelEntry", "Decl", "StateStruct", "KERNEL_TABLE", "GRAPH_OPS", "REFUSES", "SHAPE_PLUMBING",
-           "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "ACTIVATION_ENUM"]
+           "ALIAS_OPS", "RUNTIME_SOURCES", "BASE_SOURCES", "OPT_SOURCES", "RUNTIME_HEADERS", "OPT_HEADERS",
+           "ACTIVATION_ENUM"]
 
 
 def _c_enum(prefix: str, name: str) -> str:
@@ -78,6 +79,10 @@ RUNTIME_SOURCES = {
 OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c", "tile.c"})
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
+# Headers (relative to runtime/) copied into every project, and into those that compile src/opt files.
+# activation_scalar.h: what both activation.c twins define (an opt file replaces its ref twin whole).
+RUNTIME_HEADERS = ("include/kwsc_runtime.h", "src/activation_scalar.h")
+OPT_HEADERS = ("src/opt/kwsc_vec.h",)
 
 
 @dataclass(frozen=True)
@@ -301,8 +306,8 @@ def _gate_scratch(node) -> int:
 def _qmat(low, node, suffix: str, matrix) -> str:
     """A ``kwsc_qmat`` initializer: int8 rows, their scales and (``equalize``) the column scales, exactly as
     ``kwsc/ir/quantized.py`` makes them for the interpreter; the rows in the target's layout (``Target.qlayout``:
-    row-major, or packed by ``quantize.pack_row_pairs``)."""
-    from kwsc.backends.c.quantize import pack_row_pairs
+    row-major, or packed by ``quantize.pack_row_pairs`` / ``quantize.pack_row_octets``)."""
+    from kwsc.backends.c.quantize import pack_row_octets, pack_row_pairs
     from kwsc.ir.quantized import equalized_rows, quantize_rows
 
     matrix = np.asarray(matrix, np.float32).reshape(-1, np.shape(matrix)[-1])
@@ -312,6 +317,8 @@ def _qmat(low, node, suffix: str, matrix) -> str:
         (q, scale), col = quantize_rows(matrix), None
     if low.qlayout == 1:
         rows_name = f"(const int8_t*){low.const(node, f'{suffix}_q', pack_row_pairs(q), 'int32_t', 'weights')}"
+    elif low.qlayout == 2:
+        rows_name = low.const(node, f"{suffix}_q", pack_row_octets(q), "int8_t", "weights")
     else:
         rows_name = low.const(node, f"{suffix}_q", q, "int8_t", "weights")
     scale_name = low.const(node, f"{suffix}_scale", scale, "float", "weights")

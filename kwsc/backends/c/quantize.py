@@ -16,7 +16,7 @@ from kwsc.ir.ops import get_op
 from kwsc.ir.quantized import dequantize_rows, quantize_rows
 from kwsc.ir.semantics import evaluate_static
 
-__all__ = ["quantize_rows", "dequantize_rows", "simulate_int8_weights", "pack_row_pairs"]
+__all__ = ["quantize_rows", "dequantize_rows", "simulate_int8_weights", "pack_row_pairs", "pack_row_octets"]
 
 
 def pack_row_pairs(q: np.ndarray) -> np.ndarray:
@@ -38,6 +38,24 @@ def pack_row_pairs(q: np.ndarray) -> np.ndarray:
     lanes = lanes.reshape(rp // 4, 2, cp // 4, 2, 2)      # group, pair, column group, column pair, lane
     lanes = lanes.transpose(0, 2, 1, 3, 4)                # group, column group, pair, column pair, lane
     return np.ascontiguousarray(lanes).astype("<i2").view("<i4").reshape(-1).astype(np.int32)
+
+
+def pack_row_octets(q: np.ndarray) -> np.ndarray:
+    """int8 rows ``[rows, cols]`` in ``kwsc_qmat`` layout 2 (x86 AVX2/VNNI; NOTE [Row octets] in
+    runtime/src/opt/qdot.c): the same int8 values, reordered so that one 32-byte vector holds eight rows × four
+    columns and one broadcast of four x bytes meets all eight rows.
+
+    Rows are padded with zero rows to a multiple of 8 and columns with zeros to a multiple of 4. Row group ``g``
+    (rows 8g … 8g+7) is ``ceil(cols / 4)`` blocks of 32 bytes, one per column group ``k``; byte ``4 r + c`` of
+    block ``k`` is ``w[8g + r, 4k + c]``. Groups follow each other.
+    """
+    q = np.asarray(q, np.int8)
+    rows, cols = q.shape
+    rp, cp = -(-rows // 8) * 8, -(-cols // 4) * 4
+    w = np.zeros((rp, cp), np.int8)
+    w[:rows, :cols] = q
+    blocks = w.reshape(rp // 8, 8, cp // 4, 4).transpose(0, 2, 1, 3)  # group, column group, row, column
+    return np.ascontiguousarray(blocks).reshape(-1)
 
 
 def simulate_int8_weights(graph: Graph) -> Graph:

@@ -41,7 +41,8 @@ class Target:
         linker_script: linker script (relative to runtime/) for bare-metal executables.
         qlayout: how int8 weight matrices are stored (``kwsc_qmat.layout``): ``0`` row-major; ``1`` rows in groups
             of four, two rows per int16 lane (the Cortex-M4's SMLAD kernel, NOTE [Row pairs in one SMLAD] in
-            runtime/src/opt/qdot.c).
+            runtime/src/opt/qdot.c); ``2`` rows in groups of eight, four columns per 32-bit lane (x86 AVX2/VNNI: one
+            broadcast of four x bytes meets eight rows, no horizontal sums; NOTE [Row octets] in qdot.c).
     """
 
     name: str
@@ -78,7 +79,7 @@ _HOST = Target(
     kernel_cflags=("-march=native", "-ffp-contract=fast", "-fno-math-errno"),
     # 8 floats: one AVX2 register. With 16 (pairs of registers without AVX-512) GCC spilled matvec's accumulators
     # and the activation polynomials: 4x slower gates, 2x slower dot products on this AVX2 machine.
-    ldflags=("-lm",), vector_width=8, align=16, artifact="shared",
+    ldflags=("-lm",), vector_width=8, align=16, artifact="shared", qlayout=2,
 )
 
 _ARMV7 = Target(
@@ -117,7 +118,7 @@ _CORTEX_M4 = Target(
 )
 
 # The host with the plain reference kernels only: what the optimised kernels are tested and benchmarked against.
-_HOST_REF = replace(_HOST, name="host-ref", kernels="ref", kernel_cflags=(), vector_width=1, align=1)
+_HOST_REF = replace(_HOST, name="host-ref", kernels="ref", kernel_cflags=(), vector_width=1, align=1, qlayout=0)
 # ARMv8.2-A cores with the dot-product extension (Cortex-A55/A76 and later): int8 products with sdot.
 _AARCH64_DOTPROD = replace(_AARCH64, name="aarch64-dotprod",
                            kernel_cflags=_AARCH64.kernel_cflags + ("-march=armv8.2-a+dotprod",))

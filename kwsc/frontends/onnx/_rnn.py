@@ -47,6 +47,22 @@ def _activations(imp: Importer, node) -> list[str]:
     return mapped
 
 
+def _hidden_size(imp: Importer, node, gates: int, r: np.ndarray) -> int:
+    """The hidden size: R is [1, gates·hidden, hidden], so R's last axis. ONNX lets a model leave the hidden_size
+    attribute out (onnxruntime refuses such a model); when it is given, it must agree with R."""
+    given = attr(node, "hidden_size", "int", None)
+    if given is not None and given <= 0:
+        raise imp.error(f"hidden_size {given} is not positive")
+    hidden = r.shape[-1]
+    if given is not None and given != hidden:
+        raise imp.error(f"hidden_size {given} disagrees with R's shape {list(r.shape)} (hidden size {hidden}): "
+                        f"R must be [1, {gates}·hidden_size, hidden_size]")
+    if hidden <= 0 or r.shape[1] != gates * hidden:
+        raise imp.error(f"R has shape {list(r.shape)}, expected [1, {gates}·hidden_size, hidden_size] "
+                        f"({node.op_type}: {gates} gate{'s' if gates > 1 else ''})")
+    return hidden
+
+
 def _check_shape(imp: Importer, array: np.ndarray, want: tuple[int, ...], what: str) -> None:
     if array.shape != want:
         raise imp.error(f"{what} has shape {list(array.shape)}, expected {list(want)}")
@@ -78,9 +94,7 @@ def _recurrent(imp: Importer, node) -> None:
     w, r = imp.const(1, "W"), imp.const(2, "R")
     if w.ndim != 3 or r.ndim != 3:
         raise imp.error(f"W {list(w.shape)} and R {list(r.shape)} must have rank 3")
-    hidden = attr(node, "hidden_size", "int", r.shape[-1])
-    if hidden <= 0:
-        raise imp.error(f"hidden_size {hidden} is not positive")
+    hidden = _hidden_size(imp, node, gates, r)
     size = gates * hidden
     _check_shape(imp, w, (1, size, x.shape[2]), "W")
     _check_shape(imp, r, (1, size, hidden), "R")

@@ -129,14 +129,15 @@ typedef struct kwsc_qmat {
     int32_t rows;
     int32_t cols;
     int32_t layout;      /* 0 row-major; 1 the Cortex-M4's row pairs (word aligned; kwsc/backends/c/quantize.py
-                            pack_row_pairs, NOTE [Row pairs in one SMLAD] in src/opt/qdot.c) */
+                            pack_row_pairs, NOTE [Row pairs in one SMLAD] in src/opt/qdot.c); 2 x86 row octets
+                            (pack_row_octets, NOTE [Row octets] in src/opt/qdot.c) */
 } kwsc_qmat;
 /* acc[i] = sum_j w[i * cols + j] * x[j] for i < nrows, in int32 (exact). Per-target variants (src/opt/qdot.c):
  * AVX2 vpmaddubsw/vpmaddwd, AVX-512 VNNI / AVX-VNNI vpdpbusd, NEON sdot, NEON smlal/vmlal.s8, Cortex-M4 SMLAD. */
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc);
 /* acc[i] = row (row0 + i) of m . x for i < nrows, int32 (exact), in either layout (layout 0: kwsc_qdot_rows). */
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc);
-/* The int8 weight at (row, col) of a layout-1 matrix (plain C; the kernels' fallback and tests). */
+/* The int8 weight at (row, col) of a layout-1 or layout-2 matrix (plain C; the kernels' fallback and tests). */
 int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col);
 /* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
  * > 0, else max|x'| / 127. Returns s. */
@@ -162,6 +163,13 @@ void kwsc_qdequant_ref(const int32_t* acc, int32_t n, const float* scale, float 
  * y[i] = accumulate ? y[i] + v : v. */
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                   const float* bias, float* y, int32_t accumulate);
+#if defined(__aarch64__)
+/* kwsc_qmatvec's first rows, products and dequantization fused (eight-row groups, src/opt/qdot.c NOTE
+ * [Dequantizing in the row loop]; src/ref/qdot.c's does none); returns how many rows it did. AArch64 only: the
+ * other targets' vector units flush denormals (ARMv7) or have no such loop. */
+int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
+                           const float* bias, float* y, int32_t accumulate);
+#endif
 typedef struct kwsc_qdense_params {
     kwsc_qmat w;
     const float* bias;   /* [rows] or 0 */

@@ -71,6 +71,31 @@ def fused_model(with_vad: bool = False) -> Graph:
     return verify(graph)
 
 
+CONV_SHAPE = (1, 4, 10, 8)  # [N, C, T, F]: a window of 10 frames of 8 features in 4 channels
+
+
+def start_conv_zoo(name: str, seed: int):
+    """The start the float and the int8 convolution zoos (test_conv_kernels, test_int8_conv) share: a graph with an
+    input of CONV_SHAPE and the Conv cases both hold (padded 3×3, strided and dilated, grouped, and a DS-CNN block:
+    depthwise 3×3 → Relu → pointwise). Returns (graph, input, rng, const, outputs so far); ``const(*shape)`` adds
+    seeded weights drawn from ``rng``, which the zoo goes on using."""
+    rng = np.random.default_rng(seed)
+    g = Graph(name)
+    x = g.add_input(list(CONV_SHAPE))
+
+    def const(*shape, scale=0.5):
+        return g.add_constant((rng.standard_normal(shape) * scale).astype(np.float32))
+
+    outs = {}
+    outs["conv_3x3_pad"] = g.op1("Conv", x, const(6, 4, 3, 3), const(6), pads=[1, 1, 1, 1])
+    outs["conv_stride_dil"] = g.op1("Conv", x, const(5, 4, 3, 2), strides=[2, 1], dilations=[2, 3],
+                                    pads=[0, 2, 1, 0])
+    outs["conv_grouped"] = g.op1("Conv", x, const(6, 2, 2, 3), const(6), group=2, strides=[1, 2])
+    depth = g.op1("Conv", x, const(4, 1, 3, 3), const(4), group=4, pads=[1, 1, 1, 1])
+    outs["ds_block"] = g.op1("Conv", g.op1("Relu", depth), const(8, 4, 1, 1), const(8))
+    return g, x, rng, const, outs
+
+
 MODELS = {
     "featurizer": tutorial_featurizer,
     "gru": lambda: recurrent_classifier("GRU"),

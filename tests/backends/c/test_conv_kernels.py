@@ -16,27 +16,14 @@ import pytest
 from kwsc.backends.c import run_harness
 from kwsc.backends.reference import Interpreter
 from kwsc.ir import Graph, verify
-from tests.backends.c.conftest import skip_without_toolchain
+from tests.backends.c.conftest import CONV_SHAPE, skip_without_toolchain, start_conv_zoo
 
-SHAPE = (1, 4, 10, 8)  # [N, C, T, F]: a window of 10 frames of 8 features in 4 channels
+SHAPE = CONV_SHAPE
 
 
 def conv_zoo(seed: int = 0) -> Graph:
-    rng = np.random.default_rng(seed)
-    g = Graph("conv_zoo")
-    x = g.add_input(list(SHAPE))
-
-    def const(*shape, scale=0.5):
-        return g.add_constant((rng.standard_normal(shape) * scale).astype(np.float32))
-
-    outs = {}
-    outs["conv_3x3_pad"] = g.op1("Conv", x, const(6, 4, 3, 3), const(6), pads=[1, 1, 1, 1])
-    outs["conv_stride_dil"] = g.op1("Conv", x, const(5, 4, 3, 2), strides=[2, 1], dilations=[2, 3],
-                                    pads=[0, 2, 1, 0])
-    outs["conv_grouped"] = g.op1("Conv", x, const(6, 2, 2, 3), const(6), group=2, strides=[1, 2])
-    depth = g.op1("Conv", x, const(4, 1, 3, 3), const(4), group=4, pads=[1, 1, 1, 1])  # DS-CNN block
-    point = g.op1("Conv", g.op1("Relu", depth), const(8, 4, 1, 1), const(8))
-    outs["ds_block"] = point
+    g, x, rng, const, outs = start_conv_zoo("conv_zoo", seed)
+    point = outs["ds_block"]
     flat = g.op1("Reshape", x, shape=[1, 4, 80])
     outs["conv1d_dilated_causal"] = g.op1("Conv", flat, const(4, 1, 3), group=4, dilations=[4], pads=[8, 0])
     outs["conv1d_stride"] = g.op1("Conv", flat, const(3, 4, 5), const(3), strides=[3])

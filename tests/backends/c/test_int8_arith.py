@@ -6,6 +6,10 @@ sdot (aarch64-dotprod), SMLAD (Cortex-M4), the last four under qemu."""
 
 from __future__ import annotations
 
+import platform
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -32,14 +36,36 @@ def dense_graph(rows: int = 13, cols: int = 83, input_scale: float = 0.0, equali
     return verify(g)
 
 
+def dense_chain_graph() -> Graph:
+    """Input[211] → a chain of QDense whose column counts walk every shape of the ARM kernels' row loops: 211 and
+    200 (loops of 64 columns, a 16-column half, column tails), 144 (two turns and a half), 128, 100 (two halves and
+    a tail), 112 and 96 (three and two halves), 80, 64, 48 (no full AArch64 turn); row counts with and without
+    leftovers past groups of 8 and 4; with and without bias, equalized and not."""
+    rng = np.random.default_rng(5)
+    g = Graph("qdense_chain")
+    y = g.add_input([211])
+    size = 211
+    for k, rows in enumerate((200, 144, 128, 100, 112, 96, 80, 64, 48, 17)):
+        w = g.add_constant(rng.normal(0, 0.2, (rows, size)).astype(np.float32), name=f"w{k}")
+        inputs = [y, w] + ([g.add_constant(rng.normal(0, 0.1, rows).astype(np.float32), name=f"b{k}")]
+                           if k % 2 == 0 else [])
+        y = g.add("QDense", inputs, {"equalize": k % 3 != 1}, name=f"dense{k}").output
+        size = rows
+    g.add_output(y, name="y")
+    return verify(g)
+
+
 def cells_graph() -> Graph:
-    """Input[37] → QGRU(20) → QGRU(21, linear_before_reset=0) → QLSTM(12) → QRNN(9): odd sizes, both GRU forms
-    (the second GRU's candidate rows start at row 42, inside a group of four of the Cortex-M4's row pairs)."""
+    """Input[37] → QGRU(64) → QGRU(20) → QGRU(21, linear_before_reset=0) → QLSTM(12) → QRNN(9): odd sizes,
+    both GRU forms (the third GRU's candidate rows start at row 42, inside a group of four of the Cortex-M4's row
+    pairs); the first GRU's 64 columns of R, and the second's of W, take AArch64's fused row loop (accumulating
+    and not)."""
     rng = np.random.default_rng(11)
     g = Graph("qcells")
     x = g.add_input([37])
     size = 37
-    for k, (op, hidden, attrs) in enumerate((("GRU", 20, {}), ("GRU", 21, {"linear_before_reset": False}),
+    for k, (op, hidden, attrs) in enumerate((("GRU", 64, {}), ("GRU", 20, {}),
+                                            ("GRU", 21, {"linear_before_reset": False}),
                                             ("LSTM", 12, {}), ("RNN", 9, {}))):
         gates = {"GRU": 3, "LSTM": 4, "RNN": 1}[op]
         params = [g.add_constant(rng.uniform(-0.4, 0.4, shape).astype(np.float32), name=f"{name}{k}")
@@ -83,7 +109,7 @@ def builds(tmp_path_factory):
         skip_without_toolchain(arch.removesuffix("-dotprod").removesuffix("-ref"))
         if (name, arch) not in cache:
             graph = {"dense": dense_graph, "dense_calibrated": lambda: dense_graph(input_scale=0.011),
-                     "dense_plain": lambda: dense_graph(equalize=False),
+                     "dense_plain": lambda: dense_graph(equalize=False), "dense_chain": dense_chain_graph,
                      "cells": cells_graph}[name]()
             emit_c(graph, root / f"{name}-{arch}", arch=arch, build=True)
             cache[name, arch] = (graph, root / f"{name}-{arch}")
@@ -93,17 +119,32 @@ def builds(tmp_path_factory):
 
 @pytest.mark.toolchain
 @pytest.mark.parametrize("arch", ARCHES)
-@pytest.mark.parametrize("name", ["dense", "dense_calibrated", "dense_plain"])
+@pytest.mark.parametrize("name", ["dense", "dense_calibrated", "dense_plain", "dense_chain"])
 def test_qdense_equals_reference_bit_for_bit(builds, name, arch):
     graph, outdir = builds(name, arch)
-    x = frames(8, 83)
+    x = frames(8, graph.inputs[0].shape[-1])
     if name == "dense_plain":  # without column equalization the kernels see the rows as they are
         assert "_col" not in (outdir / "model.c").read_text().split("kwsc_qdense_params")[1].split(";")[0]
     if name == "dense_calibrated":
         x[7] *= 4  # beyond the calibrated range: clipped to ±127 on both sides
     got = run_harness(outdir, arch, x)
     want = reference(graph, x)
-    np.testing.assert_array_equal(got, want, err_msg=f"{arch}: int8 Dense differs from the reference")
+    # as bits: a -0.0 where the reference has +0.0 (or the reverse) is a difference too
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32),
+                                  err_msg=f"{arch}: int8 Dense differs from the reference")
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("arch", ["host", "host-ref"])
+def test_qdense_wide_rows_equal_reference(tmp_path, arch):
+    """611 columns: more than the 512 the host's layout-2 kernel prepares per block of x (NOTE [Row octets]); 70
+    rows: eight passes of eight row groups and a cut last group."""
+    skip_without_toolchain(arch.removesuffix("-ref"))
+    graph, outdir = dense_graph(rows=70, cols=611), tmp_path / arch
+    emit_c(graph, outdir, arch=arch, build=True)
+    assert "kwsc_qdense" in (outdir / "model.c").read_text()
+    x = frames(8, 611)
+    np.testing.assert_array_equal(run_harness(outdir, arch, x), reference(graph, x), err_msg=f"{arch}: wide Dense")
 
 
 @pytest.mark.toolchain
@@ -141,3 +182,41 @@ def test_row_pairs_layout_holds_every_weight_once():
     np.testing.assert_array_equal(back[:13, :83], q)
     assert not back[13:].any() and not back[:, 83:].any()
     assert np.abs(lanes).max() <= 127 + 256 * 127
+
+
+@pytest.mark.toolchain
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the host's layout 2 is x86's")
+def test_host_layout_without_avx2_equals_reference(builds, tmp_path):
+    """The host's row octets compiled without -march=native (SSE2 only: the Makefile's portable build) give the
+    same results as the AVX2 kernel: bit for bit for Dense, and for the cells whose GRU candidate rows start at
+    row 42, inside a group of eight."""
+    for name, size, resets, exact in (("dense", 83, [], True), ("cells", 37, [7], False)):
+        graph, built = builds(name, "host")
+        outdir = tmp_path / name
+        shutil.copytree(built, outdir)
+        subprocess.run(["make", "-B", "-s", "KERNEL_CFLAGS=$(CFLAGS) -march=x86-64 -DKWSC_VEC=8", "harness"],
+                       cwd=outdir, check=True, capture_output=True)
+        x = frames(12, size)
+        got, want = run_harness(outdir, "host", x, resets), reference(graph, x, resets=resets)
+        if exact:
+            np.testing.assert_array_equal(got, want, err_msg=f"{name}: SSE2 layout 2")
+        else:  # as test_qcells_equal_reference: the gate functions round differently in C
+            np.testing.assert_allclose(got, want, atol=2e-3, rtol=0, err_msg=f"{name}: SSE2 layout 2")
+            assert np.abs(got - want).mean() < 1e-4
+
+
+def test_row_octets_layout_holds_every_weight_once():
+    """``pack_row_octets`` (the host's layout 2) read back as documented: per group of eight rows, one 32-byte block
+    per four columns, byte 4 r + c = w[8 g + r, 4 k + c]; zero padding to multiples of eight rows, four columns."""
+    from kwsc.backends.c.quantize import pack_row_octets
+
+    rng = np.random.default_rng(5)
+    q = rng.integers(-127, 128, (13, 83)).astype(np.int8)
+    packed = pack_row_octets(q)
+    assert packed.dtype == np.int8 and packed.size == 2 * 21 * 32  # 2 row groups × 21 column groups × 32 bytes
+    back = np.zeros((16, 84), np.int8)
+    for index, value in enumerate(packed):
+        g, k, byte = index // (21 * 32), index // 32 % 21, index % 32
+        back[8 * g + byte // 4, 4 * k + byte % 4] = value
+    np.testing.assert_array_equal(back[:13, :83], q)
+    assert not back[13:].any() and not back[:, 83:].any()

@@ -14,28 +14,14 @@ import pytest
 from kwsc.backends.c import emit_c, run_harness
 from kwsc.ir import Graph, verify
 from kwsc.ir.op_quant import to_int8
-from tests.backends.c.conftest import reference_outputs, skip_without_toolchain
+from tests.backends.c.conftest import CONV_SHAPE, reference_outputs, skip_without_toolchain, start_conv_zoo
 
 ARCHES = ("host", "host-ref", "armv7", "aarch64", "aarch64-dotprod", "cortex-m4")
-SHAPE = (1, 4, 10, 8)  # [N, C, T, F]
+SHAPE = CONV_SHAPE
 
 
 def qconv_zoo(seed: int = 0) -> Graph:
-    rng = np.random.default_rng(seed)
-    g = Graph("qconv_zoo")
-    x = g.add_input(list(SHAPE))
-
-    def const(*shape, scale=0.5):
-        return g.add_constant((rng.standard_normal(shape) * scale).astype(np.float32))
-
-    outs = {}
-    outs["conv_3x3_pad"] = g.op1("Conv", x, const(6, 4, 3, 3), const(6), pads=[1, 1, 1, 1])
-    outs["conv_stride_dil"] = g.op1("Conv", x, const(5, 4, 3, 2), strides=[2, 1], dilations=[2, 3],
-                                    pads=[0, 2, 1, 0])
-    outs["conv_grouped"] = g.op1("Conv", x, const(6, 2, 2, 3), const(6), group=2, strides=[1, 2])
-    depth = g.op1("Conv", x, const(4, 1, 3, 3), const(4), group=4, pads=[1, 1, 1, 1])  # DS-CNN block
-    point = g.op1("Conv", g.op1("Relu", depth), const(8, 4, 1, 1), const(8))
-    outs["ds_block"] = point
+    g, x, _, const, outs = start_conv_zoo("qconv_zoo", seed)
     outs["depth_multiplier_strided"] = g.op1("Conv", x, const(8, 1, 2, 3), group=4, strides=[2, 2], pads=[0, 1, 1, 0])
     flat = g.op1("Reshape", x, shape=[1, 4, 80])
     outs["conv1d_dilated_causal"] = g.op1("Conv", flat, const(4, 1, 3), group=4, dilations=[4], pads=[8, 0])

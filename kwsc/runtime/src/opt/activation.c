@@ -4,13 +4,8 @@
 #include <math.h>
 
 #include "kwsc_runtime.h"
-
-/* Vector types only cross static inline functions here; the ABI note about passing them does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#ifndef KWSC_VEC
-#define KWSC_VEC 8
-#endif
+#include "../activation_scalar.h" /* kwsc_sigmoid, kwsc_activate: shared with src/ref/activation.c */
+#include "kwsc_vec.h"
 
 /* Always inlined: at -Os (the Cortex-M4's int8 builds use these gates) GCC would otherwise call each helper. */
 #define KWSC_INLINE static inline __attribute__((always_inline))
@@ -62,25 +57,6 @@ KWSC_INLINE vfloat vexp(vfloat x) {
 KWSC_INLINE vfloat vsigmoid(vfloat x) { return splat(1.0f) / (splat(1.0f) + vexp(-x)); }
 
 KWSC_INLINE vfloat vtanh(vfloat x) { return splat(2.0f) / (splat(1.0f) + vexp(splat(-2.0f) * x)) - splat(1.0f); }
-
-float kwsc_sigmoid(float x) {
-    float e = expf(-fabsf(x));
-    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
-
-float kwsc_activate(int32_t act, float x) {
-    switch (act) {
-    case KWSC_ACT_TANH: return tanhf(x);
-    case KWSC_ACT_SIGMOID: return kwsc_sigmoid(x);
-    case KWSC_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case KWSC_ACT_HARD_SIGMOID: {
-        float y = 0.2f * x + 0.5f;
-        return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
-    }
-    case KWSC_ACT_HARD_TANH: return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x);
-    default: return x;
-    }
-}
 
 void kwsc_activate_vec(int32_t act, float* x, int32_t n) {
     int32_t i = 0;

@@ -1,13 +1,7 @@
 /* Matrix-vector product, optimised: eight rows at a time, KWSC_VEC-wide vector accumulators (GCC vector
  * extensions, so the same source becomes AVX on x86 and NEON on ARM). Same signature and tests as ref/. */
 #include "kwsc_runtime.h"
-
-/* Vector types only cross static inline functions here; the ABI note about passing them does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#ifndef KWSC_VEC
-#define KWSC_VEC 8
-#endif
+#include "kwsc_vec.h"
 
 typedef float vfloat __attribute__((vector_size(KWSC_VEC * 4)));
 
@@ -28,47 +22,17 @@ static inline float hsum(vfloat v) {
     return t[0];
 }
 
-/* The four row sums of four accumulators, reduced together in registers (transpose-and-add). */
-static inline void hsum4(vfloat a0, vfloat a1, vfloat a2, vfloat a3, float* out) {
-#if KWSC_VEC == 16
-    const vfloat p01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-                       __builtin_shufflevector(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    const vfloat p23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-                       __builtin_shufflevector(a2, a3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    /* lanes: [a0 x4][a2 x4][a1 x4][a3 x4] */
-    const vfloat q = __builtin_shufflevector(p01, p23, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
-                     __builtin_shufflevector(p01, p23, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    const vfloat r = q + __builtin_shufflevector(q, q, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-    out[0] = r[0] + r[1];
-    out[1] = r[8] + r[9];
-    out[2] = r[4] + r[5];
-    out[3] = r[12] + r[13];
-#elif KWSC_VEC == 8
-    const vfloat p01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11) +
-                       __builtin_shufflevector(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);  /* a0 x4, a1 x4 */
-    const vfloat p23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11) +
-                       __builtin_shufflevector(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);  /* a2 x4, a3 x4 */
-    const vfloat q = __builtin_shufflevector(p01, p23, 0, 1, 4, 5, 8, 9, 12, 13) +
-                     __builtin_shufflevector(p01, p23, 2, 3, 6, 7, 10, 11, 14, 15);  /* a0 a0 a1 a1 a2 a2 a3 a3 */
-    out[0] = q[0] + q[1];
-    out[1] = q[2] + q[3];
-    out[2] = q[4] + q[5];
-    out[3] = q[6] + q[7];
-#elif KWSC_VEC == 4
-    const vfloat p01 = __builtin_shufflevector(a0, a1, 0, 1, 4, 5) + __builtin_shufflevector(a0, a1, 2, 3, 6, 7);
-    const vfloat p23 = __builtin_shufflevector(a2, a3, 0, 1, 4, 5) + __builtin_shufflevector(a2, a3, 2, 3, 6, 7);
-    const vfloat s = __builtin_shufflevector(p01, p23, 0, 2, 4, 6) + __builtin_shufflevector(p01, p23, 1, 3, 5, 7);
-    out[0] = s[0];
-    out[1] = s[1];
-    out[2] = s[2];
-    out[3] = s[3];
+/* The four row sums of four accumulators, reduced together in registers. */
+#if KWSC_VEC == 4 || KWSC_VEC == 8 || KWSC_VEC == 16
+#define hsum4 KWSC_HSUM4(KWSC_VEC)
 #else
+static inline void hsum4(vfloat a0, vfloat a1, vfloat a2, vfloat a3, float* out) {
     out[0] = hsum(a0);
     out[1] = hsum(a1);
     out[2] = hsum(a2);
     out[3] = hsum(a3);
-#endif
 }
+#endif
 
 /* Eight dot products of consecutive rows of w (row length cols) with x: eight independent FMA chains keep the
  * pipes busy (four leave them half idle while each chain waits on its own latency). */

@@ -2,11 +2,12 @@
  * src/ref/qdot.c (integer arithmetic is exact); and the float steps of the int8 layers, vectorised bit-exactly
  * (NOTE [Exact float steps in vectors] below).
  *   x86-64:  AVX-512 VNNI or AVX-VNNI vpdpbusd; else AVX2 vpmaddubsw + vpmaddwd (|x| times w·sign(x): both
- *            instructions want unsigned × signed bytes; pairs stay below 2·127² < 2^15, no saturation); four rows
- *            share each load of x
+ *            instructions want unsigned × signed bytes; pairs stay below 2·127² < 2^15, no saturation); the
+ *            emitter's layout-2 matrices (NOTE [Row octets]) with eight rows per vector and 64 rows per broadcast
+ *            of x; row-major rows (kwsc_qdot_rows: QConv) four at a time
  *   aarch64: NEON sdot with +dotprod (-march=armv8.2-a+dotprod); else smull/smlal2 + sadalp; eight rows share
- *            each load of x, the column loop in assembly
- *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16, likewise
+ *            each load of x, the whole matrix in one assembly loop; kwsc_qmatvec_fused dequantizes in it too
+ *   armv7:   NEON vmull.s8/vmlal.s8 + vpadal.s16, the same loop (without the dequantization)
  *   Cortex-M4 (DSP extension): row-major rows with SXTB16 + SMLAD (kwsc_qdot_rows, three rows per pass), and the
  *            layout-1 matrices the emitter packs for it with two rows per SMLAD lane (kwsc_qmat_rows, NOTE [Row
  *            pairs in one SMLAD])
@@ -85,6 +86,124 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
     tail_rows(w, cols, i, nrows, 0, x, acc, 0);
 }
 
+/* NOTE: [Row octets]
+ * kwsc_qmat layout 2 (kwsc/backends/c/quantize.py pack_row_octets), the host's: rows in groups of eight, each group
+ * a run of 32-byte blocks, one per four columns, byte 4r + c of block k = w[8g + r][4k + c]. One broadcast of
+ * x[4k .. 4k+3] (and of its |x|) meets all eight rows of a block: vpsignb, vpmaddubsw, vpmaddwd leave row r's four
+ * products summed in int32 lane r, so a group's accumulator holds its eight results — no horizontal sums — and
+ * eight groups per pass read each broadcast of x once per 64 rows (row-major rows needed a load and an abs of x per
+ * 32 columns of every four rows, and three vphaddd per four rows). Zero padding (rows to 8, columns to 4) adds
+ * zero products. Per 32 multiply-accumulates: one 32-byte load and four vector operations, two of them on the
+ * multiply pipes (Zen 3: vpmaddubsw and vpmaddwd each issue on two pipes) — and the 32 weight bytes from L2,
+ * which feeds one 32-byte line part per cycle: both floors are one cycle per 32 products. */
+#define KWSC_OCT_K 128 /* column groups of x prepared per block: 512 columns, 2 × 512 B of stack */
+#define KWSC_OCT_STEP(a, off) a = KWSC_DP256(a, bax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(p + (off))), bx))
+
+/* G row groups (a constant after inlining) over kn column groups; the eight sums of group i go to dst + 8 i, added
+ * to what is there when `add` (the column blocks after the first). Stores straight from the registers: GCC made
+ * a copy through an array into memcpy calls. */
+static inline __attribute__((always_inline)) void oct_pass(const int8_t* p, int64_t gs, int32_t kn, const int32_t* xs,
+                                                           const int32_t* xa, const int32_t G, int32_t* dst,
+                                                           int32_t add) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int32_t k;
+#pragma GCC unroll 2
+    for (k = 0; k < kn; ++k, p += 32) {
+        const __m256i bx = _mm256_set1_epi32(xs[k]), bax = _mm256_set1_epi32(xa[k]);
+        KWSC_OCT_STEP(a0, 0);
+        if (G > 1) KWSC_OCT_STEP(a1, gs);
+        if (G > 2) KWSC_OCT_STEP(a2, 2 * gs);
+        if (G > 3) KWSC_OCT_STEP(a3, 3 * gs);
+        if (G > 4) KWSC_OCT_STEP(a4, 4 * gs);
+        if (G > 5) KWSC_OCT_STEP(a5, 5 * gs);
+        if (G > 6) KWSC_OCT_STEP(a6, 6 * gs);
+        if (G > 7) KWSC_OCT_STEP(a7, 7 * gs);
+    }
+#define KWSC_OCT_OUT(i, a)                                                                                   \
+    if (G > i) {                                                                                             \
+        __m256i* d = (__m256i*)(dst + 8 * i);                                                                \
+        _mm256_storeu_si256(d, add ? _mm256_add_epi32(a, _mm256_loadu_si256(d)) : a);                        \
+    }
+    KWSC_OCT_OUT(0, a0) KWSC_OCT_OUT(1, a1) KWSC_OCT_OUT(2, a2) KWSC_OCT_OUT(3, a3)
+    KWSC_OCT_OUT(4, a4) KWSC_OCT_OUT(5, a5) KWSC_OCT_OUT(6, a6) KWSC_OCT_OUT(7, a7)
+#undef KWSC_OCT_OUT
+}
+
+/* The short copies below stay loops: as memcpy calls each cost a vzeroupper and a call. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int32_t cols = m->cols, c4 = (cols + 3) / 4, end = row0 + nrows;
+    const int64_t gs = (int64_t)c4 * 32;
+    int32_t xs[KWSC_OCT_K] __attribute__((aligned(32)));
+    int32_t xa[KWSC_OCT_K] __attribute__((aligned(32)));
+    int32_t tmp[64] __attribute__((aligned(32)));
+    int32_t g, i, kb;
+    for (g = row0 / 8; 8 * g < end;) {
+        const int32_t G = (end - 8 * g + 7) / 8 < 8 ? (end - 8 * g + 7) / 8 : 8;
+        const int32_t whole = 8 * g >= row0 && 8 * (g + G) <= end; /* else a group cut by row0 or the end */
+        int32_t* dst = whole ? acc + 8 * g - row0 : tmp;
+        for (kb = 0; kb < c4 || kb == 0; kb += KWSC_OCT_K) { /* (no columns: one empty pass stores zeros) */
+            const int32_t kn = c4 - kb < KWSC_OCT_K ? c4 - kb : KWSC_OCT_K;
+            const int32_t bytes = (cols - 4 * kb < 4 * kn ? cols - 4 * kb : 4 * kn), padded = (4 * kn + 31) & ~31;
+            const int8_t* p = m->q + (int64_t)g * gs + (int64_t)kb * 32;
+            if (c4 > KWSC_OCT_K || g == row0 / 8) { /* x for this column block: as int32 words, and |x| */
+                const int8_t* xb = x + 4 * kb;
+                for (i = 0; 32 * i + 32 <= bytes; ++i) { /* whole vectors, then the bytes left, zero padded */
+                    const __m256i v = _mm256_loadu_si256((const __m256i*)(xb + 32 * i));
+                    _mm256_store_si256((__m256i*)xs + i, v);
+                    _mm256_store_si256((__m256i*)xa + i, _mm256_abs_epi8(v));
+                }
+                if (32 * i < padded) {
+                    int8_t last[32] __attribute__((aligned(32))) = {0};
+                    const int8_t* src = xb + 32 * i;
+                    int32_t left = bytes - 32 * i, at = 0; /* < 32: fixed-size copies (no libc call) */
+                    __m256i v;
+                    if (left & 16) memcpy(last, src, 16), at = 16;
+                    if (left & 8) memcpy(last + at, src + at, 8), at += 8;
+                    if (left & 4) memcpy(last + at, src + at, 4), at += 4;
+                    for (; at < left; ++at) last[at] = src[at];
+                    v = _mm256_load_si256((const __m256i*)last);
+                    _mm256_store_si256((__m256i*)xs + i, v);
+                    _mm256_store_si256((__m256i*)xa + i, _mm256_abs_epi8(v));
+                }
+            }
+            switch (G) {
+            case 8: oct_pass(p, gs, kn, xs, xa, 8, dst, kb > 0); break;
+            case 7: oct_pass(p, gs, kn, xs, xa, 7, dst, kb > 0); break;
+            case 6: oct_pass(p, gs, kn, xs, xa, 6, dst, kb > 0); break;
+            case 5: oct_pass(p, gs, kn, xs, xa, 5, dst, kb > 0); break;
+            case 4: oct_pass(p, gs, kn, xs, xa, 4, dst, kb > 0); break;
+            case 3: oct_pass(p, gs, kn, xs, xa, 3, dst, kb > 0); break;
+            case 2: oct_pass(p, gs, kn, xs, xa, 2, dst, kb > 0); break;
+            default: oct_pass(p, gs, kn, xs, xa, 1, dst, kb > 0); break;
+            }
+        }
+        if (!whole) {
+            const int32_t lo = 8 * g > row0 ? 8 * g : row0, hi = 8 * (g + G) < end ? 8 * (g + G) : end;
+            for (i = lo; i < hi; ++i) acc[i - row0] = tmp[i - 8 * g];
+        }
+        g += G;
+    }
+}
+
+void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i, j;
+    if (nrows <= 0) return;
+    if (m->layout == 2) {
+        qmat_octets(m, row0, nrows, x, acc);
+        return;
+    }
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    for (i = 0; i < nrows; ++i) {
+        int32_t s = 0;
+        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
+        acc[i] = s;
+    }
+}
+
 #elif defined(__ARM_NEON)
 #include <arm_neon.h>
 
@@ -106,80 +225,37 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     vpadalq_s16((acc), vmlal_s8(vmull_s8(vget_low_s8(wv), vget_low_s8(xv)), vget_high_s8(wv), vget_high_s8(xv)))
 #endif
 
-/* The main loop over the columns, four rows sharing each load of x, in assembly: GCC loaded the vectors one by
- * one (LD1 of four registers made it spill the structure) and copied the int16 products between registers.
- * Per turn: AArch64 64 columns (LD1 of four registers, post-increment): 16 SDOT, or 16 × (SMULL, SMLAL2, SADALP);
- * ARMv7 32 columns (VLD1 of four D registers): 8 × (VMULL.S8, VMLAL.S8, VPADAL.S16). At least one turn. */
+/* The columns in assembly: GCC loaded the vectors one by one (LD1 of four registers made it spill the structure),
+ * copied the int16 products between registers and spent ~30-45 instructions per group of rows on pointers and
+ * sums. Per turn and row: AArch64 64 columns (LD1 of four registers): 4 SDOT, or 4 × (SMULL, SMLAL2, SADALP);
+ * ARMv7 32 columns (VLD1 of four D registers): 2 × (VMULL.S8, VMLAL.S8, VPADAL.S16). The rows go in groups of
+ * eight, the whole matrix in one assembly loop (groups8, qdot_groups8 below); leftover rows four at a time
+ * (KWSC_TURNS_ASM, at least one turn), then one by one. */
 #if defined(__aarch64__)
 #define KWSC_TURN 64
+/* one row's sixteen columns: sum a += w · x (t: a scratch register for the int16 pairs); op SADALP adds to a,
+ * SADDLP (the first turn of a group) starts it */
 #if defined(__ARM_FEATURE_DOTPROD)
-#define KWSC_ROW4F(a, w0, w1, w2, w3, first) \
-    "sdot   %[" a "].4s, " w0 ".16b, v16.16b\n\t" \
-    "sdot   %[" a "].4s, " w1 ".16b, v17.16b\n\t" \
-    "sdot   %[" a "].4s, " w2 ".16b, v18.16b\n\t" \
-    "sdot   %[" a "].4s, " w3 ".16b, v19.16b\n\t"
-#define KWSC_ZERO8 \
-    "movi   %[a0].4s, #0\n\t" "movi   %[a1].4s, #0\n\t" "movi   %[a2].4s, #0\n\t" "movi   %[a3].4s, #0\n\t" \
-    "movi   %[a4].4s, #0\n\t" "movi   %[a5].4s, #0\n\t" "movi   %[a6].4s, #0\n\t" "movi   %[a7].4s, #0\n\t"
-#define KWSC_FIRST "sadalp" /* unused */
-#define KWSC_HROW8(a, step) \
-    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
-    "sdot   %[" a "].4s, v20.16b, v16.16b\n\t"
+#define KWSC_G1(a, w, xr, t, op) "sdot   " a ".4s, " w ".16b, " xr ".16b\n\t"
+#define KWSC_GZERO \
+    "movi   v0.4s, #0\n\t" "movi   v1.4s, #0\n\t" "movi   v2.4s, #0\n\t" "movi   v3.4s, #0\n\t" \
+    "movi   v4.4s, #0\n\t" "movi   v5.4s, #0\n\t" "movi   v6.4s, #0\n\t" "movi   v7.4s, #0\n\t"
+#define KWSC_GFIRST "" /* unused */
 #else
-#define KWSC_ROW1(a, w, xr, t, op) \
+#define KWSC_G1(a, w, xr, t, op) \
     "smull  " t ".8h, " w ".8b, " xr ".8b\n\t" \
     "smlal2 " t ".8h, " w ".16b, " xr ".16b\n\t" \
-    op "  %[" a "].4s, " t ".8h\n\t"
-/* the first turn starts the sums with SADDLP instead of adding to zeroed registers */
-#define KWSC_ROW4F(a, w0, w1, w2, w3, first) \
-    KWSC_ROW1(a, w0, "v16", "v28", first) KWSC_ROW1(a, w1, "v17", "v29", "sadalp") \
-    KWSC_ROW1(a, w2, "v18", "v30", "sadalp") KWSC_ROW1(a, w3, "v19", "v31", "sadalp")
-#define KWSC_ZERO8 ""
-#define KWSC_FIRST "saddlp"
-#define KWSC_HROW8(a, step) \
-    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
-    "smull  v28.8h, v20.8b, v16.8b\n\t" \
-    "smlal2 v28.8h, v20.16b, v16.16b\n\t" \
-    "sadalp %[" a "].4s, v28.8h\n\t"
+    op "  " a ".4s, " t ".8h\n\t"
+#define KWSC_GZERO ""
+#define KWSC_GFIRST "saddlp"
 #endif
-#define KWSC_ROW4(a, w0, w1, w2, w3) KWSC_ROW4F(a, w0, w1, w2, w3, "sadalp")
+/* one row's 64 columns (weights in w0-w3, x in v16-v19) */
+#define KWSC_G4(a, w0, w1, w2, w3, op) \
+    KWSC_G1(a, w0, "v16", "v28", op) KWSC_G1(a, w1, "v17", "v29", "sadalp") \
+    KWSC_G1(a, w2, "v18", "v30", "sadalp") KWSC_G1(a, w3, "v19", "v31", "sadalp")
+#define KWSC_ROW4(a, w0, w1, w2, w3) KWSC_G4("%[" a "]", w0, w1, w2, w3, "sadalp")
 #define KWSC_TURN_CLOBBERS "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", \
     "v29", "v30", "v31"
-/* eight rows from one pointer: p steps by `stride` (the row length) from row to row and by `back` (64 - 7 rows)
- * from the last row to the first row's next 64 columns */
-#define KWSC_TURN8(op) \
-        "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4F("a0", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a1", "v24", "v25", "v26", "v27", op) \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4F("a2", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a3", "v24", "v25", "v26", "v27", op) \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
-        KWSC_ROW4F("a4", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a5", "v24", "v25", "v26", "v27", op) \
-        "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
-        "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
-        KWSC_ROW4F("a6", "v20", "v21", "v22", "v23", op) \
-        KWSC_ROW4F("a7", "v24", "v25", "v26", "v27", op)
-#define KWSC_TURNS8_ASM \
-        KWSC_ZERO8 \
-        KWSC_TURN8(KWSC_FIRST) \
-        "subs   %[n], %[n], #1\n\t" \
-        "b.eq   2f\n\t" \
-        "1:\n\t" \
-        KWSC_TURN8("sadalp") \
-        "subs   %[n], %[n], #1\n\t" \
-        "b.ne   1b\n\t" \
-        "2:\n\t"
-/* sixteen more columns of the eight rows (p continues where the turns left it; `back` = 16 - 7 rows) */
-#define KWSC_HALF8_ASM \
-        "ld1    {v16.16b}, [%[x]], #16\n\t" \
-        KWSC_HROW8("a0", "stride") KWSC_HROW8("a1", "stride") KWSC_HROW8("a2", "stride") KWSC_HROW8("a3", "stride") \
-        KWSC_HROW8("a4", "stride") KWSC_HROW8("a5", "stride") KWSC_HROW8("a6", "stride") KWSC_HROW8("a7", "back")
 #define KWSC_TURNS_ASM \
         "1:\n\t" \
         "ld1    {v16.16b-v19.16b}, [%[x]], #64\n\t" \
@@ -204,29 +280,6 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
     "vmlal.s8   q13, d23, d19\n\t" \
     "vpadal.s16 %q[" a "], q13\n\t"
 #define KWSC_TURN_CLOBBERS "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27"
-#define KWSC_ROW8(a, step, op) \
-    "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
-    "vmull.s8   q12, d20, d16\n\t" \
-    "vmlal.s8   q12, d21, d17\n\t" \
-    op "  %q[" a "], q12\n\t" \
-    "vmull.s8   q13, d22, d18\n\t" \
-    "vmlal.s8   q13, d23, d19\n\t" \
-    "vpadal.s16 %q[" a "], q13\n\t"
-/* eight rows from one pointer (see the AArch64 variant); the first turn starts the sums with VPADDL */
-#define KWSC_TURN8(op) \
-        "vld1.8     {d16-d19}, [%[x]]!\n\t" \
-        KWSC_ROW8("a0", "stride", op) KWSC_ROW8("a1", "stride", op) KWSC_ROW8("a2", "stride", op) \
-        KWSC_ROW8("a3", "stride", op) KWSC_ROW8("a4", "stride", op) KWSC_ROW8("a5", "stride", op) \
-        KWSC_ROW8("a6", "stride", op) KWSC_ROW8("a7", "back", op)
-#define KWSC_TURNS8_ASM \
-        KWSC_TURN8("vpaddl.s16") \
-        "subs       %[n], %[n], #1\n\t" \
-        "beq        2f\n\t" \
-        "1:\n\t" \
-        KWSC_TURN8("vpadal.s16") \
-        "subs       %[n], %[n], #1\n\t" \
-        "bne        1b\n\t" \
-        "2:\n\t"
 #define KWSC_TURNS_ASM \
         "1:\n\t" \
         "vld1.8     {d16-d19}, [%[x]]!\n\t" \
@@ -236,6 +289,235 @@ static inline int32_t kwsc_hsum_s32(int32x4_t v) {
         KWSC_ROW4("a3", "w3") \
         "subs       %[n], %[n], #1\n\t" \
         "bne        1b\n\t"
+#endif
+
+#if defined(__aarch64__)
+/* AArch64: all eight-row groups of a matrix in one assembly loop (cols ≥ 64): per group the turns of 64 columns,
+ * then up to three halves of 16, the horizontal sums and the stores, or the dequantization (kwsc_qmatvec_fused,
+ * NOTE [Dequantizing in the row loop]). Registers fixed: sums v0-v7 (row r in v<r>), x v16-v19, weights v20-v27,
+ * products v28-v31 (all caller-saved). One pointer p walks the weights: `stride` (cols) from row to row, `back`
+ * (64 - 7 cols) from the group's last row to its first row's next 64 columns, `back16` (16 - 7 cols) likewise
+ * after a half, `next` to the next group's first row. */
+#define KWSC_GTURN(op) \
+    "ld1    {v16.16b-v19.16b}, [%[px]], #64\n\t" \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v0", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v1", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v2", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v3", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[stride]\n\t" \
+    KWSC_G4("v4", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v5", "v24", "v25", "v26", "v27", op) \
+    "ld1    {v20.16b-v23.16b}, [%[p]], %[stride]\n\t" \
+    "ld1    {v24.16b-v27.16b}, [%[p]], %[back]\n\t" \
+    KWSC_G4("v6", "v20", "v21", "v22", "v23", op) \
+    KWSC_G4("v7", "v24", "v25", "v26", "v27", op)
+/* the turns after the first: none, one, or a loop of turns - 1 */
+#define KWSC_GTWO KWSC_GTURN("sadalp")
+#define KWSC_GLOOP \
+    "subs   %[n], %[turns], #1\n\t" \
+    "b.eq   2f\n\t" \
+    "1:\n\t" \
+    KWSC_GTURN("sadalp") \
+    "subs   %[n], %[n], #1\n\t" \
+    "b.ne   1b\n\t" \
+    "2:\n\t"
+#define KWSC_GH1(a, step) \
+    "ld1    {v20.16b}, [%[p]], %[" step "]\n\t" \
+    KWSC_G1(a, "v20", "v16", "v28", "sadalp")
+#define KWSC_GHALF8 \
+    "ld1    {v16.16b}, [%[px]], #16\n\t" \
+    KWSC_GH1("v0", "stride") KWSC_GH1("v1", "stride") KWSC_GH1("v2", "stride") KWSC_GH1("v3", "stride") \
+    KWSC_GH1("v4", "stride") KWSC_GH1("v5", "stride") KWSC_GH1("v6", "stride") KWSC_GH1("v7", "back16")
+/* the halves: none or one (KWSC_GHALF1), or a loop of up to three */
+#define KWSC_GHALF1 \
+    "cbz    %[half], 4f\n\t" \
+    KWSC_GHALF8 \
+    "4:\n\t"
+#define KWSC_GHALFN \
+    "cbz    %[half], 4f\n\t" \
+    "mov    %[n], %[half]\n\t" \
+    "5:\n\t" \
+    KWSC_GHALF8 \
+    "subs   %[n], %[n], #1\n\t" \
+    "b.ne   5b\n\t" \
+    "4:\n\t"
+/* After the columns: [Σ v0 .. Σ v3] in v0, [Σ v4 .. Σ v7] in v4; then either stored to acc (int32) or, with
+ * acc = 0, dequantized: y = yin + (float(sum) * (scale * x_scale) + b), b from `bias` (or -0.0: see the note),
+ * yin from y (accumulating) or -0.0. */
+#define KWSC_GROUPS(rest, halves) \
+    __asm__ volatile("3:\n\t" \
+                     "mov    %[px], %[x]\n\t" \
+                     KWSC_GZERO \
+                     KWSC_GTURN(KWSC_GFIRST) \
+                     rest \
+                     halves \
+                     "addp   v0.4s, v0.4s, v1.4s\n\t" \
+                     "addp   v2.4s, v2.4s, v3.4s\n\t" \
+                     "addp   v4.4s, v4.4s, v5.4s\n\t" \
+                     "addp   v6.4s, v6.4s, v7.4s\n\t" \
+                     "addp   v0.4s, v0.4s, v2.4s\n\t" \
+                     "addp   v4.4s, v4.4s, v6.4s\n\t" \
+                     "add    %[p], %[p], %[next]\n\t" \
+                     "cbz    %[acc], 5f\n\t" \
+                     "stp    q0, q4, [%[acc]], #32\n\t" \
+                     "subs   %[g], %[g], #1\n\t" \
+                     "b.ne   3b\n\t" \
+                     "b      6f\n\t" \
+                     "5:\n\t" \
+                     "ld1    {v20.4s, v21.4s}, [%[scale]], #32\n\t" \
+                     "scvtf  v0.4s, v0.4s\n\t" \
+                     "scvtf  v4.4s, v4.4s\n\t" \
+                     "fmul   v20.4s, v20.4s, %[vs].4s\n\t" \
+                     "fmul   v21.4s, v21.4s, %[vs].4s\n\t" \
+                     "ld1    {v22.4s, v23.4s}, [%[bias]], %[bstep]\n\t" \
+                     "fmul   v0.4s, v0.4s, v20.4s\n\t" \
+                     "fmul   v4.4s, v4.4s, v21.4s\n\t" \
+                     "ld1    {v24.4s, v25.4s}, [%[yin]], %[ystep]\n\t" \
+                     "fadd   v0.4s, v0.4s, v22.4s\n\t" \
+                     "fadd   v4.4s, v4.4s, v23.4s\n\t" \
+                     "fadd   v0.4s, v24.4s, v0.4s\n\t" \
+                     "fadd   v4.4s, v25.4s, v4.4s\n\t" \
+                     "stp    q0, q4, [%[y]], #32\n\t" \
+                     "subs   %[g], %[g], #1\n\t" \
+                     "b.ne   3b\n\t" \
+                     "6:\n\t" \
+                     : [p] "+r"(p), [acc] "+r"(acc), [g] "+r"(groups), [px] "=&r"(px), [n] "=&r"(n), \
+                       [scale] "+r"(scale), [bias] "+r"(bias), [yin] "+r"(yin), [y] "+r"(y) \
+                     : [x] "r"(x), [turns] "r"(turns), [half] "r"(half), [stride] "r"(stride), [back] "r"(back), \
+                       [back16] "r"(back16), [next] "r"(next), [bstep] "r"(bstep), [ystep] "r"(ystep), \
+                       [vs] "w"(vs) \
+                     : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", KWSC_TURN_CLOBBERS)
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * NOTE: [Dequantizing in the row loop]
+ * kwsc_qmatvec_fused (AArch64) turns each group's eight int32 sums straight into kwsc_qdequant's floats instead of
+ * storing them and reading them back: the same float32 operations in the same order (AArch64 NEON is IEEE, see
+ * [Exact float steps in vectors]), so the same bits. To stay branch-free in the loop, a missing bias and a
+ * non-accumulating y are an addition of -0.0, read from kwsc_negzero with a step of 0: x + (-0.0) is x for every
+ * float32 x, -0.0 and +0.0 included (+0.0 would turn a -0.0 into +0.0), and the sum y + v is commutative. Only
+ * matrices whose column count is a multiple of 16 are fused: otherwise the last columns' products are added to the
+ * int32 sums after the loop (tail_rows), and the rows go through kwsc_qmat_rows and kwsc_qdequant. */
+static const float kwsc_negzero[8] __attribute__((aligned(16))) = {-0.0f, -0.0f, -0.0f, -0.0f,
+                                                                    -0.0f, -0.0f, -0.0f, -0.0f};
+
+/* Eight-row groups [0, 8 · groups) of w (cols ≥ 64): int32 sums to acc (without the columns past
+ * cols & ~15), or with acc = 0 dequantized into y as kwsc_qdequant does. */
+static void groups8(const int8_t* w, int32_t cols, intptr_t groups, const int8_t* x, int32_t* acc,
+                    const float* scale, float x_scale, const float* bias, float* y, int32_t accumulate) {
+    const int8_t* p = w;
+    const int8_t* px;
+    const intptr_t turns = cols / 64, half = cols % 64 / 16, stride = cols;
+    const intptr_t back = 64 - 7 * (intptr_t)cols, back16 = 16 - 7 * (intptr_t)cols;
+    const intptr_t next = 7 * (intptr_t)cols + cols % 16;
+    const intptr_t bstep = bias ? 32 : 0, ystep = accumulate ? 32 : 0;
+    const float* yin = accumulate ? y : kwsc_negzero;
+    const float32x4_t vs = vdupq_n_f32(x_scale);
+    intptr_t n;
+    if (!bias) bias = kwsc_negzero;
+    if (turns == 1 && half <= 1) KWSC_GROUPS("", KWSC_GHALF1);
+    else if (turns == 2 && half <= 1) KWSC_GROUPS(KWSC_GTWO, KWSC_GHALF1);
+    else KWSC_GROUPS(KWSC_GLOOP, KWSC_GHALFN);
+    (void)n;
+}
+
+/* rows [0, 8 · (nrows / 8)); returns the rows done (0: fewer than 64 columns or 8 rows) */
+static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int32_t rows = nrows / 8 * 8;
+    if (cols < 64 || rows == 0) return 0;
+    groups8(w, cols, rows / 8, x, acc, 0, 0.0f, 0, 0, 0);
+    if (cols % 16) tail_rows(w, cols, 0, rows, cols & ~15, x, acc, 1);
+    return rows;
+}
+
+int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
+                           const float* bias, float* y, int32_t accumulate) {
+    const int32_t rows = nrows / 8 * 8, cols = m->cols;
+    if (m->layout != 0 || cols < 64 || cols % 16 || rows == 0) return 0;
+    groups8(m->q + (int64_t)row0 * cols, cols, rows / 8, x, 0, m->scale + row0, x_scale, bias, y, accumulate);
+    return rows;
+}
+#else
+/* ARMv7: the same group loop (see the AArch64 variant above), 32 columns per turn and a 16-column half: sums
+ * q0-q7 (row r in q<r>; d8-d15 are callee-saved, GCC saves them), x d16-d19, weights d20-d23, products q12, q13.
+ * The half's last row loads without writeback, so `next` takes p from (row 7, column 32 · turns) or (row 0,
+ * column 32 · turns) to the next group's first row. */
+#define KWSC7_ROW(a, step, op) \
+    "vld1.8     {d20-d23}, [%[p]], %[" step "]\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    op "  " a ", q12\n\t" \
+    "vmull.s8   q13, d22, d18\n\t" \
+    "vmlal.s8   q13, d23, d19\n\t" \
+    "vpadal.s16 " a ", q13\n\t"
+#define KWSC7_TURN(op) \
+    "vld1.8     {d16-d19}, [%[px]]!\n\t" \
+    KWSC7_ROW("q0", "stride", op) KWSC7_ROW("q1", "stride", op) KWSC7_ROW("q2", "stride", op) \
+    KWSC7_ROW("q3", "stride", op) KWSC7_ROW("q4", "stride", op) KWSC7_ROW("q5", "stride", op) \
+    KWSC7_ROW("q6", "stride", op) KWSC7_ROW("q7", "back", op)
+#define KWSC7_HROW(a, post) \
+    "vld1.8     {d20-d21}, [%[p]]" post "\n\t" \
+    "vmull.s8   q12, d20, d16\n\t" \
+    "vmlal.s8   q12, d21, d17\n\t" \
+    "vpadal.s16 " a ", q12\n\t"
+#define KWSC7_HALF \
+    "vld1.8     {d16-d17}, [%[px]]\n\t" \
+    KWSC7_HROW("q0", ", %[stride]") KWSC7_HROW("q1", ", %[stride]") KWSC7_HROW("q2", ", %[stride]") \
+    KWSC7_HROW("q3", ", %[stride]") KWSC7_HROW("q4", ", %[stride]") KWSC7_HROW("q5", ", %[stride]") \
+    KWSC7_HROW("q6", ", %[stride]") KWSC7_HROW("q7", "")
+#define KWSC7_GROUPS(half) \
+    __asm__ volatile("3:\n\t" \
+                     "mov        %[px], %[x]\n\t" \
+                     KWSC7_TURN("vpaddl.s16") \
+                     "subs       %[n], %[turns], #1\n\t" \
+                     "beq        2f\n\t" \
+                     "1:\n\t" \
+                     KWSC7_TURN("vpadal.s16") \
+                     "subs       %[n], %[n], #1\n\t" \
+                     "bne        1b\n\t" \
+                     "2:\n\t" \
+                     half \
+                     "vpadd.i32  d0, d0, d1\n\t" \
+                     "vpadd.i32  d1, d2, d3\n\t" \
+                     "vpadd.i32  d2, d4, d5\n\t" \
+                     "vpadd.i32  d3, d6, d7\n\t" \
+                     "vpadd.i32  d8, d8, d9\n\t" \
+                     "vpadd.i32  d9, d10, d11\n\t" \
+                     "vpadd.i32  d10, d12, d13\n\t" \
+                     "vpadd.i32  d11, d14, d15\n\t" \
+                     "vpadd.i32  d0, d0, d1\n\t" \
+                     "vpadd.i32  d1, d2, d3\n\t" \
+                     "vpadd.i32  d2, d8, d9\n\t" \
+                     "vpadd.i32  d3, d10, d11\n\t" \
+                     "vst1.32    {d0-d3}, [%[acc]]!\n\t" \
+                     "add        %[p], %[p], %[next]\n\t" \
+                     "subs       %[g], %[g], #1\n\t" \
+                     "bne        3b\n\t" \
+                     : [p] "+r"(p), [acc] "+r"(acc), [g] "+r"(groups), [px] "=&r"(px), [n] "=&r"(n) \
+                     : [x] "r"(x), [turns] "r"(turns), [stride] "r"(stride), [back] "r"(back), [next] "r"(next) \
+                     : "cc", "memory", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", \
+                       "d12", "d13", "d14", "d15", KWSC_TURN_CLOBBERS)
+
+/* rows [0, 8 · (nrows / 8)); returns the rows done (0: fewer than 32 columns or 8 rows) */
+static int32_t qdot_groups8(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
+    const int8_t* p = w;
+    const int8_t* px;
+    int32_t* out = acc;
+    const int32_t turns = cols / 32, half = cols % 32 / 16, stride = cols, back = 32 - 7 * cols;
+    const int32_t next = half ? cols - 32 * turns : 8 * cols - 32 * turns;
+    const int32_t rows = nrows / 8 * 8;
+    int32_t groups = rows / 8, n;
+    if (cols < 32 || rows == 0) return 0;
+    if (half) KWSC7_GROUPS(KWSC7_HALF);
+    else KWSC7_GROUPS("");
+    (void)n;
+    if (cols % 16) tail_rows(w, cols, 0, rows, cols & ~15, x, out, 1);
+    return rows;
+}
 #endif
 
 /* [Σ a0, Σ a1, Σ a2, Σ a3] */
@@ -252,45 +534,7 @@ static inline int32x4_t kwsc_hsum4(int32x4_t a0, int32x4_t a1, int32x4_t a2, int
 }
 
 void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* x, int32_t* acc) {
-    int32_t i = 0, j;
-    for (; cols >= KWSC_TURN && i + 8 <= nrows; i += 8) { /* eight rows per load of x */
-        const int8_t* p = w + (int64_t)i * cols;
-        const int8_t* px = x;
-        intptr_t turns = cols / KWSC_TURN, stride = cols, back = KWSC_TURN - 7 * (intptr_t)cols;
-        int32x4_t a0, a1, a2, a3, a4, a5, a6, a7; /* set by the first turn */
-        __asm__ volatile(KWSC_TURNS8_ASM
-                         : [a0] "=&w"(a0), [a1] "=&w"(a1), [a2] "=&w"(a2), [a3] "=&w"(a3), [a4] "=&w"(a4),
-                           [a5] "=&w"(a5), [a6] "=&w"(a6), [a7] "=&w"(a7), [x] "+r"(px), [p] "+r"(p), [n] "+r"(turns)
-                         : [stride] "r"(stride), [back] "r"(back)
-                         : "cc", "memory", KWSC_TURN_CLOBBERS);
-        j = cols / KWSC_TURN * KWSC_TURN;
-#if defined(__aarch64__) /* (on ARMv7 a second asm block cost GCC more moves than it saved) */
-        if (j + 16 <= cols) {
-            const intptr_t back16 = 16 - 7 * (intptr_t)cols;
-            __asm__ volatile(KWSC_HALF8_ASM
-                             : [a0] "+w"(a0), [a1] "+w"(a1), [a2] "+w"(a2), [a3] "+w"(a3), [a4] "+w"(a4),
-                               [a5] "+w"(a5), [a6] "+w"(a6), [a7] "+w"(a7), [x] "+r"(px), [p] "+r"(p)
-                             : [stride] "r"(stride), [back] "r"(back16)
-                             : "cc", "memory", KWSC_TURN_CLOBBERS);
-            j += 16;
-        }
-#endif
-        p = w + (int64_t)i * cols;
-        for (; j + 16 <= cols; j += 16) {
-            const int8x16_t xv = vld1q_s8(x + j);
-            a0 = KWSC_DOT16(a0, vld1q_s8(p + j), xv);
-            a1 = KWSC_DOT16(a1, vld1q_s8(p + cols + j), xv);
-            a2 = KWSC_DOT16(a2, vld1q_s8(p + 2 * cols + j), xv);
-            a3 = KWSC_DOT16(a3, vld1q_s8(p + 3 * cols + j), xv);
-            a4 = KWSC_DOT16(a4, vld1q_s8(p + 4 * cols + j), xv);
-            a5 = KWSC_DOT16(a5, vld1q_s8(p + 5 * cols + j), xv);
-            a6 = KWSC_DOT16(a6, vld1q_s8(p + 6 * cols + j), xv);
-            a7 = KWSC_DOT16(a7, vld1q_s8(p + 7 * cols + j), xv);
-        }
-        vst1q_s32(acc + i, kwsc_hsum4(a0, a1, a2, a3));
-        vst1q_s32(acc + i + 4, kwsc_hsum4(a4, a5, a6, a7));
-        if (j < cols) tail_rows(w, cols, i, i + 8, j, x, acc, 1);
-    }
+    int32_t i = qdot_groups8(w, cols, nrows, x, acc), j; /* the groups of eight rows, then four, then one */
     for (; i + 4 <= nrows; i += 4) {
         const int8_t* w0 = w + (int64_t)i * cols;
         const int8_t* w1 = w0 + cols;
@@ -576,12 +820,61 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 }
 #endif
 
-#if !(defined(__ARM_FEATURE_DSP) && !defined(__ARM_NEON) && !defined(__AVX2__))
-/* layout 1 exists for the Cortex-M4 only; other targets read it weight by weight (tests) */
+#if !defined(__AVX2__) && !(defined(__ARM_FEATURE_DSP) && !defined(__ARM_NEON))
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+/* layout 1 exists for the Cortex-M4 only, layout 2 for x86 AVX2; other targets read them weight by weight (tests) */
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
     int32_t i, j;
     if (m->layout == 0) {
         kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    if (m->layout == 2) { /* the host's row octets built without AVX2 (no -march=native): SSE2 or plain C */
+        const int32_t c4 = (m->cols + 3) / 4, end = row0 + nrows;
+        int32_t g, k, r;
+        for (g = row0 / 8; 8 * g < end; ++g) {
+            const int8_t* b = m->q + (int64_t)g * c4 * 32;
+            int32_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#if defined(__SSE2__) /* rows sign-extended to int16, pmaddwd with x[4k..4k+3] twice: two int32 per row */
+            const __m128i zero = _mm_setzero_si128();
+            __m128i a01 = zero, a23 = zero, a45 = zero, a67 = zero;
+            for (k = 0; k < c4; ++k, b += 32) {
+                int16_t xk[4] = {0, 0, 0, 0};
+                const __m128i v0 = _mm_loadu_si128((const __m128i*)b), v1 = _mm_loadu_si128((const __m128i*)(b + 16));
+                const __m128i s0 = _mm_cmpgt_epi8(zero, v0), s1 = _mm_cmpgt_epi8(zero, v1);
+                __m128i xv;
+                int64_t xbits;
+                for (j = 0; j < 4 && 4 * k + j < m->cols; ++j) xk[j] = x[4 * k + j];
+                memcpy(&xbits, xk, sizeof xbits);
+                xv = _mm_set1_epi64x(xbits);
+                a01 = _mm_add_epi32(a01, _mm_madd_epi16(_mm_unpacklo_epi8(v0, s0), xv));
+                a23 = _mm_add_epi32(a23, _mm_madd_epi16(_mm_unpackhi_epi8(v0, s0), xv));
+                a45 = _mm_add_epi32(a45, _mm_madd_epi16(_mm_unpacklo_epi8(v1, s1), xv));
+                a67 = _mm_add_epi32(a67, _mm_madd_epi16(_mm_unpackhi_epi8(v1, s1), xv));
+            }
+            { /* [r0 r0' r1 r1'] [r2 r2' r3 r3'] -> [r0 r1 r2 r3] */
+                const __m128 f01 = _mm_castsi128_ps(a01), f23 = _mm_castsi128_ps(a23);
+                const __m128 f45 = _mm_castsi128_ps(a45), f67 = _mm_castsi128_ps(a67);
+                _mm_storeu_si128((__m128i*)s, _mm_add_epi32(_mm_castps_si128(_mm_shuffle_ps(f01, f23, 0x88)),
+                                                            _mm_castps_si128(_mm_shuffle_ps(f01, f23, 0xdd))));
+                _mm_storeu_si128((__m128i*)(s + 4), _mm_add_epi32(_mm_castps_si128(_mm_shuffle_ps(f45, f67, 0x88)),
+                                                                  _mm_castps_si128(_mm_shuffle_ps(f45, f67, 0xdd))));
+            }
+#else
+            for (k = 0; k < c4; ++k, b += 32) {
+                int32_t xk[4] = {0, 0, 0, 0};
+                for (j = 0; j < 4 && 4 * k + j < m->cols; ++j) xk[j] = x[4 * k + j];
+                for (r = 0; r < 8; ++r) {
+                    s[r] += b[4 * r] * xk[0] + b[4 * r + 1] * xk[1] + b[4 * r + 2] * xk[2] + b[4 * r + 3] * xk[3];
+                }
+            }
+#endif
+            for (r = 0; r < 8; ++r) {
+                if (8 * g + r >= row0 && 8 * g + r < end) acc[8 * g + r - row0] = s[r];
+            }
+        }
         return;
     }
     for (i = 0; i < nrows; ++i) {
@@ -627,16 +920,51 @@ static inline int kwsc_all_u32(uint32x4_t m) {
 }
 #endif
 
+/* sixteen floats (AArch64: one LD1 of four registers; GCC 12 has no vld1q_f32_x4 for ARMv7) */
+#if defined(__aarch64__)
+#define kwsc_load16(p) vld1q_f32_x4(p)
+#else
+static inline float32x4x4_t kwsc_load16(const float* p) {
+    float32x4x4_t v;
+    v.val[0] = vld1q_f32(p);
+    v.val[1] = vld1q_f32(p + 4);
+    v.val[2] = vld1q_f32(p + 8);
+    v.val[3] = vld1q_f32(p + 12);
+    return v;
+}
+#endif
+
+/* x' = x * col, sixteen at a time */
+static inline float32x4x4_t kwsc_mul16(float32x4x4_t v, const float* col) {
+    const float32x4x4_t c = kwsc_load16(col);
+    v.val[0] = vmulq_f32(v.val[0], c.val[0]);
+    v.val[1] = vmulq_f32(v.val[1], c.val[1]);
+    v.val[2] = vmulq_f32(v.val[2], c.val[2]);
+    v.val[3] = vmulq_f32(v.val[3], c.val[3]);
+    return v;
+}
+
+/* max |x'| over sixteen floats into four lanes of running maxima */
+#define KWSC_PEAK16(v) \
+    do { \
+        m0 = vmaxq_f32(m0, vabsq_f32((v).val[0])); \
+        m1 = vmaxq_f32(m1, vabsq_f32((v).val[1])); \
+        m2 = vmaxq_f32(m2, vabsq_f32((v).val[2])); \
+        m3 = vmaxq_f32(m3, vabsq_f32((v).val[3])); \
+    } while (0)
+
 float kwsc_qpeak(const float* x, int32_t n, const float* col) {
-    float32x4_t m = vdupq_n_f32(0.0f);
+    float32x4_t m0 = vdupq_n_f32(0.0f), m1 = m0, m2 = m0, m3 = m0;
     float peak, tail;
     int32_t j = 0;
     if (col) {
-        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
+        for (; j + 16 <= n; j += 16) KWSC_PEAK16(kwsc_mul16(kwsc_load16(x + j), col + j));
+        for (; j + 4 <= n; j += 4) m0 = vmaxq_f32(m0, vabsq_f32(vmulq_f32(vld1q_f32(x + j), vld1q_f32(col + j))));
     } else {
-        for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+        for (; j + 16 <= n; j += 16) KWSC_PEAK16(kwsc_load16(x + j));
+        for (; j + 4 <= n; j += 4) m0 = vmaxq_f32(m0, vabsq_f32(vld1q_f32(x + j)));
     }
-    peak = kwsc_hmax_f32(m);
+    peak = kwsc_hmax_f32(vmaxq_f32(vmaxq_f32(m0, m1), vmaxq_f32(m2, m3)));
     tail = kwsc_qpeak_ref(x + j, n - j, col ? col + j : 0);
     return tail > peak ? tail : peak;
 }
@@ -645,8 +973,19 @@ float kwsc_qpeak(const float* x, int32_t n, const float* col) {
  * compare, which GCC scalarises on ARMv7 without -funsafe-math-optimizations), truncated (VCVT saturates out of
  * range); the caller narrows with saturation and raises -128 to -127: clamp(trunc(v), -127, 127) */
 static inline int32x4_t kwsc_round_trunc(float32x4_t v) {
-    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
-    return vcvtq_s32_f32(vaddq_f32(v, vbslq_f32(sign, v, vdupq_n_f32(0.5f))));
+    /* copysign(0.5, v) as (v & sign) | 0.5: AND and ORR-immediate, where BSL wanted a copy of its mask */
+    const uint32x4_t half = vorrq_u32(vandq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x80000000u)),
+                                      vdupq_n_u32(0x3f000000u));
+    return vcvtq_s32_f32(vaddq_f32(v, vreinterpretq_f32_u32(half)));
+}
+
+/* q[0..15] from sixteen x' (kwsc_qround's vector step) */
+static inline __attribute__((always_inline)) void kwsc_round16(float32x4x4_t v, float32x4_t vi, int8_t* q) {
+    const int16x8_t t0 = vcombine_s16(vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[0], vi))),
+                                      vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[1], vi))));
+    const int16x8_t t1 = vcombine_s16(vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[2], vi))),
+                                      vqmovn_s32(kwsc_round_trunc(vmulq_f32(v.val[3], vi))));
+    vst1q_s8(q, vmaxq_s8(vcombine_s8(vqmovn_s16(t0), vqmovn_s16(t1)), vdupq_n_s8(-127)));
 }
 
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
@@ -655,6 +994,11 @@ void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t*
     if (!KWSC_NEON_IEEE && !(inv <= 0x1p67f)) {
         kwsc_qround_ref(x, n, col, inv, q);
         return;
+    }
+    if (col) {
+        for (; j + 16 <= n; j += 16) kwsc_round16(kwsc_mul16(kwsc_load16(x + j), col + j), vi, q + j);
+    } else {
+        for (; j + 16 <= n; j += 16) kwsc_round16(kwsc_load16(x + j), vi, q + j);
     }
     for (; j + 8 <= n; j += 8) {
         float32x4_t a = vld1q_f32(x + j), b = vld1q_f32(x + j + 4);
@@ -738,6 +1082,18 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
 void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
     float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
     int32_t k, j;
+#if defined(__aarch64__) /* IEEE, nothing to check: sixteen per turn, the rest below */
+    for (k = 0; k + 16 <= n; k += 16) {
+        const float32x4x4_t a0 = vld1q_f32_x4(a + k), b0 = vld1q_f32_x4(b + k), c0 = vld1q_f32_x4(c + k);
+        float32x4x4_t r;
+        r.val[0] = vaddq_f32(a0.val[0], vmulq_f32(b0.val[0], c0.val[0]));
+        r.val[1] = vaddq_f32(a0.val[1], vmulq_f32(b0.val[1], c0.val[1]));
+        r.val[2] = vaddq_f32(a0.val[2], vmulq_f32(b0.val[2], c0.val[2]));
+        r.val[3] = vaddq_f32(a0.val[3], vmulq_f32(b0.val[3], c0.val[3]));
+        vst1q_f32_x4(a + k, r);
+    }
+    a += k, b += k, c += k, n -= k;
+#endif
     for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
         const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
         float32x4_t tmin = vdupq_n_f32(1.0f);
@@ -767,6 +1123,18 @@ void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
 void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
     float old[KWSC_NEON_IEEE ? 1 : KWSC_DQ_BLOCK];
     int32_t k, j;
+#if defined(__aarch64__) /* IEEE, nothing to check: sixteen per turn, the rest below */
+    for (k = 0; k + 16 <= n; k += 16) {
+        const float32x4x4_t v = vld1q_f32_x4(cand + k), h0 = vld1q_f32_x4(h + k), zv = vld1q_f32_x4(z + k);
+        int32_t i;
+        for (i = 0; i < 4; ++i) { /* stored one by one: GCC copied a four-register result for each ST1 */
+            const float32x4_t r = vaddq_f32(v.val[i], vmulq_f32(zv.val[i], vsubq_f32(h0.val[i], v.val[i])));
+            vst1q_f32(out + k + 4 * i, r);
+            vst1q_f32(h + k + 4 * i, r);
+        }
+    }
+    z += k, cand += k, h += k, out += k, n -= k;
+#endif
     for (k = 0; k + 4 <= n; k += KWSC_DQ_BLOCK) {
         const int32_t n4 = (n - k < KWSC_DQ_BLOCK ? n - k : KWSC_DQ_BLOCK) & ~3;
         float32x4_t tmin = vdupq_n_f32(1.0f);
@@ -798,12 +1166,27 @@ void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_
 
 #elif defined(__SSE2__)
 #include <emmintrin.h>
+#if defined(__AVX2__)
+#include <immintrin.h> /* eight-lane loops first; the same operations in the same order per lane */
+#endif
 
 float kwsc_qpeak(const float* x, int32_t n, const float* col) {
     const __m128 sign = _mm_set1_ps(-0.0f);
     __m128 m = _mm_setzero_ps();
     float lanes[4], peak, tail;
     int32_t j = 0, k;
+#if defined(__AVX2__) /* eight lanes, then the four-lane loop: max is exact in any order */
+    {
+        const __m256 sign8 = _mm256_set1_ps(-0.0f);
+        __m256 m8 = _mm256_setzero_ps();
+        for (; j + 8 <= n; j += 8) {
+            __m256 v = _mm256_loadu_ps(x + j);
+            if (col) v = _mm256_mul_ps(v, _mm256_loadu_ps(col + j));
+            m8 = _mm256_max_ps(_mm256_andnot_ps(sign8, v), m8); /* NaN lanes keep m8, as the reference's a > peak */
+        }
+        m = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+    }
+#endif
     for (; j + 4 <= n; j += 4) {
         __m128 v = _mm_loadu_ps(x + j);
         if (col) v = _mm_mul_ps(v, _mm_loadu_ps(col + j));
@@ -826,6 +1209,30 @@ static inline __m128i kwsc_round_clamp(__m128 v) {
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
     const __m128 vi = _mm_set1_ps(inv);
     int32_t j = 0;
+#if defined(__AVX2__)
+    {
+        const __m256 vi8 = _mm256_set1_ps(inv), zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f);
+        const __m256 mhalf = _mm256_set1_ps(-0.5f), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+        for (; j + 16 <= n; j += 16) {
+            __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + 8);
+            __m256i ia, ib, h;
+            if (col) {
+                a = _mm256_mul_ps(a, _mm256_loadu_ps(col + j));
+                b = _mm256_mul_ps(b, _mm256_loadu_ps(col + j + 8));
+            }
+            a = _mm256_mul_ps(a, vi8);
+            b = _mm256_mul_ps(b, vi8);
+            a = _mm256_add_ps(a, _mm256_blendv_ps(mhalf, half, _mm256_cmp_ps(a, zero, _CMP_GE_OQ)));
+            b = _mm256_add_ps(b, _mm256_blendv_ps(mhalf, half, _mm256_cmp_ps(b, zero, _CMP_GE_OQ)));
+            ia = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(a, lo), hi));
+            ib = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(b, lo), hi));
+            h = _mm256_packs_epi32(ia, ib); /* per 128-bit lane: a0-3 b0-3 | a4-7 b4-7 */
+            h = _mm256_permute4x64_epi64(h, 0xd8);
+            _mm_storeu_si128((__m128i*)(q + j),
+                             _mm_packs_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+        }
+    }
+#endif
     for (; j + 8 <= n; j += 8) {
         __m128 a = _mm_loadu_ps(x + j), b = _mm_loadu_ps(x + j + 4);
         __m128i h;
@@ -843,6 +1250,18 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
                    int32_t accumulate) {
     const __m128 vs = _mm_set1_ps(x_scale);
     int32_t k = 0;
+#if defined(__AVX2__)
+    {
+        const __m256 vs8 = _mm256_set1_ps(x_scale);
+        for (; k + 8 <= n; k += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i*)(acc + k))),
+                                     _mm256_mul_ps(_mm256_loadu_ps(scale + k), vs8));
+            if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + k));
+            if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(y + k), v);
+            _mm256_storeu_ps(y + k, v);
+        }
+    }
+#endif
     for (; k + 4 <= n; k += 4) {
         __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_loadu_si128((const __m128i*)(acc + k))),
                               _mm_mul_ps(_mm_loadu_ps(scale + k), vs));
@@ -855,6 +1274,12 @@ void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_sc
 
 void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
     int32_t k = 0;
+#if defined(__AVX2__)
+    for (; k + 8 <= n; k += 8) {
+        _mm256_storeu_ps(a + k, _mm256_add_ps(_mm256_loadu_ps(a + k),
+                                              _mm256_mul_ps(_mm256_loadu_ps(b + k), _mm256_loadu_ps(c + k))));
+    }
+#endif
     for (; k + 4 <= n; k += 4) {
         _mm_storeu_ps(a + k, _mm_add_ps(_mm_loadu_ps(a + k), _mm_mul_ps(_mm_loadu_ps(b + k), _mm_loadu_ps(c + k))));
     }
@@ -863,6 +1288,14 @@ void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) {
 
 void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
     int32_t k = 0;
+#if defined(__AVX2__)
+    for (; k + 8 <= n; k += 8) {
+        const __m256 v = _mm256_loadu_ps(cand + k);
+        const __m256 r = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(z + k), _mm256_sub_ps(_mm256_loadu_ps(h + k), v)));
+        _mm256_storeu_ps(out + k, r);
+        _mm256_storeu_ps(h + k, r);
+    }
+#endif
     for (; k + 4 <= n; k += 4) {
         const __m128 v = _mm_loadu_ps(cand + k);
         const __m128 r = _mm_add_ps(v, _mm_mul_ps(_mm_loadu_ps(z + k), _mm_sub_ps(_mm_loadu_ps(h + k), v)));

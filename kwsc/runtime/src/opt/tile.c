@@ -6,13 +6,8 @@
 #include <string.h>
 
 #include "kwsc_runtime.h"
+#include "kwsc_vec.h"
 
-/* Vector types only cross static inline functions here; the ABI note about passing them does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#ifndef KWSC_VEC
-#define KWSC_VEC 8
-#endif
 #if KWSC_VEC >= 8
 #define TV 8
 #else
@@ -28,29 +23,7 @@ static inline tvec load_v(const float* p) {
     return v;
 }
 
-/* The sums of four accumulators, reduced together (transpose-and-add). */
-static inline void hsum4(tvec a0, tvec a1, tvec a2, tvec a3, float* out) {
-#if TV == 8
-    const tvec p01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11) +
-                     __builtin_shufflevector(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);  /* a0 x4, a1 x4 */
-    const tvec p23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11) +
-                     __builtin_shufflevector(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);  /* a2 x4, a3 x4 */
-    const tvec q = __builtin_shufflevector(p01, p23, 0, 1, 4, 5, 8, 9, 12, 13) +
-                   __builtin_shufflevector(p01, p23, 2, 3, 6, 7, 10, 11, 14, 15);  /* a0 a0 a1 a1 a2 a2 a3 a3 */
-    out[0] = q[0] + q[1];
-    out[1] = q[2] + q[3];
-    out[2] = q[4] + q[5];
-    out[3] = q[6] + q[7];
-#else
-    const tvec p01 = __builtin_shufflevector(a0, a1, 0, 1, 4, 5) + __builtin_shufflevector(a0, a1, 2, 3, 6, 7);
-    const tvec p23 = __builtin_shufflevector(a2, a3, 0, 1, 4, 5) + __builtin_shufflevector(a2, a3, 2, 3, 6, 7);
-    const tvec s = __builtin_shufflevector(p01, p23, 0, 2, 4, 6) + __builtin_shufflevector(p01, p23, 1, 3, 5, 7);
-    out[0] = s[0];
-    out[1] = s[1];
-    out[2] = s[2];
-    out[3] = s[3];
-#endif
-}
+#define hsum4 KWSC_HSUM4(TV) /* the sums of four accumulators, reduced together */
 
 /* One piece of KWSC_TILE_COLS columns: every row's accumulator += its weights * the piece of x. */
 #if defined(__ARM_NEON) && TV == 4

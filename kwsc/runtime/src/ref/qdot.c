@@ -24,6 +24,14 @@ void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_
     }
 }
 
+#if defined(__aarch64__)
+int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
+                           const float* bias, float* y, int32_t accumulate) {
+    (void)m, (void)row0, (void)nrows, (void)x, (void)x_scale, (void)bias, (void)y, (void)accumulate;
+    return 0; /* nothing fused: kwsc_qmatvec does every row */
+}
+#endif
+
 float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
 
 void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {

@@ -7,9 +7,12 @@
 #include "kwsc_runtime.h"
 
 /* One weight of a layout-1 matrix (kwsc/backends/c/quantize.py pack_row_pairs): rows in groups of four, columns
- * in groups of four, 16 bytes per (row group, column group); a word's int16 lanes hold w[r0] + 256 w[r1]. */
+ * in groups of four, 16 bytes per (row group, column group); a word's int16 lanes hold w[r0] + 256 w[r1].
+ * Layout 2 (pack_row_octets): rows in groups of eight, 32 bytes per (row group, column group), w[r, c] at byte
+ * 4 (r % 8) + c % 4. */
 int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col) {
     const int32_t c4 = (m->cols + 3) / 4;
+    if (m->layout == 2) return m->q[((int64_t)(row / 8) * c4 + col / 4) * 32 + (row % 8) * 4 + col % 4];
     const int8_t* block = m->q + ((int64_t)(row / 4) * c4 + col / 4) * 16;
     const int8_t* lane = block + ((row & 2) ? 8 : 0) + ((col & 2) ? 4 : 0) + ((col & 1) ? 2 : 0);
     const int32_t v = (int32_t)(uint8_t)lane[0] | ((int32_t)lane[1] * 256); /* the int16 lane */
@@ -100,8 +103,12 @@ float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float
 void kwsc_qmatvec(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, float x_scale,
                   const float* bias, float* y, int32_t accumulate) {
     int32_t acc[KWSC_QCHUNK];
-    int32_t i;
-    for (i = 0; i < nrows; i += KWSC_QCHUNK) {
+#if defined(__aarch64__) /* the only target that fuses (kwsc_runtime.h) */
+    int32_t i = kwsc_qmatvec_fused(m, row0, nrows, x, x_scale, bias, y, accumulate);
+#else
+    int32_t i = 0;
+#endif
+    for (; i < nrows; i += KWSC_QCHUNK) {
         const int32_t count = nrows - i < KWSC_QCHUNK ? nrows - i : KWSC_QCHUNK;
         kwsc_qmat_rows(m, row0 + i, count, x, acc);
         kwsc_qdequant(acc, count, m->scale + row0 + i, x_scale, bias ? bias + i : 0, y + i, accumulate);
