@@ -139,6 +139,8 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc);
 /* The int8 weight at (row, col) of a layout-1 or layout-2 matrix (plain C; the kernels' fallback and tests). */
 int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col);
+/* kwsc_qmat_rows the plain way (src/ref/quant.c): layout 0 through kwsc_qdot_rows, packed layouts weight by weight. */
+void kwsc_qmat_rows_plain(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc);
 /* q = round(x' / s) clamped to +-127 (half away from zero), x' = x * col (col 0: x' = x); s = fixed_scale when
  * > 0, else max|x'| / 127. Returns s. */
 float kwsc_quantize_s8(const float* x, int32_t n, float fixed_scale, const float* col, int8_t* q);

@@ -6,6 +6,9 @@
 #include <string.h>
 #include "kwsc_runtime.h"
 int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col) { (void)m; (void)row; (void)col; return 0; }
+void kwsc_qmat_rows_plain(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    (void)m; (void)row0; (void)nrows; (void)x; (void)acc;
+}
 static void pack(const int8_t* w, int rows, int cols, int8_t* out) {
     int rp = (rows + 7) / 8 * 8, c4 = (cols + 3) / 4; memset(out, 0, (size_t)rp * c4 * 4 + 1);
     for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) out[(((r / 8) * c4 + c / 4) * 8 + r % 8) * 4 + c % 4] = w[r * cols + c];

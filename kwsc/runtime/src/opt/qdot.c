@@ -187,21 +187,12 @@ static void qmat_octets(const kwsc_qmat* m, int32_t row0, int32_t nrows, const i
 }
 
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
-    int32_t i, j;
     if (nrows <= 0) return;
     if (m->layout == 2) {
         qmat_octets(m, row0, nrows, x, acc);
         return;
     }
-    if (m->layout == 0) {
-        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
-        return;
-    }
-    for (i = 0; i < nrows; ++i) {
-        int32_t s = 0;
-        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
-        acc[i] = s;
-    }
+    kwsc_qmat_rows_plain(m, row0, nrows, x, acc);
 }
 
 #elif defined(__ARM_NEON)
@@ -826,11 +817,7 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 #endif
 /* layout 1 exists for the Cortex-M4 only, layout 2 for x86 AVX2; other targets read them weight by weight (tests) */
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
-    int32_t i, j;
-    if (m->layout == 0) {
-        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
-        return;
-    }
+    int32_t j;
     if (m->layout == 2) { /* the host's row octets built without AVX2 (no -march=native): SSE2 or plain C */
         const int32_t c4 = (m->cols + 3) / 4, end = row0 + nrows;
         int32_t g, k, r;
@@ -877,11 +864,7 @@ void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_
         }
         return;
     }
-    for (i = 0; i < nrows; ++i) {
-        int32_t s = 0;
-        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
-        acc[i] = s;
-    }
+    kwsc_qmat_rows_plain(m, row0, nrows, x, acc);
 }
 #endif
 

@@ -12,16 +12,7 @@ void kwsc_qdot_rows(const int8_t* w, int32_t cols, int32_t nrows, const int8_t* 
 }
 
 void kwsc_qmat_rows(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
-    int32_t i, j;
-    if (m->layout == 0) {
-        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
-        return;
-    }
-    for (i = 0; i < nrows; ++i) {
-        int32_t s = 0;
-        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
-        acc[i] = s;
-    }
+    kwsc_qmat_rows_plain(m, row0, nrows, x, acc);
 }
 
 #if defined(__aarch64__)

@@ -20,6 +20,22 @@ int32_t kwsc_qpair_weight(const kwsc_qmat* m, int32_t row, int32_t col) {
     return (row & 1) ? (v - lo) / 256 : lo;
 }
 
+/* kwsc_qmat_rows the plain way, for any layout: row-major rows through kwsc_qdot_rows (each target's SIMD), packed
+ * layouts weight by weight. src/ref/qdot.c's kwsc_qmat_rows is this; src/opt/qdot.c's calls it for the layouts
+ * its target has no kernel for (quant.c is linked wherever a qdot.c is). */
+void kwsc_qmat_rows_plain(const kwsc_qmat* m, int32_t row0, int32_t nrows, const int8_t* x, int32_t* acc) {
+    int32_t i, j;
+    if (m->layout == 0) {
+        kwsc_qdot_rows(m->q + (int64_t)row0 * m->cols, m->cols, nrows, x, acc);
+        return;
+    }
+    for (i = 0; i < nrows; ++i) {
+        int32_t s = 0;
+        for (j = 0; j < m->cols; ++j) s += kwsc_qpair_weight(m, row0 + i, j) * (int32_t)x[j];
+        acc[i] = s;
+    }
+}
+
 /* rows per kwsc_qmat_rows call (a multiple of 3, 4 and 8: the kernels' row groups); 96 (384 bytes of stack) on
  * microcontrollers, 384 elsewhere (fewer calls: a GRU 2x128's matrices in one) */
 #if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_8M_MAIN__)
