@@ -137,3 +137,17 @@ def test_print_takes_ells_spellings(tmp_path, capsys):
     assert capsys.readouterr().err == f"wrote {tmp_path / 'graph.dot'} (dot, {len(featurizer_graph())} nodes)\n"
     assert main(["print", "-imap", str(model)]) == 0
     assert "Input" in capsys.readouterr().out
+
+
+def test_emit_help_names_every_arch_the_c_backend_offers(capsys):
+    """`--arch`'s help is written in the CLI (importing the C backend would slow every command's start), so this
+    keeps it in step with the target registry."""
+    from kwsc.backends.c.targets import ARCHES, TARGETS
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["emit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    start = text.index("--arch ARCH", text.index("C target options"))
+    arch_help = text[start:text.index("--build", start)]
+    for name in (*ARCHES, *TARGETS):
+        assert name in arch_help, f"kwsc emit --help does not name --arch {name}"

@@ -261,7 +261,8 @@ def register(sub) -> None:
     option(p, "--target", "-t", choices=TARGETS, default=None, help="backend (default: from -o's extension)")
     option(p, "--output", "-o", required=True, metavar="OUT", help="output file (a folder for --target c)")
     c = p.add_argument_group("C target options")
-    option(c, "--arch", default=None, help="host, armv7, aarch64 or cortex-m4")
+    option(c, "--arch", default=None,
+           help="host (default), armv7, aarch64, aarch64-dotprod or cortex-m4 (host-ref: plain C, for tests)")
     option(c, "--build", action="store_true", default=None, help="also compile the generated project")
     option(c, "--size_report", action="store_true", default=None, help="report code and data sizes")
     option(c, "--weights_dtype", default=None, help="weight element type (e.g. float32)")
