@@ -80,8 +80,9 @@ OPT_SOURCES = frozenset({"matvec.c", "activation.c", "fft.c", "conv.c", "qdot.c"
 # Always linked: the model code itself copies outputs and looks up metadata with these.
 BASE_SOURCES = ("elementwise.c", "activation.c")
 # Headers (relative to runtime/) copied into every project, and into those that compile src/opt files.
-# activation_scalar.h: what both activation.c twins define (an opt file replaces its ref twin whole).
-RUNTIME_HEADERS = ("include/kwsc_runtime.h", "src/activation_scalar.h")
+# activation_scalar.h, qdot_plain_steps.h: what both twins of activation.c / qdot.c define (an opt file replaces
+# its ref twin whole).
+RUNTIME_HEADERS = ("include/kwsc_runtime.h", "src/activation_scalar.h", "src/qdot_plain_steps.h")
 OPT_HEADERS = ("src/opt/kwsc_vec.h",)
 
 

@@ -1290,20 +1290,5 @@ void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_
 
 #else
 
-float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
-
-void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
-    kwsc_qround_ref(x, n, col, inv, q);
-}
-
-void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
-                   int32_t accumulate) {
-    kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
-}
-
-void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) { kwsc_qmuladd_ref(a, b, c, n); }
-
-void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
-    kwsc_qblend_ref(z, cand, h, out, n);
-}
+#include "../qdot_plain_steps.h" /* no SIMD here: the plain float steps */
 #endif

@@ -23,19 +23,4 @@ int32_t kwsc_qmatvec_fused(const kwsc_qmat* m, int32_t row0, int32_t nrows, cons
 }
 #endif
 
-float kwsc_qpeak(const float* x, int32_t n, const float* col) { return kwsc_qpeak_ref(x, n, col); }
-
-void kwsc_qround(const float* x, int32_t n, const float* col, float inv, int8_t* q) {
-    kwsc_qround_ref(x, n, col, inv, q);
-}
-
-void kwsc_qdequant(const int32_t* acc, int32_t n, const float* scale, float x_scale, const float* bias, float* y,
-                   int32_t accumulate) {
-    kwsc_qdequant_ref(acc, n, scale, x_scale, bias, y, accumulate);
-}
-
-void kwsc_qmuladd(float* a, const float* b, const float* c, int32_t n) { kwsc_qmuladd_ref(a, b, c, n); }
-
-void kwsc_qblend(const float* z, const float* cand, float* h, float* out, int32_t n) {
-    kwsc_qblend_ref(z, cand, h, out, n);
-}
+#include "../qdot_plain_steps.h" /* the float steps, plain: forwarders to src/ref/quant.c */
