@@ -130,7 +130,8 @@ def split(common: list[str], arm: str, outdir: Path, echo=print) -> dict[str, fl
 
 def main(argv: list[str]) -> int:
     if "--" not in argv:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        print("usage: python tools/train_cost.py [--rounds N] [--split] --arm OPTIONS [--arm OPTIONS ...] -- "
+              "KWSC_TRAIN_OPTIONS (the common `kwsc train` options, after --)", file=sys.stderr)
         return 2
     cut = argv.index("--")
     parser = argparse.ArgumentParser(prog="tools/train_cost.py")
