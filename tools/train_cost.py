@@ -1,6 +1,6 @@
 """Per-epoch cost of `kwsc train` option sets, measured alternately in one process (fair on a shared, loaded CPU).
 
-    python tools/train_cost.py --rounds 3 --arm "" --arm "--stream_training 1" -- \\
+    python tools/train_cost.py --rounds 3 --arm "--stream_training 0" --arm "--stream_training 1" -- \\
         --dataset data --wav_files $S --outdir unused --threads 1
 
 Each ``--arm`` is a string of extra `kwsc train` options added to the common ones after ``--``; every arm gets its own

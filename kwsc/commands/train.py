@@ -16,8 +16,10 @@ write into OUTDIR:
 h_in_k/h_out_k state), categories.txt, train_results.json, results.txt, training_curves.png, confusion_matrix.png.
 
 Two recipes: kwsc (default: normalization, time shift, SpecAugment, noise mixing, label smoothing, AdamW with
-warm-up + cosine, 60 epochs, batch 64) and seed (ELL's train_classifier.py defaults: RMSprop alpha 0, lr 1e-3,
-30 epochs, batch 128). Options given override the recipe and --config.
+warm-up + cosine, 60 epochs, batch 64; a GRU/LSTM also learns from continuous sequences of its clips,
+--stream_training 1, for the stream and VAD modes; --stream_training 0 trains per row only) and seed (ELL's
+train_classifier.py defaults: RMSprop alpha 0, lr 1e-3, 30 epochs, batch 128). Options given override the recipe
+and --config.
 
 As `train_classifier` (ELL's script name) the default model is the tutorial's GRU 2×128, so the files are named
 GRU128KeywordSpotter.* as the tutorial's next steps expect; the recipe is still kwsc's unless --recipe seed.
@@ -40,19 +42,20 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from kwsc.train.options import config_from_args
+    from kwsc.train.options import resolve_config
 
     # ELL's train_classifier.py trains a GRU 2×128 (GRU128KeywordSpotter.onnx, the file the tutorial imports next)
     tutorial = {"model": {"hidden_units": 128}} if args.command == "train_classifier" else None
-    config = config_from_args(args, tutorial)
+    config, applied = resolve_config(args, tutorial)
     try:
-        from kwsc.train.pipeline import train
+        from kwsc.train.pipeline import settle_defaults, train
         from kwsc.train.trainer import resolve_device
     except ImportError as exc:  # torch is the optional "train" extra
         from kwsc.errors import InputError
         raise InputError(f"kwsc train needs torch: pip install 'kwsc[train]' ({exc})") from None
     if args.use_gpu and resolve_device("auto").type != "cuda":
         print("kwsc: --use_gpu: torch sees no CUDA device here; training on the CPU", file=sys.stderr)
+    settle_defaults(config, applied, args.outdir, args.resume)
     results = train(config, args.dataset, args.outdir, args.categories, resume=args.resume,
                     progress=not args.no_progress, opset=args.opset, export=not args.no_export)
     if results:

@@ -142,9 +142,10 @@ def vad_training_note(metadata: dict, model_path: str | Path, where: str) -> str
     if trained is None:
         return (f"note: {model_path} does not say whether it was trained for VAD resets (kwsc train --vad_training "
                 "records it); a model trained without them does much worse with them")
-    return (f"warning: {model_path} was trained without --vad_training: after each VAD reset its GRUs start from zero "
-            f"state over the quiet that follows a word, so expect {where} well below a model trained for it (README: "
-            "\"Training for the VAD\"; kwsc train … --vad_training 1 --loss_frames 10)")
+    return (f"warning: {model_path} was trained without --vad_training or --stream_training: after each VAD reset its "
+            f"GRUs start from zero state over the quiet that follows a word, so expect {where} well below a model "
+            "trained for it (README: \"Training for the stream\"; kwsc train's default for GRU/LSTM, unless "
+            "--stream_training 0)")
 
 
 def has_own_vad(runner: ModelRunner, model_path: str | Path) -> bool:

@@ -7,20 +7,23 @@ the model in DistributedDataParallel and lets rank 0 write the outputs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kwsc.errors import KwscError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kwsc.train.options import add_train_arguments, config_from_args
-    from kwsc.train.pipeline import train
+    from kwsc.train.options import add_train_arguments, resolve_config
+    from kwsc.train.pipeline import settle_defaults, train
 
     parser = argparse.ArgumentParser(prog="python -m kwsc.train", description="kwsc train (torchrun entry point)")
     add_train_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args)
+        config, applied = resolve_config(args)
+        main_process = os.environ.get("RANK", "0") == "0"  # torchrun: every process resolves, rank 0 says so
+        settle_defaults(config, applied, args.outdir, args.resume, echo=print if main_process else lambda *a: None)
         train(config, args.dataset, args.outdir, args.categories, resume=args.resume,
               progress=not args.no_progress, opset=args.opset, export=not args.no_export)
     except KwscError as exc:

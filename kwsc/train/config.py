@@ -9,7 +9,10 @@ A configuration is a nested dict with the seed's four sections ``model``, ``data
   speakers: normalized inputs, time shift, SpecAugment masks, feature-space noise mixing, mel-axis warp (vocal
   tract length) and loudness changes, label smoothing, AdamW
   with a warm-up + cosine schedule; with ``--wav_files`` the rows are made from the wavs with waveform
-  augmentation (sample shifts, loudness, background noise), the best recipe (README "kwsc train").
+  augmentation (sample shifts, loudness, background noise), the best recipe (README "kwsc train"). A GRU/LSTM
+  also learns from continuous sequences of its clips (``stream_training`` 1, ``RECURRENT_STREAM_DEFAULTS``): as good
+  per file as rows alone, and it keeps the continuous stream and VAD modes near the per-file accuracy. Those
+  defaults step aside when the user chose ``stream_training`` or a recipe that excludes it (``stream_defaults``).
 
 No torch import here: the command module reads this to build its parser.
 """
@@ -23,8 +26,9 @@ from pathlib import Path
 from kwsc.errors import FormatError, InputError
 
 __all__ = [
-    "SEED_CONFIG", "RECIPES", "ARCHITECTURES", "WINDOW_ARCHITECTURES", "DEFAULT_WIDTH", "recipe_config",
-    "merge_config", "load_config_file", "validate_config", "model_filename",
+    "SEED_CONFIG", "RECIPES", "ARCHITECTURES", "WINDOW_ARCHITECTURES", "DEFAULT_WIDTH", "RECURRENT_STREAM_DEFAULTS",
+    "STREAM_DEFAULTS", "recipe_config", "stream_defaults", "merge_config", "load_config_file", "validate_config",
+    "model_filename",
 ]
 
 SEED_CONFIG: dict = {
@@ -86,6 +90,11 @@ ARCHITECTURES = ("GRU", "LSTM", "DSCNN", "TCResNet", "BCResNet", "CRNN")
 # width, with these defaults when not given
 WINDOW_ARCHITECTURES = ("DSCNN", "TCResNet", "BCResNet", "CRNN")
 DEFAULT_WIDTH = {"DSCNN": 64, "TCResNet": 16, "BCResNet": 16, "CRNN": 64}
+# The kwsc recipe's GRU/LSTM train for the stream (README "Training for the stream"): these training keys, applied
+# by ``stream_defaults`` only when the user chose no stream_training and no recipe that excludes it, each key only
+# when the user did not give it. Window models (rows of whole windows) and the seed recipe have none.
+RECURRENT_STREAM_DEFAULTS = {"stream_training": 1.0}
+STREAM_DEFAULTS = {"GRU": RECURRENT_STREAM_DEFAULTS, "LSTM": RECURRENT_STREAM_DEFAULTS}
 OPTIMIZERS = ("RMSprop", "Adam", "AdamW", "SGD", "Adadelta", "Adagrad", "Adamax", "ASGD", "Rprop")
 SCHEDULERS = ("none", "TriangleLR", "CosineAnnealingLR", "ExponentialLR", "StepLR", "ExponentialResettingLR",
               "WarmupCosineLR", "OneCycleLR")
@@ -109,6 +118,23 @@ def recipe_config(recipe: str = "kwsc") -> dict:
         raise InputError(f"unknown recipe {recipe!r} (choose {' or '.join(RECIPES)})")
     config = copy.deepcopy(SEED_CONFIG)
     return merge_config(config, _KWSC_OVERRIDES) if recipe == "kwsc" else config
+
+
+def stream_defaults(config: dict, chosen: set[str]) -> dict:
+    """The training keys of ``STREAM_DEFAULTS`` that apply to ``config`` ({key: value}; empty when none do).
+
+    ``chosen``: the training keys the user gave (on the command line or in a --config JSON). The defaults apply to
+    the kwsc recipe's GRU/LSTM when ``stream_training`` was not chosen and no recipe that validate_config refuses
+    together with it was asked for (vad_training > 0, teacher, mixup > 0): those train as before, per row. Each
+    key applies only when it was not chosen itself.
+    """
+    t = config["training"]
+    table = STREAM_DEFAULTS.get(config["model"]["architecture"], {})
+    if t.get("recipe") != "kwsc" or not table or "stream_training" in chosen:
+        return {}
+    if float(t.get("vad_training") or 0) > 0 or t.get("teacher") or float(t.get("mixup") or 0) > 0:
+        return {}
+    return {k: v for k, v in table.items() if k not in chosen}
 
 
 def load_config_file(path: str | Path) -> dict:

@@ -1,7 +1,8 @@
 """Command-line options of ``kwsc train`` (shared with ``python -m kwsc.train`` under torchrun); no torch here.
 
 Precedence: the recipe's defaults < ``--config`` JSON < options given on the command line (each overrides only
-when given, as the seed's train_classifier.py).
+when given, as the seed's train_classifier.py). Then the kwsc recipe's GRU/LSTM train for the stream
+(config.stream_defaults) unless stream_training was given, or vad_training, teacher or mixup asks for another recipe.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import argparse
 
 from kwsc.options import option, parse_bool
 from kwsc.train.config import (ARCHITECTURES, DEFAULT_WIDTH, OPTIMIZERS, RECIPES, SCHEDULERS, load_config_file,
-                               merge_config, recipe_config, validate_config)
+                               merge_config, recipe_config, stream_defaults, validate_config)
 
-__all__ = ["add_train_arguments", "config_from_args"]
+__all__ = ["add_train_arguments", "config_from_args", "resolve_config", "stream_default_note"]
 
 # option dest → (section, key)
 _MAP = {
@@ -109,8 +110,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--stream_training", type=float, metavar="W",
            help="add W × a loss on continuous sequences built from each batch's clips (gaps, noise, frame targets, "
                 "state carried across words and batches): for the continuous stream and VAD modes without a VAD "
-                "(default 0: off; README \"Training for the stream\"); window models: every tick of the "
-                "sequences from one pass, no state, and their rows' ticks with the same targets")
+                "(default: 1 for GRU/LSTM in the kwsc recipe; 0 with --vad_training, --teacher or --mixup, with "
+                "--recipe seed, and for window models; 0: per row only; README \"Training for the stream\"); "
+                "window models: every tick of the sequences from one pass, no state, and their rows' ticks with the "
+                "same targets")
     option(t, "--stream_seconds", type=float, metavar="S", help="with --stream_training: sequence length (default 4)")
     option(t, "--stream_gap_min", type=float, metavar="S",
            help="with --stream_training: shortest gap between clips, seconds (default 0.3)")
@@ -177,16 +180,20 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(a, "--noise_class", help="class whose training rows are the noise (default _silence_)")
 
 
-def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> dict:
+def resolve_config(args: argparse.Namespace, defaults: dict | None = None) -> tuple[dict, dict]:
     """The full training config: recipe defaults, then ``defaults`` ({section: {key: value}}), then --config, then
-    the options given."""
+    the options given; with the stream defaults that applied ({training key: value}, config.stream_defaults: the
+    kwsc recipe's GRU/LSTM train for the stream unless the user chose otherwise)."""
     config = recipe_config(args.recipe)
+    chosen: set[str] = set()  # training keys the caller, the --config JSON or the command line gave
     for section, values in (defaults or {}).items():
         config[section].update(values)
+        chosen |= set(values) if section == "training" else set()
     width_given = args.hidden_units is not None
     if args.config:
         from_file = load_config_file(args.config)
         width_given = width_given or "hidden_units" in from_file.get("model", {})
+        chosen |= set(from_file.get("training", {}))
         config = merge_config(config, from_file, where=args.config)
     if getattr(args, "no_augment", False):
         config["augment"].update(time_shift=0, freq_masks=0, time_masks=0, noise_prob=0.0, gain_db=0.0, freq_warp=0.0,
@@ -195,6 +202,7 @@ def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> 
         value = getattr(args, dest, None)
         if value is not None:
             config[section][key] = value
+            chosen |= {key} if section == "training" else set()
     if getattr(args, "use_gpu", False):
         if config["training"]["device"] == "cpu":
             from kwsc.errors import InputError
@@ -205,5 +213,24 @@ def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> 
     if architecture in DEFAULT_WIDTH and not width_given:  # the GRU's 256 units mean nothing to a window model
         config["model"]["hidden_units"] = DEFAULT_WIDTH[architecture]
     config["training"]["recipe"] = args.recipe
+    applied = stream_defaults(config, chosen)
+    config["training"].update(applied)
     validate_config(config)
-    return config
+    return config, applied
+
+
+def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> dict:
+    """The full training config (``resolve_config`` without the note of which stream defaults applied)."""
+    return resolve_config(args, defaults)[0]
+
+
+STREAM_DEFAULT_NOTE = ("kwsc train: a {architecture} trains for the stream by default (--stream_training {weight:g}: "
+                       "rows + continuous sequences of the clips); --stream_training 0 trains per row only, as before")
+
+
+def stream_default_note(config: dict, applied: dict) -> str | None:
+    """The one line ``kwsc train`` prints when the stream defaults applied (None when they did not)."""
+    if not applied:
+        return None
+    return STREAM_DEFAULT_NOTE.format(architecture=config["model"]["architecture"],
+                                      weight=float(config["training"]["stream_training"]))

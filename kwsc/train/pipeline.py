@@ -19,9 +19,10 @@ from kwsc.fileio import atomic_write
 from kwsc.train.config import model_filename
 from kwsc.train.export import DEFAULT_OPSET, export_onnx
 from kwsc.train.report import confusion_matrix, plot_confusion_matrix, plot_training_curves, write_results
-from kwsc.train.trainer import CHECKPOINT, evaluate, fit, load_checkpoint, per_file, prepare, use_ema_weights
+from kwsc.train.trainer import (CHECKPOINT, checkpoint_config, evaluate, fit, load_checkpoint, per_file, prepare,
+                                use_ema_weights)
 
-__all__ = ["train"]
+__all__ = ["train", "keep_checkpoint_defaults", "settle_defaults"]
 
 
 def _save_tensor_file(path: Path, obj) -> None:
@@ -36,6 +37,32 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array)
     atomic_write(path, buffer.getvalue())
+
+
+def keep_checkpoint_defaults(config: dict, applied: dict, outdir: str | Path) -> dict:
+    """For ``--resume``: the defaulted training keys (``applied``, options.resolve_config) whose value in
+    ``outdir``'s checkpoint differs are set back to the checkpoint's in ``config`` — a run started before a default
+    changed (per row, before GRU/LSTM trained for the stream by default) goes on as it started. Returns those keys
+    with the checkpoint's values ({} when none differ or there is no checkpoint)."""
+    saved = checkpoint_config(outdir).get("training") or {}
+    kept = {k: saved[k] for k in applied if k in saved and saved[k] != config["training"].get(k)}
+    config["training"].update(kept)
+    return kept
+
+
+def settle_defaults(config: dict, applied: dict, outdir: str | Path, resume: bool, echo=print) -> None:
+    """Before training: with ``resume``, the checkpoint's values of the defaulted keys (keep_checkpoint_defaults),
+    said in one line; then, when the stream defaults still apply, the one line that says so and how to turn them
+    off (options.stream_default_note)."""
+    from kwsc.train.options import stream_default_note
+
+    kept = keep_checkpoint_defaults(config, applied, outdir) if resume else {}
+    if kept:
+        echo(f"kwsc train: --resume: {Path(outdir) / CHECKPOINT} was trained with "
+             f"{', '.join(f'--{k} {v}' for k, v in kept.items())} (the default then); it goes on so")
+    note = stream_default_note(config, {k: v for k, v in applied.items() if k not in kept})
+    if note:
+        echo(note)
 
 
 def train(config: dict, dataset_dir: str | Path, outdir: str | Path, categories: str | Path | None = None,

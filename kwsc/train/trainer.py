@@ -28,7 +28,7 @@ from kwsc.train.models import KeywordSpotter, build_model
 from kwsc.train.schedulers import make_schedule
 
 __all__ = ["TrainingRun", "prepare", "fit", "evaluate", "per_file", "make_optimizer", "resolve_device", "ema_weights",
-           "use_ema_weights", "CHECKPOINT"]
+           "use_ema_weights", "checkpoint_config", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.pt"
 _OPTIMIZER_KEYS = {
@@ -312,6 +312,20 @@ def load_checkpoint(run: TrainingRun) -> bool:
     if "cuda_rng" in state and run.device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda_rng"].cpu(), run.device)
     return True
+
+
+def checkpoint_config(outdir: str | Path) -> dict:
+    """The training config saved in ``outdir``'s checkpoint ({} when there is none or it cannot be read: then
+    ``load_checkpoint`` says why)."""
+    path = Path(outdir) / CHECKPOINT
+    if not path.is_file():
+        return {}
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 (load_checkpoint reports it in one line)
+        return {}
+    config = state.get("config") if isinstance(state, dict) else None
+    return config if isinstance(config, dict) else {}
 
 
 def _check_same_model(path: Path, state: dict, run: TrainingRun) -> None:

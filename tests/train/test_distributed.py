@@ -36,5 +36,8 @@ def test_two_processes_train_one_epoch_and_rank_zero_writes_the_results(tmp_path
     assert "× 2 processes" in proc.stdout
     results = json.loads((out / "train_results.json").read_text())
     assert results["processes"] == 2 and len(results["log"]) == 1
+    # the GRU's default (issue 13): stream training under DistributedDataParallel, said once (by rank 0)
+    assert results["training"]["stream_training"] == 1.0
+    assert proc.stdout.count("trains for the stream by default") == 1
     assert 0.0 <= results["accuracy_test"] <= 1.0
     assert (out / "GRU8KeywordSpotter.pt").exists() and (out / "checkpoint.pt").exists()

@@ -28,11 +28,25 @@ def test_cli_trains_two_epochs_and_writes_every_output(dataset, tmp_path, capsys
     assert main(["train", "--dataset", str(dataset), "--outdir", str(out), "--epochs", "2", *TINY]) == 0
     printed = capsys.readouterr().out
     assert "Epoch 1, Loss " in printed and "Epoch 2, Loss " in printed and "Validation Accuracy" in printed
+    # no stream option: the kwsc recipe's GRU trained for the stream (issue 13), said once before training
+    lines = printed.splitlines()
+    assert [line for line in lines if "by default" in line] == [
+        "kwsc train: a GRU trains for the stream by default (--stream_training 1: rows + continuous sequences of "
+        "the clips); --stream_training 0 trains per row only, as before"]
+    assert lines.index(next(line for line in lines if "by default" in line)) < lines.index(
+        next(line for line in lines if line.startswith("Training ")))
     names = {p.name for p in out.iterdir()}
     assert {"GRU16KeywordSpotter.pt", "GRU16KeywordSpotter.onnx", "GRU16KeywordSpotter_stateful.onnx",
             "categories.txt", "train_results.json", "results.txt", "training_curves.png", "confusion_matrix.png",
             "mean.npy", "std.npy", "checkpoint.pt"} <= names
     results = json.loads((out / "train_results.json").read_text())
+    assert results["training"]["stream_training"] == 1.0 and results["training"]["recipe"] == "kwsc"
+    import onnx
+
+    metadata = {p.key: p.value for p in onnx.load(str(out / "GRU16KeywordSpotter.onnx")).metadata_props}
+    assert metadata["stream_training"] == "1.0"  # what `kwsc test --modes vad` reads: trained for resets
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert checkpoint["config"]["training"]["stream_training"] == 1.0 and checkpoint["stream_states"] is not None
     for key in ("accuracy_val", "accuracy_test", "training_time", "log", "model", "dataset", "training",
                 "optimizer_options", "categories"):
         assert key in results
@@ -78,6 +92,30 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tmp_path
     assert [e["loss"] for e in whole["log"]] == [e["loss"] for e in resumed["log"]]
     # and a fresh (non-resumed) second run differs from resuming only by starting over: same seed, same result
     assert whole["accuracy_test"] == resumed["accuracy_test"]
+
+
+def test_resuming_a_run_that_began_per_row_goes_on_per_row(dataset, tmp_path, capsys):
+    """A checkpoint of a run that began before GRU/LSTM trained for the stream by default (stream_training 0 in its
+    config): the same command with --resume goes on per row, and says so, rather than switching recipes."""
+    config = _tiny_kwsc_config(2)
+    config["training"].update(stream_training=0.0, ema_decay=0.0, loss_frames=1)
+    quiet = {"progress": False, "echo": lambda *a: None, "export": False}
+    assert train(config, dataset, tmp_path / "old", stop_after=1, **quiet) == {}
+    argv = ["train", "--dataset", str(dataset), "--outdir", str(tmp_path / "old"), "--epochs", "2", "--no_export",
+            *TINY]
+    assert main([*argv, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "was trained with --stream_training 0.0 (the default then); it goes on so" in printed
+    assert "by default" not in printed and "Resuming after epoch 1" in printed
+    results = json.loads((tmp_path / "old" / "train_results.json").read_text())
+    assert results["training"]["stream_training"] == 0.0 and [e["epoch"] for e in results["log"]] == [1, 2]
+    # a run that began with the default resumes with it, silently about the checkpoint
+    config["training"].update(stream_training=1.0)
+    assert train(config, dataset, tmp_path / "new", stop_after=1, **quiet) == {}
+    assert main([*argv[:4], str(tmp_path / "new"), *argv[5:], "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "it goes on so" not in printed and "trains for the stream by default" in printed
+    assert json.loads((tmp_path / "new" / "train_results.json").read_text())["training"]["stream_training"] == 1.0
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
