@@ -58,8 +58,9 @@ def settle_defaults(config: dict, applied: dict, outdir: str | Path, resume: boo
 
     kept = keep_checkpoint_defaults(config, applied, outdir) if resume else {}
     if kept:
-        echo(f"kwsc train: --resume: {Path(outdir) / CHECKPOINT} was trained with "
-             f"{', '.join(f'--{k} {v}' for k, v in kept.items())} (the default then); it goes on so")
+        given = ", ".join(f"--{k} {v:g}" if isinstance(v, float) else f"--{k} {v}" for k, v in kept.items())
+        echo(f"kwsc train: --resume: {Path(outdir) / CHECKPOINT} was trained with {given}, not today's default; "
+             "it goes on so")
     note = stream_default_note(config, {k: v for k, v in applied.items() if k not in kept})
     if note:
         echo(note)

@@ -105,7 +105,7 @@ def test_resuming_a_run_that_began_per_row_goes_on_per_row(dataset, tmp_path, ca
             *TINY]
     assert main([*argv, "--resume"]) == 0
     printed = capsys.readouterr().out
-    assert "was trained with --stream_training 0.0 (the default then); it goes on so" in printed
+    assert "was trained with --stream_training 0, not today's default; it goes on so" in printed
     assert "by default" not in printed and "Resuming after epoch 1" in printed
     results = json.loads((tmp_path / "old" / "train_results.json").read_text())
     assert results["training"]["stream_training"] == 0.0 and [e["epoch"] for e in results["log"]] == [1, 2]
