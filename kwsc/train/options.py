@@ -225,12 +225,12 @@ def config_from_args(args: argparse.Namespace, defaults: dict | None = None) -> 
 
 
 STREAM_DEFAULT_NOTE = ("kwsc train: a {architecture} trains for the stream by default (--stream_training {weight:g}: "
-                       "rows + continuous sequences of the clips); --stream_training 0 trains per row only, as before")
+                       "rows + continuous sequences of the clips); --stream_training 0 trains per row only")
 
 
 def stream_default_note(config: dict, applied: dict) -> str | None:
-    """The one line ``kwsc train`` prints when the stream defaults applied (None when they did not)."""
-    if not applied:
+    """The one line ``kwsc train`` prints when the stream default applied (None when it did not)."""
+    if "stream_training" not in applied:
         return None
     return STREAM_DEFAULT_NOTE.format(architecture=config["model"]["architecture"],
                                       weight=float(config["training"]["stream_training"]))

@@ -124,6 +124,7 @@ def test_the_note_and_the_help_say_the_default_and_how_to_turn_it_off():
     assert "\n" not in note and "LSTM trains for the stream by default" in note and "--stream_training 0" in note
     assert stream_default_note(*_resolve("--stream_training", "1")) is None
     assert stream_default_note(*_resolve("--architecture", "BCResNet")) is None
+    assert stream_default_note(config, {"max_epochs": 7}) is None  # another key alone (a resume kept stream_training)
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
     text = " ".join(next(a.help for a in parser._actions if a.dest == "stream_training").split())

@@ -32,7 +32,7 @@ def test_cli_trains_two_epochs_and_writes_every_output(dataset, tmp_path, capsys
     lines = printed.splitlines()
     assert [line for line in lines if "by default" in line] == [
         "kwsc train: a GRU trains for the stream by default (--stream_training 1: rows + continuous sequences of "
-        "the clips); --stream_training 0 trains per row only, as before"]
+        "the clips); --stream_training 0 trains per row only"]
     assert lines.index(next(line for line in lines if "by default" in line)) < lines.index(
         next(line for line in lines if line.startswith("Training ")))
     names = {p.name for p in out.iterdir()}
