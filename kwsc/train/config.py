@@ -125,14 +125,16 @@ def stream_defaults(config: dict, chosen: set[str]) -> dict:
 
     ``chosen``: the training keys the user gave (on the command line or in a --config JSON). The defaults apply to
     the kwsc recipe's GRU/LSTM when ``stream_training`` was not chosen and no recipe that validate_config refuses
-    together with it was asked for (vad_training > 0, teacher, mixup > 0): those train as before, per row. Each
+    together with it was asked for (vad_training > 0, teacher, mixup > 0, loss_frames > 1): those train as before,
+    per row. Each
     key applies only when it was not chosen itself.
     """
     t = config["training"]
     table = STREAM_DEFAULTS.get(config["model"]["architecture"], {})
     if t.get("recipe") != "kwsc" or not table or "stream_training" in chosen:
         return {}
-    if float(t.get("vad_training") or 0) > 0 or t.get("teacher") or float(t.get("mixup") or 0) > 0:
+    if (float(t.get("vad_training") or 0) > 0 or t.get("teacher") or float(t.get("mixup") or 0) > 0
+            or int(t.get("loss_frames") or 1) > 1):
         return {}
     return {k: v for k, v in table.items() if k not in chosen}
 
@@ -211,6 +213,9 @@ def validate_config(config: dict) -> None:
                                           or float(t.get("stream_training") or 0) > 0 or t.get("teacher")):
         raise InputError("training.mixup: mixes rows and their labels for the row loss only; it does not combine "
                          "with window_stream, stream_training or teacher (their targets are per tick)")
+    if float(t.get("stream_training") or 0) > 0 and int(t.get("loss_frames") or 1) > 1:
+        raise InputError(f"training.loss_frames {t['loss_frames']}: stream_training trains every frame against its "
+                         "own target (the rows too); loss_frames is the per-row recipe's head loss: give one")
     if t["lr_batch_scaling"] not in ("none", "linear", "sqrt"):
         raise InputError(f"training.lr_batch_scaling {t['lr_batch_scaling']!r}: choose none, linear or sqrt")
 

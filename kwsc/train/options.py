@@ -2,7 +2,7 @@
 
 Precedence: the recipe's defaults < ``--config`` JSON < options given on the command line (each overrides only
 when given, as the seed's train_classifier.py). Then the kwsc recipe's GRU/LSTM train for the stream
-(config.stream_defaults) unless stream_training was given, or vad_training, teacher or mixup asks for another recipe.
+(config.stream_defaults) unless stream_training was given, or vad_training, teacher, mixup or loss_frames > 1 asks for another recipe.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     option(t, "--stream_training", type=float, metavar="W",
            help="add W × a loss on continuous sequences built from each batch's clips (gaps, noise, frame targets, "
                 "state carried across words and batches): for the continuous stream and VAD modes without a VAD "
-                "(default: 1 for GRU/LSTM in the kwsc recipe; 0 with --vad_training, --teacher or --mixup, with "
+                "(default: 1 for GRU/LSTM in the kwsc recipe; 0 with --vad_training, --teacher, --mixup or --loss_frames > 1, with "
                 "--recipe seed, and for window models; 0: per row only; README \"Training for the stream\"); "
                 "window models: every tick of the sequences from one pass, no state, and their rows' ticks with the "
                 "same targets")

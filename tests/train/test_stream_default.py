@@ -74,6 +74,7 @@ def test_a_config_json_chooses_too(tmp_path):
 
 
 @pytest.mark.parametrize("options", [("--vad_training", "1"), ("--mixup", "0.2"), ("--teacher", "t.pt"),
+                                     ("--loss_frames", "10"),
                                      ("--architecture", "LSTM", "--vad_training", "0.5")])
 def test_recipes_that_exclude_it_make_the_default_step_aside_without_an_error(options):
     config, applied = _resolve(*options)  # validate_config refuses them *with* stream_training: no error here
@@ -98,6 +99,8 @@ def test_a_given_stream_training_with_an_excluding_recipe_is_still_refused():
 
     with pytest.raises(InputError, match="training.mixup"):
         _resolve("--mixup", "0.2", "--stream_training", "1")
+    with pytest.raises(InputError, match="training.loss_frames 10: stream_training trains every frame"):
+        _resolve("--loss_frames", "10", "--stream_training", "1")
 
 
 def test_every_key_of_the_table_applies_only_when_not_chosen(monkeypatch, tmp_path):
@@ -128,5 +131,5 @@ def test_the_note_and_the_help_say_the_default_and_how_to_turn_it_off():
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
     text = " ".join(next(a.help for a in parser._actions if a.dest == "stream_training").split())
-    assert "default: 1 for GRU/LSTM in the kwsc recipe; 0 with --vad_training, --teacher or --mixup" in text
+    assert "default: 1 for GRU/LSTM in the kwsc recipe; 0 with --vad_training, --teacher, --mixup or --loss_frames > 1" in text
     assert "--recipe seed, and for window models" in text
