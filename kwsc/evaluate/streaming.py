@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from kwsc.audio.level import BACKGROUND_LABELS, STREAM_SNR_DB, rms as _rms, speech_level, word_bounds
 from kwsc.errors import InputError
 
 __all__ = [
@@ -36,9 +37,7 @@ __all__ = [
     "BACKGROUND_LABELS", "THRESHOLDS", "SMOOTHINGS", "MAX_USES", "SNR_DB", "QUIET_FRACTION", "GAP_S", "GAIN_DB", "check_threshold", "operating_points_table",
 ]
 
-# Labels that are never "detections" (the model's way of saying: no keyword).
-BACKGROUND_LABELS = frozenset({"_silence_", "_unknown_", "silence", "unknown", "background", "<null>",
-                               "_background_noise_"})
+# Labels that are never "detections" (the model's way of saying: no keyword): BACKGROUND_LABELS, from kwsc.audio.level.
 
 # The thresholds the DET sweep tries: every 0.025 from 0.05 to 0.875, every 0.01 from 0.9 to 0.99, then 0.992 …
 # 0.999: the low false-alarm operating points live near 1, where a coarse grid jumps over them.
@@ -50,7 +49,7 @@ SMOOTHINGS = (1, 3, 5)
 MAX_USES = 8
 # The stream's make-up (build_stream's defaults): background SNRs against the median word level, the share of
 # near-silent background, the gaps between clips and each placement's gain.
-SNR_DB = (30.0, 20.0, 10.0)
+SNR_DB = STREAM_SNR_DB  # kwsc.audio.level: kwsc train compares its noise mixing with them
 QUIET_FRACTION = 0.25
 GAP_S = (0.3, 3.0)
 GAIN_DB = (-6.0, 6.0)
@@ -128,23 +127,6 @@ class StreamReport:
         return d
 
 
-def word_bounds(audio: np.ndarray, sample_rate: int, frame: int = 160, rel_threshold: float = 0.1) -> tuple[float, float]:
-    """Where the speech is inside a clip (seconds): frames whose RMS exceeds ``rel_threshold`` × the clip's loudest.
-
-    Speech Commands clips carry no alignment; an energy rule is what the MLPerf stream builder uses too.
-    """
-    n = len(audio) // frame
-    if n == 0:
-        return 0.0, len(audio) / sample_rate
-    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1))
-    active = np.flatnonzero(rms >= rel_threshold * rms.max()) if rms.max() > 0 else np.array([0, n - 1])
-    return float(active[0] * frame / sample_rate), float((active[-1] + 1) * frame / sample_rate)
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-
-
 def build_stream(
     clips: Sequence[tuple[np.ndarray, str, str]],
     noise: Sequence[np.ndarray],
@@ -194,9 +176,7 @@ def build_stream(
     total = int(round(minutes * 60 * sample_rate))
     out = np.zeros(total, dtype=np.float32)
     bounds = [word_bounds(audio, sample_rate) for audio, _, _ in clips]
-    levels = [_rms(clips[i][0][int(bounds[i][0] * sample_rate): int(bounds[i][1] * sample_rate)])
-              for i in keyword_clips]
-    speech_rms = float(np.median(levels)) if levels and np.median(levels) > 0 else 0.1
+    speech_rms = speech_level((clips[i][0] for i in keyword_clips), sample_rate) or 0.1  # kwsc train's dB too
     # background: segments of recorded (or white) noise at a random SNR, or near-silence, cross-faded
     fade = int(BACKGROUND_FADE_S * sample_rate)
     ramp = np.linspace(0.0, 1.0, fade, endpoint=False) if fade else np.zeros(0)

@@ -93,6 +93,9 @@ def train(config: dict, dataset_dir: str | Path, outdir: str | Path, categories:
         echo(f"Training {run.model.name()} on {rows} {'clips' if run.waveforms is not None else 'rows'} "
              f"({run.ticks} batches of {run.batch_size} per epoch) on {run.device}"
              + (f" × {run.world} processes" if run.world > 1 else ""))
+        if run.waveforms is not None and run.waveforms.noise_snr is not None:
+            from kwsc.train.waveform import noise_snr_line
+            echo(noise_snr_line(run.waveforms.noise_snr))
     fit(run, progress=progress, echo=echo, stop_after=stop_after)
     results: dict = {}
     finished = run.epoch >= int(config["training"]["max_epochs"])
@@ -156,6 +159,8 @@ def _finish(run, opset: int, export: bool, echo) -> dict:
         "confusion_matrix": counts.tolist(),
         "files": files,
     }
+    if run.waveforms is not None and run.waveforms.noise_snr is not None:
+        results["noise_snr_db"] = run.waveforms.noise_snr  # how loud --wav_files' mixed noise was (waveform.py)
     # The results go to disk before the export: an export that fails (onnxruntime differs, a disk error) must not
     # lose an hour of training's accuracies; the .pt is already there, so `kwsc train --resume` re-exports.
     if export:

@@ -15,10 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kwsc.audio.level import BACKGROUND_LABELS, STREAM_SNR_DB, rms, snr_db, speech_level
 from kwsc.errors import FormatError, InputError
 from kwsc.ir.tables import filterbank_matrix, window_table
 
-__all__ = ["TutorialFeatures", "WaveformTrainingSet", "load_waveform_training_set", "extra_clip_entries"]
+__all__ = ["TutorialFeatures", "WaveformTrainingSet", "load_waveform_training_set", "extra_clip_entries",
+           "noise_snr_db", "noise_snr_line"]
+
+# Even the loudest mixed noise more than this far below the speech: inaudible, the line says so.
+INAUDIBLE_DB = 40.0
+# The SNR the suggested --wave_noise_max puts the loudest recording at (the benchmark's loudest background).
+TARGET_DB = min(STREAM_SNR_DB)
 
 UNKNOWN = "_unknown_"  # where --extra_wavs puts words that are not categories (when it is one)
 
@@ -44,6 +51,8 @@ class WaveformTrainingSet:
         sample_rate, self.input_size, self.num_features, self.window, _ = parameters
         self.features = TutorialFeatures(sample_rate, self.input_size, self.num_features, clips.device)
         self.options = dict(options)
+        # how loud the mixed noise is against the speech (noise_snr_db); set by load_waveform_training_set
+        self.noise_snr: dict | None = None
 
     def __len__(self) -> int:
         return int(self.clips.shape[0])
@@ -88,6 +97,46 @@ class WaveformTrainingSet:
             gain = gain * (uniform(n, 1) < float(o["wave_noise_prob"]))
             audio = audio + gain * segments
         return self.featurize(audio.clamp(-1.0, 1.0), generator)
+
+
+def noise_snr_db(speech_rms: float, recordings_rms: dict[str, float], max_gain: float) -> dict:
+    """How far below the speech the noise ``batch`` mixes lies at its loudest (gain ``max_gain``), in the
+    streaming benchmark's dB (its speech level: kwsc.audio.level.speech_level): per recording and the loudest.
+
+    Returns {"speech_rms", "wave_noise_max", "loudest" (the smallest SNR, dB; None when nothing is audible at all),
+    "recordings": {name: {"rms", "snr_db"}}, "inaudible" (loudest > INAUDIBLE_DB), "suggested_wave_noise_max" (the
+    gain that puts the loudest recording at TARGET_DB), "benchmark_snr_db"}; a silent recording's snr_db is None.
+    """
+    def finite(x: float) -> float | None:
+        return round(x, 2) if np.isfinite(x) else None
+
+    snrs = {name: snr_db(speech_rms, max_gain * level) for name, level in recordings_rms.items()}
+    loudest = min(snrs.values()) if snrs else float("inf")
+    top = max(recordings_rms.values()) if recordings_rms else 0.0
+    suggested = speech_rms * 10 ** (-TARGET_DB / 20) / top if top > 0 and speech_rms > 0 else None
+    return {"speech_rms": round(speech_rms, 6), "wave_noise_max": max_gain, "loudest": finite(loudest),
+            "recordings": {name: {"rms": round(recordings_rms[name], 6), "snr_db": finite(snrs[name])}
+                           for name in sorted(recordings_rms)},
+            "inaudible": bool(loudest > INAUDIBLE_DB),
+            "suggested_wave_noise_max": float(f"{suggested:.2g}") if suggested is not None else None,
+            "benchmark_snr_db": list(STREAM_SNR_DB)}
+
+
+def noise_snr_line(report: dict) -> str:
+    """The one line ``kwsc train`` says at start about ``noise_snr_db``'s report."""
+    levels = [r["rms"] for r in report["recordings"].values()]
+    gain = report["wave_noise_max"]
+    bench = "/".join(f"{d:g}" for d in report["benchmark_snr_db"])
+    loudest = report["loudest"]
+    where = f">= {loudest:.0f} dB below the speech" if loudest is not None else "silent (nothing audible)"
+    line = (f"kwsc train: background noise mixed at {where} (speech RMS {report['speech_rms']:.3g}, recordings RMS "
+            f"{min(levels):.3g}-{max(levels):.3g} x <= {gain:g}; the streaming benchmark uses {bench} dB)")
+    if report["inaudible"]:
+        line += "; that noise is inaudible: the model never hears background noise"
+        if report["suggested_wave_noise_max"] is not None:
+            line += (f"; --wave_noise_max {report['suggested_wave_noise_max']:g} puts the loudest recording at "
+                     f"{TARGET_DB:g} dB")
+    return line
 
 
 def _read_list(list_file: Path) -> list[str]:
@@ -153,13 +202,20 @@ def load_waveform_training_set(wav_dir: str | Path, list_file: str | Path, categ
         audio[i, : len(c)] = c
     noise_files = sorted((wav_dir / "_background_noise_").glob("*.wav"))
     noise = None
+    used: dict[str, np.ndarray] = {}
     if noise_files:
         recordings = [load_audio(p, sample_rate) for p in noise_files]
+        used = {p.name: r for p, r in zip(noise_files, recordings) if len(r) > length}
         noise = torch.from_numpy(np.concatenate([r for r in recordings if len(r) > length])).to(device)
         if len(noise) <= length:
             noise = None
     result = WaveformTrainingSet(torch.from_numpy(audio).to(device), torch.tensor(labels, device=device), noise,
                                  parameters, options)
+    if noise is not None and float(options.get("wave_noise_prob") or 0) > 0:
+        words = [c for c, y in zip(clips, labels) if categories[y] not in BACKGROUND_LABELS]
+        result.noise_snr = noise_snr_db(speech_level(words or clips, sample_rate),
+                                        {name: rms(r) for name, r in used.items()},
+                                        float(options.get("wave_noise_max") or 0))
     if reference is not None:
         real = min(reference.shape[1], -(-length // parameters[1]) - 1)
         ours = float(np.mean([result.featurize(result.clips[i:min(i + 512, listed)], None)[:, :real].mean().item()
