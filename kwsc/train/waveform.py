@@ -132,10 +132,10 @@ def noise_snr_line(report: dict) -> str:
     line = (f"kwsc train: background noise mixed at {where} (speech RMS {report['speech_rms']:.3g}, recordings RMS "
             f"{min(levels):.3g}-{max(levels):.3g} x <= {gain:g}; the streaming benchmark uses {bench} dB)")
     if report["inaudible"]:
-        line += "; that noise is inaudible: the model never hears background noise"
+        line += f"; that noise is inaudible (more than {INAUDIBLE_DB:g} dB below)"
         if report["suggested_wave_noise_max"] is not None:
-            line += (f"; --wave_noise_max {report['suggested_wave_noise_max']:g} puts the loudest recording at "
-                     f"{TARGET_DB:g} dB")
+            line += (f": raise --wave_noise_max (--wave_noise_max {report['suggested_wave_noise_max']:g} puts the "
+                     f"loudest recording at {TARGET_DB:g} dB)")
     return line
 
 
