@@ -134,8 +134,9 @@ def noise_snr_line(report: dict) -> str:
     if report["inaudible"]:
         line += f"; that noise is inaudible (more than {INAUDIBLE_DB:g} dB below)"
         if report["suggested_wave_noise_max"] is not None:
-            line += (f": raise --wave_noise_max (--wave_noise_max {report['suggested_wave_noise_max']:g} puts the "
-                     f"loudest recording at {TARGET_DB:g} dB)")
+            line += (f"; to train for noisy rooms, --wave_noise_max {report['suggested_wave_noise_max']:g} puts the "
+                     f"loudest recording at {TARGET_DB:g} dB (README: fewer false alarms on noise, ~2-3 points "
+                     "less per file on clean speech)")
     return line
 
 
