@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kwsc.audio.level import BACKGROUND_LABELS, STREAM_SNR_DB, rms as _rms, speech_level, word_bounds
+from kwsc.audio.level import BACKGROUND_LABELS, STREAM_SNR_DB, rms, speech_level, word_bounds
 from kwsc.errors import InputError
 
 __all__ = [
@@ -36,8 +36,6 @@ __all__ = [
     "score_detections", "sweep_detections", "det_curve", "operating_points", "choose_detector", "stream_summary",
     "BACKGROUND_LABELS", "THRESHOLDS", "SMOOTHINGS", "MAX_USES", "SNR_DB", "QUIET_FRACTION", "GAP_S", "GAIN_DB", "check_threshold", "operating_points_table",
 ]
-
-# Labels that are never "detections" (the model's way of saying: no keyword): BACKGROUND_LABELS, from kwsc.audio.level.
 
 # The thresholds the DET sweep tries: every 0.025 from 0.05 to 0.875, every 0.01 from 0.9 to 0.99, then 0.992 …
 # 0.999: the low false-alarm operating points live near 1, where a coarse grid jumps over them.
@@ -194,7 +192,7 @@ def build_stream(
                     piece = np.resize(np.asarray(src, np.float64), length)
             else:
                 piece = rng.standard_normal(length)
-            level = _rms(piece)
+            level = rms(piece)
             snr = float(snr_db[int(rng.integers(len(snr_db)))])
             piece = piece * (speech_rms * 10 ** (-snr / 20) / level) if level > 0 else piece * 0
         else:

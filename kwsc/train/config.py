@@ -126,8 +126,7 @@ def stream_defaults(config: dict, chosen: set[str]) -> dict:
     ``chosen``: the training keys the user gave (on the command line or in a --config JSON). The defaults apply to
     the kwsc recipe's GRU/LSTM when ``stream_training`` was not chosen and no recipe that validate_config refuses
     together with it was asked for (vad_training > 0, teacher, mixup > 0, loss_frames > 1): those train as before,
-    per row. Each
-    key applies only when it was not chosen itself.
+    per row. Each key applies only when it was not chosen itself.
     """
     t = config["training"]
     table = STREAM_DEFAULTS.get(config["model"]["architecture"], {})

@@ -188,7 +188,8 @@ def resolve_config(args: argparse.Namespace, defaults: dict | None = None) -> tu
     chosen: set[str] = set()  # training keys the caller, the --config JSON or the command line gave
     for section, values in (defaults or {}).items():
         config[section].update(values)
-        chosen |= set(values) if section == "training" else set()
+        if section == "training":
+            chosen |= set(values)
     width_given = args.hidden_units is not None
     if args.config:
         from_file = load_config_file(args.config)
@@ -202,7 +203,8 @@ def resolve_config(args: argparse.Namespace, defaults: dict | None = None) -> tu
         value = getattr(args, dest, None)
         if value is not None:
             config[section][key] = value
-            chosen |= {key} if section == "training" else set()
+            if section == "training":
+                chosen.add(key)
     if getattr(args, "use_gpu", False):
         if config["training"]["device"] == "cpu":
             from kwsc.errors import InputError

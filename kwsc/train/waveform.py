@@ -207,7 +207,7 @@ def load_waveform_training_set(wav_dir: str | Path, list_file: str | Path, categ
     if noise_files:
         recordings = [load_audio(p, sample_rate) for p in noise_files]
         used = {p.name: r for p, r in zip(noise_files, recordings) if len(r) > length}
-        noise = torch.from_numpy(np.concatenate([r for r in recordings if len(r) > length])).to(device)
+        noise = torch.from_numpy(np.concatenate(list(used.values()))).to(device)
         if len(noise) <= length:
             noise = None
     result = WaveformTrainingSet(torch.from_numpy(audio).to(device), torch.tensor(labels, device=device), noise,
